@@ -1,0 +1,51 @@
+//! One module per command. Each runs its experiment and returns a `Serialize` report and
+//! an exit code; none prints.
+
+pub mod reuse_test;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+use crate::report::Style;
+
+/// What every command gets besides its own arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// Bound for every blocking socket step (`--timeout`).
+    pub timeout: Duration,
+    /// Draw progress bars for long waits (only on a terminal, never with --json).
+    pub show_progress: bool,
+}
+
+/// The report a command produced and the exit code it earned.
+pub struct Outcome {
+    pub report: Report,
+    pub exit: Exit,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    ReuseTest(reuse_test::ReuseReport),
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
+    let context = Context {
+        timeout: cli.global.timeout,
+        show_progress: style.interactive && !cli.global.json,
+    };
+    match &cli.command {
+        Command::ReuseTest(args) => {
+            let (report, exit) = reuse_test::run(args, &context)?;
+            Ok(Outcome {
+                report: Report::ReuseTest(report),
+                exit,
+            })
+        }
+    }
+}

@@ -1,0 +1,1440 @@
+//! `sockdoc reuse-test [PORT]`: who holds a port, the TIME_WAIT → EADDRINUSE restart
+//! problem reproduced, and the Linux bind-conflict rules measured one trial at a time.
+//!
+//! The rules come from `inet_bind_conflict()` (net/ipv4/inet_connection_sock.c) and
+//! socket(7): a new socket may share a port with an existing one when both set
+//! SO_REUSEADDR and the existing one is not listening, or when both set SO_REUSEPORT
+//! (TIME_WAIT, or the same effective uid). Nothing here assumes those rules hold: every
+//! trial measures the outcome and compares it with them.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use nix::errno::Errno;
+use serde::Serialize;
+use socket2::{SockRef, Socket};
+
+use super::{Context, VERSION};
+use crate::cli::ReuseTestArgs;
+use crate::exit::Exit;
+use crate::sys::SysError;
+use crate::sys::diag::{self, Proto, Query, SocketRecord, Source, TcpState};
+use crate::sys::error::errno_name;
+use crate::sys::procfs;
+use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
+
+/// TCP_TIMEWAIT_LEN: how long Linux keeps a TIME_WAIT socket, hard-coded to 60 s
+/// (include/net/tcp.h); no sysctl changes it.
+pub const TCP_TIMEWAIT_LEN: Duration = Duration::from_secs(60);
+
+/// The kernel removes TIME_WAIT sockets from a timer wheel whose slots at 60 s are
+/// several seconds wide, so a measured lifetime within this window counts as "≈ 60 s".
+const TIMEWAIT_LIFETIME_WINDOW: (Duration, Duration) =
+    (Duration::from_secs(55), Duration::from_secs(70));
+
+/// How often state changes are polled: loopback transitions take microseconds.
+const STATE_POLL: Duration = Duration::from_micros(200);
+
+/// How often `--wait` looks at the TIME_WAIT socket.
+const WAIT_POLL: Duration = Duration::from_millis(250);
+
+const PING: &[u8] = b"ping";
+const PONG: &[u8] = b"pong";
+
+// ---------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct ReuseReport {
+    pub command: &'static str,
+    pub sockdoc_version: &'static str,
+    pub address: String,
+    /// The port the reproduction ran on.
+    pub port: u16,
+    /// The PORT the user asked about; null when sockdoc picked an ephemeral port.
+    pub requested_port: Option<u16>,
+    /// Where the socket listing came from (`sock-diag`, or `proc-net` as a fallback).
+    pub listing_source: Source,
+    pub listing_note: Option<String>,
+    /// Every TCP socket on the requested port before sockdoc touched it.
+    pub occupants: Vec<Occupant>,
+    /// `free`, `time-wait-only`, `held` (a live socket conflicts), or `other-address`
+    /// (sockets on the port, none overlapping `--addr`).
+    pub port_status: PortStatus,
+    /// When only TIME_WAIT sockets held the port: whether they were made with SO_REUSEADDR,
+    /// measured by a bind() probe.
+    pub time_wait_probe: Option<TimeWaitProbe>,
+    pub reproduction: Option<Reproduction>,
+    /// TIME_WAIT sockets on the reproduction port after the reproduction.
+    pub time_wait: Vec<TimeWaitEntry>,
+    pub trials: Vec<Trial>,
+    /// What `std::net::TcpListener::bind` leaves set, read back from a real listener.
+    pub std_listener_defaults: Option<FlagReadback>,
+    pub wait: Option<WaitResult>,
+    pub verdict: String,
+    pub fix: String,
+    pub notes: Vec<String>,
+    pub elapsed_us: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortStatus {
+    Free,
+    TimeWaitOnly,
+    Held,
+    OtherAddress,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Occupant {
+    pub state: TcpState,
+    pub local: String,
+    pub remote: String,
+    pub uid: u32,
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    pub expires_ms: Option<u64>,
+    /// Whether this socket's address overlaps `--addr` (same address, or either is a wildcard).
+    pub conflicts: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeWaitProbe {
+    /// bind() with SO_REUSEADDR on: `ok`, or the errno name.
+    pub bind_with_reuseaddr: String,
+    /// Whether the old sockets had SO_REUSEADDR (derived from the probe).
+    pub old_had_reuseaddr: bool,
+    /// The longest time any of them still has to live.
+    pub longest_expires_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reproduction {
+    pub port: u16,
+    pub server: String,
+    pub client: String,
+    /// The server side's state after it closed first (TIME_WAIT expected).
+    pub server_state: Option<TcpState>,
+    pub expires_ms: Option<u64>,
+    /// bind() of a new socket without SO_REUSEADDR: the error users hit.
+    pub bind_without_reuseaddr: String,
+    /// bind() of a new socket with SO_REUSEADDR: the fix.
+    pub bind_with_reuseaddr: String,
+    /// Whether the run reproduced EADDRINUSE and the fix cured it.
+    pub reproduced: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeWaitEntry {
+    pub local: String,
+    pub remote: String,
+    pub expires_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HolderState {
+    TimeWait,
+    Listen,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// A raw socket2 socket: sets no option by itself.
+    Socket2,
+    /// `std::net::TcpListener::bind`: sets SO_REUSEADDR itself on Unix.
+    Std,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    pub name: &'static str,
+    pub port: u16,
+    /// What held the port when the new socket tried to bind, as measured by sock_diag.
+    pub holder: HolderState,
+    pub old_api: Api,
+    pub new_api: Api,
+    pub old_address: String,
+    pub new_address: String,
+    /// Option values read back from the kernel, not the values requested.
+    pub old_reuseaddr: bool,
+    pub new_reuseaddr: bool,
+    pub old_reuseport: bool,
+    pub new_reuseport: bool,
+    /// `ok`, or the errno name of the failed step.
+    pub outcome: String,
+    /// `bind` or `listen` when the outcome is an error.
+    pub failed_step: Option<&'static str>,
+    pub expected: String,
+    pub matches: bool,
+    pub rule: &'static str,
+    pub fix: &'static str,
+    /// What was measured besides the outcome (peer errors, where TIME_WAIT went).
+    pub evidence: Vec<String>,
+    /// The man page or kernel selftest that documents the expectation.
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FlagReadback {
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitResult {
+    pub local: String,
+    pub remote: String,
+    /// From the moment sockdoc saw TIME_WAIT to the moment the kernel dropped it.
+    pub lifetime_ms: u64,
+    pub expected_ms: u64,
+    pub matches: bool,
+    /// net.ipv4.tcp_fin_timeout (seconds), which governs orphaned FIN_WAIT2, not TIME_WAIT.
+    pub tcp_fin_timeout_s: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------
+
+pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, Exit)> {
+    let started = Instant::now();
+    let addr = args.addr;
+    check_address(addr)?;
+    let requested_port = (args.port != 0).then_some(args.port);
+    let mut notes = Vec::new();
+
+    // 1. Who holds the port now, before touching it.
+    let mut survey = PortSurvey::empty();
+    if let Some(port) = requested_port {
+        survey = survey_port(addr, port)?;
+        if survey.status == PortStatus::Held {
+            let report = held_report(args, survey, started);
+            return Ok((report, Exit::CannotRun));
+        }
+    }
+
+    // A port blocked by TIME_WAIT sockets without SO_REUSEADDR cannot host the
+    // reproduction; run it on an ephemeral port and say so.
+    let probe = match (survey.status, requested_port) {
+        (PortStatus::TimeWaitOnly, Some(port)) => Some(probe_time_wait(addr, port, &survey)?),
+        _ => None,
+    };
+    let repro_port = match (&probe, requested_port) {
+        (Some(p), Some(port)) if !p.old_had_reuseaddr => {
+            notes.push(format!(
+                "Port {port} is blocked by TIME_WAIT sockets made without SO_REUSEADDR, so the \
+                 reproduction ran on an ephemeral port instead."
+            ));
+            0
+        }
+        (_, port) => port.unwrap_or(0),
+    };
+
+    // 2. Reproduce TIME_WAIT → EADDRINUSE.
+    let (reproduction, followed) = reproduce(addr, repro_port, ctx.timeout).with_context(|| {
+        format!(
+            "reproducing TIME_WAIT on {}",
+            SocketAddr::new(addr, repro_port)
+        )
+    })?;
+    let time_wait = time_wait_on(addr, reproduction.port)?;
+
+    // 3. The bind-rule matrix, each trial on its own ephemeral port.
+    let std_defaults = std_listener_defaults(addr, ctx.timeout)?;
+    let trials = trial_specs(addr)
+        .iter()
+        .map(|spec| run_trial(spec, addr, std_defaults, ctx.timeout))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    // 4. --wait: follow the reproduction's TIME_WAIT socket to its end.
+    let wait = match (&followed, args.wait) {
+        (Some(tw), true) => Some(follow_time_wait(tw, ctx)?),
+        (None, true) => {
+            notes.push(
+                "--wait: no TIME_WAIT socket appeared, so there was nothing to follow.".into(),
+            );
+            None
+        }
+        (_, false) => None,
+    };
+
+    notes.push(
+        "TIME_WAIT sockets left by this run belong to the kernel and expire on their own \
+         within 60 s; they were made with SO_REUSEADDR, so a server that sets it can bind now."
+            .into(),
+    );
+    if let Some(note) = &survey.note {
+        notes.push(note.clone());
+    }
+
+    let mismatches = trials.iter().filter(|t| !t.matches).count();
+    let wait_mismatch = wait.as_ref().is_some_and(|w| !w.matches);
+    let (verdict, fix) = verdict(
+        &survey,
+        probe.as_ref(),
+        &reproduction,
+        &trials,
+        wait.as_ref(),
+    );
+    let finding = mismatches > 0
+        || wait_mismatch
+        || !reproduction.reproduced
+        || probe.as_ref().is_some_and(|p| !p.old_had_reuseaddr);
+    let report = ReuseReport {
+        command: "reuse-test",
+        sockdoc_version: VERSION,
+        address: addr.to_string(),
+        port: reproduction.port,
+        requested_port,
+        listing_source: survey.source,
+        listing_note: survey.note.clone(),
+        occupants: survey.occupants,
+        port_status: survey.status,
+        time_wait_probe: probe,
+        reproduction: Some(reproduction),
+        time_wait,
+        trials,
+        std_listener_defaults: Some(FlagReadback {
+            reuseaddr: std_defaults.reuse_address,
+            reuseport: std_defaults.reuse_port,
+        }),
+        wait,
+        verdict,
+        fix,
+        notes,
+        elapsed_us: micros(started.elapsed()),
+    };
+    Ok((report, if finding { Exit::Finding } else { Exit::Clean }))
+}
+
+/// Refuses addresses no experiment can bind, before any socket is made.
+fn check_address(addr: IpAddr) -> anyhow::Result<()> {
+    if addr.is_multicast() {
+        return Err(crate::exit::UsageError(format!(
+            "--addr {addr}: a multicast address cannot be bound by a TCP socket; use a local \
+             address such as 127.0.0.1 or ::1"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 1: who holds the port
+// ---------------------------------------------------------------------------------------
+
+struct PortSurvey {
+    status: PortStatus,
+    occupants: Vec<Occupant>,
+    source: Source,
+    note: Option<String>,
+}
+
+impl PortSurvey {
+    fn empty() -> Self {
+        Self {
+            status: PortStatus::Free,
+            occupants: Vec::new(),
+            source: Source::SockDiag,
+            note: None,
+        }
+    }
+}
+
+fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
+    let query = Query {
+        local_port: Some(port),
+        ..Query::tcp()
+    };
+    let (records, listing) = diag::list(&query).context("listing the sockets on the port")?;
+    let inodes: HashSet<u64> = records
+        .iter()
+        .map(|r| r.inode)
+        .filter(|&i| i != 0)
+        .collect();
+    let owners = procfs::socket_owners_for(Path::new("/"), &inodes);
+    let occupants: Vec<Occupant> = records
+        .iter()
+        .map(|r| {
+            let owner = owners.get(&r.inode);
+            Occupant {
+                state: r.state,
+                local: r.local.to_string(),
+                remote: r.remote.to_string(),
+                uid: r.uid,
+                pid: owner.map(|o| o.pid),
+                process: owner.map(|o| o.process.clone()),
+                expires_ms: r.expires.map(millis),
+                conflicts: overlaps(addr, r.local.ip()),
+            }
+        })
+        .collect();
+    let conflicting = || occupants.iter().filter(|o| o.conflicts);
+    let status = if occupants.is_empty() {
+        PortStatus::Free
+    } else if conflicting().any(|o| o.state != TcpState::TimeWait) {
+        PortStatus::Held
+    } else if conflicting().next().is_some() {
+        PortStatus::TimeWaitOnly
+    } else {
+        PortStatus::OtherAddress
+    };
+    Ok(PortSurvey {
+        status,
+        occupants,
+        source: listing.source,
+        note: listing.fallback_reason,
+    })
+}
+
+/// Whether a socket bound to `theirs` conflicts with a bind to `ours` on the same port:
+/// the same address, or either side a wildcard. An IPv6 wildcard also covers IPv4
+/// unless the socket set IPV6_V6ONLY, which the listing cannot show, so it counts.
+fn overlaps(ours: IpAddr, theirs: IpAddr) -> bool {
+    let theirs = match theirs {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(theirs, IpAddr::V4),
+        v4 @ IpAddr::V4(_) => v4,
+    };
+    match (ours, theirs) {
+        (_, IpAddr::V6(t)) if t.is_unspecified() => true,
+        (IpAddr::V4(o), IpAddr::V4(t)) => o.is_unspecified() || t.is_unspecified() || o == t,
+        (IpAddr::V6(o), IpAddr::V6(t)) => o.is_unspecified() || o == t,
+        (IpAddr::V6(o), IpAddr::V4(_)) => o.is_unspecified(),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
+}
+
+/// Finds out whether the TIME_WAIT sockets on the port carry SO_REUSEADDR: a bind()
+/// with SO_REUSEADDR on succeeds over them only if they do. The probe socket is closed
+/// at once and never listens, so nothing is disturbed.
+fn probe_time_wait(addr: IpAddr, port: u16, survey: &PortSurvey) -> anyhow::Result<TimeWaitProbe> {
+    let target = SocketAddr::new(addr, port);
+    let socket = sock::tcp_socket(target, ReuseFlags::ADDR)?;
+    let outcome = match sock::bind(&socket, target) {
+        Ok(()) => "ok".to_string(),
+        Err(err) if err.errno() == Some(Errno::EADDRINUSE) => "EADDRINUSE".to_string(),
+        Err(err) => return Err(explain_bind_error(err, target)),
+    };
+    drop(socket);
+    Ok(TimeWaitProbe {
+        old_had_reuseaddr: outcome == "ok",
+        bind_with_reuseaddr: outcome,
+        longest_expires_ms: survey
+            .occupants
+            .iter()
+            .filter(|o| o.conflicts)
+            .filter_map(|o| o.expires_ms)
+            .max(),
+    })
+}
+
+fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> ReuseReport {
+    let holder = survey
+        .occupants
+        .iter()
+        .filter(|o| o.conflicts && o.state != TcpState::TimeWait)
+        .min_by_key(|o| o.state != TcpState::Listen)
+        .expect("a held port has a live conflicting occupant");
+    let who = match (&holder.process, holder.pid) {
+        (Some(process), Some(pid)) => format!("{process} (pid {pid}, uid {})", holder.uid),
+        _ => format!(
+            "a process of uid {} that /proc does not show to this user (run as root to see it)",
+            holder.uid
+        ),
+    };
+    let (verdict, fix) = if holder.state == TcpState::Listen {
+        (
+            format!(
+                "Port {} is held by a live LISTEN socket on {} owned by {who}. A new bind() on \
+                 {} fails with EADDRINUSE even with SO_REUSEADDR on both sockets: Linux never \
+                 lets a second socket bind over a listener (socket(7)).",
+                args.port, holder.local, args.addr
+            ),
+            "Stop that process or choose another port. Only SO_REUSEPORT on both sockets (same \
+             effective uid) lets a second listener join, and then the two share incoming \
+             connections, which is rarely what a restart wants."
+                .to_string(),
+        )
+    } else {
+        (
+            format!(
+                "Port {} is held by a live {} socket on {} owned by {who} (no listener: probably \
+                 connections an old server accepted). A new bind() succeeds only if SO_REUSEADDR \
+                 was set on the old socket and is set on the new one.",
+                args.port, holder.state, holder.local
+            ),
+            "Close those connections (or stop that process), or set SO_REUSEADDR on the \
+             listening socket before bind() in both the old and the new server."
+                .to_string(),
+        )
+    };
+    ReuseReport {
+        command: "reuse-test",
+        sockdoc_version: VERSION,
+        address: args.addr.to_string(),
+        port: args.port,
+        requested_port: Some(args.port),
+        listing_source: survey.source,
+        listing_note: survey.note.clone(),
+        occupants: survey.occupants,
+        port_status: survey.status,
+        time_wait_probe: None,
+        reproduction: None,
+        time_wait: Vec::new(),
+        trials: Vec::new(),
+        std_listener_defaults: None,
+        wait: None,
+        verdict,
+        fix,
+        notes: vec![
+            "sockdoc did not touch the port: no experiment ran while a live socket holds it."
+                .into(),
+        ],
+        elapsed_us: micros(started.elapsed()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 2: reproduce
+// ---------------------------------------------------------------------------------------
+
+/// The server side of a closed connection, to look up again later.
+struct TimeWaitSocket {
+    local: SocketAddr,
+    remote: SocketAddr,
+    seen_at: Instant,
+}
+
+fn reproduce(
+    addr: IpAddr,
+    port: u16,
+    timeout: Duration,
+) -> anyhow::Result<(Reproduction, Option<TimeWaitSocket>)> {
+    // The listener sets SO_REUSEADDR, so the TIME_WAIT socket it leaves on the user's
+    // port does not block their own server (if it sets the flag too).
+    let pair = ConnectedPair::open(SocketAddr::new(addr, port), ReuseFlags::ADDR, timeout)?;
+    let port = pair.port();
+    let server_addr = pair.server_local;
+    let client_addr = pair.client_local;
+    let server_state = pair.server_closes_first(timeout)?;
+    let tw_seen = Instant::now();
+    let expires = server_state.as_ref().and_then(|r| r.expires);
+    let state = server_state.map(|r| r.state);
+
+    let target = SocketAddr::new(addr, port);
+    let without = try_bind_listen(target, ReuseFlags::NONE)?.outcome;
+    let with = try_bind_listen(target, ReuseFlags::ADDR)?.outcome;
+    let followed = (state == Some(TcpState::TimeWait)).then_some(TimeWaitSocket {
+        local: server_addr,
+        remote: client_addr,
+        seen_at: tw_seen,
+    });
+    Ok((
+        Reproduction {
+            port,
+            server: server_addr.to_string(),
+            client: client_addr.to_string(),
+            server_state: state,
+            expires_ms: expires.map(millis),
+            reproduced: state == Some(TcpState::TimeWait)
+                && without == "EADDRINUSE"
+                && with == "ok",
+            bind_without_reuseaddr: without,
+            bind_with_reuseaddr: with,
+        },
+        followed,
+    ))
+}
+
+fn time_wait_on(addr: IpAddr, port: u16) -> anyhow::Result<Vec<TimeWaitEntry>> {
+    let query = Query {
+        states: TcpState::TimeWait.mask(),
+        local_port: Some(port),
+        ..Query::tcp()
+    };
+    let (records, _) = diag::list(&query).context("listing TIME_WAIT sockets")?;
+    Ok(records
+        .into_iter()
+        .filter(|r| overlaps(addr, r.local.ip()))
+        .map(|r| TimeWaitEntry {
+            local: r.local.to_string(),
+            remote: r.remote.to_string(),
+            expires_ms: r.expires.map_or(0, millis),
+        })
+        .collect())
+}
+
+/// A listener plus one connected client and its accepted server side, with a few bytes
+/// exchanged so the connection is a real one.
+struct ConnectedPair {
+    listener: Socket,
+    client: TcpStream,
+    server: TcpStream,
+    client_local: SocketAddr,
+    server_local: SocketAddr,
+}
+
+impl ConnectedPair {
+    fn open(bind_to: SocketAddr, flags: ReuseFlags, timeout: Duration) -> anyhow::Result<Self> {
+        let listener =
+            sock::listener(bind_to, flags, timeout).map_err(|e| explain_bind_error(e, bind_to))?;
+        Self::from_listener(listener, timeout)
+    }
+
+    fn from_listener(listener: Socket, timeout: Duration) -> anyhow::Result<Self> {
+        let listen_addr = sock::local_addr(SockRef::from(&listener))?;
+        let mut client = sock::connect(listen_addr, timeout)?;
+        let mut server = sock::accept(SockRef::from(&listener), timeout)?;
+        sock::send_all(&mut client, PING, "sending the client's request", timeout)?;
+        let mut buf = [0_u8; 4];
+        sock::recv_exact(
+            &mut server,
+            &mut buf,
+            "reading the client's request",
+            timeout,
+        )?;
+        sock::send_all(&mut server, PONG, "sending the server's reply", timeout)?;
+        sock::recv_exact(&mut client, &mut buf, "reading the server's reply", timeout)?;
+        Ok(Self {
+            client_local: sock::local_addr(SockRef::from(&client))?,
+            server_local: sock::local_addr(SockRef::from(&server))?,
+            listener,
+            client,
+            server,
+        })
+    }
+
+    fn port(&self) -> u16 {
+        self.server_local.port()
+    }
+
+    /// Server closes first (its side goes FIN_WAIT → TIME_WAIT), the client reads the
+    /// end of stream and closes, the listener closes. Returns the server side's record
+    /// once it reached TIME_WAIT, or None if the kernel dropped it instead.
+    fn server_closes_first(self, timeout: Duration) -> anyhow::Result<Option<SocketRecord>> {
+        let Self {
+            listener,
+            mut client,
+            server,
+            client_local,
+            server_local,
+        } = self;
+        drop(server);
+        expect_end_of_stream(&mut client, timeout)?;
+        drop(client);
+        drop(listener);
+        wait_for_state(
+            server_local,
+            client_local,
+            Some(TcpState::TimeWait),
+            timeout,
+        )
+    }
+}
+
+fn expect_end_of_stream(client: &mut TcpStream, timeout: Duration) -> anyhow::Result<()> {
+    match sock::recv_once(
+        client,
+        "waiting for the server's FIN at the client",
+        timeout,
+    )? {
+        RecvEnd::EndOfStream => Ok(()),
+        other => anyhow::bail!("the client expected the server's FIN but read {other:?}"),
+    }
+}
+
+/// Polls one connection until it reaches `want` (or, with `None`, until it is gone).
+/// Returns the record in the wanted state, or None once the socket no longer exists.
+fn wait_for_state(
+    local: SocketAddr,
+    remote: SocketAddr,
+    want: Option<TcpState>,
+    timeout: Duration,
+) -> anyhow::Result<Option<SocketRecord>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let record = diag::lookup(Proto::Tcp, local, remote)
+            .with_context(|| format!("looking up {local} ↔ {remote}"))?;
+        let current = match record {
+            None => return Ok(None),
+            Some(r) if Some(r.state) == want => return Ok(Some(r)),
+            Some(r) => r.state,
+        };
+        if Instant::now() >= deadline {
+            let goal = want.map_or_else(|| "close".to_string(), |s| format!("enter {s}"));
+            return Err(SysError::Timeout {
+                step: format!("waiting for {local} ↔ {remote} to {goal} (still {current})"),
+                timeout,
+            }
+            .into());
+        }
+        thread::sleep(STATE_POLL);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 3: the matrix
+// ---------------------------------------------------------------------------------------
+
+/// What exists on the port before the new socket tries it.
+#[derive(Debug, Clone, Copy)]
+enum HolderSpec {
+    /// A server (made through `api` with `flags` on its listener) that closed first.
+    TimeWait { flags: ReuseFlags, api: Api },
+    /// A live listener with `flags`, on the wildcard address when `wildcard`.
+    Listen { flags: ReuseFlags, wildcard: bool },
+    /// The client closed first, so TIME_WAIT lands on the client's port.
+    ClientClosesFirst,
+    /// The server closed with SO_LINGER {on, 0 s}: an RST, no TIME_WAIT.
+    LingerZero,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NewSocket {
+    flags: ReuseFlags,
+    api: Api,
+}
+
+struct TrialSpec {
+    name: &'static str,
+    holder: HolderSpec,
+    new: NewSocket,
+    /// `None` = bind and listen succeed; `Some(errno)` = they fail with it.
+    expected: Option<Errno>,
+    rule: &'static str,
+    fix: &'static str,
+    source: &'static str,
+}
+
+const FIX_REUSEADDR: &str = "Set SO_REUSEADDR on the listening socket before bind(), in every version of the server \
+     (socket2: set_reuse_address(true); C: setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, …)).";
+
+fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
+    let socket2 = |flags| NewSocket {
+        flags,
+        api: Api::Socket2,
+    };
+    let tw = |flags| HolderSpec::TimeWait {
+        flags,
+        api: Api::Socket2,
+    };
+    let wildcard_name = if addr.is_ipv6() {
+        "listener on [::] vs bind to a specific address"
+    } else {
+        "listener on 0.0.0.0 vs bind to a specific address"
+    };
+    vec![
+        TrialSpec {
+            name: "TIME_WAIT, REUSEADDR on neither",
+            holder: tw(ReuseFlags::NONE),
+            new: socket2(ReuseFlags::NONE),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "A TIME_WAIT socket keeps its port for 60 s against any bind() that does not set SO_REUSEADDR.",
+            fix: FIX_REUSEADDR,
+            source: "tools/testing/selftests/net/bind_timewait.c",
+        },
+        TrialSpec {
+            name: "TIME_WAIT, REUSEADDR on new only",
+            holder: tw(ReuseFlags::NONE),
+            new: socket2(ReuseFlags::ADDR),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "Linux needs SO_REUSEADDR on both sockets: the TIME_WAIT socket inherited 'off' from the old listener, so the new socket's flag is not enough.",
+            fix: "Set SO_REUSEADDR in the old server too: its TIME_WAIT sockets inherit the flag from its listener.",
+            source: "socket(7) NOTES",
+        },
+        TrialSpec {
+            name: "TIME_WAIT, REUSEADDR on old only",
+            holder: tw(ReuseFlags::ADDR),
+            new: socket2(ReuseFlags::NONE),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "The new socket did not set SO_REUSEADDR, so the TIME_WAIT socket's flag does not help.",
+            fix: FIX_REUSEADDR,
+            source: "socket(7) NOTES",
+        },
+        TrialSpec {
+            name: "TIME_WAIT, REUSEADDR on both",
+            holder: tw(ReuseFlags::ADDR),
+            new: socket2(ReuseFlags::ADDR),
+            expected: None,
+            rule: "With SO_REUSEADDR on both and the old socket not listening, bind() may share the port with TIME_WAIT.",
+            fix: "Nothing to fix: this is the pattern every server should use.",
+            source: "socket(7) SO_REUSEADDR; inet_bind_conflict()",
+        },
+        TrialSpec {
+            name: "TIME_WAIT, REUSEPORT on both",
+            holder: tw(ReuseFlags::PORT),
+            new: socket2(ReuseFlags::PORT),
+            expected: None,
+            rule: "With SO_REUSEPORT on both, a TIME_WAIT socket never conflicts (its uid is not checked).",
+            fix: "Works, but SO_REUSEADDR is the flag meant for restarts; SO_REUSEPORT also lets live listeners share the port.",
+            source: "socket(7) SO_REUSEPORT; inet_bind_conflict()",
+        },
+        TrialSpec {
+            name: "live LISTEN, REUSEADDR on both",
+            holder: HolderSpec::Listen {
+                flags: ReuseFlags::ADDR,
+                wildcard: false,
+            },
+            new: socket2(ReuseFlags::ADDR),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "A listening socket conflicts with any new bind() on its address, whatever SO_REUSEADDR says.",
+            fix: "Stop the old server before starting the new one, or use another port.",
+            source: "socket(7) SO_REUSEADDR",
+        },
+        TrialSpec {
+            name: "live LISTEN, REUSEPORT on both",
+            holder: HolderSpec::Listen {
+                flags: ReuseFlags::PORT,
+                wildcard: false,
+            },
+            new: socket2(ReuseFlags::PORT),
+            expected: None,
+            rule: "SO_REUSEPORT on both (same effective uid) lets a second listener join: the kernel spreads new connections over both.",
+            fix: "Use this only to run several workers on one port, not to restart a server.",
+            source: "socket(7) SO_REUSEPORT",
+        },
+        TrialSpec {
+            name: wildcard_name,
+            holder: HolderSpec::Listen {
+                flags: ReuseFlags::NONE,
+                wildcard: true,
+            },
+            new: socket2(ReuseFlags::NONE),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "A listener on the wildcard address holds the port on every local address, so a specific-address bind() overlaps it.",
+            fix: "Bind both to distinct specific addresses, or stop the wildcard listener.",
+            source: "socket(7) SO_REUSEADDR; selftests/net/reuseaddr_conflict.c",
+        },
+        TrialSpec {
+            name: "wildcard listener, REUSEADDR on both",
+            holder: HolderSpec::Listen {
+                flags: ReuseFlags::ADDR,
+                wildcard: true,
+            },
+            new: socket2(ReuseFlags::ADDR),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "SO_REUSEADDR does not relax the conflict with a live wildcard listener.",
+            fix: "Bind both to distinct specific addresses, or stop the wildcard listener.",
+            source: "socket(7) SO_REUSEADDR",
+        },
+        TrialSpec {
+            name: "client closed first",
+            holder: HolderSpec::ClientClosesFirst,
+            new: socket2(ReuseFlags::NONE),
+            expected: None,
+            rule: "Only the side that closes first enters TIME_WAIT; when the client closes first, the server's port is free at once.",
+            fix: "Design protocols so clients close first; servers then never accumulate TIME_WAIT.",
+            source: "RFC 9293 §3.3.2; Bernat, Coping with TIME-WAIT",
+        },
+        TrialSpec {
+            name: "server closed with SO_LINGER 0",
+            holder: HolderSpec::LingerZero,
+            new: socket2(ReuseFlags::NONE),
+            expected: None,
+            rule: "SO_LINGER {on, 0 s} makes close() send RST: no TIME_WAIT, the peer gets ECONNRESET and unsent data is lost.",
+            fix: "Prefer SO_REUSEADDR; use SO_LINGER 0 only where losing data and resetting the peer is acceptable.",
+            source: "socket(7) SO_LINGER",
+        },
+        TrialSpec {
+            name: "std TcpListener restart (std → std)",
+            holder: HolderSpec::TimeWait {
+                flags: ReuseFlags::NONE,
+                api: Api::Std,
+            },
+            new: NewSocket {
+                flags: ReuseFlags::NONE,
+                api: Api::Std,
+            },
+            expected: None,
+            rule: "std::net::TcpListener::bind sets SO_REUSEADDR itself on Unix, so a std server restarts over its own TIME_WAIT.",
+            fix: "Nothing to fix for std; tokio and mio's TcpListener::bind do the same.",
+            source: "rust-lang/rust library/std sys/net (setsockopt SO_REUSEADDR)",
+        },
+        TrialSpec {
+            name: "socket2 old, std new",
+            holder: tw(ReuseFlags::NONE),
+            new: NewSocket {
+                flags: ReuseFlags::NONE,
+                api: Api::Std,
+            },
+            expected: Some(Errno::EADDRINUSE),
+            rule: "The old server was a raw socket2 socket, which sets nothing: its TIME_WAIT lacks SO_REUSEADDR, so even std's bind fails.",
+            fix: "socket2 mirrors the raw syscalls: call set_reuse_address(true) before bind().",
+            source: "socket2 src/socket.rs (no default options); rust-lang/socket2#489",
+        },
+        TrialSpec {
+            name: "std old, socket2 new",
+            holder: HolderSpec::TimeWait {
+                flags: ReuseFlags::NONE,
+                api: Api::Std,
+            },
+            new: socket2(ReuseFlags::NONE),
+            expected: Some(Errno::EADDRINUSE),
+            rule: "The old std listener set SO_REUSEADDR, but the new raw socket2 socket did not.",
+            fix: "socket2 mirrors the raw syscalls: call set_reuse_address(true) before bind().",
+            source: "socket2 src/socket.rs (no default options)",
+        },
+    ]
+}
+
+/// The holder a trial built, kept alive until the new socket has tried the port.
+struct Holder {
+    port: u16,
+    state: HolderState,
+    old_api: Api,
+    old_address: SocketAddr,
+    old_flags: ReuseFlags,
+    /// A live listener, for LISTEN holders.
+    _listener: Option<Socket>,
+    evidence: Vec<String>,
+    /// Whether the holder behaved as documented (its own part of `matches`).
+    as_documented: bool,
+}
+
+fn run_trial(
+    spec: &TrialSpec,
+    addr: IpAddr,
+    std_defaults: ReuseFlags,
+    timeout: Duration,
+) -> anyhow::Result<Trial> {
+    let holder = build_holder(spec.holder, addr, timeout)
+        .with_context(|| format!("preparing trial \"{}\"", spec.name))?;
+    let target = SocketAddr::new(addr, holder.port);
+    let attempt = match spec.new.api {
+        Api::Socket2 => try_bind_listen(target, spec.new.flags)?,
+        Api::Std => try_std_listener(target, std_defaults, timeout)?,
+    };
+    let expected = spec
+        .expected
+        .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
+    let mut evidence = holder.evidence;
+    let expected_holder = match spec.holder {
+        HolderSpec::TimeWait { .. } => HolderState::TimeWait,
+        HolderSpec::Listen { .. } => HolderState::Listen,
+        HolderSpec::ClientClosesFirst | HolderSpec::LingerZero => HolderState::None,
+    };
+    if holder.state != expected_holder {
+        evidence.push(format!(
+            "expected the port to be held by {expected_holder:?} but sock_diag found {:?}",
+            holder.state
+        ));
+    }
+    Ok(Trial {
+        name: spec.name,
+        port: holder.port,
+        holder: holder.state,
+        old_api: holder.old_api,
+        new_api: spec.new.api,
+        old_address: holder.old_address.to_string(),
+        new_address: target.to_string(),
+        old_reuseaddr: holder.old_flags.reuse_address,
+        new_reuseaddr: attempt.flags.reuse_address,
+        old_reuseport: holder.old_flags.reuse_port,
+        new_reuseport: attempt.flags.reuse_port,
+        matches: attempt.outcome == expected
+            && holder.as_documented
+            && holder.state == expected_holder,
+        outcome: attempt.outcome,
+        failed_step: attempt.failed_step,
+        expected,
+        rule: spec.rule,
+        fix: spec.fix,
+        evidence,
+        source: spec.source,
+    })
+}
+
+fn build_holder(spec: HolderSpec, addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder> {
+    let ephemeral = SocketAddr::new(addr, 0);
+    match spec {
+        HolderSpec::TimeWait { flags, api } => {
+            let listener = match api {
+                Api::Socket2 => sock::listener(ephemeral, flags, timeout)?,
+                Api::Std => Socket::from(sock::std_listener(ephemeral, timeout)?),
+            };
+            let pair = ConnectedPair::from_listener(listener, timeout)?;
+            // The accepted socket inherited the listener's options; it is the one that
+            // becomes TIME_WAIT, so its read-back is the "old socket" of the rule.
+            let old_flags = sock::reuse_flags(SockRef::from(&pair.server))?;
+            let old_address = pair.server_local;
+            let record = pair.server_closes_first(timeout)?;
+            let mut evidence = Vec::new();
+            let state = match &record {
+                Some(r) => {
+                    evidence.push(format!(
+                        "server side {} ↔ {} in TIME_WAIT, expires in {}",
+                        r.local,
+                        r.remote,
+                        human(r.expires.unwrap_or_default())
+                    ));
+                    HolderState::TimeWait
+                }
+                None => {
+                    evidence.push(
+                        "the kernel dropped the closed connection at once instead of keeping \
+                         TIME_WAIT (net.ipv4.tcp_max_tw_buckets reached?)"
+                            .into(),
+                    );
+                    HolderState::None
+                }
+            };
+            Ok(Holder {
+                port: old_address.port(),
+                state,
+                old_api: api,
+                old_address,
+                old_flags,
+                _listener: None,
+                evidence,
+                as_documented: true,
+            })
+        }
+        HolderSpec::Listen { flags, wildcard } => {
+            let bind_to = if wildcard {
+                SocketAddr::new(unspecified_like(addr), 0)
+            } else {
+                ephemeral
+            };
+            let listener = sock::listener(bind_to, flags, timeout)?;
+            let old_address = sock::local_addr(SockRef::from(&listener))?;
+            let old_flags = sock::reuse_flags(SockRef::from(&listener))?;
+            let state = match wait_for_state(
+                old_address,
+                unspecified_peer(old_address),
+                Some(TcpState::Listen),
+                timeout,
+            ) {
+                Ok(Some(_)) => HolderState::Listen,
+                // Exact lookups do not cover listeners on every kernel: a dump by port does.
+                _ => listen_state_by_dump(old_address)?,
+            };
+            Ok(Holder {
+                port: old_address.port(),
+                state,
+                old_api: Api::Socket2,
+                old_address,
+                old_flags,
+                _listener: Some(listener),
+                evidence: Vec::new(),
+                as_documented: true,
+            })
+        }
+        HolderSpec::ClientClosesFirst => {
+            let pair = ConnectedPair::open(ephemeral, ReuseFlags::NONE, timeout)?;
+            let old_flags = sock::reuse_flags(SockRef::from(&pair.server))?;
+            let ConnectedPair {
+                listener,
+                client,
+                mut server,
+                client_local,
+                server_local,
+            } = pair;
+            drop(client);
+            expect_end_of_stream(&mut server, timeout)?;
+            drop(server);
+            drop(listener);
+            let client_tw = wait_for_state(
+                client_local,
+                server_local,
+                Some(TcpState::TimeWait),
+                timeout,
+            )?;
+            let server_left = wait_for_state(server_local, client_local, None, timeout)?;
+            let as_documented = client_tw.is_some() && server_left.is_none();
+            let evidence = vec![match client_tw {
+                Some(r) => format!(
+                    "TIME_WAIT went to the client's side {} ↔ {} (expires in {}); the server's port {} has none",
+                    r.local,
+                    r.remote,
+                    human(r.expires.unwrap_or_default()),
+                    server_local.port()
+                ),
+                None => "no TIME_WAIT appeared on the client's side".into(),
+            }];
+            Ok(Holder {
+                port: server_local.port(),
+                state: HolderState::None,
+                old_api: Api::Socket2,
+                old_address: server_local,
+                old_flags,
+                _listener: None,
+                evidence,
+                as_documented,
+            })
+        }
+        HolderSpec::LingerZero => {
+            let pair = ConnectedPair::open(ephemeral, ReuseFlags::NONE, timeout)?;
+            let old_flags = sock::reuse_flags(SockRef::from(&pair.server))?;
+            let ConnectedPair {
+                listener,
+                mut client,
+                server,
+                client_local,
+                server_local,
+            } = pair;
+            sock::set_linger_zero(&server)?;
+            drop(server);
+            let peer = sock::recv_once(
+                &mut client,
+                "reading at the client after the server's RST",
+                timeout,
+            )?;
+            let peer_error = match &peer {
+                RecvEnd::Error(e) => errno_name(e).unwrap_or_else(|| e.to_string()),
+                RecvEnd::EndOfStream => "end of stream (FIN, not RST)".into(),
+                RecvEnd::Data(n) => format!("{n} bytes of data"),
+            };
+            drop(client);
+            drop(listener);
+            let server_tw = wait_for_state(server_local, client_local, None, timeout)?;
+            let client_tw = wait_for_state(client_local, server_local, None, timeout)?;
+            let as_documented =
+                peer_error == "ECONNRESET" && server_tw.is_none() && client_tw.is_none();
+            let evidence = vec![
+                format!("the client's recv() after the server's close: {peer_error}"),
+                format!(
+                    "TIME_WAIT on the server's port {}: {}",
+                    server_local.port(),
+                    if server_tw.is_none() {
+                        "none"
+                    } else {
+                        "present"
+                    }
+                ),
+            ];
+            Ok(Holder {
+                port: server_local.port(),
+                state: HolderState::None,
+                old_api: Api::Socket2,
+                old_address: server_local,
+                old_flags,
+                _listener: None,
+                evidence,
+                as_documented,
+            })
+        }
+    }
+}
+
+/// A listener's sock_diag id has a zero remote address and port.
+fn unspecified_peer(local: SocketAddr) -> SocketAddr {
+    SocketAddr::new(unspecified_like(local.ip()), 0)
+}
+
+fn unspecified_like(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+fn listen_state_by_dump(local: SocketAddr) -> anyhow::Result<HolderState> {
+    let query = Query {
+        states: TcpState::Listen.mask(),
+        local_port: Some(local.port()),
+        ..Query::tcp()
+    };
+    let (records, _) = diag::list(&query).context("listing listeners")?;
+    Ok(if records.iter().any(|r| r.local == local) {
+        HolderState::Listen
+    } else {
+        HolderState::None
+    })
+}
+
+/// The result of a new socket trying bind() + listen() on a port.
+struct Attempt {
+    outcome: String,
+    failed_step: Option<&'static str>,
+    flags: ReuseFlags,
+}
+
+/// A fresh raw socket with `flags` tries bind() then listen() on `target`; a refusal is
+/// the measured outcome, not an error. The socket is closed before returning.
+fn try_bind_listen(target: SocketAddr, flags: ReuseFlags) -> anyhow::Result<Attempt> {
+    let socket = sock::tcp_socket(target, flags)?;
+    let flags = sock::reuse_flags(SockRef::from(&socket))?;
+    let (outcome, failed_step) = match sock::bind(&socket, target) {
+        Err(e) => (refusal(e, target)?, Some("bind")),
+        Ok(()) => match sock::listen(&socket, target) {
+            Err(e) => (refusal(e, target)?, Some("listen")),
+            Ok(()) => ("ok".to_string(), None),
+        },
+    };
+    Ok(Attempt {
+        outcome,
+        failed_step,
+        flags,
+    })
+}
+
+/// `std::net::TcpListener::bind` on `target`. std does socket, setsockopt, bind and listen
+/// in one call, so a failed attempt reports the options std is measured to set.
+fn try_std_listener(
+    target: SocketAddr,
+    std_defaults: ReuseFlags,
+    timeout: Duration,
+) -> anyhow::Result<Attempt> {
+    match sock::std_listener(target, timeout) {
+        Ok(listener) => Ok(Attempt {
+            outcome: "ok".into(),
+            failed_step: None,
+            flags: sock::reuse_flags(SockRef::from(&listener))?,
+        }),
+        Err(e) => Ok(Attempt {
+            outcome: refusal(e, target)?,
+            failed_step: Some("bind"),
+            flags: std_defaults,
+        }),
+    }
+}
+
+/// The errno name of a bind/listen refusal; errors that mean "cannot run" pass through.
+fn refusal(error: SysError, target: SocketAddr) -> anyhow::Result<String> {
+    match error.errno() {
+        Some(Errno::EADDRINUSE) => Ok("EADDRINUSE".into()),
+        Some(Errno::EACCES | Errno::EADDRNOTAVAIL | Errno::EAFNOSUPPORT) | None => {
+            Err(explain_bind_error(error, target))
+        }
+        Some(other) => Ok(format!("{other:?}")),
+    }
+}
+
+fn std_listener_defaults(addr: IpAddr, timeout: Duration) -> anyhow::Result<ReuseFlags> {
+    let listener = sock::std_listener(SocketAddr::new(addr, 0), timeout)?;
+    Ok(sock::reuse_flags(SockRef::from(&listener))?)
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 4: --wait
+// ---------------------------------------------------------------------------------------
+
+fn follow_time_wait(tw: &TimeWaitSocket, ctx: &Context) -> anyhow::Result<WaitResult> {
+    let limit = TIMEWAIT_LIFETIME_WINDOW.1 + Duration::from_secs(20);
+    let bar = if ctx.show_progress {
+        indicatif::ProgressBar::new(millis(TCP_TIMEWAIT_LEN))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("TIME_WAIT {wide_bar} {msg}")
+            .expect("the progress template is valid"),
+    );
+    let lifetime = loop {
+        let lived = tw.seen_at.elapsed();
+        match diag::lookup(Proto::Tcp, tw.local, tw.remote)
+            .context("following the TIME_WAIT socket")?
+        {
+            Some(record) if record.state == TcpState::TimeWait => {
+                let left = record.expires.unwrap_or_default();
+                bar.set_position(millis(lived));
+                bar.set_message(format!("{} left", human(left)));
+            }
+            _ => break lived,
+        }
+        if lived > limit {
+            bar.finish_and_clear();
+            anyhow::bail!(
+                "following TIME_WAIT on {}: still there after {}, far past the documented 60 s",
+                tw.local,
+                human(lived)
+            );
+        }
+        thread::sleep(WAIT_POLL);
+    };
+    bar.finish_and_clear();
+    let fin_timeout = procfs::read_sysctl(Path::new("/"), "net.ipv4.tcp_fin_timeout")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok());
+    Ok(WaitResult {
+        local: tw.local.to_string(),
+        remote: tw.remote.to_string(),
+        lifetime_ms: millis(lifetime),
+        expected_ms: millis(TCP_TIMEWAIT_LEN),
+        matches: (TIMEWAIT_LIFETIME_WINDOW.0..=TIMEWAIT_LIFETIME_WINDOW.1).contains(&lifetime),
+        tcp_fin_timeout_s: fin_timeout,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Verdict and errors
+// ---------------------------------------------------------------------------------------
+
+fn verdict(
+    survey: &PortSurvey,
+    probe: Option<&TimeWaitProbe>,
+    repro: &Reproduction,
+    trials: &[Trial],
+    wait: Option<&WaitResult>,
+) -> (String, String) {
+    let mut parts = Vec::new();
+    match (survey.status, probe) {
+        (PortStatus::TimeWaitOnly, Some(p)) if p.old_had_reuseaddr => parts.push(format!(
+            "Port {} was held only by TIME_WAIT sockets, the classic restart case; they were \
+             made with SO_REUSEADDR, so a server that sets SO_REUSEADDR can bind now.",
+            repro.port
+        )),
+        (PortStatus::TimeWaitOnly, Some(p)) => parts.push(format!(
+            "The port was held only by TIME_WAIT sockets, the classic restart case, and the \
+             program that made them did not set SO_REUSEADDR: no new server can bind it until \
+             they expire (within {}), even with SO_REUSEADDR.",
+            human(Duration::from_millis(
+                p.longest_expires_ms.unwrap_or(60_000)
+            ))
+        )),
+        (PortStatus::OtherAddress, _) => parts
+            .push("Sockets use this port on other addresses only; they do not conflict.".into()),
+        _ => {}
+    }
+    if repro.reproduced {
+        parts.push(format!(
+            "Reproduced on port {}: after the server closed first, its TIME_WAIT socket made \
+             bind() without SO_REUSEADDR fail with EADDRINUSE, and bind() with SO_REUSEADDR \
+             succeed, because Linux lets a new socket bind over TIME_WAIT only when SO_REUSEADDR \
+             is set on both the old and the new socket.",
+            repro.port
+        ));
+    } else {
+        parts.push(format!(
+            "Not reproduced on port {}: the server side ended in {}, bind() without \
+             SO_REUSEADDR gave {} and with it gave {}.",
+            repro.port,
+            repro
+                .server_state
+                .map_or("no socket at all", TcpState::name),
+            repro.bind_without_reuseaddr,
+            repro.bind_with_reuseaddr
+        ));
+    }
+    let mismatched: Vec<&str> = trials
+        .iter()
+        .filter(|t| !t.matches)
+        .map(|t| t.name)
+        .collect();
+    if mismatched.is_empty() {
+        parts.push(format!(
+            "All {} bind-rule trials matched documented Linux behaviour.",
+            trials.len()
+        ));
+    } else {
+        parts.push(format!(
+            "{} of {} trials disagreed with documented Linux behaviour: {}.",
+            mismatched.len(),
+            trials.len(),
+            mismatched.join("; ")
+        ));
+    }
+    if let Some(w) = wait {
+        let fin = w
+            .tcp_fin_timeout_s
+            .map_or_else(|| "unreadable".into(), |s| format!("{s} s"));
+        parts.push(format!(
+            "TIME_WAIT lasted {} (net.ipv4.tcp_fin_timeout = {fin}, which governs orphaned \
+             FIN_WAIT2, not TIME_WAIT).",
+            human(Duration::from_millis(w.lifetime_ms)),
+        ));
+    }
+    (parts.join(" "), FIX_REUSEADDR.to_string())
+}
+
+/// Turns bind errors that stop the run into messages that say why and what to do.
+fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
+    let root = Path::new("/");
+    let hint = match error.errno() {
+        Some(Errno::EACCES) => {
+            let start = procfs::read_sysctl(root, "net.ipv4.ip_unprivileged_port_start")
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "1024".into());
+            format!(
+                "port {} is privileged here (below net.ipv4.ip_unprivileged_port_start = {start}). \
+                 Run as root, grant the capability (sudo setcap cap_net_bind_service=+ep \"$(command -v sockdoc)\"), \
+                 lower net.ipv4.ip_unprivileged_port_start, or pick a port at or above {start}",
+                target.port()
+            )
+        }
+        Some(Errno::EADDRNOTAVAIL) if target.is_ipv6() && ipv6_disabled_on_lo(root) => {
+            "IPv6 is disabled on this host (net.ipv6.conf.lo.disable_ipv6 = 1), so ::1 is not \
+             configured; use --addr 127.0.0.1 or enable IPv6"
+                .to_string()
+        }
+        Some(Errno::EADDRNOTAVAIL) => format!(
+            "{} is not an address of this host (see `ip addr`); use 127.0.0.1, ::1 or a local address",
+            target.ip()
+        ),
+        Some(Errno::EAFNOSUPPORT) => {
+            "this kernel has no IPv6 support (disabled at boot with ipv6.disable=1, or not built); \
+             use --addr 127.0.0.1"
+                .to_string()
+        }
+        _ => return error.into(),
+    };
+    anyhow::Error::new(error).context(hint)
+}
+
+fn ipv6_disabled_on_lo(root: &Path) -> bool {
+    procfs::read_sysctl(root, "net.ipv6.conf.lo.disable_ipv6")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v == "1")
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A duration rounded to what a person reads: 58.4s, 120ms.
+pub fn human(d: Duration) -> String {
+    let rounded = if d >= Duration::from_secs(1) {
+        Duration::from_millis(d.as_millis() as u64 / 100 * 100)
+    } else {
+        Duration::from_micros(d.as_micros() as u64 / 1000 * 1000)
+    };
+    humantime::format_duration(rounded).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_overlap_everything_in_their_family() {
+        let lo4: IpAddr = "127.0.0.1".parse().unwrap();
+        let any4: IpAddr = "0.0.0.0".parse().unwrap();
+        let lo6: IpAddr = "::1".parse().unwrap();
+        let any6: IpAddr = "::".parse().unwrap();
+        let other4: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(overlaps(lo4, any4));
+        assert!(overlaps(any4, lo4));
+        assert!(overlaps(lo4, lo4));
+        assert!(!overlaps(lo4, other4));
+        assert!(
+            overlaps(lo4, any6),
+            "a dual-stack [::] listener covers IPv4 too"
+        );
+        assert!(!overlaps(lo6, lo4));
+        assert!(overlaps(lo6, any6));
+        assert!(overlaps(lo4, "::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn human_durations_round_for_reading() {
+        assert_eq!(human(Duration::from_millis(58_437)), "58s 400ms");
+        assert_eq!(human(Duration::from_micros(1_234_567)), "1s 200ms");
+        assert_eq!(human(Duration::from_micros(40_123)), "40ms");
+    }
+}

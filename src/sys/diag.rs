@@ -1,0 +1,1053 @@
+//! Socket listing through `NETLINK_SOCK_DIAG` (`sock_diag(7)`), hand-rolled because the
+//! `netlink-packet-sock-diag` crate drops `idiag_expires` for `TIME_WAIT` sockets, and the
+//! remaining `TIME_WAIT` time is exactly what sockdoc reports. Falls back to /proc/net/tcp{,6}
+//! (see `procfs`) when netlink is unavailable.
+//!
+//! Kernel interface: `sock_diag(7)` <https://man7.org/linux/man-pages/man7/sock_diag.7.html>
+//! and `include/uapi/linux/inet_diag.h`. Only the fixed-size `inet_diag_msg` is read; no
+//! extensions are requested and any attributes after it are skipped.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
+    setsockopt, socket, sockopt,
+};
+use nix::sys::time::{TimeVal, TimeValLike};
+use serde::Serialize;
+
+use super::error::{SysError, os_text};
+use super::procfs;
+
+/// TCP states with the kernel's numbering (`include/net/tcp_states.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+}
+
+impl TcpState {
+    pub const ALL: [TcpState; 12] = [
+        Self::Established,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::TimeWait,
+        Self::Close,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Listen,
+        Self::Closing,
+        Self::NewSynRecv,
+    ];
+
+    pub fn from_kernel(value: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == value)
+    }
+
+    /// The kernel's name, upper-case, e.g. `TIME_WAIT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Established => "ESTABLISHED",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::FinWait1 => "FIN_WAIT1",
+            Self::FinWait2 => "FIN_WAIT2",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSE",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::Listen => "LISTEN",
+            Self::Closing => "CLOSING",
+            Self::NewSynRecv => "NEW_SYN_RECV",
+        }
+    }
+
+    /// The bit for this state in `idiag_states`.
+    pub const fn mask(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which timer is pending on a socket (`idiag_timer`, and the `tr` column of /proc/net/tcp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timer {
+    Retransmit,
+    KeepAlive,
+    TimeWait,
+    ZeroWindowProbe,
+}
+
+impl Timer {
+    /// Decodes `idiag_timer` and the `tr` column of /proc/net/tcp, which share numbering
+    /// (`net/ipv4/inet_diag.c`, `net/ipv4/tcp_ipv4.c`): 0 = no timer, or one the kernel may add
+    /// later, which we cannot name.
+    pub fn from_kernel(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Retransmit),
+            2 => Some(Self::KeepAlive),
+            3 => Some(Self::TimeWait),
+            4 => Some(Self::ZeroWindowProbe),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Retransmit => "retransmit",
+            Self::KeepAlive => "keepalive",
+            Self::TimeWait => "timewait",
+            Self::ZeroWindowProbe => "zero-window-probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One socket as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRecord {
+    pub proto: Proto,
+    /// For UDP the kernel reports CLOSE for unconnected and ESTABLISHED for connected sockets.
+    pub state: TcpState,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub timer: Option<Timer>,
+    /// Time left on `timer`.
+    pub expires: Option<Duration>,
+    pub retransmits: u8,
+    pub uid: u32,
+    /// 0 for `TIME_WAIT` sockets, which no file descriptor owns.
+    pub inode: u64,
+}
+
+/// Where a listing came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    SockDiag,
+    ProcNet,
+}
+
+/// What to list: one protocol, one or both address families, a set of states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub proto: Proto,
+    /// List `AF_INET` sockets.
+    pub ipv4: bool,
+    /// List `AF_INET6` sockets, including IPv4 peers of dual-stack sockets (v4-mapped addresses).
+    pub ipv6: bool,
+    /// `idiag_states`: the `TcpState::mask()` bits of the states to list.
+    pub states: u32,
+    /// Only sockets bound to this local port.
+    pub local_port: Option<u16>,
+    /// Skip netlink and read /proc/net/{tcp,udp}{,6} (tests, and a user flag).
+    pub force_proc: bool,
+}
+
+impl Query {
+    /// Every state the kernel reports.
+    pub const ALL_STATES: u32 = {
+        let mut mask = 0;
+        let mut i = 0;
+        while i < TcpState::ALL.len() {
+            mask |= TcpState::ALL[i].mask();
+            i += 1;
+        }
+        mask
+    };
+
+    /// All TCP sockets of both families.
+    pub fn tcp() -> Self {
+        Self::all(Proto::Tcp)
+    }
+
+    /// All UDP sockets of both families.
+    pub fn udp() -> Self {
+        Self::all(Proto::Udp)
+    }
+
+    fn all(proto: Proto) -> Self {
+        Self {
+            proto,
+            ipv4: true,
+            ipv6: true,
+            states: Self::ALL_STATES,
+            local_port: None,
+            force_proc: false,
+        }
+    }
+
+    fn keeps(&self, record: &SocketRecord) -> bool {
+        self.states & record.state.mask() != 0
+            && self
+                .local_port
+                .is_none_or(|port| record.local.port() == port)
+    }
+
+    fn proc_files(&self) -> String {
+        let name = match self.proto {
+            Proto::Tcp => "/proc/net/tcp",
+            Proto::Udp => "/proc/net/udp",
+        };
+        match (self.ipv4, self.ipv6) {
+            (true, true) => format!("{name} and {name}6"),
+            (false, true) => format!("{name}6"),
+            _ => name.to_owned(),
+        }
+    }
+}
+
+/// How a listing was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    pub source: Source,
+    /// Why netlink was not used, as a sentence for the user; `None` when netlink answered or
+    /// the caller asked for /proc (`Query::force_proc`).
+    pub fallback_reason: Option<String>,
+}
+
+/// Whether a netlink reply ended the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseStatus {
+    /// More messages follow (a dump in progress, or a single-message answer).
+    Continue,
+    /// `NLMSG_DONE` (end of a dump) or an acknowledgement.
+    Done,
+}
+
+/// Streams the sockets matching `query` to `visit` as they are parsed, holding one receive
+/// buffer however many sockets there are.
+///
+/// Dumps with a `SOCK_DIAG_BY_FAMILY` request per family (`sock_diag(7)`). If netlink fails
+/// before any socket was delivered (no `NETLINK_SOCK_DIAG` in a sandbox, an old kernel, a
+/// refused dump), the same sockets are read from /proc/net/{tcp,udp}{,6} (`proc_net(5)`) and
+/// `Listing::fallback_reason` says why; after a socket was delivered, falling back would
+/// list sockets twice, so the error is returned. If /proc fails too, the netlink error is
+/// returned, since it is the primary source.
+pub fn for_each(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<Listing, SysError> {
+    if query.force_proc {
+        read_proc(query, &mut visit)?;
+        return Ok(Listing {
+            source: Source::ProcNet,
+            fallback_reason: None,
+        });
+    }
+    let mut delivered = false;
+    let netlink = dump(query, |record| {
+        delivered = true;
+        visit(record);
+    });
+    match netlink {
+        Ok(()) => Ok(Listing {
+            source: Source::SockDiag,
+            fallback_reason: None,
+        }),
+        Err(error) if !delivered => {
+            let why = match &error {
+                SysError::Diag { error } => os_text(error),
+                other => other.to_string(),
+            };
+            read_proc(query, &mut visit).map_err(|_| error)?;
+            Ok(Listing {
+                source: Source::ProcNet,
+                fallback_reason: Some(format!(
+                    "NETLINK_SOCK_DIAG unavailable ({why}): read {} instead",
+                    query.proc_files()
+                )),
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `for_each`, collected: for callers that need all matching sockets at once.
+pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
+    let mut records = Vec::new();
+    let listing = for_each(query, |record| records.push(record))?;
+    Ok((records, listing))
+}
+
+/// The socket with exactly this local and remote address, or `None`.
+///
+/// One non-dump `SOCK_DIAG_BY_FAMILY` request carrying the 4-tuple and
+/// `INET_DIAG_NOCOOKIE` (`sock_diag(7)`): the kernel looks the tuple up in its hash tables,
+/// `TIME_WAIT` sockets included, and answers with one `inet_diag_msg` or ENOENT. Cheap enough
+/// to poll one connection. The kernel's lookup falls back to a listener on the local port
+/// when no connection matches, so the answer is checked against the tuple. A listener is
+/// found with the unspecified remote address (`0.0.0.0:0` or `[::]:0`); a tuple mixing
+/// families names no socket.
+pub fn lookup(
+    proto: Proto,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Result<Option<SocketRecord>, SysError> {
+    let family = match (local, remote) {
+        (SocketAddr::V4(_), SocketAddr::V4(_)) => libc::AF_INET,
+        (SocketAddr::V6(_), SocketAddr::V6(_)) => libc::AF_INET6,
+        _ => return Ok(None),
+    };
+    let ifindex = match local {
+        SocketAddr::V6(v6) => v6.scope_id(),
+        SocketAddr::V4(_) => 0,
+    };
+    let id = SockId {
+        local_port: local.port(),
+        remote_port: remote.port(),
+        local: ip_bytes(local),
+        remote: ip_bytes(remote),
+        ifindex,
+        cookie: [INET_DIAG_NOCOOKIE; 2],
+    };
+    let mut socket = DiagSocket::open()?;
+    socket.send(&request(
+        family as u8,
+        proto,
+        Query::ALL_STATES,
+        libc::NLM_F_REQUEST as u16,
+        &id,
+    ))?;
+    let mut found = None;
+    match parse_messages(socket.receive()?, proto, |record| found = Some(record)) {
+        Ok(_) => {}
+        Err(error) if error.errno() == Some(Errno::ENOENT) => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let same = |a: SocketAddr, b: SocketAddr| a.ip() == b.ip() && a.port() == b.port();
+    Ok(found.filter(|record| same(record.local, local) && same(record.remote, remote)))
+}
+
+/// Parses one datagram of netlink messages (netlink(7)) from `NETLINK_SOCK_DIAG`, passing each
+/// `inet_diag_msg` to `visit` as a socket of `proto` (the message does not carry it).
+///
+/// A pure function over bytes: every length is checked, and malformed or truncated input
+/// is a `SysError::Parse`, never a panic. `NLMSG_ERROR` becomes `SysError::Diag` with the
+/// kernel's errno.
+pub fn parse_messages(
+    buf: &[u8],
+    proto: Proto,
+    mut visit: impl FnMut(SocketRecord),
+) -> Result<ParseStatus, SysError> {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let header = rest.first_chunk::<NLMSG_HDRLEN>().ok_or_else(|| {
+            parse_error(format!(
+                "{} bytes left, short of a message header",
+                rest.len()
+            ))
+        })?;
+        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let kind = u16::from_ne_bytes([header[4], header[5]]);
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return Err(parse_error(format!(
+                "message length {len} outside the {} bytes left",
+                rest.len()
+            )));
+        }
+        let payload = &rest[NLMSG_HDRLEN..len];
+        match i32::from(kind) {
+            libc::NLMSG_DONE => {
+                // A dump that failed part-way ends with its negative errno here.
+                return match payload.first_chunk::<4>().map(|e| i32::from_ne_bytes(*e)) {
+                    Some(errno) if errno < 0 => Err(kernel_error(errno)),
+                    _ => Ok(ParseStatus::Done),
+                };
+            }
+            libc::NLMSG_ERROR => {
+                let errno = payload
+                    .first_chunk::<4>()
+                    .map(|e| i32::from_ne_bytes(*e))
+                    .ok_or_else(|| parse_error("NLMSG_ERROR without an error code".to_owned()))?;
+                // Error code 0 is an acknowledgement.
+                return if errno == 0 {
+                    Ok(ParseStatus::Done)
+                } else {
+                    Err(kernel_error(errno))
+                };
+            }
+            SOCK_DIAG_BY_FAMILY => visit(parse_inet_diag_msg(payload, proto)?),
+            // NLMSG_NOOP and anything newer carry no socket.
+            _ => {}
+        }
+        // Messages start on 4-byte boundaries (NLMSG_ALIGN); the last one may lack padding.
+        rest = rest.get(nlmsg_align(len)..).unwrap_or_default();
+    }
+    Ok(ParseStatus::Continue)
+}
+
+/// `SOCK_DIAG_BY_FAMILY` (`include/uapi/linux/sock_diag.h`); libc does not define it.
+const SOCK_DIAG_BY_FAMILY: i32 = 20;
+/// `sizeof(struct nlmsghdr)`.
+const NLMSG_HDRLEN: usize = 16;
+/// `sizeof(struct inet_diag_req_v2)`: family, protocol, ext, pad, states, 48-byte sockid.
+const INET_DIAG_REQ_V2_LEN: usize = 56;
+const REQUEST_LEN: usize = NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN;
+/// `sizeof(struct inet_diag_msg)`: 4 bytes, 48-byte sockid, expires, rqueue, wqueue, uid, inode.
+const INET_DIAG_MSG_LEN: usize = 72;
+/// `INET_DIAG_NOCOOKIE` (`include/uapi/linux/inet_diag.h`): "match any socket with this tuple".
+const INET_DIAG_NOCOOKIE: u32 = u32::MAX;
+/// The kernel sizes each dump datagram to the reader's largest recent receive buffer, capped
+/// near 32 KiB (`net/netlink/af_netlink.c`, `max_recvmsg_len`), so 32 KiB takes any reply whole
+/// and lets the kernel pack as many sockets per datagram as it will.
+const RECV_BUF_LEN: usize = 32 * 1024;
+/// `SO_RCVTIMEO` on the netlink socket: the kernel answers in microseconds, but a dump must
+/// never hang the tool.
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `struct inet_diag_sockid`, in host types.
+struct SockId {
+    local_port: u16,
+    remote_port: u16,
+    local: [u8; 16],
+    remote: [u8; 16],
+    ifindex: u32,
+    cookie: [u32; 2],
+}
+
+/// A `NETLINK_SOCK_DIAG` socket with its reusable receive buffer.
+struct DiagSocket {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl DiagSocket {
+    fn open() -> Result<Self, SysError> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )
+        .map_err(diag_error)?;
+        setsockopt(
+            &fd,
+            sockopt::ReceiveTimeout,
+            &TimeVal::seconds(RECV_TIMEOUT.as_secs() as i64),
+        )
+        .map_err(|errno| SysError::SetOption {
+            option: "SO_RCVTIMEO on the NETLINK_SOCK_DIAG socket",
+            error: errno.into(),
+        })?;
+        Ok(Self {
+            fd,
+            buf: vec![0; RECV_BUF_LEN],
+        })
+    }
+
+    fn send(&self, request: &[u8]) -> Result<(), SysError> {
+        // Port id 0 is the kernel.
+        sendto(
+            self.fd.as_raw_fd(),
+            request,
+            &NetlinkAddr::new(0, 0),
+            MsgFlags::empty(),
+        )
+        .map(drop)
+        .map_err(diag_error)
+    }
+
+    /// One datagram. `MSG_TRUNC` makes recv report the datagram's full length, so a reply
+    /// larger than the buffer is an error rather than silently cut sockets.
+    fn receive(&mut self) -> Result<&[u8], SysError> {
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC) {
+                Ok(len) if len > self.buf.len() => {
+                    return Err(parse_error(format!(
+                        "a {len}-byte reply overflowed the {}-byte buffer",
+                        self.buf.len()
+                    )));
+                }
+                Ok(len) => return Ok(&self.buf[..len]),
+                Err(Errno::EINTR) => {}
+                // SO_RCVTIMEO expired. Not `SysError::Timeout`, whose text points at --timeout,
+                // which does not govern this fixed bound.
+                Err(Errno::EAGAIN) => return Err(diag_error(Errno::ETIMEDOUT)),
+                Err(errno) => return Err(diag_error(errno)),
+            }
+        }
+    }
+}
+
+fn dump(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<(), SysError> {
+    let mut socket = DiagSocket::open()?;
+    // A non-zero sport makes the kernel skip other ports itself (`inet_diag_dump_icsk`,
+    // `udp_dump`); `keeps` still checks, as it must for /proc.
+    let id = SockId {
+        local_port: query.local_port.unwrap_or(0),
+        remote_port: 0,
+        local: [0; 16],
+        remote: [0; 16],
+        ifindex: 0,
+        cookie: [0; 2],
+    };
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+    for (wanted, family) in [(query.ipv4, libc::AF_INET), (query.ipv6, libc::AF_INET6)] {
+        if !wanted {
+            continue;
+        }
+        let request = request(family as u8, query.proto, query.states, flags, &id);
+        socket.send(&request)?;
+        while parse_messages(socket.receive()?, query.proto, |record| {
+            if query.keeps(&record) {
+                visit(record);
+            }
+        })? == ParseStatus::Continue
+        {}
+    }
+    Ok(())
+}
+
+fn read_proc(query: &Query, visit: &mut impl FnMut(SocketRecord)) -> Result<(), SysError> {
+    let root = Path::new("/");
+    for (wanted, ipv6) in [(query.ipv4, false), (query.ipv6, true)] {
+        if wanted {
+            procfs::read_proc_net(root, query.proto, ipv6, |record| {
+                if query.keeps(&record) {
+                    visit(record);
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A `SOCK_DIAG_BY_FAMILY` request: `nlmsghdr` then `inet_diag_req_v2`, no extensions.
+fn request(family: u8, proto: Proto, states: u32, flags: u16, id: &SockId) -> [u8; REQUEST_LEN] {
+    let mut msg = [0; REQUEST_LEN];
+    let protocol = match proto {
+        Proto::Tcp => libc::IPPROTO_TCP,
+        Proto::Udp => libc::IPPROTO_UDP,
+    };
+    msg[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
+    msg[4..6].copy_from_slice(&(SOCK_DIAG_BY_FAMILY as u16).to_ne_bytes());
+    msg[6..8].copy_from_slice(&flags.to_ne_bytes());
+    msg[8..12].copy_from_slice(&1u32.to_ne_bytes()); // sequence number; port id stays 0
+    msg[16] = family;
+    msg[17] = protocol as u8;
+    msg[20..24].copy_from_slice(&states.to_ne_bytes());
+    msg[24..26].copy_from_slice(&id.local_port.to_be_bytes());
+    msg[26..28].copy_from_slice(&id.remote_port.to_be_bytes());
+    msg[28..44].copy_from_slice(&id.local);
+    msg[44..60].copy_from_slice(&id.remote);
+    msg[60..64].copy_from_slice(&id.ifindex.to_ne_bytes());
+    msg[64..68].copy_from_slice(&id.cookie[0].to_ne_bytes());
+    msg[68..72].copy_from_slice(&id.cookie[1].to_ne_bytes());
+    msg
+}
+
+/// Decodes `struct inet_diag_msg`; attributes after it are ignored.
+fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, SysError> {
+    let msg = payload.first_chunk::<INET_DIAG_MSG_LEN>().ok_or_else(|| {
+        parse_error(format!(
+            "a {}-byte inet_diag_msg, expected at least {INET_DIAG_MSG_LEN}",
+            payload.len()
+        ))
+    })?;
+    let u32_at = |at: usize| u32::from_ne_bytes([msg[at], msg[at + 1], msg[at + 2], msg[at + 3]]);
+    let port_at = |at: usize| u16::from_be_bytes([msg[at], msg[at + 1]]);
+    let addr_at = |at: usize| -> [u8; 16] { std::array::from_fn(|i| msg[at + i]) };
+    let [family, state, timer, retransmits] = [msg[0], msg[1], msg[2], msg[3]];
+    let ifindex = u32_at(40);
+    let endpoint = |addr: [u8; 16], port: u16| match i32::from(family) {
+        libc::AF_INET => Ok(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]),
+            port,
+        ))),
+        libc::AF_INET6 => {
+            let ip = Ipv6Addr::from(addr);
+            // The interface index only scopes link-local addresses.
+            let scope = if ip.is_unicast_link_local() {
+                ifindex
+            } else {
+                0
+            };
+            Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)))
+        }
+        _ => Err(parse_error(format!("address family {family}"))),
+    };
+    let timer = Timer::from_kernel(timer);
+    Ok(SocketRecord {
+        proto,
+        state: TcpState::from_kernel(state)
+            .ok_or_else(|| parse_error(format!("socket state {state}")))?,
+        local: endpoint(addr_at(8), port_at(4))?,
+        remote: endpoint(addr_at(24), port_at(6))?,
+        recv_q: u32_at(56),
+        send_q: u32_at(60),
+        timer,
+        expires: timer.map(|_| Duration::from_millis(u64::from(u32_at(52)))),
+        retransmits,
+        uid: u32_at(64),
+        inode: u64::from(u32_at(68)),
+    })
+}
+
+fn ip_bytes(addr: SocketAddr) -> [u8; 16] {
+    match addr {
+        SocketAddr::V4(v4) => {
+            let mut bytes = [0; 16];
+            bytes[..4].copy_from_slice(&v4.ip().octets());
+            bytes
+        }
+        SocketAddr::V6(v6) => v6.ip().octets(),
+    }
+}
+
+fn nlmsg_align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+fn diag_error(errno: Errno) -> SysError {
+    SysError::Diag {
+        error: errno.into(),
+    }
+}
+
+fn kernel_error(negative_errno: i32) -> SysError {
+    SysError::Diag {
+        error: io::Error::from_raw_os_error(negative_errno.unsigned_abs() as i32),
+    }
+}
+
+fn parse_error(detail: String) -> SysError {
+    SysError::Parse {
+        what: "a NETLINK_SOCK_DIAG reply".to_owned(),
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::time::Instant;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Calls `probe` every millisecond until it yields, for at most 2 s: loopback state
+    /// changes land within microseconds, the bound only turns a bug into a failure.
+    fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(found) = probe() {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not appear within 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A connection the server closes first, so the server's side enters `TIME_WAIT`.
+    /// Returns the listener (kept open so the port stays ours), the server side's local
+    /// address and the client's address.
+    fn server_closes_first(bind: &str) -> (TcpListener, SocketAddr, SocketAddr) {
+        let listener = TcpListener::bind(bind).unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let (mut server, client_addr) = listener.accept().unwrap();
+        client.write_all(b"ping").unwrap();
+        server.read_exact(&mut [0; 4]).unwrap();
+        let server_addr = server.local_addr().unwrap();
+        drop(server);
+        assert_eq!(client.read(&mut [0; 1]).unwrap(), 0, "the client sees EOF");
+        drop(client);
+        (listener, server_addr, client_addr)
+    }
+
+    fn on_port(port: u16, state: TcpState) -> Query {
+        Query {
+            states: state.mask(),
+            local_port: Some(port),
+            ..Query::tcp()
+        }
+    }
+
+    fn time_wait_record(query: &Query, remote: SocketAddr) -> Option<(SocketRecord, Listing)> {
+        let (records, listing) = list(query).unwrap();
+        let record = records.into_iter().find(|r| r.remote == remote)?;
+        Some((record, listing))
+    }
+
+    fn assert_fresh_time_wait(record: &SocketRecord) {
+        assert_eq!(record.state, TcpState::TimeWait);
+        assert_eq!(record.timer, Some(Timer::TimeWait));
+        let expires = record.expires.expect("a TIME_WAIT socket has a timer");
+        // TCP_TIMEWAIT_LEN is 60 s and the socket is milliseconds old.
+        assert!(
+            (Duration::from_secs(50)..=Duration::from_secs(60)).contains(&expires),
+            "{expires:?}"
+        );
+        assert_eq!(
+            record.inode, 0,
+            "no file descriptor owns a TIME_WAIT socket"
+        );
+    }
+
+    fn listener_is_listed_with_owner(bind: &str) {
+        let listener = TcpListener::bind(bind).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (records, listing) = list(&on_port(addr.port(), TcpState::Listen)).unwrap();
+        assert_eq!(listing.source, Source::SockDiag, "{listing:?}");
+        let [record] = records.as_slice() else {
+            panic!("one listener expected: {records:?}");
+        };
+        assert_eq!((record.proto, record.state), (Proto::Tcp, TcpState::Listen));
+        assert_eq!(record.local, addr);
+        assert_eq!(record.uid, nix::unistd::getuid().as_raw());
+        assert_ne!(record.inode, 0);
+        let owners = procfs::socket_owners_for(Path::new("/"), &HashSet::from([record.inode]));
+        assert_eq!(owners[&record.inode].pid, std::process::id());
+    }
+
+    #[test]
+    fn ipv4_listener_is_listed_with_its_owner() {
+        listener_is_listed_with_owner("127.0.0.1:0");
+    }
+
+    #[test]
+    fn ipv6_listener_is_listed_with_its_owner() {
+        listener_is_listed_with_owner("[::1]:0");
+    }
+
+    #[test]
+    fn time_wait_via_netlink_carries_its_expiry() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let (_listener, server, client) = server_closes_first(bind);
+            let query = on_port(server.port(), TcpState::TimeWait);
+            let (record, listing) = poll("TIME_WAIT", || time_wait_record(&query, client));
+            assert_eq!(listing.source, Source::SockDiag);
+            assert_eq!(record.local, server);
+            assert_fresh_time_wait(&record);
+        }
+    }
+
+    #[test]
+    fn time_wait_via_proc_carries_its_expiry() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let (_listener, server, client) = server_closes_first(bind);
+            let query = Query {
+                force_proc: true,
+                ..on_port(server.port(), TcpState::TimeWait)
+            };
+            let (record, listing) = poll("TIME_WAIT", || time_wait_record(&query, client));
+            assert_eq!(
+                listing,
+                Listing {
+                    source: Source::ProcNet,
+                    fallback_reason: None
+                }
+            );
+            assert_eq!(record.local, server);
+            assert_fresh_time_wait(&record);
+        }
+    }
+
+    #[test]
+    fn lookup_finds_time_wait_by_exact_tuple() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let (_listener, server, client) = server_closes_first(bind);
+            let record = poll("TIME_WAIT", || {
+                lookup(Proto::Tcp, server, client)
+                    .unwrap()
+                    .filter(|r| r.state == TcpState::TimeWait)
+            });
+            assert_eq!((record.local, record.remote), (server, client));
+            assert_fresh_time_wait(&record);
+        }
+    }
+
+    #[test]
+    fn lookup_of_an_unknown_tuple_is_none_even_beside_a_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let local = listener.local_addr().unwrap();
+        // The kernel's lookup would answer with the listener; `lookup` must not.
+        let stranger: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(lookup(Proto::Tcp, local, stranger).unwrap(), None);
+        let unspecified: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let found = lookup(Proto::Tcp, local, unspecified).unwrap().unwrap();
+        assert_eq!((found.state, found.local), (TcpState::Listen, local));
+        drop(listener);
+        assert_eq!(lookup(Proto::Tcp, local, unspecified).unwrap(), None);
+    }
+
+    #[test]
+    fn udp_sockets_are_listed() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = socket.local_addr().unwrap();
+        for force_proc in [false, true] {
+            let query = Query {
+                local_port: Some(local.port()),
+                force_proc,
+                ..Query::udp()
+            };
+            let (records, _) = list(&query).unwrap();
+            let [record] = records.as_slice() else {
+                panic!("one socket expected: {records:?}");
+            };
+            // Unconnected UDP sockets report TCP_CLOSE.
+            assert_eq!((record.proto, record.state), (Proto::Udp, TcpState::Close));
+            assert_eq!(record.local, local);
+        }
+    }
+
+    #[test]
+    fn request_follows_the_inet_diag_req_v2_layout() {
+        let id = SockId {
+            local_port: 0x1234,
+            remote_port: 80,
+            local: ip_bytes("127.0.0.1:0".parse().unwrap()),
+            remote: [0; 16],
+            ifindex: 7,
+            cookie: [INET_DIAG_NOCOOKIE; 2],
+        };
+        let states = TcpState::TimeWait.mask();
+        let msg = request(2, Proto::Tcp, states, 0x301, &id);
+        assert_eq!(msg[0..4], 72u32.to_ne_bytes());
+        assert_eq!(msg[4..6], 20u16.to_ne_bytes());
+        assert_eq!(msg[6..8], 0x301u16.to_ne_bytes());
+        assert_eq!(msg[16..20], [2, 6, 0, 0]);
+        assert_eq!(msg[20..24], (1u32 << 6).to_ne_bytes());
+        assert_eq!(msg[24..28], [0x12, 0x34, 0, 80]);
+        assert_eq!(msg[28..32], [127, 0, 0, 1]);
+        assert_eq!(msg[60..64], 7u32.to_ne_bytes());
+        assert_eq!(msg[64..72], [0xff; 8]);
+    }
+
+    fn timer_code(timer: Option<Timer>) -> u8 {
+        match timer {
+            None => 0,
+            Some(Timer::Retransmit) => 1,
+            Some(Timer::KeepAlive) => 2,
+            Some(Timer::TimeWait) => 3,
+            Some(Timer::ZeroWindowProbe) => 4,
+        }
+    }
+
+    fn header(len: usize, kind: i32) -> Vec<u8> {
+        let mut bytes = (len as u32).to_ne_bytes().to_vec();
+        bytes.extend((kind as u16).to_ne_bytes());
+        bytes.extend([0; 10]);
+        bytes
+    }
+
+    /// The kernel's encoding of `record`, followed by an `INET_DIAG_SHUTDOWN` attribute
+    /// (which the kernel always appends) and the padding to the next message.
+    fn encode(record: &SocketRecord, ifindex: u32) -> Vec<u8> {
+        let attribute = [5, 0, 8, 0, 3];
+        let len = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + attribute.len();
+        let mut msg = header(len, SOCK_DIAG_BY_FAMILY);
+        let family = if record.local.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let expires = record.expires.map_or(0, |d| d.as_millis() as u32);
+        msg.extend([
+            family as u8,
+            record.state as u8,
+            timer_code(record.timer),
+            record.retransmits,
+        ]);
+        msg.extend(record.local.port().to_be_bytes());
+        msg.extend(record.remote.port().to_be_bytes());
+        msg.extend(ip_bytes(record.local));
+        msg.extend(ip_bytes(record.remote));
+        msg.extend(ifindex.to_ne_bytes());
+        msg.extend([0xab; 8]); // cookie
+        for value in [
+            expires,
+            record.recv_q,
+            record.send_q,
+            record.uid,
+            record.inode as u32,
+        ] {
+            msg.extend(value.to_ne_bytes());
+        }
+        msg.extend(attribute);
+        msg.resize(nlmsg_align(len), 0);
+        msg
+    }
+
+    fn done(errno: i32) -> Vec<u8> {
+        let mut msg = header(NLMSG_HDRLEN + 4, libc::NLMSG_DONE);
+        msg.extend(errno.to_ne_bytes());
+        msg
+    }
+
+    fn parse_all(buf: &[u8]) -> (Result<ParseStatus, SysError>, Vec<SocketRecord>) {
+        let mut records = Vec::new();
+        let status = parse_messages(buf, Proto::Tcp, |r| records.push(r));
+        (status, records)
+    }
+
+    fn time_wait_v4() -> SocketRecord {
+        SocketRecord {
+            proto: Proto::Tcp,
+            state: TcpState::TimeWait,
+            local: "127.0.0.1:8080".parse().unwrap(),
+            remote: "127.0.0.1:51000".parse().unwrap(),
+            recv_q: 0,
+            send_q: 0,
+            timer: Some(Timer::TimeWait),
+            expires: Some(Duration::from_millis(58_448)),
+            retransmits: 0,
+            uid: 0,
+            inode: 0,
+        }
+    }
+
+    #[test]
+    fn hand_built_messages_round_trip() {
+        let established_v6 = SocketRecord {
+            state: TcpState::Established,
+            local: SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 443, 0, 3)),
+            remote: SocketAddr::V6(SocketAddrV6::new("fe80::2".parse().unwrap(), 50_123, 0, 3)),
+            recv_q: 100,
+            send_q: 7,
+            timer: Some(Timer::KeepAlive),
+            expires: Some(Duration::from_secs(7199)),
+            retransmits: 2,
+            uid: 1000,
+            inode: 424_242,
+            ..time_wait_v4()
+        };
+        let listen_mapped = SocketRecord {
+            state: TcpState::Listen,
+            // v4-mapped addresses stay as the kernel gives them; only link-local takes a scope.
+            local: "[::ffff:127.0.0.1]:22".parse().unwrap(),
+            remote: "[::]:0".parse().unwrap(),
+            timer: None,
+            expires: None,
+            inode: 1,
+            ..time_wait_v4()
+        };
+        let mut buf = encode(&time_wait_v4(), 0);
+        buf.extend(encode(&established_v6, 3));
+        buf.extend(encode(&listen_mapped, 3));
+        let (status, records) = parse_all(&buf);
+        assert_eq!(status.unwrap(), ParseStatus::Continue);
+        assert_eq!(records, [time_wait_v4(), established_v6, listen_mapped]);
+
+        buf.extend(done(0));
+        assert_eq!(parse_all(&buf).0.unwrap(), ParseStatus::Done);
+    }
+
+    #[test]
+    fn kernel_errors_carry_their_errno() {
+        let mut error = header(NLMSG_HDRLEN + 4 + NLMSG_HDRLEN, libc::NLMSG_ERROR);
+        error.extend((-libc::ENOENT).to_ne_bytes());
+        error.extend(header(72, SOCK_DIAG_BY_FAMILY));
+        let (status, _) = parse_all(&error);
+        assert_eq!(status.unwrap_err().errno(), Some(Errno::ENOENT));
+
+        let mut failed_dump = encode(&time_wait_v4(), 0);
+        failed_dump.extend(done(-libc::EINTR));
+        let (status, records) = parse_all(&failed_dump);
+        assert_eq!(status.unwrap_err().errno(), Some(Errno::EINTR));
+        assert_eq!(records.len(), 1);
+    }
+
+    fn any_record() -> impl Strategy<Value = SocketRecord> {
+        let addr = prop_oneof![
+            any::<([u8; 4], u16)>().prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+            any::<([u8; 16], u16)>().prop_map(|(ip, port)| {
+                let ip = Ipv6Addr::from(ip);
+                let scope = if ip.is_unicast_link_local() { 9 } else { 0 };
+                SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))
+            }),
+        ];
+        (
+            addr,
+            any::<u16>(),
+            proptest::sample::select(TcpState::ALL.to_vec()),
+            0u8..=4,
+            any::<(u32, u32, u32, u32, u32, u8)>(),
+        )
+            .prop_map(
+                |(local, remote_port, state, timer, (exp, rq, sq, uid, inode, rt))| {
+                    let mut remote = local;
+                    remote.set_port(remote_port);
+                    let timer = Timer::from_kernel(timer);
+                    SocketRecord {
+                        proto: Proto::Tcp,
+                        state,
+                        local,
+                        remote,
+                        recv_q: rq,
+                        send_q: sq,
+                        timer,
+                        expires: timer.map(|_| Duration::from_millis(u64::from(exp))),
+                        retransmits: rt,
+                        uid,
+                        inode: u64::from(inode),
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse_all(&bytes);
+        }
+
+        #[test]
+        fn truncated_messages_are_errors(record in any_record()) {
+            let ifindex = match record.local { SocketAddr::V6(v6) => v6.scope_id(), SocketAddr::V4(_) => 0 };
+            let bytes = encode(&record, ifindex);
+            let (status, records) = parse_all(&bytes);
+            prop_assert_eq!(status.unwrap(), ParseStatus::Continue);
+            prop_assert_eq!(records, vec![record]);
+            let len = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + 5;
+            for cut in 1..len {
+                let (status, records) = parse_all(&bytes[..cut]);
+                prop_assert!(status.is_err(), "cut at {}", cut);
+                prop_assert!(records.is_empty());
+            }
+            // The last message may lack its padding.
+            for cut in len..bytes.len() {
+                prop_assert_eq!(parse_all(&bytes[..cut]).1.len(), 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! TCP socket wrappers over socket2 and std, each with the step and address in its error.
+//! Every blocking call here is bounded by a timeout (SO_RCVTIMEO / SO_SNDTIMEO, or
+//! `connect_timeout`), so no experiment can hang.
+//!
+//! Options used, from socket(7) <https://man7.org/linux/man-pages/man7/socket.7.html> and
+//! tcp(7) <https://man7.org/linux/man-pages/man7/tcp.7.html>.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use super::SysError;
+
+/// The listen(2) backlog for sockdoc's own listeners: experiments open at most a few
+/// connections at a time.
+const BACKLOG: i32 = 16;
+
+/// The address-reuse options of a socket, as requested or as read back from the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReuseFlags {
+    /// SO_REUSEADDR: bind over TIME_WAIT (and non-listening) sockets that set it too.
+    pub reuse_address: bool,
+    /// SO_REUSEPORT: share an address with other sockets that set it (same effective uid).
+    pub reuse_port: bool,
+}
+
+impl ReuseFlags {
+    pub const NONE: Self = Self {
+        reuse_address: false,
+        reuse_port: false,
+    };
+    pub const ADDR: Self = Self {
+        reuse_address: true,
+        reuse_port: false,
+    };
+    pub const PORT: Self = Self {
+        reuse_address: false,
+        reuse_port: true,
+    };
+}
+
+/// A new, unbound TCP socket for `addr`'s family with `flags` set, as a raw socket2
+/// socket (which, unlike std, sets no option by itself).
+pub fn tcp_socket(addr: SocketAddr, flags: ReuseFlags) -> Result<Socket, SysError> {
+    let what = if addr.is_ipv6() {
+        "TCP/IPv6"
+    } else {
+        "TCP/IPv4"
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|error| SysError::Socket { what, error })?;
+    if flags.reuse_address {
+        socket
+            .set_reuse_address(true)
+            .map_err(|error| SysError::SetOption {
+                option: "SO_REUSEADDR",
+                error,
+            })?;
+    }
+    if flags.reuse_port {
+        socket
+            .set_reuse_port(true)
+            .map_err(|error| SysError::SetOption {
+                option: "SO_REUSEPORT",
+                error,
+            })?;
+    }
+    Ok(socket)
+}
+
+/// SO_REUSEADDR and SO_REUSEPORT as the kernel holds them for this socket.
+pub fn reuse_flags(socket: SockRef<'_>) -> Result<ReuseFlags, SysError> {
+    Ok(ReuseFlags {
+        reuse_address: socket
+            .reuse_address()
+            .map_err(|error| SysError::GetOption {
+                option: "SO_REUSEADDR",
+                error,
+            })?,
+        reuse_port: socket.reuse_port().map_err(|error| SysError::GetOption {
+            option: "SO_REUSEPORT",
+            error,
+        })?,
+    })
+}
+
+pub fn bind(socket: &Socket, addr: SocketAddr) -> Result<(), SysError> {
+    socket
+        .bind(&addr.into())
+        .map_err(|error| SysError::Bind { addr, error })
+}
+
+pub fn listen(socket: &Socket, addr: SocketAddr) -> Result<(), SysError> {
+    socket
+        .listen(BACKLOG)
+        .map_err(|error| SysError::Listen { addr, error })
+}
+
+/// The address the kernel actually bound (resolves port 0 to the chosen port).
+pub fn local_addr(socket: SockRef<'_>) -> Result<SocketAddr, SysError> {
+    socket
+        .local_addr()
+        .map_err(|error| SysError::GetOption {
+            option: "the local address (getsockname)",
+            error,
+        })?
+        .as_socket()
+        .ok_or_else(|| SysError::Parse {
+            what: "getsockname".into(),
+            detail: "the kernel returned a non-IP address".into(),
+        })
+}
+
+/// A raw socket2 listener with `flags` on `addr` (port 0 = ephemeral), bounded accept.
+pub fn listener(
+    addr: SocketAddr,
+    flags: ReuseFlags,
+    timeout: Duration,
+) -> Result<Socket, SysError> {
+    let socket = tcp_socket(addr, flags)?;
+    bind(&socket, addr)?;
+    listen(&socket, addr)?;
+    // accept(2) honours SO_RCVTIMEO on Linux, which bounds the wait for a client.
+    set_timeouts(SockRef::from(&socket), timeout)?;
+    Ok(socket)
+}
+
+/// A listener made the way `std::net::TcpListener::bind` makes it (std sets SO_REUSEADDR
+/// itself on Unix), with a bounded accept.
+pub fn std_listener(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, SysError> {
+    let listener = TcpListener::bind(addr).map_err(|error| SysError::Bind { addr, error })?;
+    set_timeouts(SockRef::from(&listener), timeout)?;
+    Ok(listener)
+}
+
+/// Connects to `addr` with a bounded handshake; reads and writes are bounded too.
+pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SysError> {
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::TimedOut {
+            SysError::Timeout {
+                step: format!("connecting to {addr} (the TCP handshake)"),
+                timeout,
+            }
+        } else {
+            SysError::Connect { addr, error }
+        }
+    })?;
+    set_timeouts(SockRef::from(&stream), timeout)?;
+    Ok(stream)
+}
+
+/// Accepts one connection on a listener whose SO_RCVTIMEO bounds the wait.
+pub fn accept(listener: SockRef<'_>, timeout: Duration) -> Result<TcpStream, SysError> {
+    let (socket, _) = listener.accept().map_err(|error| {
+        SysError::io_step("accepting the test client's connection", error, timeout)
+    })?;
+    let stream = TcpStream::from(socket);
+    set_timeouts(SockRef::from(&stream), timeout)?;
+    Ok(stream)
+}
+
+fn set_timeouts(socket: SockRef<'_>, timeout: Duration) -> Result<(), SysError> {
+    socket
+        .set_read_timeout(Some(timeout))
+        .map_err(|error| SysError::SetOption {
+            option: "SO_RCVTIMEO",
+            error,
+        })?;
+    socket
+        .set_write_timeout(Some(timeout))
+        .map_err(|error| SysError::SetOption {
+            option: "SO_SNDTIMEO",
+            error,
+        })
+}
+
+/// Writes all of `data`; `step` names the write in a timeout message.
+pub fn send_all(
+    stream: &mut TcpStream,
+    data: &[u8],
+    step: &str,
+    timeout: Duration,
+) -> Result<(), SysError> {
+    stream
+        .write_all(data)
+        .map_err(|error| SysError::io_step(step, error, timeout))
+}
+
+/// Reads exactly `buf.len()` bytes.
+pub fn recv_exact(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    step: &str,
+    timeout: Duration,
+) -> Result<(), SysError> {
+    stream
+        .read_exact(buf)
+        .map_err(|error| SysError::io_step(step, error, timeout))
+}
+
+/// What one `recv()` saw after the peer closed: an orderly FIN (end of stream), data, or
+/// an error such as ECONNRESET after an RST.
+#[derive(Debug)]
+pub enum RecvEnd {
+    EndOfStream,
+    Data(usize),
+    Error(std::io::Error),
+}
+
+/// One bounded `recv()`, returning what happened instead of failing, because the
+/// experiments measure exactly that (EOF vs ECONNRESET). Only a timeout is an error.
+pub fn recv_once(
+    stream: &mut TcpStream,
+    step: &str,
+    timeout: Duration,
+) -> Result<RecvEnd, SysError> {
+    let mut buf = [0_u8; 64];
+    match stream.read(&mut buf) {
+        Ok(0) => Ok(RecvEnd::EndOfStream),
+        Ok(n) => Ok(RecvEnd::Data(n)),
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(SysError::Timeout {
+                step: step.into(),
+                timeout,
+            })
+        }
+        Err(error) => Ok(RecvEnd::Error(error)),
+    }
+}
+
+/// SO_LINGER {on, 0 s}: close() then sends RST and discards unsent data, so this side
+/// skips TIME_WAIT and the peer's next call fails with ECONNRESET (socket(7)).
+pub fn set_linger_zero(stream: &TcpStream) -> Result<(), SysError> {
+    SockRef::from(stream)
+        .set_linger(Some(Duration::ZERO))
+        .map_err(|error| SysError::SetOption {
+            option: "SO_LINGER",
+            error,
+        })
+}
+
+/// Half-closes the write side (sends FIN) without releasing the socket.
+pub fn shutdown_write(stream: &TcpStream) -> Result<(), SysError> {
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|error| SysError::Io {
+            step: "shutting down the write side".into(),
+            error,
+        })
+}

@@ -1,0 +1,51 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The sockdoc binary under test, with a generous default timeout and no colour.
+pub fn sockdoc() -> Command {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("sockdoc");
+    cmd.env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+/// Runs sockdoc with `args`, asserting stdout is exactly one JSON document.
+pub fn run_json(args: &[&str]) -> (Value, Output) {
+    let output = sockdoc()
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("sockdoc runs");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (json, output)
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Prints the SKIP line the house style asks for and returns true when not root.
+pub fn skip_unless_root(what: &str) -> bool {
+    if is_root() {
+        false
+    } else {
+        println!("SKIP (needs root): {what}");
+        true
+    }
+}
+
+/// Whether this host can bind ::1 (IPv6 may be disabled).
+pub fn ipv6_loopback_available() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}

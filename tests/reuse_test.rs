@@ -1,0 +1,363 @@
+//! `sockdoc reuse-test` end to end, on real loopback sockets against the running kernel.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+use common::{ipv6_loopback_available, run_json, skip_unless_root, sockdoc};
+
+const REQUIRED_TRIAL_KEYS: &[&str] = &[
+    "name",
+    "holder",
+    "old_reuseaddr",
+    "new_reuseaddr",
+    "old_reuseport",
+    "new_reuseport",
+    "outcome",
+    "expected",
+    "matches",
+    "rule",
+    "fix",
+];
+
+fn trial<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no trial named {name:?}"))
+}
+
+fn assert_matrix_matches_kernel(report: &Value) {
+    let trials = report["trials"].as_array().expect("trials is an array");
+    assert!(trials.len() >= 14, "{} trials", trials.len());
+    for t in trials {
+        for key in REQUIRED_TRIAL_KEYS {
+            assert!(t.get(*key).is_some(), "trial lacks {key}: {t}");
+        }
+        assert_eq!(t["matches"], true, "kernel disagreed: {t:#}");
+        assert!(t["port"].as_u64().unwrap() > 0);
+    }
+    // The rule that surprises people, measured: old off + new on is still EADDRINUSE.
+    let new_only = trial(report, "TIME_WAIT, REUSEADDR on new only");
+    assert_eq!(new_only["holder"], "time-wait");
+    assert_eq!(new_only["old_reuseaddr"], false);
+    assert_eq!(new_only["new_reuseaddr"], true);
+    assert_eq!(new_only["outcome"], "EADDRINUSE");
+    let both = trial(report, "TIME_WAIT, REUSEADDR on both");
+    assert_eq!(both["outcome"], "ok");
+    assert_eq!(
+        trial(report, "live LISTEN, REUSEADDR on both")["outcome"],
+        "EADDRINUSE"
+    );
+    assert_eq!(
+        trial(report, "live LISTEN, REUSEPORT on both")["outcome"],
+        "ok"
+    );
+    // std sets SO_REUSEADDR by itself: read back from the kernel, not assumed.
+    let std = trial(report, "std TcpListener restart (std → std)");
+    assert_eq!(std["old_reuseaddr"], true);
+    assert_eq!(std["new_reuseaddr"], true);
+    assert_eq!(std["outcome"], "ok");
+    let linger = trial(report, "server closed with SO_LINGER 0");
+    assert!(
+        linger["evidence"].to_string().contains("ECONNRESET"),
+        "the peer's ECONNRESET is shown: {linger}"
+    );
+    // Every trial has its own port, so no trial's TIME_WAIT can spoil the next.
+    let mut ports: Vec<u64> = trials.iter().map(|t| t["port"].as_u64().unwrap()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), trials.len());
+}
+
+#[test]
+fn matrix_matches_the_kernel_on_ipv4_loopback() {
+    let (report, output) = run_json(&["reuse-test"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["command"], "reuse-test");
+    assert_eq!(report["sockdoc_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(report["address"], "127.0.0.1");
+    assert!(report["requested_port"].is_null());
+    assert_matrix_matches_kernel(&report);
+
+    let repro = &report["reproduction"];
+    assert_eq!(repro["server_state"], "TIME_WAIT");
+    assert_eq!(repro["bind_without_reuseaddr"], "EADDRINUSE");
+    assert_eq!(repro["bind_with_reuseaddr"], "ok");
+    assert_eq!(repro["reproduced"], true);
+    // The TIME_WAIT socket found by sock_diag, with the kernel's remaining time.
+    let port = report["port"].as_u64().unwrap();
+    let tw = report["time_wait"].as_array().unwrap();
+    assert!(!tw.is_empty(), "TIME_WAIT listed: {report:#}");
+    for entry in tw {
+        assert!(
+            entry["local"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":{port}"))
+        );
+        let expires = entry["expires_ms"].as_u64().unwrap();
+        assert!((40_000..=60_000).contains(&expires), "expires_ms {expires}");
+    }
+    assert!(report["verdict"].as_str().unwrap().contains("SO_REUSEADDR"));
+}
+
+#[test]
+fn matrix_matches_the_kernel_on_ipv6_loopback() {
+    if !ipv6_loopback_available() {
+        println!("SKIP (no IPv6 loopback on this host): reuse-test --addr ::1");
+        return;
+    }
+    let (report, output) = run_json(&["reuse-test", "--addr", "::1"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["address"], "::1");
+    assert_matrix_matches_kernel(&report);
+    assert!(
+        trial(&report, "listener on [::] vs bind to a specific address")["old_address"]
+            .as_str()
+            .unwrap()
+            .starts_with("[::]:")
+    );
+}
+
+#[test]
+fn a_live_listener_stops_the_run_and_names_this_process() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["port_status"], "held");
+    let occupants = report["occupants"].as_array().unwrap();
+    let ours = occupants
+        .iter()
+        .find(|o| o["state"] == "LISTEN")
+        .expect("the listener is listed");
+    assert_eq!(ours["pid"], std::process::id());
+    assert_eq!(ours["local"], format!("127.0.0.1:{port}"));
+    assert_eq!(ours["uid"], nix::unistd::geteuid().as_raw());
+    assert!(ours["process"].is_string());
+    assert!(
+        report["trials"].as_array().unwrap().is_empty(),
+        "nothing ran"
+    );
+    assert!(report["verdict"].as_str().unwrap().contains("LISTEN"));
+    // The listener was not disturbed: it still accepts.
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    assert!(listener.accept().is_ok());
+}
+
+#[test]
+fn the_table_names_the_holder_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let output = sockdoc()
+        .args(["reuse-test", &port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains(&std::process::id().to_string()), "{text}");
+    assert!(text.contains("LISTEN"), "{text}");
+}
+
+/// Leaves a server-side TIME_WAIT on a fresh port; `reuseaddr` is set on the listener.
+fn leave_time_wait(reuseaddr: bool) -> u16 {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.set_reuse_address(reuseaddr).unwrap();
+    listener.bind(&addr.into()).unwrap();
+    listener.listen(4).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let mut server = TcpStream::from(server);
+    server.write_all(b"bye").unwrap();
+    drop(server); // the server closes first
+    let mut buf = Vec::new();
+    client.read_to_end(&mut buf).unwrap();
+    drop(client);
+    drop(listener);
+    port
+}
+
+/// Waits (bounded) until sock_diag shows TIME_WAIT on `port`, as `ss` would.
+fn wait_for_time_wait(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let (report, _) = run_json(&["reuse-test", &port.to_string()]);
+        if report["port_status"] != "free" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("no TIME_WAIT appeared on port {port}");
+}
+
+#[test]
+fn time_wait_without_reuseaddr_is_attributed_to_the_old_socket() {
+    let port = leave_time_wait(false);
+    wait_for_time_wait(port);
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    assert_eq!(output.status.code(), Some(1), "a finding: {report:#}");
+    assert_eq!(report["port_status"], "time-wait-only");
+    let probe = &report["time_wait_probe"];
+    assert_eq!(probe["bind_with_reuseaddr"], "EADDRINUSE");
+    assert_eq!(probe["old_had_reuseaddr"], false);
+    let occupant = &report["occupants"][0];
+    assert_eq!(occupant["state"], "TIME_WAIT");
+    assert!(occupant["expires_ms"].as_u64().unwrap() > 0);
+    assert!(occupant["pid"].is_null(), "TIME_WAIT sockets have no owner");
+    // The reproduction moved to another port, and the report says so.
+    assert_ne!(report["port"], port);
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("ephemeral port instead")
+    );
+    assert!(
+        report["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("did not set SO_REUSEADDR")
+    );
+}
+
+#[test]
+fn time_wait_with_reuseaddr_is_the_classic_restart_and_reproduces_in_place() {
+    let port = leave_time_wait(true);
+    wait_for_time_wait(port);
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["port_status"], "time-wait-only");
+    assert_eq!(report["time_wait_probe"]["old_had_reuseaddr"], true);
+    assert_eq!(report["port"], port, "reproduced on the requested port");
+    assert_eq!(report["reproduction"]["reproduced"], true);
+    assert!(
+        report["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("classic restart case")
+    );
+}
+
+#[test]
+fn an_address_not_on_this_host_is_explained() {
+    // 192.0.2.0/24 is TEST-NET-1: never assigned to a host, and bind() sends nothing.
+    let (report, output) = run_json(&["reuse-test", "--addr", "192.0.2.1"]);
+    assert_eq!(output.status.code(), Some(3));
+    let error = report["error"].as_str().unwrap();
+    assert!(error.contains("not an address of this host"), "{error}");
+    assert!(error.contains("EADDRNOTAVAIL"), "{error}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not an address of this host"), "{stderr}");
+}
+
+#[test]
+fn a_privileged_port_without_permission_is_explained() {
+    let mut cmd = sockdoc();
+    if common::is_root() {
+        // Drop to nobody for this one run, so the kernel refuses the privileged bind.
+        let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
+        cmd = assert_cmd::Command::new("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(exe)
+        .env("NO_COLOR", "1");
+    }
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .map_or(1024, |s| s.trim().parse().unwrap_or(1024));
+    if start <= 1 {
+        println!("SKIP (every port is unprivileged here): privileged-port message");
+        return;
+    }
+    let output = cmd.args(["reuse-test", "1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("EACCES"), "{stderr}");
+    assert!(stderr.contains("cap_net_bind_service"), "{stderr}");
+    assert!(stderr.contains("ip_unprivileged_port_start"), "{stderr}");
+}
+
+/// Runs `script` (sh) as root in a private network namespace that dies with it; the
+/// host's own sysctls are never touched.
+fn in_private_netns(script: &str) -> std::process::Output {
+    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
+    std::process::Command::new("unshare")
+        .args(["--net", "sh", "-ec"])
+        .arg(format!("ip link set lo up\n{script}"))
+        .env("SOCKDOC", exe)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("unshare runs")
+}
+
+#[test]
+fn a_kernel_that_drops_time_wait_is_reported_as_a_mismatch() {
+    if skip_unless_root("netns with net.ipv4.tcp_max_tw_buckets=0") {
+        return;
+    }
+    // With no TIME_WAIT buckets the kernel skips TIME_WAIT: the documented EADDRINUSE
+    // cases no longer happen, and sockdoc must say so rather than print the textbook.
+    let output = in_private_netns(
+        "echo 0 > /proc/sys/net/ipv4/tcp_max_tw_buckets\n\"$SOCKDOC\" reuse-test --json",
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
+    });
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let neither = trial(&report, "TIME_WAIT, REUSEADDR on neither");
+    assert_eq!(neither["matches"], false);
+    assert_eq!(neither["holder"], "none");
+    assert_eq!(neither["outcome"], "ok");
+    assert_eq!(report["reproduction"]["reproduced"], false);
+    assert!(report["verdict"].as_str().unwrap().contains("disagreed"));
+}
+
+#[test]
+fn ipv6_disabled_is_explained() {
+    if skip_unless_root("netns with net.ipv6.conf.all.disable_ipv6=1") {
+        return;
+    }
+    if !std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        println!("SKIP (kernel without IPv6): disable_ipv6 test");
+        return;
+    }
+    let output = in_private_netns(
+        "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6\n\
+         echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6\n\
+         \"$SOCKDOC\" reuse-test --addr ::1",
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("IPv6 is disabled"), "{stderr}");
+}
+
+#[test]
+fn a_peer_that_never_answers_names_the_step() {
+    if skip_unless_root("netns whose loopback drops every packet") {
+        return;
+    }
+    // A pfifo queue of length 0 on lo drops every packet, so the handshake never completes.
+    let output = in_private_netns(
+        "tc qdisc add dev lo root pfifo limit 0\n\"$SOCKDOC\" reuse-test --timeout 200ms",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no answer within 200ms"), "{stderr}");
+    assert!(stderr.contains("connecting to 127.0.0.1:"), "{stderr}");
+}
