@@ -25,8 +25,8 @@ pub fn run(cli: &Cli) -> Exit {
     match commands::run(cli, &style) {
         Ok(outcome) => {
             let mut out = stdout.lock();
-            let written = report::render(&outcome.report, format, &style, &mut out)
-                .and_then(|()| out.flush());
+            let written =
+                report::render(&outcome.report, format, style, &mut out).and_then(|()| out.flush());
             match written {
                 // A closed pipe (`sockdoc … | head`) is the reader's choice, not an error.
                 Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {

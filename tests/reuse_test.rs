@@ -314,7 +314,7 @@ fn a_kernel_that_drops_time_wait_is_reported_as_a_mismatch() {
     // With no TIME_WAIT buckets the kernel skips TIME_WAIT: the documented EADDRINUSE
     // cases no longer happen, and sockdoc must say so rather than print the textbook.
     let output = in_private_netns(
-        "echo 0 > /proc/sys/net/ipv4/tcp_max_tw_buckets\n\"$SOCKDOC\" reuse-test --json",
+        "echo 0 > /proc/sys/net/ipv4/tcp_max_tw_buckets\n\"$SOCKDOC\" reuse-test --wait --json",
     );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
@@ -326,6 +326,9 @@ fn a_kernel_that_drops_time_wait_is_reported_as_a_mismatch() {
     assert_eq!(neither["outcome"], "ok");
     assert_eq!(report["reproduction"]["reproduced"], false);
     assert!(report["verdict"].as_str().unwrap().contains("disagreed"));
+    // --wait has nothing to follow and says so instead of waiting.
+    assert!(report["wait"].is_null());
+    assert!(report["notes"].to_string().contains("nothing to follow"));
 }
 
 #[test]

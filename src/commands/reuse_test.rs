@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use nix::errno::Errno;
 use serde::Serialize;
-use socket2::{SockRef, Socket};
+use socket2::Socket;
 
 use super::{Context, VERSION};
 use crate::cli::ReuseTestArgs;
@@ -591,9 +591,9 @@ impl ConnectedPair {
     }
 
     fn from_listener(listener: Socket, timeout: Duration) -> anyhow::Result<Self> {
-        let listen_addr = sock::local_addr(SockRef::from(&listener))?;
+        let listen_addr = sock::local_addr(&listener)?;
         let mut client = sock::connect(listen_addr, timeout)?;
-        let mut server = sock::accept(SockRef::from(&listener), timeout)?;
+        let mut server = sock::accept(&listener, timeout)?;
         sock::send_all(&mut client, PING, "sending the client's request", timeout)?;
         let mut buf = [0_u8; 4];
         sock::recv_exact(
@@ -605,8 +605,8 @@ impl ConnectedPair {
         sock::send_all(&mut server, PONG, "sending the server's reply", timeout)?;
         sock::recv_exact(&mut client, &mut buf, "reading the server's reply", timeout)?;
         Ok(Self {
-            client_local: sock::local_addr(SockRef::from(&client))?,
-            server_local: sock::local_addr(SockRef::from(&server))?,
+            client_local: sock::local_addr(&client)?,
+            server_local: sock::local_addr(&server)?,
             listener,
             client,
             server,
@@ -718,6 +718,8 @@ struct TrialSpec {
 const FIX_REUSEADDR: &str = "Set SO_REUSEADDR on the listening socket before bind(), in every version of the server \
      (socket2: set_reuse_address(true); C: setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, …)).";
 
+// One table of every trial reads better than the same data split across functions.
+#[allow(clippy::too_many_lines)]
 fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
     let socket2 = |flags| NewSocket {
         flags,
@@ -954,175 +956,195 @@ fn run_trial(
 }
 
 fn build_holder(spec: HolderSpec, addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder> {
-    let ephemeral = SocketAddr::new(addr, 0);
     match spec {
-        HolderSpec::TimeWait { flags, api } => {
-            let listener = match api {
-                Api::Socket2 => sock::listener(ephemeral, flags, timeout)?,
-                Api::Std => Socket::from(sock::std_listener(ephemeral, timeout)?),
-            };
-            let pair = ConnectedPair::from_listener(listener, timeout)?;
-            // The accepted socket inherited the listener's options; it is the one that
-            // becomes TIME_WAIT, so its read-back is the "old socket" of the rule.
-            let old_flags = sock::reuse_flags(SockRef::from(&pair.server))?;
-            let old_address = pair.server_local;
-            let record = pair.server_closes_first(timeout)?;
-            let mut evidence = Vec::new();
-            let state = match &record {
-                Some(r) => {
-                    evidence.push(format!(
-                        "server side {} ↔ {} in TIME_WAIT, expires in {}",
-                        r.local,
-                        r.remote,
-                        human(r.expires.unwrap_or_default())
-                    ));
-                    HolderState::TimeWait
-                }
-                None => {
-                    evidence.push(
-                        "the kernel dropped the closed connection at once instead of keeping \
-                         TIME_WAIT (net.ipv4.tcp_max_tw_buckets reached?)"
-                            .into(),
-                    );
-                    HolderState::None
-                }
-            };
-            Ok(Holder {
-                port: old_address.port(),
-                state,
-                old_api: api,
-                old_address,
-                old_flags,
-                _listener: None,
-                evidence,
-                as_documented: true,
-            })
-        }
-        HolderSpec::Listen { flags, wildcard } => {
-            let bind_to = if wildcard {
-                SocketAddr::new(unspecified_like(addr), 0)
-            } else {
-                ephemeral
-            };
-            let listener = sock::listener(bind_to, flags, timeout)?;
-            let old_address = sock::local_addr(SockRef::from(&listener))?;
-            let old_flags = sock::reuse_flags(SockRef::from(&listener))?;
-            let state = match wait_for_state(
-                old_address,
-                unspecified_peer(old_address),
-                Some(TcpState::Listen),
-                timeout,
-            ) {
-                Ok(Some(_)) => HolderState::Listen,
-                // Exact lookups do not cover listeners on every kernel: a dump by port does.
-                _ => listen_state_by_dump(old_address)?,
-            };
-            Ok(Holder {
-                port: old_address.port(),
-                state,
-                old_api: Api::Socket2,
-                old_address,
-                old_flags,
-                _listener: Some(listener),
-                evidence: Vec::new(),
-                as_documented: true,
-            })
-        }
-        HolderSpec::ClientClosesFirst => {
-            let pair = ConnectedPair::open(ephemeral, ReuseFlags::NONE, timeout)?;
-            let old_flags = sock::reuse_flags(SockRef::from(&pair.server))?;
-            let ConnectedPair {
-                listener,
-                client,
-                mut server,
-                client_local,
-                server_local,
-            } = pair;
-            drop(client);
-            expect_end_of_stream(&mut server, timeout)?;
-            drop(server);
-            drop(listener);
-            let client_tw = wait_for_state(
-                client_local,
-                server_local,
-                Some(TcpState::TimeWait),
-                timeout,
-            )?;
-            let server_left = wait_for_state(server_local, client_local, None, timeout)?;
-            let as_documented = client_tw.is_some() && server_left.is_none();
-            let evidence = vec![match client_tw {
-                Some(r) => format!(
-                    "TIME_WAIT went to the client's side {} ↔ {} (expires in {}); the server's port {} has none",
-                    r.local,
-                    r.remote,
-                    human(r.expires.unwrap_or_default()),
-                    server_local.port()
-                ),
-                None => "no TIME_WAIT appeared on the client's side".into(),
-            }];
-            Ok(Holder {
-                port: server_local.port(),
-                state: HolderState::None,
-                old_api: Api::Socket2,
-                old_address: server_local,
-                old_flags,
-                _listener: None,
-                evidence,
-                as_documented,
-            })
-        }
-        HolderSpec::LingerZero => {
-            let pair = ConnectedPair::open(ephemeral, ReuseFlags::NONE, timeout)?;
-            let old_flags = sock::reuse_flags(SockRef::from(&pair.server))?;
-            let ConnectedPair {
-                listener,
-                mut client,
-                server,
-                client_local,
-                server_local,
-            } = pair;
-            sock::set_linger_zero(&server)?;
-            drop(server);
-            let peer = sock::recv_once(
-                &mut client,
-                "reading at the client after the server's RST",
-                timeout,
-            )?;
-            let peer_error = match &peer {
-                RecvEnd::Error(e) => errno_name(e).unwrap_or_else(|| e.to_string()),
-                RecvEnd::EndOfStream => "end of stream (FIN, not RST)".into(),
-                RecvEnd::Data(n) => format!("{n} bytes of data"),
-            };
-            drop(client);
-            drop(listener);
-            let server_tw = wait_for_state(server_local, client_local, None, timeout)?;
-            let client_tw = wait_for_state(client_local, server_local, None, timeout)?;
-            let as_documented =
-                peer_error == "ECONNRESET" && server_tw.is_none() && client_tw.is_none();
-            let evidence = vec![
-                format!("the client's recv() after the server's close: {peer_error}"),
-                format!(
-                    "TIME_WAIT on the server's port {}: {}",
-                    server_local.port(),
-                    if server_tw.is_none() {
-                        "none"
-                    } else {
-                        "present"
-                    }
-                ),
-            ];
-            Ok(Holder {
-                port: server_local.port(),
-                state: HolderState::None,
-                old_api: Api::Socket2,
-                old_address: server_local,
-                old_flags,
-                _listener: None,
-                evidence,
-                as_documented,
-            })
-        }
+        HolderSpec::TimeWait { flags, api } => time_wait_holder(addr, flags, api, timeout),
+        HolderSpec::Listen { flags, wildcard } => listen_holder(addr, flags, wildcard, timeout),
+        HolderSpec::ClientClosesFirst => client_closes_first_holder(addr, timeout),
+        HolderSpec::LingerZero => linger_zero_holder(addr, timeout),
     }
+}
+
+/// A server made through `api` with `flags` that closes first, leaving TIME_WAIT.
+fn time_wait_holder(
+    addr: IpAddr,
+    flags: ReuseFlags,
+    api: Api,
+    timeout: Duration,
+) -> anyhow::Result<Holder> {
+    let ephemeral = SocketAddr::new(addr, 0);
+    let listener = match api {
+        Api::Socket2 => sock::listener(ephemeral, flags, timeout)?,
+        Api::Std => Socket::from(sock::std_listener(ephemeral, timeout)?),
+    };
+    let pair = ConnectedPair::from_listener(listener, timeout)?;
+    // The accepted socket inherited the listener's options; it is the one that becomes
+    // TIME_WAIT, so its read-back is the "old socket" of the rule.
+    let old_flags = sock::reuse_flags(&pair.server)?;
+    let old_address = pair.server_local;
+    let (state, evidence) = match pair.server_closes_first(timeout)? {
+        Some(r) => (
+            HolderState::TimeWait,
+            format!(
+                "server side {} ↔ {} in TIME_WAIT, expires in {}",
+                r.local,
+                r.remote,
+                human(r.expires.unwrap_or_default())
+            ),
+        ),
+        None => (
+            HolderState::None,
+            "the kernel dropped the closed connection at once instead of keeping TIME_WAIT \
+             (net.ipv4.tcp_max_tw_buckets reached?)"
+                .to_string(),
+        ),
+    };
+    Ok(Holder {
+        port: old_address.port(),
+        state,
+        old_api: api,
+        old_address,
+        old_flags,
+        _listener: None,
+        evidence: vec![evidence],
+        as_documented: true,
+    })
+}
+
+/// A live listener with `flags`, on the wildcard address when `wildcard`.
+fn listen_holder(
+    addr: IpAddr,
+    flags: ReuseFlags,
+    wildcard: bool,
+    timeout: Duration,
+) -> anyhow::Result<Holder> {
+    let bind_to = SocketAddr::new(
+        if wildcard {
+            unspecified_like(addr)
+        } else {
+            addr
+        },
+        0,
+    );
+    let listener = sock::listener(bind_to, flags, timeout)?;
+    let old_address = sock::local_addr(&listener)?;
+    let old_flags = sock::reuse_flags(&listener)?;
+    let listed = wait_for_state(
+        old_address,
+        unspecified_peer(old_address),
+        Some(TcpState::Listen),
+        timeout,
+    )?;
+    Ok(Holder {
+        port: old_address.port(),
+        state: if listed.is_some() {
+            HolderState::Listen
+        } else {
+            HolderState::None
+        },
+        old_api: Api::Socket2,
+        old_address,
+        old_flags,
+        _listener: Some(listener),
+        evidence: Vec::new(),
+        as_documented: true,
+    })
+}
+
+/// The client closes first, so TIME_WAIT lands on the client's port and the server's
+/// port is left free.
+fn client_closes_first_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder> {
+    let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, timeout)?;
+    let old_flags = sock::reuse_flags(&pair.server)?;
+    let ConnectedPair {
+        listener,
+        client,
+        mut server,
+        client_local,
+        server_local,
+    } = pair;
+    drop(client);
+    expect_end_of_stream(&mut server, timeout)?;
+    drop(server);
+    drop(listener);
+    let client_tw = wait_for_state(
+        client_local,
+        server_local,
+        Some(TcpState::TimeWait),
+        timeout,
+    )?;
+    let server_left = wait_for_state(server_local, client_local, None, timeout)?;
+    let evidence = match &client_tw {
+        Some(r) => format!(
+            "TIME_WAIT went to the client's side {} ↔ {} (expires in {}); the server's port {} has none",
+            r.local,
+            r.remote,
+            human(r.expires.unwrap_or_default()),
+            server_local.port()
+        ),
+        None => "no TIME_WAIT appeared on the client's side".into(),
+    };
+    Ok(Holder {
+        port: server_local.port(),
+        state: HolderState::None,
+        old_api: Api::Socket2,
+        old_address: server_local,
+        old_flags,
+        _listener: None,
+        evidence: vec![evidence],
+        as_documented: client_tw.is_some() && server_left.is_none(),
+    })
+}
+
+/// The server closes with SO_LINGER {on, 0 s}: an RST instead of a FIN, so no TIME_WAIT
+/// anywhere, and the client's next read fails with ECONNRESET.
+fn linger_zero_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder> {
+    let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, timeout)?;
+    let old_flags = sock::reuse_flags(&pair.server)?;
+    let ConnectedPair {
+        listener,
+        mut client,
+        server,
+        client_local,
+        server_local,
+    } = pair;
+    sock::set_linger_zero(&server)?;
+    drop(server);
+    let peer = sock::recv_once(
+        &mut client,
+        "reading at the client after the server's RST",
+        timeout,
+    )?;
+    let peer_error = match &peer {
+        RecvEnd::Error(e) => errno_name(e).unwrap_or_else(|| e.to_string()),
+        RecvEnd::EndOfStream => "end of stream (FIN, not RST)".into(),
+        RecvEnd::Data(n) => format!("{n} bytes of data"),
+    };
+    drop(client);
+    drop(listener);
+    let server_side = wait_for_state(server_local, client_local, None, timeout)?;
+    let client_side = wait_for_state(client_local, server_local, None, timeout)?;
+    let evidence = vec![
+        format!("the client's recv() after the server's close: {peer_error}"),
+        format!(
+            "TIME_WAIT on the server's port {}: {}",
+            server_local.port(),
+            if server_side.is_none() {
+                "none"
+            } else {
+                "present"
+            }
+        ),
+    ];
+    Ok(Holder {
+        port: server_local.port(),
+        state: HolderState::None,
+        old_api: Api::Socket2,
+        old_address: server_local,
+        old_flags,
+        _listener: None,
+        evidence,
+        as_documented: peer_error == "ECONNRESET" && server_side.is_none() && client_side.is_none(),
+    })
 }
 
 /// A listener's sock_diag id has a zero remote address and port.
@@ -1137,20 +1159,6 @@ fn unspecified_like(addr: IpAddr) -> IpAddr {
     }
 }
 
-fn listen_state_by_dump(local: SocketAddr) -> anyhow::Result<HolderState> {
-    let query = Query {
-        states: TcpState::Listen.mask(),
-        local_port: Some(local.port()),
-        ..Query::tcp()
-    };
-    let (records, _) = diag::list(&query).context("listing listeners")?;
-    Ok(if records.iter().any(|r| r.local == local) {
-        HolderState::Listen
-    } else {
-        HolderState::None
-    })
-}
-
 /// The result of a new socket trying bind() + listen() on a port.
 struct Attempt {
     outcome: String,
@@ -1162,7 +1170,7 @@ struct Attempt {
 /// the measured outcome, not an error. The socket is closed before returning.
 fn try_bind_listen(target: SocketAddr, flags: ReuseFlags) -> anyhow::Result<Attempt> {
     let socket = sock::tcp_socket(target, flags)?;
-    let flags = sock::reuse_flags(SockRef::from(&socket))?;
+    let flags = sock::reuse_flags(&socket)?;
     let (outcome, failed_step) = match sock::bind(&socket, target) {
         Err(e) => (refusal(e, target)?, Some("bind")),
         Ok(()) => match sock::listen(&socket, target) {
@@ -1188,7 +1196,7 @@ fn try_std_listener(
         Ok(listener) => Ok(Attempt {
             outcome: "ok".into(),
             failed_step: None,
-            flags: sock::reuse_flags(SockRef::from(&listener))?,
+            flags: sock::reuse_flags(&listener)?,
         }),
         Err(e) => Ok(Attempt {
             outcome: refusal(e, target)?,
@@ -1211,7 +1219,7 @@ fn refusal(error: SysError, target: SocketAddr) -> anyhow::Result<String> {
 
 fn std_listener_defaults(addr: IpAddr, timeout: Duration) -> anyhow::Result<ReuseFlags> {
     let listener = sock::std_listener(SocketAddr::new(addr, 0), timeout)?;
-    Ok(sock::reuse_flags(SockRef::from(&listener))?)
+    Ok(sock::reuse_flags(&listener)?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1397,14 +1405,17 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// A duration rounded to what a person reads: 58.4s, 120ms.
+/// A duration as a person reads it: 850µs, 40.2ms, 59.9s; humantime beyond ten minutes.
 pub fn human(d: Duration) -> String {
-    let rounded = if d >= Duration::from_secs(1) {
-        Duration::from_millis(d.as_millis() as u64 / 100 * 100)
+    if d < Duration::from_millis(1) {
+        format!("{}µs", d.as_micros())
+    } else if d < Duration::from_secs(1) {
+        format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+    } else if d < Duration::from_secs(600) {
+        format!("{:.1}s", d.as_secs_f64())
     } else {
-        Duration::from_micros(d.as_micros() as u64 / 1000 * 1000)
-    };
-    humantime::format_duration(rounded).to_string()
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    }
 }
 
 #[cfg(test)]
@@ -1433,8 +1444,10 @@ mod tests {
 
     #[test]
     fn human_durations_round_for_reading() {
-        assert_eq!(human(Duration::from_millis(58_437)), "58s 400ms");
-        assert_eq!(human(Duration::from_micros(1_234_567)), "1s 200ms");
-        assert_eq!(human(Duration::from_micros(40_123)), "40ms");
+        assert_eq!(human(Duration::from_millis(58_437)), "58.4s");
+        assert_eq!(human(Duration::from_micros(1_234_567)), "1.2s");
+        assert_eq!(human(Duration::from_micros(40_123)), "40.1ms");
+        assert_eq!(human(Duration::from_micros(35)), "35µs");
+        assert_eq!(human(Duration::from_secs(3_600)), "1h");
     }
 }

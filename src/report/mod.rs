@@ -55,7 +55,7 @@ impl Style {
 pub fn render(
     report: &Report,
     format: Format,
-    style: &Style,
+    style: Style,
     out: &mut impl Write,
 ) -> io::Result<()> {
     match format {

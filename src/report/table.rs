@@ -10,12 +10,12 @@ use super::Style;
 use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseReport, Trial, human};
 
 /// A table with sockdoc's look, honouring colour and width.
-fn new_table(style: &Style, header: &[&str]) -> Table {
+fn new_table(style: Style, header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| Cell::new(h)));
+        .set_header(header.iter().map(Cell::new));
     if let Some(width) = style.width {
         table.set_width(width);
     }
@@ -31,7 +31,7 @@ fn new_table(style: &Style, header: &[&str]) -> Table {
 }
 
 /// Text in a terminal style when colour is on, plain otherwise.
-fn paint(style: &Style, look: anstyle::Style, text: &str) -> String {
+fn paint(style: Style, look: anstyle::Style, text: &str) -> String {
     if style.color {
         format!("{}{text}{}", look.render(), look.render_reset())
     } else {
@@ -39,11 +39,11 @@ fn paint(style: &Style, look: anstyle::Style, text: &str) -> String {
     }
 }
 
-fn heading(style: &Style, text: &str) -> String {
+fn heading(style: Style, text: &str) -> String {
     paint(style, anstyle::Style::new().bold().underline(), text)
 }
 
-fn good_bad(style: &Style, good: bool, text: &str) -> String {
+fn good_bad(style: Style, good: bool, text: &str) -> String {
     let colour = if good {
         anstyle::AnsiColor::Green
     } else {
@@ -56,7 +56,7 @@ fn good_bad(style: &Style, good: bool, text: &str) -> String {
     )
 }
 
-fn mark_cell(style: &Style, ok: bool) -> Cell {
+fn mark_cell(style: Style, ok: bool) -> Cell {
     let cell = Cell::new(if ok { "✓" } else { "✗ MISMATCH" });
     if style.color {
         cell.fg(if ok { Color::Green } else { Color::Red })
@@ -65,7 +65,7 @@ fn mark_cell(style: &Style, ok: bool) -> Cell {
     }
 }
 
-pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> io::Result<()> {
+pub fn reuse_test(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let port_text = match report.requested_port {
         Some(port) => format!("port {port}"),
         None => format!("ephemeral port {}", report.port),
@@ -76,12 +76,22 @@ pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> 
         paint(style, anstyle::Style::new().bold(), "sockdoc reuse-test"),
         report.address
     )?;
-    writeln!(
-        out,
-        "{}",
-        paint(style, anstyle::Style::new().bold(), &report.verdict)
-    )?;
+    writeln!(out, "{}", summary_line(report, style))?;
 
+    write_occupants(report, style, out)?;
+    write_reproduction(report, style, out)?;
+    write_matrix(report, style, out)?;
+    write_wait(report, style, out)?;
+    writeln!(out, "\n{} {}", heading(style, "Verdict:"), report.verdict)?;
+    writeln!(out, "{} {}", heading(style, "Fix:"), report.fix)?;
+    for note in &report.notes {
+        writeln!(out, "Note: {note}")?;
+    }
+    Ok(())
+}
+
+/// Step 1: the sockets found on the requested port.
+fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(port) = report.requested_port {
         let status = port_status_text(report.port_status);
         writeln!(
@@ -138,7 +148,11 @@ pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> 
             )?;
         }
     }
+    Ok(())
+}
 
+/// Step 2: TIME_WAIT → EADDRINUSE reproduced.
+fn write_reproduction(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(repro) = &report.reproduction {
         writeln!(
             out,
@@ -177,7 +191,11 @@ pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> 
             )?;
         }
     }
+    Ok(())
+}
 
+/// Step 3: the bind-rule matrix and the rule each trial measured.
+fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if !report.trials.is_empty() {
         writeln!(
             out,
@@ -213,9 +231,13 @@ pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> 
             ]);
         }
         writeln!(out, "{table}")?;
-        writeln!(out, "{}", heading(style, "Rules measured"))?;
+        writeln!(
+            out,
+            "  old/new socket: options read back from each socket; - = none, std = made by std::net::TcpListener::bind"
+        )?;
+        writeln!(out, "\n{}", heading(style, "Rules measured"))?;
         for (i, t) in report.trials.iter().enumerate() {
-            write_trial_rule(out, i + 1, t)?;
+            write_trial_rule(out, i + 1, t, &report.fix)?;
         }
         if let Some(d) = &report.std_listener_defaults {
             writeln!(
@@ -227,7 +249,11 @@ pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> 
             )?;
         }
     }
+    Ok(())
+}
 
+/// Step 4: the TIME_WAIT lifetime from --wait.
+fn write_wait(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(wait) = &report.wait {
         writeln!(out, "\n{}", heading(style, "TIME_WAIT lifetime (--wait)"))?;
         writeln!(
@@ -250,28 +276,62 @@ pub fn reuse_test(report: &ReuseReport, style: &Style, out: &mut impl Write) -> 
                 .map_or_else(|| "unreadable".into(), |s| format!("{s} s"))
         )?;
     }
-
-    writeln!(out, "\n{} {}", heading(style, "Verdict:"), report.verdict)?;
-    writeln!(out, "{} {}", heading(style, "Fix:"), report.fix)?;
-    for note in &report.notes {
-        writeln!(out, "Note: {note}")?;
-    }
     Ok(())
 }
 
-fn write_trial_rule(out: &mut impl Write, number: usize, t: &Trial) -> io::Result<()> {
-    writeln!(out, "  {number:>2}. {} Fix: {}", t.rule, t.fix)?;
+fn write_trial_rule(
+    out: &mut impl Write,
+    number: usize,
+    t: &Trial,
+    main_fix: &str,
+) -> io::Result<()> {
+    writeln!(out, "  {number:>2}. {} [{}]", t.rule, t.source)?;
     for e in &t.evidence {
         writeln!(out, "      measured: {e}")?;
     }
     if let Some(step) = t.failed_step {
         writeln!(
             out,
-            "      {} failed at {step}() on {}",
+            "      measured: {} from {step}() on {}",
             t.outcome, t.new_address
         )?;
     }
-    writeln!(out, "      source: {}", t.source)
+    // The common fix is printed once at the end; only a trial-specific one is shown here.
+    if t.fix != main_fix {
+        writeln!(out, "      fix: {}", t.fix)?;
+    }
+    Ok(())
+}
+
+/// The first thing a reader sees: reproduced or not, and how many rules matched.
+fn summary_line(report: &ReuseReport, style: Style) -> String {
+    let matched = report.trials.iter().filter(|t| t.matches).count();
+    let total = report.trials.len();
+    let reproduced = report.reproduction.as_ref().is_some_and(|r| r.reproduced);
+    let repro = match &report.reproduction {
+        Some(r) if r.reproduced => format!(
+            "Reproduced TIME_WAIT → EADDRINUSE on port {}, cured by SO_REUSEADDR",
+            r.port
+        ),
+        Some(r) => format!(
+            "Could not reproduce TIME_WAIT → EADDRINUSE on port {}",
+            r.port
+        ),
+        None => format!(
+            "Port {} is held by a live socket: nothing was run",
+            report.port
+        ),
+    };
+    let trials = if total == 0 {
+        String::new()
+    } else {
+        format!("; {matched}/{total} bind rules match this kernel")
+    };
+    good_bad(
+        style,
+        reproduced && matched == total,
+        &format!("{repro}{trials}"),
+    )
 }
 
 fn holder_text(holder: HolderState) -> &'static str {
@@ -283,18 +343,18 @@ fn holder_text(holder: HolderState) -> &'static str {
 }
 
 fn options_text(api: Api, reuseaddr: bool, reuseport: bool) -> String {
-    let api = match api {
-        Api::Socket2 => "socket2",
-        Api::Std => "std",
-    };
     let flags: Vec<&str> = [(reuseaddr, "REUSEADDR"), (reuseport, "REUSEPORT")]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
         .collect();
-    if flags.is_empty() {
-        format!("{api}: no flags")
+    let flags = if flags.is_empty() {
+        "-".to_string()
     } else {
-        format!("{api}: {}", flags.join("+"))
+        flags.join("+")
+    };
+    match api {
+        Api::Socket2 => flags,
+        Api::Std => format!("std {flags}"),
     }
 }
 

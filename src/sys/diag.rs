@@ -307,8 +307,8 @@ pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
 /// `TIME_WAIT` sockets included, and answers with one `inet_diag_msg` or ENOENT. Cheap enough
 /// to poll one connection. The kernel's lookup falls back to a listener on the local port
 /// when no connection matches, so the answer is checked against the tuple. A listener is
-/// found with the unspecified remote address (`0.0.0.0:0` or `[::]:0`); a tuple mixing
-/// families names no socket.
+/// found with the unspecified remote address (`0.0.0.0:0` or `[::]:0`), and so is an
+/// unconnected UDP socket; a tuple mixing families names no socket.
 pub fn lookup(
     proto: Proto,
     local: SocketAddr,
@@ -323,11 +323,17 @@ pub fn lookup(
         SocketAddr::V6(v6) => v6.scope_id(),
         SocketAddr::V4(_) => 0,
     };
+    // udp_dump_one (net/ipv4/udp_diag.c) reads the tuple as a packet's source and
+    // destination, so for UDP the remote end goes first; TCP takes the socket's view.
+    let (src, dst) = match proto {
+        Proto::Tcp => (local, remote),
+        Proto::Udp => (remote, local),
+    };
     let id = SockId {
-        local_port: local.port(),
-        remote_port: remote.port(),
-        local: ip_bytes(local),
-        remote: ip_bytes(remote),
+        sport: src.port(),
+        dport: dst.port(),
+        src: ip_bytes(src),
+        dst: ip_bytes(dst),
         ifindex,
         cookie: [INET_DIAG_NOCOOKIE; 2],
     };
@@ -426,12 +432,13 @@ const RECV_BUF_LEN: usize = 32 * 1024;
 /// never hang the tool.
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `struct inet_diag_sockid`, in host types.
+/// `struct inet_diag_sockid`, in host types: `src` is the local end, except in a UDP
+/// exact lookup (see `lookup`).
 struct SockId {
-    local_port: u16,
-    remote_port: u16,
-    local: [u8; 16],
-    remote: [u8; 16],
+    sport: u16,
+    dport: u16,
+    src: [u8; 16],
+    dst: [u8; 16],
     ifindex: u32,
     cookie: [u32; 2],
 }
@@ -505,10 +512,10 @@ fn dump(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<(), SysErr
     // A non-zero sport makes the kernel skip other ports itself (`inet_diag_dump_icsk`,
     // `udp_dump`); `keeps` still checks, as it must for /proc.
     let id = SockId {
-        local_port: query.local_port.unwrap_or(0),
-        remote_port: 0,
-        local: [0; 16],
-        remote: [0; 16],
+        sport: query.local_port.unwrap_or(0),
+        dport: 0,
+        src: [0; 16],
+        dst: [0; 16],
         ifindex: 0,
         cookie: [0; 2],
     };
@@ -557,10 +564,10 @@ fn request(family: u8, proto: Proto, states: u32, flags: u16, id: &SockId) -> [u
     msg[16] = family;
     msg[17] = protocol as u8;
     msg[20..24].copy_from_slice(&states.to_ne_bytes());
-    msg[24..26].copy_from_slice(&id.local_port.to_be_bytes());
-    msg[26..28].copy_from_slice(&id.remote_port.to_be_bytes());
-    msg[28..44].copy_from_slice(&id.local);
-    msg[44..60].copy_from_slice(&id.remote);
+    msg[24..26].copy_from_slice(&id.sport.to_be_bytes());
+    msg[26..28].copy_from_slice(&id.dport.to_be_bytes());
+    msg[28..44].copy_from_slice(&id.src);
+    msg[44..60].copy_from_slice(&id.dst);
     msg[60..64].copy_from_slice(&id.ifindex.to_ne_bytes());
     msg[64..68].copy_from_slice(&id.cookie[0].to_ne_bytes());
     msg[68..72].copy_from_slice(&id.cookie[1].to_ne_bytes());
@@ -831,12 +838,30 @@ mod tests {
     }
 
     #[test]
+    fn lookup_finds_udp_sockets_despite_the_reversed_tuple() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        a.connect(b_addr).unwrap();
+        let connected = lookup(Proto::Udp, a_addr, b_addr).unwrap().unwrap();
+        assert_eq!(connected.state, TcpState::Established);
+        assert_eq!((connected.local, connected.remote), (a_addr, b_addr));
+        let unspecified: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let unconnected = lookup(Proto::Udp, b_addr, unspecified).unwrap().unwrap();
+        assert_eq!(
+            (unconnected.state, unconnected.local),
+            (TcpState::Close, b_addr)
+        );
+        assert_eq!(lookup(Proto::Udp, b_addr, a_addr).unwrap(), None);
+    }
+
+    #[test]
     fn request_follows_the_inet_diag_req_v2_layout() {
         let id = SockId {
-            local_port: 0x1234,
-            remote_port: 80,
-            local: ip_bytes("127.0.0.1:0".parse().unwrap()),
-            remote: [0; 16],
+            sport: 0x1234,
+            dport: 80,
+            src: ip_bytes("127.0.0.1:0".parse().unwrap()),
+            dst: [0; 16],
             ifindex: 7,
             cookie: [INET_DIAG_NOCOOKIE; 2],
         };

@@ -6,7 +6,8 @@
 //! tcp(7) <https://man7.org/linux/man-pages/man7/tcp.7.html>.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -71,7 +72,8 @@ pub fn tcp_socket(addr: SocketAddr, flags: ReuseFlags) -> Result<Socket, SysErro
 }
 
 /// SO_REUSEADDR and SO_REUSEPORT as the kernel holds them for this socket.
-pub fn reuse_flags(socket: SockRef<'_>) -> Result<ReuseFlags, SysError> {
+pub fn reuse_flags(socket: &impl AsFd) -> Result<ReuseFlags, SysError> {
+    let socket = SockRef::from(socket);
     Ok(ReuseFlags {
         reuse_address: socket
             .reuse_address()
@@ -99,8 +101,8 @@ pub fn listen(socket: &Socket, addr: SocketAddr) -> Result<(), SysError> {
 }
 
 /// The address the kernel actually bound (resolves port 0 to the chosen port).
-pub fn local_addr(socket: SockRef<'_>) -> Result<SocketAddr, SysError> {
-    socket
+pub fn local_addr(socket: &impl AsFd) -> Result<SocketAddr, SysError> {
+    SockRef::from(socket)
         .local_addr()
         .map_err(|error| SysError::GetOption {
             option: "the local address (getsockname)",
@@ -123,7 +125,7 @@ pub fn listener(
     bind(&socket, addr)?;
     listen(&socket, addr)?;
     // accept(2) honours SO_RCVTIMEO on Linux, which bounds the wait for a client.
-    set_timeouts(SockRef::from(&socket), timeout)?;
+    set_timeouts(&socket, timeout)?;
     Ok(socket)
 }
 
@@ -131,7 +133,7 @@ pub fn listener(
 /// itself on Unix), with a bounded accept.
 pub fn std_listener(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, SysError> {
     let listener = TcpListener::bind(addr).map_err(|error| SysError::Bind { addr, error })?;
-    set_timeouts(SockRef::from(&listener), timeout)?;
+    set_timeouts(&listener, timeout)?;
     Ok(listener)
 }
 
@@ -147,21 +149,22 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SysErro
             SysError::Connect { addr, error }
         }
     })?;
-    set_timeouts(SockRef::from(&stream), timeout)?;
+    set_timeouts(&stream, timeout)?;
     Ok(stream)
 }
 
 /// Accepts one connection on a listener whose SO_RCVTIMEO bounds the wait.
-pub fn accept(listener: SockRef<'_>, timeout: Duration) -> Result<TcpStream, SysError> {
-    let (socket, _) = listener.accept().map_err(|error| {
+pub fn accept(listener: &impl AsFd, timeout: Duration) -> Result<TcpStream, SysError> {
+    let (socket, _) = SockRef::from(listener).accept().map_err(|error| {
         SysError::io_step("accepting the test client's connection", error, timeout)
     })?;
     let stream = TcpStream::from(socket);
-    set_timeouts(SockRef::from(&stream), timeout)?;
+    set_timeouts(&stream, timeout)?;
     Ok(stream)
 }
 
-fn set_timeouts(socket: SockRef<'_>, timeout: Duration) -> Result<(), SysError> {
+fn set_timeouts(socket: &impl AsFd, timeout: Duration) -> Result<(), SysError> {
+    let socket = SockRef::from(socket);
     socket
         .set_read_timeout(Some(timeout))
         .map_err(|error| SysError::SetOption {
@@ -242,16 +245,6 @@ pub fn set_linger_zero(stream: &TcpStream) -> Result<(), SysError> {
         .set_linger(Some(Duration::ZERO))
         .map_err(|error| SysError::SetOption {
             option: "SO_LINGER",
-            error,
-        })
-}
-
-/// Half-closes the write side (sends FIN) without releasing the socket.
-pub fn shutdown_write(stream: &TcpStream) -> Result<(), SysError> {
-    stream
-        .shutdown(Shutdown::Write)
-        .map_err(|error| SysError::Io {
-            step: "shutting down the write side".into(),
             error,
         })
 }
