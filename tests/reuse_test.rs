@@ -155,6 +155,33 @@ fn a_live_listener_stops_the_run_and_names_this_process() {
 }
 
 #[test]
+fn without_sock_diag_it_falls_back_to_proc_and_says_so() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let output = sockdoc()
+        .env("SOCKDOC_NO_SOCK_DIAG", "1")
+        .args(["reuse-test", &port.to_string(), "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["listing_source"], "proc-net");
+    assert!(report["listing_note"].as_str().unwrap().contains("/proc/net/tcp"));
+    assert_eq!(report["occupants"][0]["pid"], std::process::id());
+
+    // The whole experiment also runs on /proc alone.
+    let output = sockdoc()
+        .env("SOCKDOC_NO_SOCK_DIAG", "1")
+        .args(["reuse-test", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["listing_source"], "proc-net");
+    assert_matrix_matches_kernel(&report);
+}
+
+#[test]
 fn the_table_names_the_holder_too() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

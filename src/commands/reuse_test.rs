@@ -22,7 +22,7 @@ use super::{Context, VERSION};
 use crate::cli::ReuseTestArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
-use crate::sys::diag::{self, Proto, Query, SocketRecord, Source, TcpState};
+use crate::sys::diag::{self, Listing, Proto, Query, SocketRecord, Source, TcpState};
 use crate::sys::error::errno_name;
 use crate::sys::procfs;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
@@ -246,7 +246,11 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
             SocketAddr::new(addr, repro_port)
         )
     })?;
-    let time_wait = time_wait_on(addr, reproduction.port)?;
+    let (time_wait, listing) = time_wait_on(addr, reproduction.port)?;
+    if requested_port.is_none() {
+        survey.source = listing.source;
+        survey.note = listing.fallback_reason;
+    }
 
     // 3. The bind-rule matrix, each trial on its own ephemeral port.
     let std_defaults = std_listener_defaults(addr, ctx.timeout)?;
@@ -555,14 +559,14 @@ fn reproduce(
     ))
 }
 
-fn time_wait_on(addr: IpAddr, port: u16) -> anyhow::Result<Vec<TimeWaitEntry>> {
+fn time_wait_on(addr: IpAddr, port: u16) -> anyhow::Result<(Vec<TimeWaitEntry>, Listing)> {
     let query = Query {
         states: TcpState::TimeWait.mask(),
         local_port: Some(port),
         ..Query::tcp()
     };
-    let (records, _) = diag::list(&query).context("listing TIME_WAIT sockets")?;
-    Ok(records
+    let (records, listing) = diag::list(&query).context("listing TIME_WAIT sockets")?;
+    let entries = records
         .into_iter()
         .filter(|r| overlaps(addr, r.local.ip()))
         .map(|r| TimeWaitEntry {
@@ -570,7 +574,8 @@ fn time_wait_on(addr: IpAddr, port: u16) -> anyhow::Result<Vec<TimeWaitEntry>> {
             remote: r.remote.to_string(),
             expires_ms: r.expires.map_or(0, millis),
         })
-        .collect())
+        .collect();
+    Ok((entries, listing))
 }
 
 /// A listener plus one connected client and its accepted server side, with a few bytes

@@ -132,9 +132,6 @@ fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> 
             }
             writeln!(out, "{table}")?;
         }
-        if let Some(note) = &report.listing_note {
-            writeln!(out, "  note: {note}")?;
-        }
         if let Some(probe) = &report.time_wait_probe {
             writeln!(
                 out,

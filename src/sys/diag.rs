@@ -266,10 +266,14 @@ pub fn for_each(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<Li
         });
     }
     let mut delivered = false;
-    let netlink = dump(query, |record| {
-        delivered = true;
-        visit(record);
-    });
+    let netlink = if netlink_disabled() {
+        Err(disabled_error())
+    } else {
+        dump(query, |record| {
+            delivered = true;
+            visit(record);
+        })
+    };
     match netlink {
         Ok(()) => Ok(Listing {
             source: Source::SockDiag,
@@ -310,6 +314,60 @@ pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
 /// found with the unspecified remote address (`0.0.0.0:0` or `[::]:0`), and so is an
 /// unconnected UDP socket; a tuple mixing families names no socket.
 pub fn lookup(
+    proto: Proto,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Result<Option<SocketRecord>, SysError> {
+    if netlink_disabled() {
+        return lookup_in_proc(proto, local, remote);
+    }
+    match lookup_by_netlink(proto, local, remote) {
+        // No sock_diag here (a sandbox, an old kernel): scan /proc for the tuple instead.
+        Err(SysError::Diag { error }) if error.raw_os_error() != Some(libc::ETIMEDOUT) => {
+            lookup_in_proc(proto, local, remote)
+        }
+        other => other,
+    }
+}
+
+/// The /proc fallback of `lookup`: a scan of the local port's sockets, far slower than the
+/// netlink lookup but available everywhere.
+fn lookup_in_proc(
+    proto: Proto,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Result<Option<SocketRecord>, SysError> {
+    let query = Query {
+        local_port: Some(local.port()),
+        ipv4: local.is_ipv4(),
+        ipv6: local.is_ipv6(),
+        force_proc: true,
+        ..Query::all(proto)
+    };
+    let mut found = None;
+    for_each(&query, |record| {
+        if record.local == local && record.remote == remote {
+            found = Some(record);
+        }
+    })?;
+    Ok(found)
+}
+
+/// `SOCKDOC_NO_SOCK_DIAG=1` makes sockdoc read /proc/net as if NETLINK_SOCK_DIAG were
+/// missing: for hosts where netlink misbehaves, and to test the fallback.
+pub const NO_SOCK_DIAG_ENV: &str = "SOCKDOC_NO_SOCK_DIAG";
+
+fn netlink_disabled() -> bool {
+    std::env::var_os(NO_SOCK_DIAG_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn disabled_error() -> SysError {
+    SysError::Diag {
+        error: std::io::Error::other(format!("disabled by {NO_SOCK_DIAG_ENV}")),
+    }
+}
+
+fn lookup_by_netlink(
     proto: Proto,
     local: SocketAddr,
     remote: SocketAddr,
