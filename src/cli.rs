@@ -79,6 +79,40 @@ pub enum Command {
             sockdoc reuse-test --json | jq '.trials[] | select(.matches | not)'"
     )]
     ReuseTest(ReuseTestArgs),
+
+    /// The 40 ms Nagle/delayed-ACK stall and "sticky packets", measured and attributed
+    #[command(
+        long_about = "Reproduces the two small-write problems on this kernel and attributes them.\n\n\
+            1. Request/response: the client sends a header and a body as two send() calls, the server \
+            replies; with Nagle on, the body waits for the delayed ACK of the header (~40 ms a round).\n\
+            2. Burst: many small writes back to back; counts the segments the sender really sent \
+            (TCP_INFO tcpi_data_segs_out) and the reads the receiver needed, then shows that a 4-byte \
+            big-endian length prefix recovers every message.\n\
+            3. Attribution: TcpExtDelayedACKs and TcpExtTCPAutoCorking deltas, net.ipv4.tcp_autocorking, \
+            and the --cork / --quickack variants say which mechanism merged or stalled, and the fix.",
+        after_long_help = "Examples:\n  \
+            sockdoc nagle                       # Nagle on and off, side by side\n  \
+            sockdoc nagle --nodelay off         # just the stall\n  \
+            sockdoc nagle --cork --quickack     # add the TCP_CORK and TCP_QUICKACK variants\n  \
+            sockdoc nagle --nodelay on --max-p99 5ms   # CI: fail when p99 exceeds 5 ms\n  \
+            sockdoc nagle --port 9000           # fixed port, to follow with tcpdump -i lo port 9000"
+    )]
+    Nagle(NagleArgs),
+
+    /// TCP sysctl advice for this kernel, backed by live counters; lints sysctl config files
+    #[command(
+        long_about = "Judges the TIME_WAIT, port, backlog and Nagle sysctls against the running kernel \
+            and its live counters, calls out the folklore (tcp_fin_timeout does not shorten TIME_WAIT, \
+            tcp_tw_recycle is gone, lowering tcp_max_tw_buckets skips TIME_WAIT's protection), and lints \
+            the files `sysctl --system` reads. It never writes to /proc/sys.",
+        after_long_help = "Examples:\n  \
+            sockdoc sysctl-advice                     # advice for a host that is both client and server\n  \
+            sockdoc sysctl-advice --role client       # outbound-heavy: ports and tw_reuse\n  \
+            sockdoc sysctl-advice --format conf       # a ready-to-drop /etc/sysctl.d/ snippet\n  \
+            sockdoc sysctl-advice --check             # CI: exit 1 on any advise or warn finding\n  \
+            sockdoc sysctl-advice --root tests/fixtures/sysctl/old-kernel"
+    )]
+    SysctlAdvice(SysctlAdviceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +129,103 @@ pub struct ReuseTestArgs {
     /// lifetime next to net.ipv4.tcp_fin_timeout (takes about a minute)
     #[arg(long)]
     pub wait: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodelayMode {
+    /// TCP_NODELAY set: Nagle's algorithm off
+    On,
+    /// TCP_NODELAY clear: Nagle's algorithm on (the kernel default)
+    Off,
+    /// Both, side by side
+    Both,
+}
+
+/// The largest `--rounds`, `--warmup` or `--messages`: enough for any percentile, small
+/// enough that Nagle's 40 ms stalls cannot turn a run into an hour.
+pub const MAX_COUNT: u32 = 10_000;
+
+/// The largest `--size`: a "small write" experiment stops making sense past one loopback MSS.
+pub const MAX_WRITE_SIZE: u32 = 65_536;
+
+#[derive(Debug, Args)]
+pub struct NagleArgs {
+    /// Which Nagle settings to measure
+    #[arg(long, value_enum, default_value_t = NodelayMode::Both, value_name = "MODE")]
+    pub nodelay: NodelayMode,
+
+    /// Unmeasured request/response rounds first, to leave Linux's initial quick-ACK phase
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
+    pub warmup: u32,
+
+    /// Measured request/response rounds per mode
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
+    pub rounds: u32,
+
+    /// Writes in the burst experiment
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
+    pub messages: u32,
+
+    /// Bytes per write in the burst experiment
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WRITE_SIZE)), value_name = "BYTES")]
+    pub size: u32,
+
+    /// Also run each mode with TCP_CORK (writes held until uncorked, or 200 ms)
+    #[arg(long)]
+    pub cork: bool,
+
+    /// Also run each mode with TCP_QUICKACK re-armed after every read on the receiver
+    #[arg(long)]
+    pub quickack: bool,
+
+    /// Listener port, so an outside capture can follow the run; 0 picks an ephemeral port
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
+
+    /// Local address for both ends, IPv4 or IPv6 (e.g. ::1)
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub addr: IpAddr,
+
+    /// Exit 1 when any measured round-trip p99 exceeds this (a CI assertion), e.g. 5ms
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub max_p99: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Mostly accepts connections: somaxconn, SYN backlog, accept-queue overflows
+    Server,
+    /// Mostly opens connections: ephemeral ports, tcp_tw_reuse
+    Client,
+    /// Both (the default)
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdviceFormat {
+    /// A table of findings, then the config lint
+    Table,
+    /// A ready-to-drop /etc/sysctl.d/ snippet, one comment per line
+    Conf,
+}
+
+#[derive(Debug, Args)]
+pub struct SysctlAdviceArgs {
+    /// What this host mostly does; suggested values differ
+    #[arg(long, value_enum, default_value_t = Role::Both, value_name = "ROLE")]
+    pub role: Role,
+
+    /// Output format when --json is not given
+    #[arg(long, value_enum, default_value_t = AdviceFormat::Table, value_name = "FORMAT")]
+    pub format: AdviceFormat,
+
+    /// Exit 1 when any finding is at `advise` or `warn` (a CI smoke check)
+    #[arg(long)]
+    pub check: bool,
+
+    /// Read /proc and /etc under DIR instead of / (fixture trees, offline analysis)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: std::path::PathBuf,
 }
 
 /// Parses a humantime duration for `--timeout`, rejecting zero (it would make every
@@ -119,6 +250,8 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::ReuseTest(_) => "reuse-test",
+            Self::Nagle(_) => "nagle",
+            Self::SysctlAdvice(_) => "sysctl-advice",
         }
     }
 }

@@ -166,7 +166,12 @@ fn without_sock_diag_it_falls_back_to_proc_and_says_so() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(3), "{report:#}");
     assert_eq!(report["listing_source"], "proc-net");
-    assert!(report["listing_note"].as_str().unwrap().contains("/proc/net/tcp"));
+    assert!(
+        report["listing_note"]
+            .as_str()
+            .unwrap()
+            .contains("/proc/net/tcp")
+    );
     assert_eq!(report["occupants"][0]["pid"], std::process::id());
 
     // The whole experiment also runs on /proc alone.

@@ -1,7 +1,9 @@
 //! One module per command. Each runs its experiment and returns a `Serialize` report and
 //! an exit code; none prints.
 
+pub mod nagle;
 pub mod reuse_test;
+pub mod sysctl_advice;
 
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ pub struct Outcome {
 #[serde(untagged)]
 pub enum Report {
     ReuseTest(reuse_test::ReuseReport),
+    Nagle(nagle::NagleReport),
+    SysctlAdvice(sysctl_advice::SysctlReport),
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -44,6 +48,20 @@ pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
             let (report, exit) = reuse_test::run(args, &context)?;
             Ok(Outcome {
                 report: Report::ReuseTest(report),
+                exit,
+            })
+        }
+        Command::Nagle(args) => {
+            let (report, exit) = nagle::run(args, &context)?;
+            Ok(Outcome {
+                report: Report::Nagle(report),
+                exit,
+            })
+        }
+        Command::SysctlAdvice(args) => {
+            let (report, exit) = sysctl_advice::run(args, &context)?;
+            Ok(Outcome {
+                report: Report::SysctlAdvice(report),
                 exit,
             })
         }

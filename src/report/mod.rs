@@ -2,6 +2,7 @@
 //! Nothing here touches a socket.
 
 pub mod json;
+pub mod sysctl_advice;
 pub mod table;
 
 use std::io::{self, Write};
@@ -62,6 +63,8 @@ pub fn render(
         Format::Json => json::render(report, out),
         Format::Table => match report {
             Report::ReuseTest(r) => table::reuse_test(r, style, out),
+            Report::Nagle(r) => table::nagle(r, style, out),
+            Report::SysctlAdvice(r) => sysctl_advice::render(r, style, out),
         },
     }
 }

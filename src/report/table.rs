@@ -367,3 +367,11 @@ fn port_status_text(status: PortStatus) -> &'static str {
         PortStatus::OtherAddress => "used on other addresses only",
     }
 }
+
+pub fn nagle(
+    report: &crate::commands::nagle::NagleReport,
+    _style: Style,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(out, "{}", report.command)
+}

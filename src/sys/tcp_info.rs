@@ -1,0 +1,1 @@
+//! TCP_INFO: being written (issue 3).
