@@ -110,7 +110,13 @@ fn sample() -> ReuseReport {
 
 fn render(format: Format, style: Style) -> String {
     let mut out = Vec::new();
-    report::render(&Report::ReuseTest(sample()), format, style, &mut out).unwrap();
+    report::render(
+        &Report::ReuseTest(Box::new(sample())),
+        format,
+        style,
+        &mut out,
+    )
+    .unwrap();
     String::from_utf8(out).unwrap()
 }
 

@@ -31,9 +31,9 @@ pub struct Outcome {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Report {
-    ReuseTest(reuse_test::ReuseReport),
-    Nagle(nagle::NagleReport),
-    SysctlAdvice(sysctl_advice::SysctlReport),
+    ReuseTest(Box<reuse_test::ReuseReport>),
+    Nagle(Box<nagle::NagleReport>),
+    SysctlAdvice(Box<sysctl_advice::SysctlReport>),
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -47,21 +47,21 @@ pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
         Command::ReuseTest(args) => {
             let (report, exit) = reuse_test::run(args, &context)?;
             Ok(Outcome {
-                report: Report::ReuseTest(report),
+                report: Report::ReuseTest(Box::new(report)),
                 exit,
             })
         }
         Command::Nagle(args) => {
             let (report, exit) = nagle::run(args, &context)?;
             Ok(Outcome {
-                report: Report::Nagle(report),
+                report: Report::Nagle(Box::new(report)),
                 exit,
             })
         }
         Command::SysctlAdvice(args) => {
             let (report, exit) = sysctl_advice::run(args, &context)?;
             Ok(Outcome {
-                report: Report::SysctlAdvice(report),
+                report: Report::SysctlAdvice(Box::new(report)),
                 exit,
             })
         }
