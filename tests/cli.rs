@@ -36,7 +36,9 @@ fn parses_reuse_test_arguments() {
     ];
     for (argv, port, addr, wait) in cases {
         let cli = Cli::try_parse_from(*argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-        let Command::ReuseTest(args) = cli.command;
+        let Command::ReuseTest(args) = cli.command else {
+            panic!("{argv:?} parsed as another command");
+        };
         assert_eq!(args.port, *port, "{argv:?}");
         assert_eq!(args.addr.to_string(), *addr, "{argv:?}");
         assert_eq!(args.wait, *wait, "{argv:?}");
