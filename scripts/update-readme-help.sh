@@ -10,7 +10,7 @@ block=$(mktemp)
     echo '```text'
     echo '$ sockdoc -h'
     "$bin" -h
-    for cmd in $("$bin" -h | awk '/^Commands:/{on=1;next} /^$/{on=0} on && $1!="help"{print $1}'); do
+    for cmd in $("$bin" -h | awk '/^Commands:/{on=1;next} /^$/{on=0} on && /^  [a-z]/ && $1!="help"{print $1}'); do
         echo
         echo "\$ sockdoc $cmd -h"
         "$bin" "$cmd" -h

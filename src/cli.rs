@@ -155,19 +155,20 @@ pub struct NagleArgs {
     pub nodelay: NodelayMode,
 
     /// Unmeasured request/response rounds first, to leave Linux's initial quick-ACK phase
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
+    /// (at most TCP_MAX_QUICKACKS = 16 quick ACKs)
+    #[arg(long, allow_negative_numbers = true, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
     pub warmup: u32,
 
     /// Measured request/response rounds per mode
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
     pub rounds: u32,
 
     /// Writes in the burst experiment
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
     pub messages: u32,
 
     /// Bytes per write in the burst experiment
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WRITE_SIZE)), value_name = "BYTES")]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WRITE_SIZE)), value_name = "BYTES")]
     pub size: u32,
 
     /// Also run each mode with TCP_CORK (writes held until uncorked, or 200 ms)

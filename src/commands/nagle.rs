@@ -1,16 +1,892 @@
-//! `sockdoc nagle`: being written (issue 3).
+//! `sockdoc nagle`: the write-write-read stall (Nagle's algorithm meets the peer's delayed
+//! ACK) and "sticky packets" (writes merged on the way), each measured on loopback and
+//! attributed from evidence: segments actually sent (TCP_INFO), the receiver's reads, and
+//! the kernel's DelayedACKs / TCPAutoCorking counters.
+//!
+//! Mechanisms (tcp(7), ip-sysctl.rst, include/net/tcp.h): Nagle holds a small segment while
+//! earlier data is unacknowledged; the receiver delays its ACK by at least TCP_DELACK_MIN
+//! (40 ms) when it has nothing to send; autocorking (`tcp_autocorking`) merges small writes
+//! while earlier packets still wait in the queue, even with TCP_NODELAY.
 
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
 use serde::Serialize;
+use socket2::Socket;
 
-use super::Context;
-use crate::cli::NagleArgs;
+use super::{Context, VERSION};
+use crate::cli::{NagleArgs, NodelayMode};
 use crate::exit::Exit;
+use crate::sys::socket::{self as sock, ReuseFlags};
+use crate::sys::{procfs, tcp_info};
+
+/// TCP_DELACK_MIN (include/net/tcp.h): the shortest delayed ACK, HZ/25 = 40 ms.
+pub const TCP_DELACK_MIN: Duration = Duration::from_millis(40);
+
+/// A round whose median exceeds half the minimum delayed ACK was waiting for one: no
+/// loopback round trip comes near it otherwise.
+const STALL_THRESHOLD: Duration = Duration::from_millis(20);
+
+/// The request: a small header (the body's length, as a real protocol would send it) and
+/// a small body, written with two send() calls; the reply is one small write.
+const BODY: &[u8] = b"GET /status HTTP-ish request body";
+const REPLY: &[u8] = b"200 OK, small reply";
+
+/// The receiver's read size: large, so one recv() takes whatever has arrived.
+const READ_BUF: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Serialize)]
 pub struct NagleReport {
     pub command: &'static str,
+    pub sockdoc_version: &'static str,
+    pub address: String,
+    pub port: u16,
+    /// net.ipv4.tcp_autocorking as the kernel shows it; null when absent.
+    pub tcp_autocorking: Option<String>,
+    pub modes: Vec<ModeReport>,
+    /// Which mechanism stalled the exchange and which merged the writes, with evidence.
+    pub attribution: String,
+    pub verdict: String,
+    pub fix: String,
+    /// `--max-p99` in microseconds, when given.
+    pub max_p99_us: Option<u64>,
+    pub notes: Vec<String>,
+    pub elapsed_us: u64,
 }
 
-pub fn run(_args: &NagleArgs, _ctx: &Context) -> anyhow::Result<(NagleReport, Exit)> {
-    anyhow::bail!("nagle is not available yet")
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    pub nodelay: bool,
+    pub cork: bool,
+    pub quickack: bool,
+    pub rtt_p50_us: u64,
+    pub rtt_p90_us: u64,
+    pub rtt_p99_us: u64,
+    pub rtt_max_us: u64,
+    pub rtt_min_us: u64,
+    pub rounds: u32,
+    pub warmup: u32,
+    /// Warm-up rounds faster than the stall threshold: the connection's quick-ACK phase.
+    pub warmup_fast_rounds: u32,
+    /// Measured rounds slower than the stall threshold (20 ms).
+    pub stalled_rounds: u32,
+    /// Whether the median round stalled (≥ 20 ms).
+    pub stalled: bool,
+    /// What Linux documents for this mode: a stall only with Nagle on and neither CORK nor
+    /// QUICKACK in play.
+    pub expected_stall: bool,
+    pub matches: bool,
+    pub burst: Burst,
+    /// Counter deltas over the whole mode (both experiments).
+    pub counters: Counters,
+    pub rr_counters: Counters,
+    pub burst_counters: Counters,
+    pub attribution: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[allow(non_snake_case)] // the kernel's counter names, as nstat prints them
+pub struct Counters {
+    pub DelayedACKs: Option<u64>,
+    pub TCPAutoCorking: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Burst {
+    pub writes: u32,
+    pub write_size: u32,
+    /// Data segments the sender really sent (TCP_INFO tcpi_data_segs_out delta); null when
+    /// this kernel does not report it.
+    pub data_segments: Option<u64>,
+    /// The sender's congestion window (segments) before the burst: a new connection may
+    /// send only this many segments before ACKs return, and later writes queue and merge.
+    pub sender_cwnd: Option<u32>,
+    /// recv() calls the receiver needed for all the bytes.
+    pub reads: u32,
+    pub max_read: u32,
+    /// Write boundaries that did not coincide with a read boundary.
+    pub boundaries_lost: u32,
+    /// Messages decoded byte-exact from the same kind of stream with a 4-byte big-endian
+    /// length prefix.
+    pub framed_recovered: u32,
+    pub framed_reads: u32,
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------
+
+/// One combination of options to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mode {
+    nodelay: bool,
+    cork: bool,
+    quickack: bool,
+}
+
+impl Mode {
+    fn label(self) -> String {
+        let mut label = if self.nodelay {
+            "TCP_NODELAY".to_string()
+        } else {
+            "Nagle on".to_string()
+        };
+        if self.cork {
+            label.push_str(" + TCP_CORK");
+        }
+        if self.quickack {
+            label.push_str(" + TCP_QUICKACK");
+        }
+        label
+    }
+
+    /// Linux documents the stall for Nagle with a delayed ACK: CORK sends header and body
+    /// as one segment, QUICKACK takes the ACK delay away.
+    fn expects_stall(self) -> bool {
+        !self.nodelay && !self.cork && !self.quickack
+    }
+}
+
+fn modes(args: &NagleArgs) -> Vec<Mode> {
+    let nodelays: &[bool] = match args.nodelay {
+        NodelayMode::Off => &[false],
+        NodelayMode::On => &[true],
+        NodelayMode::Both => &[false, true],
+    };
+    let mut modes = Vec::new();
+    for &nodelay in nodelays {
+        let base = Mode {
+            nodelay,
+            cork: false,
+            quickack: false,
+        };
+        modes.push(base);
+        if args.cork {
+            modes.push(Mode { cork: true, ..base });
+        }
+        if args.quickack {
+            modes.push(Mode {
+                quickack: true,
+                ..base
+            });
+        }
+    }
+    modes
+}
+
+pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit)> {
+    let started = Instant::now();
+    let root = Path::new("/");
+    let bind_to = SocketAddr::new(args.addr, args.port);
+    // SO_REUSEADDR so a pinned --port can be reused right after a previous run.
+    let listener = sock::listener(bind_to, ReuseFlags::ADDR, ctx.timeout)
+        .with_context(|| format!("starting the test server on {bind_to}"))?;
+    let listen_addr = sock::local_addr(&listener)?;
+    let mut notes = Vec::new();
+    let counters_readable = procfs::read_netstat(root).is_ok();
+    if !counters_readable {
+        notes.push(
+            "/proc/net/netstat is unreadable here: DelayedACKs and TCPAutoCorking are \
+             reported as unavailable."
+                .into(),
+        );
+    }
+
+    let mut reports = Vec::new();
+    for mode in modes(args) {
+        let report = run_mode(mode, args, &listener, listen_addr, ctx.timeout)
+            .with_context(|| format!("measuring with {}", mode.label()))?;
+        reports.push(report);
+    }
+    drop(listener);
+
+    if reports.iter().any(|m| m.burst.data_segments.is_none()) {
+        notes.push(
+            "This kernel's TCP_INFO has no tcpi_data_segs_out (Linux < 4.6): segments sent \
+             are unavailable, so merging cannot be pinned on the sender."
+                .into(),
+        );
+    }
+    notes.push(
+        "The framing uses a 4-byte big-endian unsigned length (u32::to_be_bytes, Python \
+         struct '!I'). The common struct.pack('i', n) header is native-endian and signed: \
+         it breaks between hosts of different byte order and for lengths of 2 GiB or more."
+            .into(),
+    );
+    notes.push(
+        "DelayedACKs and TCPAutoCorking count for the whole network namespace: other traffic \
+         during the run adds to them."
+            .into(),
+    );
+
+    let autocorking = procfs::read_sysctl(root, "net.ipv4.tcp_autocorking")
+        .ok()
+        .flatten();
+    let attribution = attribute_all(&reports, autocorking.as_deref());
+    let (verdict, fix) = verdict(&reports);
+    let max_p99_us = args.max_p99.map(micros);
+    let over_limit = max_p99_us.is_some_and(|max| reports.iter().any(|m| m.rtt_p99_us > max));
+    let mismatch = reports
+        .iter()
+        .any(|m| !m.matches || m.burst.framed_recovered != m.burst.writes);
+    let report = NagleReport {
+        command: "nagle",
+        sockdoc_version: VERSION,
+        address: args.addr.to_string(),
+        port: listen_addr.port(),
+        tcp_autocorking: autocorking,
+        modes: reports,
+        attribution,
+        verdict,
+        fix,
+        max_p99_us,
+        notes,
+        elapsed_us: micros(started.elapsed()),
+    };
+    let exit = if over_limit || mismatch {
+        Exit::Finding
+    } else {
+        Exit::Clean
+    };
+    Ok((report, exit))
+}
+
+fn run_mode(
+    mode: Mode,
+    args: &NagleArgs,
+    listener: &Socket,
+    listen_addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<ModeReport> {
+    let before = read_counters();
+    let mut rtts = request_response(mode, args, listener, listen_addr, timeout)?;
+    let warmup_fast_rounds = rtts
+        .drain(..args.warmup as usize)
+        .filter(|&d| d < STALL_THRESHOLD)
+        .count() as u32;
+    let middle = read_counters();
+    let (burst, framed) = (
+        burst(mode, args, listener, listen_addr, timeout)?,
+        framed(mode, args, listener, listen_addr, timeout)?,
+    );
+    let after = read_counters();
+
+    let mut sorted = rtts.clone();
+    sorted.sort_unstable();
+    let p50 = percentile(&sorted, 50);
+    let stalled = p50 >= STALL_THRESHOLD;
+    let rr_counters = delta(before.as_ref(), middle.as_ref());
+    let burst_counters = delta(middle.as_ref(), after.as_ref());
+    let burst = Burst {
+        framed_recovered: framed.recovered,
+        framed_reads: framed.reads,
+        ..burst
+    };
+    let mut report = ModeReport {
+        nodelay: mode.nodelay,
+        cork: mode.cork,
+        quickack: mode.quickack,
+        rtt_p50_us: micros(p50),
+        rtt_p90_us: micros(percentile(&sorted, 90)),
+        rtt_p99_us: micros(percentile(&sorted, 99)),
+        rtt_max_us: micros(*sorted.last().expect("--rounds is at least 1")),
+        rtt_min_us: micros(sorted[0]),
+        rounds: args.rounds,
+        warmup: args.warmup,
+        warmup_fast_rounds,
+        stalled_rounds: sorted.iter().filter(|&&d| d >= STALL_THRESHOLD).count() as u32,
+        stalled,
+        expected_stall: mode.expects_stall(),
+        matches: stalled == mode.expects_stall(),
+        burst,
+        counters: delta(before.as_ref(), after.as_ref()),
+        rr_counters,
+        burst_counters,
+        attribution: String::new(),
+    };
+    report.attribution = attribute_mode(mode, &report);
+    Ok(report)
+}
+
+/// A fresh connection to the test server, with the mode's options on both ends.
+fn connect_pair(
+    mode: Mode,
+    listener: &Socket,
+    listen_addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<(TcpStream, TcpStream)> {
+    let client = sock::connect(listen_addr, timeout)?;
+    let server = sock::accept(listener, timeout)?;
+    sock::set_nodelay(&client, mode.nodelay)?;
+    sock::set_nodelay(&server, mode.nodelay)?;
+    Ok((client, server))
+}
+
+// ---------------------------------------------------------------------------------------
+// Experiment 1: request/response
+// ---------------------------------------------------------------------------------------
+
+/// Runs warm-up and measured write-write-read rounds; returns every round trip, warm-up
+/// rounds first.
+fn request_response(
+    mode: Mode,
+    args: &NagleArgs,
+    listener: &Socket,
+    listen_addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Duration>> {
+    let (mut client, mut server) = connect_pair(mode, listener, listen_addr, timeout)?;
+    let total = args.warmup + args.rounds;
+    thread::scope(|scope| {
+        let serving = scope.spawn(move || serve_requests(&mut server, mode, total, timeout));
+        let measured = (0..total)
+            .map(|round| {
+                let step = |what: &str| format!("{what} (round {}, {})", round + 1, mode.label());
+                let started = Instant::now();
+                send_request(&mut client, mode, &step, timeout)?;
+                let mut reply = [0_u8; REPLY.len()];
+                sock::recv_exact(&mut client, &mut reply, &step("reading the reply"), timeout)?;
+                Ok(started.elapsed())
+            })
+            .collect::<anyhow::Result<Vec<_>>>();
+        // Closing the client ends the server's loop even when a round failed.
+        drop(client);
+        let server_result = serving.join().expect("the server thread does not panic");
+        let rtts = measured?;
+        server_result?;
+        Ok(rtts)
+    })
+}
+
+/// The client's two writes: the header (the body's length) and then the body.
+fn send_request(
+    client: &mut TcpStream,
+    mode: Mode,
+    step: &dyn Fn(&str) -> String,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let header = u32::try_from(BODY.len())
+        .expect("the body is small")
+        .to_be_bytes();
+    if mode.cork {
+        sock::set_cork(client, true)?;
+    }
+    sock::send_all(client, &header, &step("sending the header"), timeout)?;
+    sock::send_all(client, BODY, &step("sending the body"), timeout)?;
+    if mode.cork {
+        // Uncorking flushes header and body together, as one segment.
+        sock::set_cork(client, false)?;
+    }
+    Ok(())
+}
+
+fn serve_requests(
+    server: &mut TcpStream,
+    mode: Mode,
+    rounds: u32,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    for round in 1..=rounds {
+        let step = |what: &str| format!("{what} (round {round}, {})", mode.label());
+        let mut header = [0_u8; 4];
+        sock::recv_exact(
+            server,
+            &mut header,
+            &step("server reading the header"),
+            timeout,
+        )?;
+        if mode.quickack {
+            sock::set_quickack(server)?;
+        }
+        let mut body = vec![0_u8; u32::from_be_bytes(header) as usize];
+        sock::recv_exact(server, &mut body, &step("server reading the body"), timeout)?;
+        if mode.quickack {
+            sock::set_quickack(server)?;
+        }
+        sock::send_all(server, REPLY, &step("server sending the reply"), timeout)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Experiment 2: burst coalescing and framing
+// ---------------------------------------------------------------------------------------
+
+/// `messages` writes of `size` bytes back to back while a reader drains the other end.
+fn burst(
+    mode: Mode,
+    args: &NagleArgs,
+    listener: &Socket,
+    listen_addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<Burst> {
+    let (mut client, mut server) = connect_pair(mode, listener, listen_addr, timeout)?;
+    let message = vec![b'm'; args.size as usize];
+    let total = args.messages as usize * message.len();
+    let info_before = tcp_info::tcp_info(&client)?;
+    let reads = thread::scope(|scope| {
+        let reading = scope.spawn(move || read_sizes(&mut server, total, timeout));
+        let written = write_messages(
+            &mut client,
+            mode,
+            args.messages,
+            |_| message.clone(),
+            timeout,
+        );
+        let reads = reading.join().expect("the reader thread does not panic");
+        written?;
+        reads
+    })?;
+    // Every byte has arrived, so every segment that carried one has been sent.
+    let segments_after = tcp_info::tcp_info(&client)?.data_segs_out;
+    let boundaries_lost = boundaries_lost(args.messages, args.size, &reads);
+    Ok(Burst {
+        writes: args.messages,
+        write_size: args.size,
+        data_segments: info_before
+            .data_segs_out
+            .zip(segments_after)
+            .map(|(b, a)| u64::from(a.wrapping_sub(b))),
+        sender_cwnd: info_before.snd_cwnd,
+        reads: reads.len() as u32,
+        max_read: reads.iter().copied().max().unwrap_or(0) as u32,
+        boundaries_lost,
+        framed_recovered: 0,
+        framed_reads: 0,
+    })
+}
+
+struct Framed {
+    recovered: u32,
+    reads: u32,
+}
+
+/// The same burst with each message framed by a 4-byte big-endian length, decoded on the
+/// other end and compared byte for byte.
+fn framed(
+    mode: Mode,
+    args: &NagleArgs,
+    listener: &Socket,
+    listen_addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<Framed> {
+    let (mut client, mut server) = connect_pair(mode, listener, listen_addr, timeout)?;
+    let size = args.size as usize;
+    let total = args.messages as usize * (size + 4);
+    thread::scope(|scope| {
+        let decoding = scope.spawn(move || -> anyhow::Result<Framed> {
+            let mut decoder = FrameDecoder::default();
+            let mut recovered = 0_u32;
+            let mut reads = 0_u32;
+            let mut received = 0;
+            let mut buf = vec![0_u8; READ_BUF];
+            while received < total {
+                let n =
+                    sock::recv_some(&mut server, &mut buf, "reading the framed stream", timeout)?;
+                anyhow::ensure!(
+                    n > 0,
+                    "the framed stream ended after {received} of {total} bytes"
+                );
+                received += n;
+                reads += 1;
+                decoder.push(&buf[..n]);
+                while let Some(frame) = decoder.next_frame() {
+                    if frame == payload(recovered, size) {
+                        recovered += 1;
+                    }
+                }
+            }
+            Ok(Framed { recovered, reads })
+        });
+        let written = write_messages(
+            &mut client,
+            mode,
+            args.messages,
+            |i| frame(&payload(i, size)),
+            timeout,
+        );
+        let framed = decoding.join().expect("the decoder thread does not panic");
+        written?;
+        framed
+    })
+}
+
+/// Writes `count` messages, one send() each, corked around the whole burst in CORK mode.
+fn write_messages(
+    client: &mut TcpStream,
+    mode: Mode,
+    count: u32,
+    message: impl Fn(u32) -> Vec<u8>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    if mode.cork {
+        sock::set_cork(client, true)?;
+    }
+    for i in 0..count {
+        sock::send_all(
+            client,
+            &message(i),
+            &format!("writing message {}", i + 1),
+            timeout,
+        )?;
+    }
+    if mode.cork {
+        sock::set_cork(client, false)?;
+    }
+    Ok(())
+}
+
+/// Reads until `total` bytes arrived; returns the size of every recv().
+fn read_sizes(
+    server: &mut TcpStream,
+    total: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<usize>> {
+    let mut sizes = Vec::new();
+    let mut received = 0;
+    let mut buf = vec![0_u8; READ_BUF];
+    while received < total {
+        let n = sock::recv_some(server, &mut buf, "reading the burst", timeout)?;
+        anyhow::ensure!(n > 0, "the burst ended after {received} of {total} bytes");
+        received += n;
+        sizes.push(n);
+    }
+    Ok(sizes)
+}
+
+/// Write boundaries (after every `size` bytes) that no read ended on.
+fn boundaries_lost(writes: u32, size: u32, reads: &[usize]) -> u32 {
+    let mut read_ends = reads.iter().scan(0_u64, |end, &n| {
+        *end += n as u64;
+        Some(*end)
+    });
+    let mut next_read_end = read_ends.next();
+    let mut lost = 0;
+    for i in 1..=u64::from(writes) {
+        let boundary = i * u64::from(size);
+        while next_read_end.is_some_and(|end| end < boundary) {
+            next_read_end = read_ends.next();
+        }
+        if next_read_end != Some(boundary) {
+            lost += 1;
+        }
+    }
+    lost
+}
+
+/// Message `index` of `size` bytes: distinct per index, so a swapped or torn message
+/// fails the comparison.
+fn payload(index: u32, size: usize) -> Vec<u8> {
+    let seed = index.to_be_bytes();
+    (0..size).map(|i| seed[i % 4] ^ (i as u8)).collect()
+}
+
+/// A length-prefixed frame: 4-byte big-endian unsigned length, then the payload.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("frames are smaller than 4 GiB");
+    let mut framed = Vec::with_capacity(payload.len() + 4);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(payload);
+    framed
+}
+
+/// Reassembles length-prefixed frames from a byte stream cut at arbitrary points.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    pending: Vec<u8>,
+}
+
+impl FrameDecoder {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame's payload, or None until more bytes arrive.
+    pub fn next_frame(&mut self) -> Option<Vec<u8>> {
+        let header: [u8; 4] = self.pending.get(..4)?.try_into().ok()?;
+        let len = u32::from_be_bytes(header) as usize;
+        let frame = self.pending.get(4..4 + len)?.to_vec();
+        self.pending.drain(..4 + len);
+        Some(frame)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters, attribution, verdict
+// ---------------------------------------------------------------------------------------
+
+fn read_counters() -> Option<BTreeMap<String, u64>> {
+    procfs::read_netstat(Path::new("/")).ok()
+}
+
+fn delta(
+    before: Option<&BTreeMap<String, u64>>,
+    after: Option<&BTreeMap<String, u64>>,
+) -> Counters {
+    let get = |key: &str| {
+        let (b, a) = (before?.get(key)?, after?.get(key)?);
+        Some(a.saturating_sub(*b))
+    };
+    Counters {
+        DelayedACKs: get("TcpExt.DelayedACKs"),
+        TCPAutoCorking: get("TcpExt.TCPAutoCorking"),
+    }
+}
+
+fn attribute_mode(mode: Mode, m: &ModeReport) -> String {
+    let p50 = human(Duration::from_micros(m.rtt_p50_us));
+    let delacks = count_text(m.rr_counters.DelayedACKs, "delayed ACKs");
+    let stall = match (m.stalled, mode.expects_stall()) {
+        (true, true) => format!(
+            "Stall: Nagle held each body until the header was ACKed, and the server delayed \
+             that ACK (p50 {p50}, {}/{} rounds ≥ 20 ms, {delacks} during the rounds).",
+            m.stalled_rounds, m.rounds
+        ),
+        (false, true) => format!(
+            "No stall although Nagle was on (p50 {p50}): the server ACKed at once \
+             ({delacks}); the connection may still be in quick-ACK mode, try more --warmup."
+        ),
+        (true, false) => format!(
+            "Stall not expected here (p50 {p50}, {delacks}): something other than Nagle \
+             delayed the exchange."
+        ),
+        (false, false) if mode.cork => {
+            format!("No stall: TCP_CORK sent header and body as one segment (p50 {p50}).")
+        }
+        (false, false) if mode.quickack => format!(
+            "No stall: TCP_QUICKACK made the server ACK the header at once, releasing the \
+             held body (p50 {p50})."
+        ),
+        (false, false) => format!("No stall: TCP_NODELAY sent the body at once (p50 {p50})."),
+    };
+    format!("{stall} {}", attribute_burst(mode, m))
+}
+
+fn attribute_burst(mode: Mode, m: &ModeReport) -> String {
+    let b = &m.burst;
+    let autocork = count_text(m.burst_counters.TCPAutoCorking, "autocorked writes");
+    let Some(segments) = b.data_segments else {
+        return format!(
+            "Burst: {} writes arrived in {} reads; segments sent are unavailable on this kernel.",
+            b.writes, b.reads
+        );
+    };
+    let sender = if segments >= u64::from(b.writes) {
+        format!(
+            "the sender kept all {} writes as separate segments",
+            b.writes
+        )
+    } else if mode.cork {
+        format!(
+            "TCP_CORK merged {} writes into {segments} segment(s)",
+            b.writes
+        )
+    } else if m.burst_counters.TCPAutoCorking.is_some_and(|n| n > 0) {
+        format!(
+            "autocorking merged {} writes into {segments} segments ({autocork})",
+            b.writes
+        )
+    } else if mode.nodelay {
+        let cwnd = b.sender_cwnd.map_or_else(String::new, |c| {
+            format!(" (congestion window {c} segments)")
+        });
+        format!(
+            "{} writes left as {segments} segments although TCP_NODELAY was on and autocorking \
+             did not fire ({autocork}): writes queued behind unacknowledged data{cwnd} and \
+             merged in the send queue",
+            b.writes
+        )
+    } else {
+        format!(
+            "Nagle merged {} writes into {segments} segments: each small write waited while \
+             earlier data was unacknowledged ({autocork})",
+            b.writes
+        )
+    };
+    let receiver = if u64::from(b.reads) < segments.min(u64::from(b.writes)) {
+        format!(
+            "; the reader then took them in {} reads (segments queued before it read)",
+            b.reads
+        )
+    } else {
+        format!("; the reader needed {} reads", b.reads)
+    };
+    format!(
+        "Burst: {sender}{receiver}, so {} of {} message boundaries were lost; framing \
+         recovered {}/{} messages.",
+        b.boundaries_lost, b.writes, b.framed_recovered, b.writes
+    )
+}
+
+fn attribute_all(modes: &[ModeReport], autocorking: Option<&str>) -> String {
+    let mut parts: Vec<String> = modes
+        .iter()
+        .map(|m| {
+            let mode = Mode {
+                nodelay: m.nodelay,
+                cork: m.cork,
+                quickack: m.quickack,
+            };
+            format!("[{}] {}", mode.label(), m.attribution)
+        })
+        .collect();
+    parts.push(match autocorking {
+        Some("1") => "net.ipv4.tcp_autocorking = 1: small writes are merged while earlier \
+                      packets are still queued, with or without TCP_NODELAY."
+            .into(),
+        Some(value) => format!("net.ipv4.tcp_autocorking = {value}: autocorking is off."),
+        None => "net.ipv4.tcp_autocorking does not exist on this kernel.".into(),
+    });
+    parts.join(" ")
+}
+
+fn verdict(modes: &[ModeReport]) -> (String, String) {
+    let stalled: Vec<&ModeReport> = modes.iter().filter(|m| m.stalled).collect();
+    let fast: Vec<&ModeReport> = modes.iter().filter(|m| !m.stalled).collect();
+    let mut parts = Vec::new();
+    if let Some(s) = stalled.first() {
+        parts.push(format!(
+            "With Nagle on, each write-write-read round waited for the peer's delayed ACK: \
+             p50 {} (TCP_DELACK_MIN is {}).",
+            human(Duration::from_micros(s.rtt_p50_us)),
+            human(TCP_DELACK_MIN)
+        ));
+    }
+    if let Some(f) = fast.iter().find(|m| m.nodelay) {
+        parts.push(format!(
+            "With TCP_NODELAY the same exchange took p50 {}.",
+            human(Duration::from_micros(f.rtt_p50_us))
+        ));
+    }
+    let lost = modes.iter().filter(|m| m.burst.boundaries_lost > 0).count();
+    let all_framed = modes
+        .iter()
+        .all(|m| m.burst.framed_recovered == m.burst.writes);
+    parts.push(format!(
+        "Message boundaries were lost in {lost} of {} modes, because TCP is a byte stream; \
+         length-prefix framing recovered {} messages.",
+        modes.len(),
+        if all_framed {
+            "every one of the"
+        } else {
+            "NOT all"
+        }
+    ));
+    let mismatched: Vec<String> = modes
+        .iter()
+        .filter(|m| !m.matches)
+        .map(|m| {
+            Mode {
+                nodelay: m.nodelay,
+                cork: m.cork,
+                quickack: m.quickack,
+            }
+            .label()
+        })
+        .collect();
+    if !mismatched.is_empty() {
+        parts.push(format!(
+            "This kernel disagreed with the documented behaviour in: {}.",
+            mismatched.join(", ")
+        ));
+    }
+    (
+        parts.join(" "),
+        "For the stall: set TCP_NODELAY, or send each request with one write (build it in a \
+         buffer, or writev); TCP_QUICKACK on the receiver only hides it. For lost boundaries: \
+         frame every message (a 4-byte big-endian length prefix) and read until a whole frame \
+         has arrived; never rely on recv() returning one message."
+            .into(),
+    )
+}
+
+fn count_text(value: Option<u64>, what: &str) -> String {
+    value.map_or_else(|| format!("{what} unavailable"), |n| format!("+{n} {what}"))
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+    let rank = (pct * sorted.len()).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn human(d: Duration) -> String {
+    super::reuse_test::human(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn boundaries_count_only_write_ends_no_read_ended_on() {
+        assert_eq!(boundaries_lost(4, 2, &[2, 2, 2, 2]), 0);
+        assert_eq!(boundaries_lost(4, 2, &[8]), 3);
+        assert_eq!(
+            boundaries_lost(4, 2, &[3, 5]),
+            3,
+            "a torn first message loses it too"
+        );
+        assert_eq!(boundaries_lost(3, 2, &[4, 2]), 1);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&samples, 50), Duration::from_millis(50));
+        assert_eq!(percentile(&samples, 99), Duration::from_millis(99));
+        assert_eq!(percentile(&samples[..1], 99), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn payloads_differ_per_index() {
+        assert_ne!(payload(1, 8), payload(2, 8));
+        assert_eq!(payload(7, 3).len(), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn framing_survives_any_cut_of_the_stream(
+            sizes in proptest::collection::vec(0_usize..300, 1..40),
+            cuts in proptest::collection::vec(1_usize..500, 1..80),
+        ) {
+            let stream: Vec<u8> = sizes
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &n)| frame(&payload(i as u32, n)))
+                .collect();
+            let mut decoder = FrameDecoder::default();
+            let mut frames = Vec::new();
+            let mut rest = &stream[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*cut).min(rest.len()));
+                decoder.push(chunk);
+                while let Some(f) = decoder.next_frame() {
+                    frames.push(f);
+                }
+                rest = tail;
+            }
+            prop_assert_eq!(frames.len(), sizes.len());
+            for (i, f) in frames.iter().enumerate() {
+                prop_assert_eq!(f, &payload(i as u32, sizes[i]));
+            }
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! Nothing here touches a socket.
 
 pub mod json;
+pub mod nagle;
+pub mod reuse_test;
 pub mod sysctl_advice;
 pub mod table;
 
@@ -62,8 +64,8 @@ pub fn render(
     match format {
         Format::Json => json::render(report, out),
         Format::Table => match report {
-            Report::ReuseTest(r) => table::reuse_test(r, style, out),
-            Report::Nagle(r) => table::nagle(r, style, out),
+            Report::ReuseTest(r) => reuse_test::render(r, style, out),
+            Report::Nagle(r) => nagle::render(r, style, out),
             Report::SysctlAdvice(r) => sysctl_advice::render(r, style, out),
         },
     }

@@ -248,3 +248,48 @@ pub fn set_linger_zero(stream: &TcpStream) -> Result<(), SysError> {
             error,
         })
 }
+
+/// TCP_NODELAY: send small segments at once instead of holding them while earlier data is
+/// unacknowledged (Nagle's algorithm, RFC 896).
+pub fn set_nodelay(socket: &impl AsFd, on: bool) -> Result<(), SysError> {
+    SockRef::from(socket)
+        .set_tcp_nodelay(on)
+        .map_err(|error| SysError::SetOption {
+            option: "TCP_NODELAY",
+            error,
+        })
+}
+
+/// TCP_CORK: hold partial segments until uncorked (or for at most 200 ms, tcp(7));
+/// clearing it flushes what is held.
+pub fn set_cork(socket: &impl AsFd, on: bool) -> Result<(), SysError> {
+    SockRef::from(socket)
+        .set_tcp_cork(on)
+        .map_err(|error| SysError::SetOption {
+            option: "TCP_CORK",
+            error,
+        })
+}
+
+/// TCP_QUICKACK: ACK at once instead of delaying. Not sticky (tcp(7)): the kernel leaves
+/// quick-ACK mode again on its own, so callers re-arm it after every read.
+pub fn set_quickack(socket: &impl AsFd) -> Result<(), SysError> {
+    SockRef::from(socket)
+        .set_tcp_quickack(true)
+        .map_err(|error| SysError::SetOption {
+            option: "TCP_QUICKACK",
+            error,
+        })
+}
+
+/// One bounded `recv()` into `buf`: the number of bytes read, 0 at the end of the stream.
+pub fn recv_some(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    step: &str,
+    timeout: Duration,
+) -> Result<usize, SysError> {
+    stream
+        .read(buf)
+        .map_err(|error| SysError::io_step(step, error, timeout))
+}

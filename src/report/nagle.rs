@@ -1,0 +1,175 @@
+//! The human report of `nagle`: the request/response latencies, the burst's segments and
+//! reads, the attribution per mode, the verdict and the fix.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use comfy_table::{Cell, CellAlignment};
+
+use super::Style;
+use super::table::{good_bad, heading, mark_cell, new_table, paint};
+use crate::commands::nagle::{ModeReport, NagleReport};
+use crate::commands::reuse_test::human;
+
+pub fn render(report: &NagleReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    let autocorking = report
+        .tcp_autocorking
+        .as_deref()
+        .map_or_else(|| "absent".to_string(), str::to_string);
+    writeln!(
+        out,
+        "{} on {}, port {} (net.ipv4.tcp_autocorking = {autocorking})",
+        paint(style, anstyle::Style::new().bold(), "sockdoc nagle"),
+        report.address,
+        report.port
+    )?;
+    let Some(first) = report.modes.first() else {
+        return Ok(());
+    };
+    write_request_response(report, first, style, out)?;
+    write_burst(report, first, style, out)?;
+    writeln!(out, "\n{}", heading(style, "Attribution"))?;
+    for m in &report.modes {
+        writeln!(out, "  {}: {}", mode_label(m), m.attribution)?;
+    }
+    writeln!(out, "\n{} {}", heading(style, "Verdict:"), report.verdict)?;
+    writeln!(out, "{} {}", heading(style, "Fix:"), report.fix)?;
+    for note in &report.notes {
+        writeln!(out, "Note: {note}")?;
+    }
+    Ok(())
+}
+
+fn mode_label(m: &ModeReport) -> String {
+    let mut label = String::from(if m.nodelay { "TCP_NODELAY" } else { "Nagle on" });
+    if m.cork {
+        label.push_str(" + CORK");
+    }
+    if m.quickack {
+        label.push_str(" + QUICKACK");
+    }
+    label
+}
+
+fn counter(value: Option<u64>) -> String {
+    value.map_or_else(|| "unavailable".into(), |n| n.to_string())
+}
+
+/// Experiment 1: the write-write-read latencies per mode, and the --max-p99 verdicts.
+fn write_request_response(
+    report: &NagleReport,
+    first: &ModeReport,
+    style: Style,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n{}",
+        heading(
+            style,
+            &format!(
+                "Request/response: header and body as two send() calls, then the reply ({} rounds after {} warm-up)",
+                first.rounds, first.warmup
+            )
+        )
+    )?;
+    let mut table = new_table(
+        style,
+        &[
+            "mode",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "stalled",
+            "DelayedACKs",
+            "Linux documents",
+            "",
+        ],
+    );
+    for m in &report.modes {
+        let us = |v: u64| human(Duration::from_micros(v));
+        table.add_row(vec![
+            Cell::new(mode_label(m)),
+            Cell::new(us(m.rtt_p50_us)).set_alignment(CellAlignment::Right),
+            Cell::new(us(m.rtt_p90_us)).set_alignment(CellAlignment::Right),
+            Cell::new(us(m.rtt_p99_us)).set_alignment(CellAlignment::Right),
+            Cell::new(us(m.rtt_max_us)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{}/{}", m.stalled_rounds, m.rounds)),
+            Cell::new(counter(m.rr_counters.DelayedACKs)),
+            Cell::new(if m.expected_stall {
+                "~40ms stall"
+            } else {
+                "no stall"
+            }),
+            mark_cell(style, m.matches),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    if let Some(max) = report.max_p99_us {
+        for m in &report.modes {
+            let over = m.rtt_p99_us > max;
+            writeln!(
+                out,
+                "  --max-p99 {}: {} p99 {} {}",
+                human(Duration::from_micros(max)),
+                mode_label(m),
+                human(Duration::from_micros(m.rtt_p99_us)),
+                good_bad(style, !over, if over { "EXCEEDED" } else { "ok" })
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Experiment 2: segments sent, reads needed, boundaries lost and recovered by framing.
+fn write_burst(
+    report: &NagleReport,
+    first: &ModeReport,
+    style: Style,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n{}",
+        heading(
+            style,
+            &format!(
+                "Burst: {} writes of {} bytes back to back",
+                first.burst.writes, first.burst.write_size
+            )
+        )
+    )?;
+    let mut table = new_table(
+        style,
+        &[
+            "mode",
+            "segments sent",
+            "cwnd",
+            "recv() calls",
+            "largest read",
+            "boundaries lost",
+            "framed: recovered",
+            "TCPAutoCorking",
+        ],
+    );
+    for m in &report.modes {
+        let b = &m.burst;
+        table.add_row(vec![
+            Cell::new(mode_label(m)),
+            Cell::new(counter(b.data_segments)),
+            Cell::new(counter(b.sender_cwnd.map(u64::from))),
+            Cell::new(b.reads),
+            Cell::new(format!("{} B", b.max_read)),
+            Cell::new(format!("{}/{}", b.boundaries_lost, b.writes)),
+            Cell::new(format!("{}/{}", b.framed_recovered, b.writes)),
+            Cell::new(counter(m.burst_counters.TCPAutoCorking)),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "  segments sent: TCP_INFO tcpi_data_segs_out on the sender; framed: the same stream with a 4-byte big-endian length prefix"
+    )?;
+    Ok(())
+}
