@@ -3,8 +3,9 @@
 #
 #   scripts/bench.sh            # everything
 #   scripts/bench.sh reuse      # only the reuse-test timing
+#   scripts/bench.sh nagle      # sockdoc vs sockperf round trips, and the default nagle run
 #
-# Needs hyperfine (installed from Debian's packages when missing and run as root).
+# Needs hyperfine, sockperf and jq (installed from Debian's packages when missing, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +34,33 @@ if [ "$what" = all ] || [ "$what" = reuse ]; then
     # any port-range or tw_buckets limit.
     hyperfine --shell=none --warmup 3 --runs 30 --export-json target/bench-reuse.json \
         "$bin reuse-test" "$bin reuse-test --addr ::1" "$bin --version"
+fi
+
+if [ "$what" = all ] || [ "$what" = nagle ]; then
+    need hyperfine hyperfine
+    need sockperf sockperf
+    need jq jq
+    echo
+    echo "== nagle: TCP_NODELAY round trip, sockdoc vs sockperf ping-pong on the same loopback =="
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 47123)
+    sockperf server --tcp -i 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+    server=$!
+    trap 'kill $server 2>/dev/null' EXIT
+    sleep 0.5
+    # 37 bytes: the size of sockdoc's request (4-byte header + 33-byte body).
+    sockperf_p50=$(sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 5 -m 37 --full-rtt 2>&1 |
+        awk '/percentile 50.000/ {print $NF}')
+    kill $server 2>/dev/null || true
+    trap - EXIT
+    report=$($bin nagle --nodelay on --cork --rounds 10000 --messages 10 --json)
+    two_writes=$(jq '.modes[] | select(.cork == false) | .rtt_p50_us' <<<"$report")
+    one_segment=$(jq '.modes[] | select(.cork == true) | .rtt_p50_us' <<<"$report")
+    echo "sockperf ping-pong (one 37-byte message each way), RTT p50: ${sockperf_p50} µs"
+    echo "sockdoc TCP_NODELAY, header + body as two writes, RTT p50: ${two_writes} µs" \
+        "($(awk -v a="$two_writes" -v b="$sockperf_p50" 'BEGIN {printf "%.2f", a / b}')× sockperf)"
+    echo "sockdoc TCP_NODELAY + CORK, one segment each way,  RTT p50: ${one_segment} µs" \
+        "($(awk -v a="$one_segment" -v b="$sockperf_p50" 'BEGIN {printf "%.2f", a / b}')× sockperf)"
+    echo
+    echo "== nagle: the default run (Nagle on and off, 16 warm-up + 100 rounds each; target < 10 s) =="
+    hyperfine --shell=none --runs 3 "$bin nagle"
 fi

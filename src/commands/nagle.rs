@@ -9,6 +9,7 @@
 //! while earlier packets still wait in the queue, even with TCP_NODELAY.
 
 use std::collections::BTreeMap;
+use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::thread;
@@ -394,24 +395,38 @@ fn serve_requests(
     rounds: u32,
     timeout: Duration,
 ) -> anyhow::Result<()> {
+    // Buffered like a real server: header and body that arrive together cost one recv().
+    let stream: &TcpStream = server;
+    let mut reader = BufReader::with_capacity(READ_BUF, stream);
+    let mut writer = stream;
     for round in 1..=rounds {
         let step = |what: &str| format!("{what} (round {round}, {})", mode.label());
         let mut header = [0_u8; 4];
         sock::recv_exact(
-            server,
+            &mut reader,
             &mut header,
             &step("server reading the header"),
             timeout,
         )?;
         if mode.quickack {
-            sock::set_quickack(server)?;
+            sock::set_quickack(stream)?;
         }
         let mut body = vec![0_u8; u32::from_be_bytes(header) as usize];
-        sock::recv_exact(server, &mut body, &step("server reading the body"), timeout)?;
+        sock::recv_exact(
+            &mut reader,
+            &mut body,
+            &step("server reading the body"),
+            timeout,
+        )?;
         if mode.quickack {
-            sock::set_quickack(server)?;
+            sock::set_quickack(stream)?;
         }
-        sock::send_all(server, REPLY, &step("server sending the reply"), timeout)?;
+        sock::send_all(
+            &mut writer,
+            REPLY,
+            &step("server sending the reply"),
+            timeout,
+        )?;
     }
     Ok(())
 }

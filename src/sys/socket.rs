@@ -181,7 +181,7 @@ fn set_timeouts(socket: &impl AsFd, timeout: Duration) -> Result<(), SysError> {
 
 /// Writes all of `data`; `step` names the write in a timeout message.
 pub fn send_all(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     data: &[u8],
     step: &str,
     timeout: Duration,
@@ -191,9 +191,9 @@ pub fn send_all(
         .map_err(|error| SysError::io_step(step, error, timeout))
 }
 
-/// Reads exactly `buf.len()` bytes.
+/// Reads exactly `buf.len()` bytes from a socket (or a buffered reader over one).
 pub fn recv_exact(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     buf: &mut [u8],
     step: &str,
     timeout: Duration,
