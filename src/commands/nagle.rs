@@ -662,8 +662,10 @@ fn attribute_mode(mode: Mode, m: &ModeReport) -> String {
     let stall = match (m.stalled, mode.expects_stall()) {
         (true, true) => format!(
             "Stall: Nagle held each body until the header was ACKed, and the server delayed \
-             that ACK (p50 {p50}, {}/{} rounds ≥ 20 ms, {delacks} during the rounds).",
-            m.stalled_rounds, m.rounds
+             that ACK (p50 {p50}, {}/{} rounds ≥ 20 ms, {delacks} over {} rounds with warm-up).",
+            m.stalled_rounds,
+            m.rounds,
+            m.rounds + m.warmup
         ),
         (false, true) => format!(
             "No stall although Nagle was on (p50 {p50}): the server ACKed at once \

@@ -106,6 +106,10 @@ fn write_request_response(
         ]);
     }
     writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "  stalled: rounds ≥ 20 ms; DelayedACKs: the kernel counter's rise over warm-up and measured rounds"
+    )?;
     if let Some(max) = report.max_p99_us {
         for m in &report.modes {
             let over = m.rtt_p99_us > max;
