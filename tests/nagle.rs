@@ -7,7 +7,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use common::{ipv6_loopback_available, run_json, skip_unless_root, sockdoc};
+use common::{
+    in_private_netns, ipv6_loopback_available, json_of, run_json, skip_unless_root, sockdoc,
+};
 
 const MODE_KEYS: &[&str] = &[
     "nodelay",
@@ -234,17 +236,6 @@ fn the_table_shows_both_experiments() {
     }
 }
 
-fn in_private_netns(script: &str) -> Output {
-    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
-    std::process::Command::new("unshare")
-        .args(["--net", "sh", "-ec"])
-        .arg(format!("ip link set lo up\n{script}"))
-        .env("SOCKDOC", exe)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("unshare runs")
-}
-
 #[test]
 fn autocorking_off_in_a_private_namespace_is_reported() {
     if skip_unless_root("netns with net.ipv4.tcp_autocorking=0") {
@@ -253,8 +244,7 @@ fn autocorking_off_in_a_private_namespace_is_reported() {
     let output = in_private_netns(
         "echo 0 > /proc/sys/net/ipv4/tcp_autocorking\n\"$SOCKDOC\" nagle --nodelay on --rounds 3 --json",
     );
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let report: Value = json_of(&output);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["tcp_autocorking"], "0");
     assert!(
@@ -280,7 +270,7 @@ fn a_stuck_step_is_named() {
         "tc qdisc add dev lo root pfifo limit 0\n\"$SOCKDOC\" nagle --timeout 200ms --json",
     );
     assert_eq!(output.status.code(), Some(3));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = json_of(&output);
     let error = report["error"].as_str().unwrap();
     assert!(error.contains("no answer within 200ms"), "{error}");
     assert!(error.contains("connecting to 127.0.0.1:"), "{error}");

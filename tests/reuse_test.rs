@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
-use common::{ipv6_loopback_available, run_json, skip_unless_root, sockdoc};
+use common::{
+    in_private_netns, ipv6_loopback_available, json_of, run_json, skip_unless_root, sockdoc,
+};
 
 const REQUIRED_TRIAL_KEYS: &[&str] = &[
     "name",
@@ -163,7 +165,7 @@ fn without_sock_diag_it_falls_back_to_proc_and_says_so() {
         .args(["reuse-test", &port.to_string(), "--json"])
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = json_of(&output);
     assert_eq!(output.status.code(), Some(3), "{report:#}");
     assert_eq!(report["listing_source"], "proc-net");
     assert!(
@@ -180,7 +182,7 @@ fn without_sock_diag_it_falls_back_to_proc_and_says_so() {
         .args(["reuse-test", "--json"])
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = json_of(&output);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["listing_source"], "proc-net");
     assert_matrix_matches_kernel(&report);
@@ -325,19 +327,6 @@ fn a_privileged_port_without_permission_is_explained() {
     assert!(stderr.contains("ip_unprivileged_port_start"), "{stderr}");
 }
 
-/// Runs `script` (sh) as root in a private network namespace that dies with it; the
-/// host's own sysctls are never touched.
-fn in_private_netns(script: &str) -> std::process::Output {
-    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
-    std::process::Command::new("unshare")
-        .args(["--net", "sh", "-ec"])
-        .arg(format!("ip link set lo up\n{script}"))
-        .env("SOCKDOC", exe)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("unshare runs")
-}
-
 #[test]
 fn a_kernel_that_drops_time_wait_is_reported_as_a_mismatch() {
     if skip_unless_root("netns with net.ipv4.tcp_max_tw_buckets=0") {
@@ -348,9 +337,7 @@ fn a_kernel_that_drops_time_wait_is_reported_as_a_mismatch() {
     let output = in_private_netns(
         "echo 0 > /proc/sys/net/ipv4/tcp_max_tw_buckets\n\"$SOCKDOC\" reuse-test --wait --json",
     );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
-    });
+    let report: Value = json_of(&output);
     assert_eq!(output.status.code(), Some(1), "{report:#}");
     let neither = trial(&report, "TIME_WAIT, REUSEADDR on neither");
     assert_eq!(neither["matches"], false);

@@ -529,7 +529,7 @@ fn reproduce(
     let port = pair.port();
     let server_addr = pair.server_local;
     let client_addr = pair.client_local;
-    let server_state = pair.server_closes_first(timeout)?;
+    let server_state = pair.close(Side::Server, timeout)?;
     let tw_seen = Instant::now();
     let expires = server_state.as_ref().and_then(|r| r.expires);
     let state = server_state.map(|r| r.state);
@@ -622,38 +622,39 @@ impl ConnectedPair {
         self.server_local.port()
     }
 
-    /// Server closes first (its side goes FIN_WAIT → TIME_WAIT), the client reads the
-    /// end of stream and closes, the listener closes. Returns the server side's record
-    /// once it reached TIME_WAIT, or None if the kernel dropped it instead.
-    fn server_closes_first(self, timeout: Duration) -> anyhow::Result<Option<SocketRecord>> {
+    /// Orderly close, `first` side first: it sends FIN, the other side reads the end of
+    /// stream and closes too, then the listener closes. The side that closed first goes
+    /// FIN_WAIT → TIME_WAIT; returns its record once there, or None if the kernel dropped it.
+    fn close(self, first: Side, timeout: Duration) -> anyhow::Result<Option<SocketRecord>> {
         let Self {
             listener,
-            mut client,
+            client,
             server,
             client_local,
             server_local,
         } = self;
-        drop(server);
-        expect_end_of_stream(&mut client, timeout)?;
-        drop(client);
+        let (closer, mut other, closer_local, other_local) = match first {
+            Side::Server => (server, client, server_local, client_local),
+            Side::Client => (client, server, client_local, server_local),
+        };
+        drop(closer);
+        expect_end_of_stream(&mut other, timeout)?;
+        drop(other);
         drop(listener);
-        wait_for_state(
-            server_local,
-            client_local,
-            Some(TcpState::TimeWait),
-            timeout,
-        )
+        wait_for_state(closer_local, other_local, Some(TcpState::TimeWait), timeout)
     }
 }
 
-fn expect_end_of_stream(client: &mut TcpStream, timeout: Duration) -> anyhow::Result<()> {
-    match sock::recv_once(
-        client,
-        "waiting for the server's FIN at the client",
-        timeout,
-    )? {
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Server,
+    Client,
+}
+
+fn expect_end_of_stream(stream: &mut TcpStream, timeout: Duration) -> anyhow::Result<()> {
+    match sock::recv_once(stream, "waiting for the peer's FIN", timeout)? {
         RecvEnd::EndOfStream => Ok(()),
-        other => anyhow::bail!("the client expected the server's FIN but read {other:?}"),
+        other => anyhow::bail!("expected the peer's FIN (end of stream) but read {other:?}"),
     }
 }
 
@@ -986,7 +987,7 @@ fn time_wait_holder(
     // TIME_WAIT, so its read-back is the "old socket" of the rule.
     let old_flags = sock::reuse_flags(&pair.server)?;
     let old_address = pair.server_local;
-    let (state, evidence) = match pair.server_closes_first(timeout)? {
+    let (state, evidence) = match pair.close(Side::Server, timeout)? {
         Some(r) => (
             HolderState::TimeWait,
             format!(
@@ -1060,23 +1061,8 @@ fn listen_holder(
 fn client_closes_first_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder> {
     let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, timeout)?;
     let old_flags = sock::reuse_flags(&pair.server)?;
-    let ConnectedPair {
-        listener,
-        client,
-        mut server,
-        client_local,
-        server_local,
-    } = pair;
-    drop(client);
-    expect_end_of_stream(&mut server, timeout)?;
-    drop(server);
-    drop(listener);
-    let client_tw = wait_for_state(
-        client_local,
-        server_local,
-        Some(TcpState::TimeWait),
-        timeout,
-    )?;
+    let (client_local, server_local) = (pair.client_local, pair.server_local);
+    let client_tw = pair.close(Side::Client, timeout)?;
     let server_left = wait_for_state(server_local, client_local, None, timeout)?;
     let evidence = match &client_tw {
         Some(r) => format!(

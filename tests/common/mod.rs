@@ -49,3 +49,28 @@ pub fn skip_unless_root(what: &str) -> bool {
 pub fn ipv6_loopback_available() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
+
+/// Runs `script` (sh) as root in a private network namespace that dies with it, with lo
+/// up and `$SOCKDOC` naming the binary under test. Knobs written under /proc/sys/net in
+/// the script change only that namespace, never the host.
+pub fn in_private_netns(script: &str) -> Output {
+    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
+    std::process::Command::new("unshare")
+        .args(["--net", "sh", "-ec"])
+        .arg(format!("ip link set lo up\n{script}"))
+        .env("SOCKDOC", exe)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("unshare runs")
+}
+
+/// stdout as one JSON document, or a panic that shows stderr.
+pub fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
