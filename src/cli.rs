@@ -113,6 +113,40 @@ pub enum Command {
             sockdoc sysctl-advice --root tests/fixtures/sysctl/old-kernel"
     )]
     SysctlAdvice(SysctlAdviceArgs),
+
+    /// List TCP and UDP sockets with states, timers and owners (ss-grade, explained)
+    #[command(
+        long_about = "Lists TCP and UDP sockets, IPv4 and IPv6, through NETLINK_SOCK_DIAG (falling back to \
+            /proc/net with a note): state, addresses, queues, the pending timer with the time left \
+            (TIME_WAIT included), uid and the owning process where /proc shows it. Rows are printed as \
+            they are read, so hundreds of thousands of sockets stream with flat memory.\n\n\
+            --summary counts sockets by state, counts TIME_WAIT per (local address, remote address, \
+            remote port) — the unit ephemeral ports run out in — against the ip_local_port_range \
+            budget, and lists listeners whose accept queue is filling.",
+        after_long_help = "Examples:\n  \
+            sockdoc sockets                          # every TCP and UDP socket\n  \
+            sockdoc sockets -t --state time-wait     # TIME_WAIT with the time left\n  \
+            sockdoc sockets --listening              # listeners and their processes\n  \
+            sockdoc sockets --port 8080 --info       # one port, with rtt, cwnd, retransmits\n  \
+            sockdoc sockets --summary                # states, TIME_WAIT per destination, queues"
+    )]
+    Sockets(SocketsArgs),
+
+    /// Open a socket, set options, and read back what the kernel really applied
+    #[command(
+        long_about = "Opens a socket, applies each --set option, reads every option back from the kernel \
+            and shows requested against applied, with the reason when they differ (SO_RCVBUF doubled \
+            and capped by net.core.rmem_max, options that are not sticky such as TCP_QUICKACK).\n\n\
+            --defaults shows what a plain socket(2), a socket2 Socket and std's TcpListener / \
+            TcpStream leave set, measured from real sockets.",
+        after_long_help = "Examples:\n  \
+            sockdoc sockopt --set rcvbuf=256K --set nodelay=on\n  \
+            sockdoc sockopt --listen --set reuseaddr=on --set reuseport=on\n  \
+            sockdoc sockopt --connect --set linger=0s --set recv-timeout=2s\n  \
+            sockdoc sockopt --udp -6 --set rcvbuf=8M\n  \
+            sockdoc sockopt --defaults"
+    )]
+    Sockopt(SockoptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +263,125 @@ pub struct SysctlAdviceArgs {
     pub root: std::path::PathBuf,
 }
 
+/// A socket state filter for `sockets --state`: the kernel's state names (any case, `_` or
+/// `-`) and the groups ss users know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateFilter {
+    #[value(alias = "ESTABLISHED")]
+    Established,
+    #[value(alias = "syn_sent")]
+    SynSent,
+    #[value(alias = "syn_recv")]
+    SynRecv,
+    #[value(alias = "fin_wait1", alias = "fin-wait-1")]
+    FinWait1,
+    #[value(alias = "fin_wait2", alias = "fin-wait-2")]
+    FinWait2,
+    #[value(alias = "time_wait")]
+    TimeWait,
+    /// Unconnected UDP, and TCP sockets bound but not listening
+    Close,
+    #[value(alias = "close_wait")]
+    CloseWait,
+    #[value(alias = "last_ack")]
+    LastAck,
+    Listen,
+    Closing,
+    #[value(alias = "new_syn_recv")]
+    NewSynRecv,
+    /// Every state except LISTEN and CLOSE (what `ss state connected` means)
+    Connected,
+    /// Connected, minus SYN_SENT and SYN_RECV
+    Synchronized,
+    /// Every state
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct SocketsArgs {
+    /// Only these states: kernel names (TIME_WAIT, time-wait…) or connected, synchronized,
+    /// all; repeat or separate with commas
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_delimiter = ',',
+        value_name = "STATE"
+    )]
+    pub state: Vec<StateFilter>,
+
+    /// Only sockets whose local or remote port is PORT
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Only listening sockets (TCP LISTEN, unconnected UDP)
+    #[arg(short, long)]
+    pub listening: bool,
+
+    /// TCP only
+    #[arg(short, long)]
+    pub tcp: bool,
+
+    /// UDP only
+    #[arg(short, long)]
+    pub udp: bool,
+
+    /// IPv4 only
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+
+    /// IPv6 only
+    #[arg(short = '6', long = "ipv6", conflicts_with = "ipv4")]
+    pub ipv6: bool,
+
+    /// Show each TCP socket's tcp_info: rtt, cwnd, retransmits, delivery rate
+    #[arg(short, long)]
+    pub info: bool,
+
+    /// Skip the owning-process lookup (it reads every /proc/PID/fd; processes of other users
+    /// show only to root)
+    #[arg(long)]
+    pub no_processes: bool,
+
+    /// Counts by state, TIME_WAIT per destination against the port budget, and filling
+    /// accept queues, instead of the list
+    #[arg(short, long)]
+    pub summary: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SockoptArgs {
+    /// A TCP socket (the default)
+    #[arg(long, conflicts_with = "udp")]
+    pub tcp: bool,
+
+    /// A UDP socket
+    #[arg(long)]
+    pub udp: bool,
+
+    /// An IPv6 socket (default IPv4)
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Bind to loopback (ephemeral port) and listen before reading back
+    #[arg(long, conflicts_with = "connect")]
+    pub listen: bool,
+
+    /// Connect before reading back: to ADDR, or without ADDR to a loopback listener sockdoc
+    /// opens itself
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "self")]
+    pub connect: Option<String>,
+
+    /// OPTION=VALUE to set before bind/connect, repeatable (see the list in the error for an
+    /// unknown name), e.g. rcvbuf=256K, nodelay=on, linger=0s, recv-timeout=2s
+    #[arg(long = "set", value_name = "OPTION=VALUE")]
+    pub set: Vec<String>,
+
+    /// What socket(2), socket2 and std leave set, side by side, measured from real sockets
+    #[arg(long, conflicts_with_all = ["set", "listen", "connect", "udp"])]
+    pub defaults: bool,
+}
+
 /// Parses a humantime duration for `--timeout`, rejecting zero (it would make every
 /// blocking step fail at once) and values over [`MAX_TIMEOUT`].
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -253,6 +406,8 @@ impl Command {
             Self::ReuseTest(_) => "reuse-test",
             Self::Nagle(_) => "nagle",
             Self::SysctlAdvice(_) => "sysctl-advice",
+            Self::Sockets(_) => "sockets",
+            Self::Sockopt(_) => "sockopt",
         }
     }
 }

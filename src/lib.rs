@@ -7,9 +7,9 @@ pub mod exit;
 pub mod report;
 pub mod sys;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 
-use cli::Cli;
+use cli::{Cli, Command};
 use exit::Exit;
 use report::{Format, Style};
 
@@ -22,31 +22,44 @@ pub fn run(cli: &Cli) -> Exit {
     } else {
         Format::Table
     };
-    match commands::run(cli, &style) {
-        Ok(outcome) => {
-            let mut out = stdout.lock();
-            let written =
-                report::render(&outcome.report, format, style, &mut out).and_then(|()| out.flush());
-            match written {
-                // A closed pipe (`sockdoc … | head`) is the reader's choice, not an error.
-                Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
-                    eprintln!("sockdoc: error: writing the report: {error}");
-                    Exit::CannotRun
-                }
-                _ => outcome.exit,
-            }
+    let mut out = BufWriter::new(stdout.lock());
+    let result = match &cli.command {
+        // `sockets` renders each row as it reads it, so it writes while it runs.
+        Command::Sockets(args) => {
+            let context = commands::context(cli, &style);
+            let mut sink = report::sockets::sink(format, style, &mut out);
+            commands::sockets::run(args, &context, &mut *sink).map(|exit| (None, exit))
         }
+        _ => commands::run(cli, &style).map(|outcome| (Some(outcome.report), outcome.exit)),
+    };
+    let result = result.and_then(|(report, exit)| {
+        if let Some(report) = report {
+            report::render(&report, format, style, &mut out)?;
+        }
+        out.flush()?;
+        Ok(exit)
+    });
+    match result {
+        Ok(exit) => exit,
+        // A closed pipe (`sockdoc … | head`) is the reader's choice, not an error.
+        Err(error) if is_broken_pipe(&error) => Exit::Clean,
         Err(error) => {
             let exit = exit::for_error(&error);
             eprintln!("sockdoc: error: {error:#}");
             if format == Format::Json {
                 // Keep the promise of one JSON document on stdout, even on failure.
                 let document = report::json::error_document(cli.command.name(), &error, exit);
-                let _ = writeln!(stdout.lock(), "{document}");
+                let _ = writeln!(out, "{document}").and_then(|()| out.flush());
             }
             exit
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
 /// NO_COLOR (https://no-color.org): any non-empty value turns colour off.

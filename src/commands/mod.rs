@@ -3,6 +3,8 @@
 
 pub mod nagle;
 pub mod reuse_test;
+pub mod sockets;
+pub mod sockopt;
 pub mod sysctl_advice;
 
 use std::time::Duration;
@@ -34,15 +36,23 @@ pub enum Report {
     ReuseTest(Box<reuse_test::ReuseReport>),
     Nagle(Box<nagle::NagleReport>),
     SysctlAdvice(Box<sysctl_advice::SysctlReport>),
+    Sockopt(Box<sockopt::SockoptReport>),
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
-    let context = Context {
+/// The context every command gets, from the global flags.
+pub fn context(cli: &Cli, style: &Style) -> Context {
+    Context {
         timeout: cli.global.timeout,
         show_progress: style.interactive && !cli.global.json,
-    };
+    }
+}
+
+/// Runs a command that returns a whole report (every command but `sockets`, which streams
+/// its rows to a sink as it reads them: see `sockets::run`).
+pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
+    let context = context(cli, style);
     match &cli.command {
         Command::ReuseTest(args) => {
             let (report, exit) = reuse_test::run(args, &context)?;
@@ -55,6 +65,14 @@ pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
             let (report, exit) = nagle::run(args, &context)?;
             Ok(Outcome {
                 report: Report::Nagle(Box::new(report)),
+                exit,
+            })
+        }
+        Command::Sockets(_) => unreachable!("sockets streams through run_streaming"),
+        Command::Sockopt(args) => {
+            let (report, exit) = sockopt::run(args, &context)?;
+            Ok(Outcome {
+                report: Report::Sockopt(Box::new(report)),
                 exit,
             })
         }

@@ -4,6 +4,8 @@
 pub mod json;
 pub mod nagle;
 pub mod reuse_test;
+pub mod sockets;
+pub mod sockopt;
 pub mod sysctl_advice;
 pub mod table;
 
@@ -67,6 +69,7 @@ pub fn render(
             Report::ReuseTest(r) => reuse_test::render(r, style, out),
             Report::Nagle(r) => nagle::render(r, style, out),
             Report::SysctlAdvice(r) => sysctl_advice::render(r, style, out),
+            Report::Sockopt(r) => sockopt::render(r, style, out),
         },
     }
 }

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use super::error::{SysError, os_text};
 use super::procfs;
+use super::tcp_info::TcpInfo;
 
 /// TCP states with the kernel's numbering (`include/net/tcp_states.h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -151,6 +152,8 @@ pub struct SocketRecord {
     pub uid: u32,
     /// 0 for `TIME_WAIT` sockets, which no file descriptor owns.
     pub inode: u64,
+    /// TCP_INFO of a full TCP socket, when the listing asked for it (`Query::with_info`).
+    pub info: Option<TcpInfo>,
 }
 
 /// Where a listing came from.
@@ -175,6 +178,8 @@ pub struct Query {
     pub local_port: Option<u16>,
     /// Skip netlink and read /proc/net/{tcp,udp}{,6} (tests, and a user flag).
     pub force_proc: bool,
+    /// Ask sock_diag for each TCP socket's tcp_info (INET_DIAG_INFO); /proc has none.
+    pub with_info: bool,
 }
 
 impl Query {
@@ -199,7 +204,8 @@ impl Query {
         Self::all(Proto::Udp)
     }
 
-    fn all(proto: Proto) -> Self {
+    /// All sockets of `proto`, both families, every state.
+    pub fn all(proto: Proto) -> Self {
         Self {
             proto,
             ipv4: true,
@@ -207,6 +213,7 @@ impl Query {
             states: Self::ALL_STATES,
             local_port: None,
             force_proc: false,
+            with_info: false,
         }
     }
 
@@ -307,6 +314,10 @@ pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
 /// The socket with exactly this local and remote address, or `None`.
 ///
 /// One non-dump `SOCK_DIAG_BY_FAMILY` request carrying the 4-tuple and
+/// `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`): the attribute carrying tcp_info.
+const INET_DIAG_INFO: u16 = 2;
+/// The request's `idiag_ext` bit asking for `INET_DIAG_INFO`: bit (type - 1).
+const INET_DIAG_INFO_EXT: u8 = 1 << (INET_DIAG_INFO - 1);
 /// `INET_DIAG_NOCOOKIE` (`sock_diag(7)`): the kernel looks the tuple up in its hash tables,
 /// `TIME_WAIT` sockets included, and answers with one `inet_diag_msg` or ENOENT. Cheap enough
 /// to poll one connection. The kernel's lookup falls back to a listener on the local port
@@ -582,7 +593,10 @@ fn dump(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<(), SysErr
         if !wanted {
             continue;
         }
-        let request = request(family as u8, query.proto, query.states, flags, &id);
+        let mut request = request(family as u8, query.proto, query.states, flags, &id);
+        if query.with_info && query.proto == Proto::Tcp {
+            request[18] = INET_DIAG_INFO_EXT;
+        }
         socket.send(&request)?;
         while parse_messages(socket.receive()?, query.proto, |record| {
             if query.keeps(&record) {
@@ -632,7 +646,8 @@ fn request(family: u8, proto: Proto, states: u32, flags: u16, id: &SockId) -> [u
     msg
 }
 
-/// Decodes `struct inet_diag_msg`; attributes after it are ignored.
+/// Decodes `struct inet_diag_msg` and, when present, its INET_DIAG_INFO attribute; other
+/// attributes are skipped.
 fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, SysError> {
     let msg = payload.first_chunk::<INET_DIAG_MSG_LEN>().ok_or_else(|| {
         parse_error(format!(
@@ -676,7 +691,26 @@ fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, Sys
         retransmits,
         uid: u32_at(64),
         inode: u64::from(u32_at(68)),
+        info: tcp_info_attribute(&payload[INET_DIAG_MSG_LEN..]),
     })
+}
+
+/// The tcp_info in the attributes (`struct rtattr` list: u16 length, u16 type, payload,
+/// aligned to 4) that follow an `inet_diag_msg`. A malformed list yields no info rather than
+/// failing the whole listing: the socket itself was decoded.
+fn tcp_info_attribute(mut attrs: &[u8]) -> Option<TcpInfo> {
+    while let Some(header) = attrs.first_chunk::<4>() {
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]);
+        if len < 4 || len > attrs.len() {
+            return None;
+        }
+        if kind == INET_DIAG_INFO {
+            return Some(TcpInfo::parse(&attrs[4..len]));
+        }
+        attrs = attrs.get(nlmsg_align(len)..)?;
+    }
+    None
 }
 
 fn ip_bytes(addr: SocketAddr) -> [u8; 16] {
@@ -1016,6 +1050,7 @@ mod tests {
             retransmits: 0,
             uid: 0,
             inode: 0,
+            info: None,
         }
     }
 
@@ -1103,6 +1138,7 @@ mod tests {
                         retransmits: rt,
                         uid,
                         inode: u64::from(inode),
+                        info: None,
                     }
                 },
             )

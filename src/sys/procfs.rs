@@ -242,6 +242,7 @@ fn parse_line(
         retransmits: u8::try_from(retransmits).unwrap_or(u8::MAX),
         uid,
         inode,
+        info: None,
     }))
 }
 

@@ -21,43 +21,63 @@ pub struct TcpInfo {
     pub segs_out: Option<u32>,
     /// Smoothed round-trip time in microseconds (`tcpi_rtt`).
     pub rtt_us: Option<u32>,
+    /// Round-trip time variation in microseconds (`tcpi_rttvar`).
+    pub rttvar_us: Option<u32>,
     /// Current sending MSS (`tcpi_snd_mss`).
     pub snd_mss: Option<u32>,
     /// Congestion window in segments (`tcpi_snd_cwnd`).
     pub snd_cwnd: Option<u32>,
+    /// Retransmitted segments over the connection's life (`tcpi_total_retrans`).
+    pub total_retrans: Option<u32>,
+    /// The most recent delivery rate in bytes per second (`tcpi_delivery_rate`, Linux 4.9+).
+    pub delivery_rate: Option<u64>,
 }
 
-macro_rules! field {
-    ($info:expr, $len:expr, $name:ident) => {{
-        let end = offset_of!(libc::tcp_info, $name) + size_of_val(&$info.$name);
-        ($len >= end).then_some($info.$name)
-    }};
+impl TcpInfo {
+    /// Decodes the prefix of `struct tcp_info` the kernel gave: through getsockopt, or as
+    /// the INET_DIAG_INFO attribute of a sock_diag reply. Fields beyond `bytes` are `None`.
+    pub fn parse(bytes: &[u8]) -> Self {
+        macro_rules! field {
+            ($name:ident, $ty:ty) => {{
+                let at = offset_of!(libc::tcp_info, $name);
+                bytes
+                    .get(at..at + size_of::<$ty>())
+                    .and_then(|b| b.try_into().ok())
+                    .map(<$ty>::from_ne_bytes)
+            }};
+        }
+        Self {
+            data_segs_out: field!(tcpi_data_segs_out, u32),
+            segs_out: field!(tcpi_segs_out, u32),
+            rtt_us: field!(tcpi_rtt, u32),
+            rttvar_us: field!(tcpi_rttvar, u32),
+            snd_mss: field!(tcpi_snd_mss, u32),
+            snd_cwnd: field!(tcpi_snd_cwnd, u32),
+            total_retrans: field!(tcpi_total_retrans, u32),
+            delivery_rate: field!(tcpi_delivery_rate, u64),
+        }
+    }
 }
+
+/// The size of `struct tcp_info` as libc knows it: a newer kernel's longer struct is cut
+/// to this; an older kernel's shorter one comes back with its own length.
+const TCP_INFO_LEN: usize = size_of::<libc::tcp_info>();
 
 /// Reads TCP_INFO from a connected TCP socket.
 pub fn tcp_info(socket: &impl AsFd) -> Result<TcpInfo, SysError> {
-    let (info, len) = raw_tcp_info(socket).map_err(|error| SysError::GetOption {
+    let mut bytes = [0_u8; TCP_INFO_LEN];
+    let len = raw_tcp_info(socket, &mut bytes).map_err(|error| SysError::GetOption {
         option: "TCP_INFO",
         error,
     })?;
-    Ok(TcpInfo {
-        data_segs_out: field!(info, len, tcpi_data_segs_out),
-        segs_out: field!(info, len, tcpi_segs_out),
-        rtt_us: field!(info, len, tcpi_rtt),
-        snd_mss: field!(info, len, tcpi_snd_mss),
-        snd_cwnd: field!(info, len, tcpi_snd_cwnd),
-    })
+    Ok(TcpInfo::parse(&bytes[..len]))
 }
 
-/// The raw struct and the number of bytes the kernel filled.
+/// getsockopt(TCP_INFO) into `buf`; returns the number of bytes the kernel filled.
 #[allow(unsafe_code)]
-fn raw_tcp_info(socket: &impl AsFd) -> io::Result<(libc::tcp_info, usize)> {
-    // SAFETY: `tcp_info` is a plain C struct of integers, for which all-zero bytes are a
-    // valid value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = libc::socklen_t::try_from(size_of::<libc::tcp_info>())
-        .expect("tcp_info is a few hundred bytes");
-    // SAFETY: the fd is open for the borrow's lifetime; `info` is writable for `len` bytes
+fn raw_tcp_info(socket: &impl AsFd, buf: &mut [u8; TCP_INFO_LEN]) -> io::Result<usize> {
+    let mut len = libc::socklen_t::try_from(buf.len()).expect("tcp_info is a few hundred bytes");
+    // SAFETY: the fd is open for the borrow's lifetime; `buf` is writable for `len` bytes
     // and `len` is a valid socklen_t; the kernel writes at most `len` bytes and stores the
     // length it wrote back into `len`.
     let rc = unsafe {
@@ -65,14 +85,14 @@ fn raw_tcp_info(socket: &impl AsFd) -> io::Result<(libc::tcp_info, usize)> {
             socket.as_fd().as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
-            (&raw mut info).cast(),
+            buf.as_mut_ptr().cast(),
             &raw mut len,
         )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((info, len as usize))
+    Ok((len as usize).min(buf.len()))
 }
 
 #[cfg(test)]
@@ -101,6 +121,17 @@ mod tests {
             "one write on an idle connection is one data segment"
         );
         assert!(after.snd_mss.unwrap() > 0);
+    }
+
+    #[test]
+    fn a_short_struct_leaves_later_fields_unavailable() {
+        let full = [7_u8; TCP_INFO_LEN];
+        let cut = offset_of!(libc::tcp_info, tcpi_data_segs_out);
+        let info = TcpInfo::parse(&full[..cut]);
+        assert_eq!(info.data_segs_out, None, "not zero: unavailable");
+        assert_eq!(info.delivery_rate, None);
+        assert!(info.rtt_us.is_some(), "fields before the cut are read");
+        assert_eq!(TcpInfo::parse(&[]), TcpInfo::default());
     }
 
     #[test]

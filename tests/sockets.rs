@@ -1,0 +1,342 @@
+//! `sockdoc sockets` on real loopback sockets: each known socket is found with the right
+//! state, addresses, timer and owner; the listing agrees with `ss`; the summary counts
+//! TIME_WAIT per destination and sees filling accept queues.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+use common::{in_private_netns, json_of, run_json, skip_unless_root, sockdoc};
+
+/// A listener, one established pair, and one server-side TIME_WAIT on a second port.
+struct Known {
+    listener: TcpListener,
+    _client: TcpStream,
+    _server: TcpStream,
+    time_wait_port: u16,
+}
+
+fn known_sockets() -> Known {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+
+    let closing = TcpListener::bind("127.0.0.1:0").unwrap();
+    let time_wait_port = closing.local_addr().unwrap().port();
+    let mut peer = TcpStream::connect(closing.local_addr().unwrap()).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let (mut first, _) = closing.accept().unwrap();
+    first.write_all(b"bye").unwrap();
+    drop(first); // the server closes first: TIME_WAIT on its port
+    let mut buf = Vec::new();
+    peer.read_to_end(&mut buf).unwrap();
+    drop(peer);
+    drop(closing);
+    Known {
+        listener,
+        _client: client,
+        _server: server,
+        time_wait_port,
+    }
+}
+
+fn sockets_on(port: u16) -> Vec<Value> {
+    let (report, output) = run_json(&["sockets", "--tcp", "--port", &port.to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["command"], "sockets");
+    report["sockets"].as_array().unwrap().clone()
+}
+
+/// Polls (bounded) until `port` shows a TIME_WAIT socket: the kernel moves the closed
+/// connection there within microseconds.
+fn time_wait_on(port: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(tw) = sockets_on(port)
+            .into_iter()
+            .find(|s| s["state"] == "TIME_WAIT")
+        {
+            return tw;
+        }
+        assert!(Instant::now() < deadline, "no TIME_WAIT on {port}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn finds_a_listener_a_connection_and_time_wait_with_owner_and_timer() {
+    let known = known_sockets();
+    let port = known.listener.local_addr().unwrap().port();
+    let rows = sockets_on(port);
+    let me = std::process::id();
+    let listen = rows
+        .iter()
+        .find(|s| s["state"] == "LISTEN")
+        .expect("listener");
+    assert_eq!(listen["local"], format!("127.0.0.1:{port}"));
+    assert_eq!(listen["remote"], "0.0.0.0:0");
+    assert_eq!(listen["pid"], me);
+    assert!(listen["inode"].as_u64().unwrap() > 0);
+    let established: Vec<&Value> = rows
+        .iter()
+        .filter(|s| s["state"] == "ESTABLISHED")
+        .collect();
+    assert_eq!(established.len(), 2, "both ends of the pair: {rows:#?}");
+    for end in established {
+        assert_eq!(end["pid"], me);
+        assert_eq!(end["proto"], "tcp");
+    }
+
+    let tw = time_wait_on(known.time_wait_port);
+    assert_eq!(tw["local"], format!("127.0.0.1:{}", known.time_wait_port));
+    assert_eq!(tw["timer"], "timewait");
+    let expires = tw["expires_ms"].as_u64().unwrap();
+    assert!((40_000..=60_000).contains(&expires), "expires_ms {expires}");
+    assert!(tw["pid"].is_null(), "no process owns TIME_WAIT");
+    assert_eq!(tw["inode"], 0);
+}
+
+#[test]
+fn info_shows_tcp_info_for_connections() {
+    let known = known_sockets();
+    let port = known.listener.local_addr().unwrap().port();
+    let (report, _) = run_json(&["sockets", "--tcp", "--info", "--port", &port.to_string()]);
+    let rows = report["sockets"].as_array().unwrap();
+    let established = rows.iter().find(|s| s["state"] == "ESTABLISHED").unwrap();
+    let info = &established["info"];
+    assert!(info["cwnd"].as_u64().unwrap() > 0, "{established}");
+    assert!(info["mss"].as_u64().unwrap() > 0, "{established}");
+    assert!(info.get("rtt_us").is_some());
+    let listen = rows.iter().find(|s| s["state"] == "LISTEN").unwrap();
+    assert!(
+        listen.get("info").is_none(),
+        "a listener has no connection info"
+    );
+}
+
+#[test]
+fn state_and_family_filters() {
+    let known = known_sockets();
+    let port = known.listener.local_addr().unwrap().port().to_string();
+    let (report, _) = run_json(&["sockets", "--port", &port, "--state", "LISTEN"]);
+    let states: BTreeSet<String> = report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states, BTreeSet::from(["LISTEN".to_string()]));
+
+    let (report, _) = run_json(&["sockets", "--port", &port, "--state", "connected"]);
+    assert!(
+        report["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "ESTABLISHED")
+    );
+    let (report, _) = run_json(&["sockets", "--port", &port, "-6"]);
+    assert!(report["sockets"].as_array().unwrap().is_empty(), "{report}");
+    let (report, _) = run_json(&["sockets", "--port", &port, "--listening", "--udp"]);
+    assert!(report["sockets"].as_array().unwrap().is_empty(), "{report}");
+
+    let output = sockdoc()
+        .args(["sockets", "--state", "waiting"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("time-wait") && stderr.contains("--state"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_table_lists_rows_and_the_owner() {
+    let known = known_sockets();
+    let port = known.listener.local_addr().unwrap().port();
+    let output = sockdoc()
+        .args(["sockets", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains(&format!("/{}", std::process::id())), "{text}");
+    assert!(text.contains("3 sockets"), "{text}");
+}
+
+/// (state, local, remote) of every TCP socket on `port`, as `ss` prints them.
+fn ss_view(port: u16) -> Option<BTreeSet<(String, String, String)>> {
+    let output = Command::new("ss")
+        .args(["-tanH", &format!("( sport = :{port} or dport = :{port} )")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let state = match *cols.first()? {
+                    "ESTAB" => "ESTABLISHED",
+                    "TIME-WAIT" => "TIME_WAIT",
+                    other => other,
+                };
+                Some((state.to_string(), cols[3].to_string(), cols[4].to_string()))
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn agrees_with_ss() {
+    let known = known_sockets();
+    let port = known.listener.local_addr().unwrap().port();
+    let Some(ss) = ss_view(port) else {
+        println!("SKIP (ss is not installed): comparison with ss");
+        return;
+    };
+    let ours: BTreeSet<(String, String, String)> = sockets_on(port)
+        .iter()
+        .map(|s| {
+            let remote = s["remote"]
+                .as_str()
+                .unwrap()
+                .replace("0.0.0.0:0", "0.0.0.0:*");
+            (
+                s["state"].as_str().unwrap().to_string(),
+                s["local"].as_str().unwrap().to_string(),
+                remote,
+            )
+        })
+        .collect();
+    assert_eq!(ours, ss);
+}
+
+#[test]
+fn summary_counts_time_wait_per_destination_and_filling_queues() {
+    // Client-side TIME_WAIT toward one destination: the unit ports run out in.
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port();
+    for _ in 0..5 {
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut server, _) = target.accept().unwrap();
+        drop(client); // the client closes first
+        let mut buf = Vec::new();
+        server.read_to_end(&mut buf).unwrap();
+    }
+    // A listener with backlog 4 that never accepts, and 4 waiting connections.
+    let queue = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    queue
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    queue.listen(4).unwrap();
+    let queue_addr = queue.local_addr().unwrap().as_socket().unwrap();
+    let waiting: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(queue_addr).unwrap())
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (report, output) = loop {
+        let (report, output) = run_json(&["sockets", "--tcp", "--summary"]);
+        let summary = &report["summary"];
+        let tw = summary["time_wait_destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["remote_port"] == port)
+            .map(|d| d["time_wait"].as_u64().unwrap());
+        if tw == Some(5) || Instant::now() > deadline {
+            break (report, output);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let summary = &report["summary"];
+    assert!(report.get("sockets").is_none(), "--summary omits the list");
+    let dest = summary["time_wait_destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["remote_port"] == port)
+        .unwrap_or_else(|| panic!("destination :{port} listed: {summary:#}"));
+    assert_eq!(dest["time_wait"], 5);
+    assert_eq!(dest["remote"], "127.0.0.1");
+    assert!(summary["port_budget"].as_u64().unwrap() > 0);
+    assert!(summary["by_state"]["tcp"]["TIME_WAIT"].as_u64().unwrap() >= 5);
+
+    let q = summary["accept_queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["local"] == queue_addr.to_string())
+        .unwrap_or_else(|| panic!("queue listed: {summary:#}"));
+    assert_eq!(q["queued"], 4);
+    assert_eq!(q["backlog"], 4);
+    assert_eq!(q["fill_percent"], 100.0);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a full accept queue is a finding"
+    );
+    assert!(summary["findings"].to_string().contains("accept()"));
+    drop(waiting);
+}
+
+#[test]
+fn a_nearly_exhausted_port_budget_is_a_finding() {
+    if skip_unless_root("netns with a 10-port ip_local_port_range") {
+        return;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("SKIP (python3 is not installed): port-budget finding in a netns");
+        return;
+    }
+    // Ten ephemeral ports, nine left in TIME_WAIT toward one destination: 90% used.
+    let output = in_private_netns(
+        r#"echo "40000 40009" > /proc/sys/net/ipv4/ip_local_port_range
+python3 - <<'PY'
+import socket
+srv = socket.socket(); srv.bind(("127.0.0.1", 9000)); srv.listen(16)
+for _ in range(9):
+    c = socket.create_connection(("127.0.0.1", 9000)); s, _ = srv.accept()
+    c.close(); s.recv(1); s.close()
+PY
+"$SOCKDOC" sockets --summary --tcp --json"#,
+    );
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let summary = &report["summary"];
+    assert_eq!(summary["port_budget"], 10);
+    let dest = &summary["time_wait_destinations"][0];
+    assert_eq!(dest["remote_port"], 9000);
+    assert_eq!(dest["time_wait"], 9);
+    assert_eq!(dest["budget_used_percent"], 90.0);
+    assert!(summary["findings"].to_string().contains("EADDRNOTAVAIL"));
+}
+
+#[test]
+fn without_sock_diag_the_listing_comes_from_proc_and_says_so() {
+    let known = known_sockets();
+    let port = known.listener.local_addr().unwrap().port();
+    let output = sockdoc()
+        .env("SOCKDOC_NO_SOCK_DIAG", "1")
+        .args(["sockets", "--tcp", "--json", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    let report = json_of(&output);
+    assert_eq!(report["source"], "proc-net");
+    assert!(report["notes"].to_string().contains("/proc/net/tcp"));
+    let rows = report["sockets"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|s| s["state"] == "LISTEN" && s["pid"] == std::process::id())
+    );
+}
