@@ -7,6 +7,7 @@ pub mod diag;
 pub mod error;
 pub mod procfs;
 pub mod socket;
+pub mod sockopt;
 pub mod sysctl;
 pub mod tcp_info;
 

@@ -1,0 +1,1 @@
+//! Socket options set and read back: being written (issue 5).
