@@ -4,8 +4,9 @@
 #   scripts/bench.sh            # everything
 #   scripts/bench.sh reuse      # only the reuse-test timing
 #   scripts/bench.sh nagle      # sockdoc vs sockperf round trips, and the default nagle run
+#   scripts/bench.sh sockets    # 50,000+ TIME_WAIT sockets: sockdoc vs ss (root: private netns)
 #
-# Needs hyperfine, sockperf and jq (installed from Debian's packages when missing, as root).
+# Needs hyperfine, sockperf, jq and GNU time (installed from Debian's packages when missing, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,4 +64,38 @@ if [ "$what" = all ] || [ "$what" = nagle ]; then
     echo
     echo "== nagle: the default run (Nagle on and off, 16 warm-up + 100 rounds each; target < 10 s) =="
     hyperfine --shell=none --runs 3 "$bin nagle"
+fi
+
+if [ "$what" = all ] || [ "$what" = sockets ]; then
+    need hyperfine hyperfine
+    need /usr/bin/time time
+    need ss iproute2
+    echo
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "== sockets: SKIPPED (needs root for a private network namespace) =="
+    else
+        echo "== sockets: 50,000+ TIME_WAIT sockets in a private netns, sockdoc vs ss (target ≤ 1.0× ss, memory ≤ 2× ss) =="
+        cargo build --release --quiet --example make_time_wait
+        # Everything runs inside one namespace that dies with this shell: the knobs below
+        # change only that namespace, and its TIME_WAIT sockets vanish with it.
+        unshare --net bash -euo pipefail -c '
+            bin=$1
+            ip link set lo up
+            echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range
+            echo 262144 > /proc/sys/net/ipv4/tcp_max_tw_buckets
+            target/release/examples/make_time_wait 60000
+            echo "TIME_WAIT sockets listed by ss: $(ss -tanH state time-wait | wc -l)"
+            hyperfine --shell=none --warmup 2 --runs 10 --export-json target/bench-sockets.json \
+                "ss -tan state time-wait" \
+                "$bin sockets --tcp --state time-wait --no-processes" \
+                "$bin sockets --tcp --state time-wait" \
+                "$bin sockets --tcp --state time-wait --summary" \
+                "$bin sockets --tcp --state time-wait --json"
+            for cmd in "ss -tan state time-wait" "$bin sockets --tcp --state time-wait" \
+                       "$bin sockets --tcp --state time-wait --summary"; do
+                kb=$(/usr/bin/time -f %M $cmd 2>&1 >/dev/null | tail -1)
+                echo "peak RSS ${kb} KiB: $cmd"
+            done
+        ' bench "$bin"
+    fi
 fi

@@ -117,11 +117,9 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
         (false, true) => &[Proto::Udp],
         _ => &[Proto::Tcp, Proto::Udp],
     };
-    let owners = if args.no_processes {
-        HashMap::new()
-    } else {
-        procfs::socket_owners(Path::new("/"))
-    };
+    // Built on the first socket that has an owner to find: a TIME_WAIT-only listing (inode
+    // 0 throughout) never pays for the walk through every /proc/PID/fd.
+    let mut owners: Option<HashMap<u64, Owner>> = None;
     let mut summary = args.summary.then(SummaryBuilder::default);
     let mut count = 0_u64;
     let mut source = Source::SockDiag;
@@ -140,7 +138,13 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
                 return;
             }
             count += 1;
-            let owner = owners.get(&record.inode);
+            let owner = if record.inode == 0 || args.no_processes {
+                None
+            } else {
+                owners
+                    .get_or_insert_with(|| procfs::socket_owners(Path::new("/")))
+                    .get(&record.inode)
+            };
             match &mut summary {
                 Some(builder) => builder.add(&record, owner),
                 None => {
