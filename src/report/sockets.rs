@@ -12,7 +12,7 @@ use super::{Format, Style};
 use crate::commands::VERSION;
 use crate::commands::reuse_test::human;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
-use crate::sys::diag::Proto;
+use crate::sys::diag::{Proto, Source};
 
 pub fn sink<'a>(format: Format, style: Style, out: &'a mut dyn Write) -> Box<dyn Sink + 'a> {
     match format {
@@ -85,15 +85,14 @@ impl Sink for TableSink<'_> {
     }
 
     fn finish(&mut self, footer: &Footer) -> io::Result<()> {
-        match &footer.summary {
-            Some(summary) => write_summary(self.out, self.style, summary)?,
-            None => {
-                let source = match footer.source {
-                    crate::sys::diag::Source::SockDiag => "NETLINK_SOCK_DIAG",
-                    crate::sys::diag::Source::ProcNet => "/proc/net",
-                };
-                writeln!(self.out, "{} sockets (from {source})", footer.count)?;
-            }
+        if let Some(summary) = &footer.summary {
+            write_summary(self.out, self.style, summary)?;
+        } else {
+            let source = match footer.source {
+                Source::SockDiag => "NETLINK_SOCK_DIAG",
+                Source::ProcNet => "/proc/net",
+            };
+            writeln!(self.out, "{} sockets (from {source})", footer.count)?;
         }
         for note in &footer.notes {
             writeln!(self.out, "Note: {note}")?;
@@ -248,9 +247,9 @@ impl Sink for JsonSink<'_> {
     fn socket(&mut self, row: &SocketRow<'_>) -> io::Result<()> {
         if self.rows == 0 {
             self.open_document()?;
-            write!(self.out, ",\"sockets\":[\n")?;
+            writeln!(self.out, ",\"sockets\":[")?;
         } else {
-            write!(self.out, ",\n")?;
+            writeln!(self.out, ",")?;
         }
         self.rows += 1;
         serde_json::to_writer(&mut *self.out, row)?;
