@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Output;
-
 use serde_json::Value;
 
 use common::{
