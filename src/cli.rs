@@ -104,7 +104,10 @@ pub enum Command {
         long_about = "Judges the TIME_WAIT, port, backlog and Nagle sysctls against the running kernel \
             and its live counters, calls out the folklore (tcp_fin_timeout does not shorten TIME_WAIT, \
             tcp_tw_recycle is gone, lowering tcp_max_tw_buckets skips TIME_WAIT's protection), and lints \
-            the files `sysctl --system` reads. It never writes to /proc/sys.",
+            the files `sysctl --system` reads. It never writes to /proc/sys.\n\n\
+            Exit codes: 0 nothing at `warn` (with --check: nothing at `advise` or `warn`); 1 a \
+            `warn` finding or config problem (with --check: any `advise` or `warn`); 2 bad usage, \
+            including a --root that does not exist.",
         after_long_help = "Examples:\n  \
             sockdoc sysctl-advice                     # advice for a host that is both client and server\n  \
             sockdoc sysctl-advice --role client       # outbound-heavy: ports and tw_reuse\n  \
@@ -147,6 +150,42 @@ pub enum Command {
             sockdoc sockopt --defaults"
     )]
     Sockopt(SockoptArgs),
+
+    /// Listen backlog overflow: a listener that never accepts, and clients that pile up
+    #[command(after_long_help = "Examples:\n  \
+        sockdoc backlog                          # backlog 8, 16 clients\n  \
+        sockdoc backlog --backlog 2 --clients 5 --json")]
+    Backlog(BacklogArgs),
+
+    /// UDP keeps message boundaries, and truncates a datagram larger than the read buffer
+    #[command(after_long_help = "Examples:\n  \
+        sockdoc udp                              # a 2000-byte datagram into a 1024-byte buffer\n  \
+        sockdoc udp --size 9000 --bufsize 512")]
+    Udp(UdpArgs),
+
+    /// send() writes less than asked: partial sends, EAGAIN, and the send-all loop
+    #[command(
+        name = "partial-send",
+        after_long_help = "Examples:\n  \
+        sockdoc partial-send\n  \
+        sockdoc partial-send --bytes 4M --sndbuf 8K"
+    )]
+    PartialSend(PartialSendArgs),
+
+    /// The peer closes: recv() returns 0, ECONNRESET after an RST, EPIPE on a later write
+    #[command(
+        name = "peer-close",
+        after_long_help = "Examples:\n  \
+        sockdoc peer-close\n  \
+        sockdoc peer-close --json"
+    )]
+    PeerClose(ScenarioArgs),
+
+    /// Blocking, non-blocking and timed socket calls: SO_RCVTIMEO, EAGAIN, connect timeouts
+    #[command(after_long_help = "Examples:\n  \
+        sockdoc timeouts\n  \
+        sockdoc timeouts --recv-timeout 50ms --connect-timeout 100ms")]
+    Timeouts(TimeoutsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +421,113 @@ pub struct SockoptArgs {
     pub defaults: bool,
 }
 
+/// What every scenario command takes.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Loopback address for both ends, IPv4 or IPv6 (e.g. ::1)
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub addr: IpAddr,
+}
+
+/// The largest listen backlog or client count `backlog` accepts: enough to show the
+/// mechanism, small enough to stay far from file-descriptor limits.
+pub const MAX_BACKLOG_CLIENTS: u32 = 1024;
+
+#[derive(Debug, Args)]
+pub struct BacklogArgs {
+    /// The listen() backlog
+    #[arg(long, allow_negative_numbers = true, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_BACKLOG_CLIENTS)), value_name = "N")]
+    pub backlog: u32,
+
+    /// Clients that try to connect
+    #[arg(long, allow_negative_numbers = true, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_BACKLOG_CLIENTS)), value_name = "N")]
+    pub clients: u32,
+
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}
+
+/// The largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header).
+pub const MAX_UDP_PAYLOAD: u32 = 65_507;
+
+#[derive(Debug, Args)]
+pub struct UdpArgs {
+    /// Size of the datagram that gets truncated, in bytes
+    #[arg(long, allow_negative_numbers = true, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_UDP_PAYLOAD)), value_name = "BYTES")]
+    pub size: u32,
+
+    /// Size of the receiver's read buffer, in bytes
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_UDP_PAYLOAD)), value_name = "BYTES")]
+    pub bufsize: u32,
+
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}
+
+/// The most `partial-send --bytes` accepts (64 MiB): plenty to overflow any socket buffer.
+pub const MAX_PARTIAL_SEND: u64 = 64 << 20;
+
+#[derive(Debug, Args)]
+pub struct PartialSendArgs {
+    /// Bytes to send, e.g. 1M, 256K
+    #[arg(long, default_value = "1M", value_parser = parse_partial_send_bytes, value_name = "BYTES")]
+    pub bytes: u64,
+
+    /// SO_SNDBUF to ask for on the sender (the kernel doubles it), e.g. 4K
+    #[arg(long, default_value = "4K", value_parser = parse_sndbuf, value_name = "BYTES")]
+    pub sndbuf: u64,
+
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TimeoutsArgs {
+    /// SO_RCVTIMEO for the blocking recv()
+    #[arg(long, default_value = "200ms", value_parser = parse_timeout, value_name = "DURATION")]
+    pub recv_timeout: Duration,
+
+    /// Timeout for the connect() that gets no answer
+    #[arg(long, default_value = "300ms", value_parser = parse_timeout, value_name = "DURATION")]
+    pub connect_timeout: Duration,
+
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}
+
+/// A byte count with an optional K/M/G suffix (powers of 1024): 4096, 4K, 1M.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 10),
+        Some((i, 'm' | 'M')) => (&text[..i], 20),
+        Some((i, 'g' | 'G')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a byte count; write e.g. 4096, 64K or 1M"))?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+fn parse_partial_send_bytes(text: &str) -> Result<u64, String> {
+    let value = parse_bytes(text)?;
+    if value == 0 || value > MAX_PARTIAL_SEND {
+        return Err(format!("must be between 1 and {}M", MAX_PARTIAL_SEND >> 20));
+    }
+    Ok(value)
+}
+
+fn parse_sndbuf(text: &str) -> Result<u64, String> {
+    let value = parse_bytes(text)?;
+    if value == 0 || value > 1 << 30 {
+        return Err("must be between 1 and 1G".into());
+    }
+    Ok(value)
+}
+
 /// Parses a humantime duration for `--timeout`, rejecting zero (it would make every
 /// blocking step fail at once) and values over [`MAX_TIMEOUT`].
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -408,6 +554,11 @@ impl Command {
             Self::SysctlAdvice(_) => "sysctl-advice",
             Self::Sockets(_) => "sockets",
             Self::Sockopt(_) => "sockopt",
+            Self::Backlog(_) => "backlog",
+            Self::Udp(_) => "udp",
+            Self::PartialSend(_) => "partial-send",
+            Self::PeerClose(_) => "peer-close",
+            Self::Timeouts(_) => "timeouts",
         }
     }
 }

@@ -1,11 +1,17 @@
 //! One module per command. Each runs its experiment and returns a `Serialize` report and
 //! an exit code; none prints.
 
+pub mod backlog;
 pub mod nagle;
+pub mod partial_send;
+pub mod peer_close;
 pub mod reuse_test;
+pub mod scenario;
 pub mod sockets;
 pub mod sockopt;
 pub mod sysctl_advice;
+pub mod timeouts;
+pub mod udp;
 
 use std::time::Duration;
 
@@ -37,6 +43,7 @@ pub enum Report {
     Nagle(Box<nagle::NagleReport>),
     SysctlAdvice(Box<sysctl_advice::SysctlReport>),
     Sockopt(Box<sockopt::SockoptReport>),
+    Scenario(Box<scenario::ScenarioReport>),
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,6 +76,11 @@ pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
             })
         }
         Command::Sockets(_) => unreachable!("sockets streams through run_streaming"),
+        Command::Backlog(args) => Ok(scenario(backlog::run(args, &context)?)),
+        Command::Udp(args) => Ok(scenario(udp::run(args, &context)?)),
+        Command::PartialSend(args) => Ok(scenario(partial_send::run(args, &context)?)),
+        Command::PeerClose(args) => Ok(scenario(peer_close::run(args, &context)?)),
+        Command::Timeouts(args) => Ok(scenario(timeouts::run(args, &context)?)),
         Command::Sockopt(args) => {
             let (report, exit) = sockopt::run(args, &context)?;
             Ok(Outcome {
@@ -83,5 +95,12 @@ pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
                 exit,
             })
         }
+    }
+}
+
+fn scenario((report, exit): (scenario::ScenarioReport, Exit)) -> Outcome {
+    Outcome {
+        report: Report::Scenario(Box::new(report)),
+        exit,
     }
 }

@@ -1,16 +1,1834 @@
-//! `sockdoc sysctl-advice`: being written (issue 4).
+//! `sockdoc sysctl-advice`: the TIME_WAIT, port, backlog and Nagle sysctls judged against
+//! the running kernel (features detected by the presence of their files, never by version)
+//! and its live counters, the folklore called out, and a lint of the files
+//! `sysctl --system` reads. Read-only: nothing here writes under /proc/sys.
+//!
+//! Every judgement cites Documentation/networking/ip-sysctl.rst
+//! (<https://docs.kernel.org/networking/ip-sysctl.html>) or the kernel source it rests on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
 
 use serde::Serialize;
 
-use super::Context;
-use crate::cli::SysctlAdviceArgs;
-use crate::exit::Exit;
+use super::reuse_test::TCP_TIMEWAIT_LEN;
+use super::{Context, VERSION};
+use crate::cli::{AdviceFormat, Role, SysctlAdviceArgs};
+use crate::exit::{Exit, UsageError};
+use crate::sys::procfs;
+use crate::sys::sysctl::{self, ConfigFile, FileStatus, Knob, Line, Netns, Sockstat};
+
+/// `somaxconn` default since Linux 5.4 (128 before): ip-sysctl.rst, somaxconn.
+pub const SOMAXCONN_DEFAULT: u64 = 4096;
+
+/// The kernel's default ephemeral range: ip-sysctl.rst, ip_local_port_range.
+pub const PORT_RANGE_DEFAULT: (u16, u16) = (32768, 60999);
+
+/// The range suggested to outbound-heavy hosts: wide, starting above the well-known and
+/// most registered service ports, with different parity (start even, end odd).
+pub const CLIENT_PORT_RANGE: (u16, u16) = (10240, 65535);
+
+/// `tcp_tw_reuse_delay` default in ms (ip-sysctl.rst); kernels without the knob wait a
+/// fixed ~1 s (`tcp_twsk_unique()`, net/ipv4/tcp_ipv4.c).
+pub const TW_REUSE_DELAY_DEFAULT_MS: u64 = 1000;
+
+/// `tcp_fin_timeout` default in seconds (`TCP_FIN_TIMEOUT`, include/net/tcp.h; ip-sysctl.rst).
+pub const FIN_TIMEOUT_DEFAULT_S: i64 = 60;
+
+/// Linux's TCP timestamp clock ticks every millisecond (`TCP_TS_HZ`, include/net/tcp.h).
+const LINUX_TS_TICK_MS: u64 = 1;
+
+/// The counters of /proc/net/netstat the advice cites, in the order they are shown.
+const COUNTERS: &[&str] = &[
+    "TcpExt.ListenOverflows",
+    "TcpExt.ListenDrops",
+    "TcpExt.TCPReqQFullDrop",
+    "TcpExt.TCPReqQFullDoCookies",
+    "TcpExt.SyncookiesSent",
+    "TcpExt.SyncookiesFailed",
+    "TcpExt.TCPTimeWaitOverflow",
+    "TcpExt.TWRecycled",
+    "TcpExt.PAWSPassive",
+    "TcpExt.TCPAutoCorking",
+];
+
+// ---------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Serialize)]
 pub struct SysctlReport {
     pub command: &'static str,
+    pub sockdoc_version: &'static str,
+    /// `server`, `client` or `both`: the advice differs.
+    pub role: &'static str,
+    /// Where every file was read from: "/" or the `--root` directory.
+    pub root: String,
+    /// The network namespace the values belong to, e.g. `net:[4026531833]`, or `unknown`.
+    pub netns: String,
+    /// Whether that is the initial namespace; null when it cannot be told.
+    pub netns_initial: Option<bool>,
+    pub netns_basis: String,
+    pub findings: Vec<Finding>,
+    pub evidence: Evidence,
+    /// Every config file `sysctl --system` would consider, in the order it applies them.
+    pub config_files: Vec<ConfigFileEntry>,
+    /// Problems found in those files, each with file:line.
+    pub config: Vec<ConfigProblem>,
+    pub summary: Summary,
+    /// Whether `--check` was given (it changes the exit code, not the advice).
+    pub check: bool,
+    pub notes: Vec<String>,
+    pub elapsed_us: u64,
+    /// `--format`: how the non-JSON renderer prints this report.
+    #[serde(skip)]
+    pub format: AdviceFormat,
 }
 
-pub fn run(_args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlReport, Exit)> {
-    anyhow::bail!("sysctl-advice is not available yet")
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// A sound value; nothing to do.
+    Ok,
+    /// Worth knowing; no change needed for this role.
+    Info,
+    /// A change is suggested.
+    Advise,
+    /// Harmful or broken: act on it.
+    Warn,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Info => "info",
+            Self::Advise => "advise",
+            Self::Warn => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub key: &'static str,
+    /// The kernel's text with whitespace folded (`32768 60999`); null when the knob does
+    /// not exist here (or could not be read; the reason says which).
+    pub current: Option<String>,
+    /// The value to set; null when nothing should change.
+    pub suggested: Option<String>,
+    pub level: Level,
+    /// The reason in a few words, for the table.
+    pub why: String,
+    pub reason: String,
+    /// Live numbers backing the finding (counters, socket counts, the port budget).
+    pub evidence: Option<String>,
+    /// The folklore about this knob, and why it is wrong.
+    pub myth: Option<&'static str>,
+    /// The kernel document section (or source) the advice rests on.
+    pub source: &'static str,
+    /// The config line that sets this key last, in `sysctl --system` order; null when no
+    /// file sets it.
+    pub configured: Option<ConfigRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigRef {
+    pub file: String,
+    pub line: usize,
+    pub value: String,
+    /// Whether the kernel shows this value now.
+    pub applied: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evidence {
+    /// TIME_WAIT sockets now (/proc/net/sockstat `tw`), all directions and families.
+    pub time_wait: Option<u64>,
+    /// Orphaned sockets now (/proc/net/sockstat `orphan`).
+    pub orphans: Option<u64>,
+    pub port_budget: Option<PortBudget>,
+    /// `net.ipv4.tcp_ehash_entries`, whose half is the default `tcp_max_tw_buckets`.
+    pub tcp_ehash_entries: Option<i64>,
+    /// The cited counters of /proc/net/netstat, cumulative since boot (or since the
+    /// network namespace was created).
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PortBudget {
+    pub low: u16,
+    pub high: u16,
+    pub ports: u32,
+    /// Ports of `ip_local_reserved_ports` inside the range.
+    pub reserved_in_range: u32,
+    pub usable: u32,
+    /// usable ÷ 60 s: new connections per second to one destination (source IP,
+    /// destination IP, destination port) when this host closes first and no reuse applies.
+    pub new_connections_per_s: u32,
+    /// With `tcp_tw_reuse` for that traffic: a port is reusable after this delay.
+    pub tw_reuse_delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigFileEntry {
+    pub file: String,
+    /// `read`, `masked` (a symlink to /dev/null), `shadowed` (a same-named file in an
+    /// earlier directory wins), `same-file` (a symlink to a file read later) or `unreadable`.
+    pub status: &'static str,
+    pub detail: Option<String>,
+    /// Assignments read from it.
+    pub assignments: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigProblem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    /// The kernel's value of the key, when it has one.
+    pub live: Option<String>,
+    pub level: Level,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Summary {
+    pub ok: usize,
+    pub info: usize,
+    pub advise: usize,
+    pub warn: usize,
+    pub config_problems: usize,
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------
+
+pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlReport, Exit)> {
+    let started = Instant::now();
+    let root = args.root.as_path();
+    check_root(root)?;
+    let mut notes = Vec::new();
+
+    let live = Live::read(root, &mut notes);
+    let netns = sysctl::network_namespace(root);
+    let budget = live.port_budget();
+    let judge = Judge {
+        live: &live,
+        role: args.role,
+        budget,
+    };
+    let mut findings = judge.findings();
+
+    let (files, dir_notes) = sysctl::config_files(root);
+    notes.extend(dir_notes);
+    let kernel = sysctl::proc_sys_present(root);
+    if !kernel && !files.is_empty() {
+        notes.push(format!(
+            "{} has no proc/sys: the config files are checked for syntax only, not against a \
+             kernel.",
+            root.display()
+        ));
+    }
+    let config = lint(root, &files, &netns, kernel);
+    for f in &mut findings {
+        f.configured = configured(&files, f.key, f.current.as_deref());
+    }
+    let config_files = files.iter().map(file_entry).collect();
+
+    let mut summary = Summary {
+        config_problems: config.len(),
+        ..Summary::default()
+    };
+    for f in &findings {
+        match f.level {
+            Level::Ok => summary.ok += 1,
+            Level::Info => summary.info += 1,
+            Level::Advise => summary.advise += 1,
+            Level::Warn => summary.warn += 1,
+        }
+    }
+    let worst = findings
+        .iter()
+        .map(|f| f.level)
+        .chain(config.iter().map(|c| c.level))
+        .max()
+        .unwrap_or(Level::Ok);
+    let threshold = if args.check {
+        Level::Advise
+    } else {
+        Level::Warn
+    };
+    let exit = if worst >= threshold {
+        Exit::Finding
+    } else {
+        Exit::Clean
+    };
+
+    if netns.initial == Some(false) {
+        notes.push(
+            "These values belong to a private network namespace: most of these knobs are per \
+             namespace, so the host (and other containers) may differ. Set them with the \
+             container runtime (docker run --sysctl, Kubernetes securityContext.sysctls)."
+                .into(),
+        );
+    }
+    notes.push(
+        "Counters are cumulative since boot (or since the network namespace was created).".into(),
+    );
+    notes.push(
+        "Exit code: 1 when a finding or config problem is at warn; with --check, at advise \
+         or warn; otherwise 0."
+            .into(),
+    );
+
+    let report = SysctlReport {
+        command: "sysctl-advice",
+        sockdoc_version: VERSION,
+        role: role_name(args.role),
+        root: root.display().to_string(),
+        netns: netns.id.clone().unwrap_or_else(|| "unknown".into()),
+        netns_initial: netns.initial,
+        netns_basis: netns.basis,
+        findings,
+        evidence: live.evidence(budget),
+        config_files,
+        config,
+        summary,
+        check: args.check,
+        notes,
+        elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        format: args.format,
+    };
+    Ok((report, exit))
+}
+
+fn check_root(root: &Path) -> anyhow::Result<()> {
+    match sysctl::root_problem(root) {
+        None => Ok(()),
+        Some(problem) => Err(UsageError(format!(
+            "--root {}: {problem}; give an existing directory that stands for / (it holds \
+             proc/ and etc/)",
+            root.display()
+        ))
+        .into()),
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Server => "server",
+        Role::Client => "client",
+        Role::Both => "both",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the kernel shows
+// ---------------------------------------------------------------------------------------
+
+/// Every knob judged, plus `tcp_ehash_entries` (evidence for `tcp_max_tw_buckets`).
+const KNOBS: &[&str] = &[
+    "net.ipv4.tcp_tw_recycle",
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_tw_reuse_delay",
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_max_tw_buckets",
+    "net.ipv4.tcp_ehash_entries",
+    "net.ipv4.tcp_rfc1337",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.ip_autobind_reuse",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.core.somaxconn",
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.tcp_abort_on_overflow",
+    "net.ipv4.tcp_autocorking",
+];
+
+struct Live {
+    /// `root/proc/sys/net` exists; without it "absent" means nothing.
+    proc_sys: bool,
+    knobs: HashMap<&'static str, Knob>,
+    sockstat: Option<Sockstat>,
+    counters: Option<BTreeMap<String, u64>>,
+}
+
+impl Live {
+    fn read(root: &Path, notes: &mut Vec<String>) -> Self {
+        let proc_sys = sysctl::proc_sys_net_present(root);
+        if !proc_sys {
+            notes.push(format!(
+                "{} has no proc/sys/net: no knob could be read, so none is judged. Is /proc \
+                 mounted there?",
+                root.display()
+            ));
+        }
+        let knobs = KNOBS
+            .iter()
+            .map(|&key| (key, sysctl::read_knob(root, key)))
+            .collect();
+        let sockstat = sysctl::read_sockstat(root)
+            .map_err(|e| notes.push(format!("TIME_WAIT count unavailable: {e}")))
+            .ok();
+        let counters = procfs::read_netstat(root)
+            .map_err(|e| notes.push(format!("counters unavailable: {e}")))
+            .ok();
+        Self {
+            proc_sys,
+            knobs,
+            sockstat,
+            counters,
+        }
+    }
+
+    fn knob(&self, key: &str) -> &Knob {
+        self.knobs.get(key).unwrap_or(&Knob::Absent)
+    }
+
+    fn value(&self, key: &str) -> Option<&str> {
+        self.knob(key).value()
+    }
+
+    fn number(&self, key: &str) -> Option<i64> {
+        self.value(key)?.parse().ok()
+    }
+
+    fn counter(&self, name: &str) -> Option<u64> {
+        self.counters.as_ref()?.get(name).copied()
+    }
+
+    fn time_wait(&self) -> Option<u64> {
+        self.sockstat.map(|s| s.time_wait)
+    }
+
+    /// The ephemeral-port budget, when the range and the reserved list parse.
+    fn port_budget(&self) -> Option<PortBudget> {
+        let (low, high) = parse_range(self.value("net.ipv4.ip_local_port_range")?)?;
+        let reserved = self
+            .value("net.ipv4.ip_local_reserved_ports")
+            .map_or(Ok(Vec::new()), sysctl::parse_port_ranges)
+            .unwrap_or_default();
+        let ports = u32::from(high - low) + 1;
+        let reserved_in_range = count_in(&reserved, low, high);
+        let usable = ports - reserved_in_range;
+        let delay = match self.value("net.ipv4.tcp_tw_reuse") {
+            Some("1" | "2") => Some(
+                self.number("net.ipv4.tcp_tw_reuse_delay")
+                    .and_then(|d| u64::try_from(d).ok())
+                    .unwrap_or(TW_REUSE_DELAY_DEFAULT_MS),
+            ),
+            _ => None,
+        };
+        Some(PortBudget {
+            low,
+            high,
+            ports,
+            reserved_in_range,
+            usable,
+            new_connections_per_s: usable / TCP_TIMEWAIT_LEN.as_secs() as u32,
+            tw_reuse_delay_ms: delay,
+        })
+    }
+
+    fn evidence(&self, budget: Option<PortBudget>) -> Evidence {
+        let counters = COUNTERS
+            .iter()
+            .filter_map(|&name| self.counter(name).map(|v| (name.to_string(), v)))
+            .collect();
+        Evidence {
+            time_wait: self.time_wait(),
+            orphans: self.sockstat.map(|s| s.orphan),
+            port_budget: budget,
+            tcp_ehash_entries: self.number("net.ipv4.tcp_ehash_entries"),
+            counters,
+        }
+    }
+}
+
+/// `32768 60999` → (32768, 60999).
+fn parse_range(text: &str) -> Option<(u16, u16)> {
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(low)), Some(Ok(high)), None) if low <= high => Some((low, high)),
+        _ => None,
+    }
+}
+
+/// How many ports of `ranges` (which may overlap) fall in `low..=high`.
+fn count_in(ranges: &[(u16, u16)], low: u16, high: u16) -> u32 {
+    let mut clipped: Vec<(u16, u16)> = ranges
+        .iter()
+        .filter(|&&(a, b)| b >= low && a <= high)
+        .map(|&(a, b)| (a.max(low), b.min(high)))
+        .collect();
+    clipped.sort_unstable();
+    let mut total = 0u32;
+    let mut covered_to: Option<u16> = None;
+    for (a, b) in clipped {
+        let start = match covered_to {
+            Some(end) if end >= b => continue,
+            Some(end) if end >= a => end + 1,
+            _ => a,
+        };
+        total += u32::from(b - start) + 1;
+        covered_to = Some(b);
+    }
+    total
+}
+
+// ---------------------------------------------------------------------------------------
+// The judgements
+// ---------------------------------------------------------------------------------------
+
+const MYTH_TW_RECYCLE: &str = "\"Set tcp_tw_recycle = 1 to get rid of TIME_WAIT\": it was removed in Linux 4.12 \
+     because it silently dropped connections from clients behind NAT; on current kernels a \
+     config line that sets it only makes `sysctl -p` fail.";
+const MYTH_TW_REUSE_INBOUND: &str = "\"tcp_tw_reuse fixes TIME_WAIT on my server\": it only lets an outgoing connect() \
+     take a port held by TIME_WAIT; accepted connections and bind() are untouched. A server \
+     that cannot rebind after a restart needs SO_REUSEADDR (see `sockdoc reuse-test`).";
+const MYTH_FIN_TIMEOUT: &str = "\"Lower tcp_fin_timeout to shorten TIME_WAIT\": it bounds orphaned FIN_WAIT_2 \
+     only; TIME_WAIT lasts TCP_TIMEWAIT_LEN = 60 s, hard-coded (measure it: `sockdoc \
+     reuse-test --wait`).";
+const MYTH_TW_BUCKETS: &str = "\"Lower tcp_max_tw_buckets to cut TIME_WAIT\": past the limit the kernel destroys \
+     TIME_WAIT sockets at once (TCPTimeWaitOverflow), removing the protection against old \
+     duplicate segments; the limit is only a guard against DoS and must not be lowered.";
+const MYTH_STICKY: &str = "\"Merged messages (sticky packets) mean Nagle\": TCP is a byte stream; autocorking \
+     (even with TCP_NODELAY) and a receiver that reads late merge writes too. Frame your \
+     messages, e.g. with a length prefix (see `sockdoc nagle`).";
+
+struct Judge<'a> {
+    live: &'a Live,
+    role: Role,
+    budget: Option<PortBudget>,
+}
+
+/// The start of a finding: the key, its current value and its source. The judgement
+/// fills in the rest.
+fn finding(key: &'static str, current: Option<&str>, source: &'static str) -> Finding {
+    Finding {
+        key,
+        current: current.map(str::to_string),
+        suggested: None,
+        level: Level::Ok,
+        why: String::new(),
+        reason: String::new(),
+        evidence: None,
+        myth: None,
+        source,
+        configured: None,
+    }
+}
+
+impl Finding {
+    fn set(mut self, level: Level, why: impl Into<String>, reason: impl Into<String>) -> Self {
+        self.level = level;
+        self.why = why.into();
+        self.reason = reason.into();
+        self
+    }
+
+    fn suggest(mut self, value: impl Into<String>) -> Self {
+        self.suggested = Some(value.into());
+        self
+    }
+
+    fn evidence(mut self, evidence: Option<String>) -> Self {
+        self.evidence = evidence.filter(|e| !e.is_empty());
+        self
+    }
+
+    fn myth(mut self, myth: &'static str) -> Self {
+        self.myth = Some(myth);
+        self
+    }
+}
+
+// Every judgement has the signature of the table in `findings`; only the ones for newer
+// knobs (tcp_tw_reuse_delay, ip_autobind_reuse) return None, where the kernel lacks them.
+#[allow(clippy::unnecessary_wraps)]
+impl Judge<'_> {
+    fn findings(&self) -> Vec<Finding> {
+        let judgements: [fn(&Self) -> Option<Finding>; 16] = [
+            Self::tw_recycle,
+            Self::tw_reuse,
+            Self::tw_reuse_delay,
+            Self::timestamps,
+            Self::fin_timeout,
+            Self::max_tw_buckets,
+            Self::rfc1337,
+            Self::port_range,
+            Self::reserved_ports,
+            Self::autobind_reuse,
+            Self::unprivileged_port_start,
+            Self::somaxconn,
+            Self::max_syn_backlog,
+            Self::syncookies,
+            Self::abort_on_overflow,
+            Self::autocorking,
+        ];
+        judgements.iter().filter_map(|judge| judge(self)).collect()
+    }
+
+    fn serves(&self) -> bool {
+        matches!(self.role, Role::Server | Role::Both)
+    }
+
+    fn connects(&self) -> bool {
+        matches!(self.role, Role::Client | Role::Both)
+    }
+
+    /// The value of `key` when it reads as one of the integers the judgement expects,
+    /// or the finding that says why it cannot be judged.
+    fn read(&self, key: &'static str, source: &'static str) -> Result<(i64, String), Box<Finding>> {
+        let text = self.present(key, source)?;
+        match text.parse::<i64>() {
+            Ok(value) => Ok((value, text)),
+            Err(_) => Err(Box::new(unexpected(key, &text, "an integer", source))),
+        }
+    }
+
+    /// The text of `key`, or the finding for a knob that is absent or unreadable.
+    fn present(&self, key: &'static str, source: &'static str) -> Result<String, Box<Finding>> {
+        match self.live.knob(key) {
+            Knob::Value(text) => Ok(text.clone()),
+            knob => Err(Box::new(self.unavailable(key, knob, source))),
+        }
+    }
+
+    fn unavailable(&self, key: &'static str, knob: &Knob, source: &'static str) -> Finding {
+        let (why, reason) = match knob {
+            _ if !self.live.proc_sys => (
+                "not judged: no /proc/sys",
+                "Not judged: there is no proc/sys/net under the root.".to_string(),
+            ),
+            Knob::Unreadable(error) => (
+                "not judged: unreadable",
+                format!("Not judged: the knob could not be read ({error})."),
+            ),
+            _ => (
+                "absent here",
+                "Not on this kernel, or not visible in this network namespace (older kernels \
+                 keep some knobs in the initial namespace only)."
+                    .to_string(),
+            ),
+        };
+        finding(key, None, source).set(Level::Info, why, reason)
+    }
+
+    fn counters(&self, names: &[&str]) -> Option<String> {
+        let parts: Vec<String> = names
+            .iter()
+            .filter_map(|&name| {
+                let short = name.rsplit('.').next().unwrap_or(name);
+                self.live.counter(name).map(|v| format!("{short} = {v}"))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    fn time_wait_text(&self) -> Option<String> {
+        self.live
+            .time_wait()
+            .map(|tw| format!("TIME_WAIT sockets now: {tw}"))
+    }
+
+    fn budget_text(&self) -> Option<String> {
+        let b = self.budget?;
+        let mut text = format!(
+            "port budget: {} ports ({}–{}) − {} reserved = {} usable ÷ {} s TIME_WAIT ≈ {} new \
+             connections/s to one destination (source IP, destination IP, port) when this \
+             host closes first",
+            b.ports,
+            b.low,
+            b.high,
+            b.reserved_in_range,
+            b.usable,
+            TCP_TIMEWAIT_LEN.as_secs(),
+            b.new_connections_per_s
+        );
+        if let Some(delay) = b.tw_reuse_delay_ms {
+            let scope = match self.live.value("net.ipv4.tcp_tw_reuse") {
+                Some("2") => " (loopback only)",
+                _ => "",
+            };
+            let _ = write!(
+                text,
+                "; with tcp_tw_reuse{scope} a port is reusable after {delay} ms"
+            );
+        }
+        Some(text)
+    }
+
+    /// "28232 ports, ≈470 conn/s per dest" for the table.
+    fn budget_summary(&self, size: u32) -> String {
+        match self.budget {
+            Some(b) => format!("{size} ports, ≈{}/s per dest", b.new_connections_per_s),
+            None => format!("{size} ports"),
+        }
+    }
+
+    fn join(parts: &[Option<String>]) -> Option<String> {
+        let parts: Vec<&str> = parts.iter().flatten().map(String::as_str).collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    // -- TIME_WAIT ---------------------------------------------------------------------
+
+    fn tw_recycle(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_tw_recycle";
+        const SOURCE: &str = "commit 4396e46187ca (removed in Linux 4.12); tcp(7)";
+        let knob = self.live.knob(KEY);
+        let f = match knob {
+            // Absent among its siblings (tcp_timestamps has been there since 2.2): removed.
+            Knob::Absent if self.live.knob("net.ipv4.tcp_timestamps") != &Knob::Absent => {
+                finding(KEY, None, SOURCE).set(
+                    Level::Ok,
+                    "removed in 4.12",
+                    "Removed from this kernel (Linux 4.12): nothing to set. Delete it from sysctl \
+                 files; a leftover line makes `sysctl -p` fail.",
+                )
+            }
+            Knob::Value(v) if v == "0" => finding(KEY, Some(v), SOURCE).set(
+                Level::Ok,
+                "off; keep it off",
+                "Off on this pre-4.12 kernel; keep it off.",
+            ),
+            Knob::Value(v) if v == "1" => finding(KEY, Some(v), SOURCE)
+                .set(
+                    Level::Warn,
+                    "drops SYNs from NAT clients",
+                    "On: connections from clients behind NAT (and, since 4.10's per-connection \
+                     timestamp offsets, from anyone) are dropped at the SYN when their \
+                     timestamps go backwards, counted as PAWSPassive. It was removed in 4.12 for \
+                     this; turn it off.",
+                )
+                .suggest("0")
+                .evidence(self.counters(&["TcpExt.PAWSPassive"])),
+            Knob::Value(v) => unexpected(KEY, v, "0 or 1", SOURCE),
+            other => self.unavailable(KEY, other, SOURCE),
+        };
+        Some(f.myth(MYTH_TW_RECYCLE))
+    }
+
+    fn reuse_delay_text(&self) -> String {
+        match self.live.number("net.ipv4.tcp_tw_reuse_delay") {
+            Some(ms) => format!("{ms} ms (tcp_tw_reuse_delay)"),
+            None => "about 1 s (fixed on this kernel; tcp_tw_reuse_delay is not present)".into(),
+        }
+    }
+
+    fn tw_reuse(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_tw_reuse";
+        const SOURCE: &str =
+            "ip-sysctl.rst: tcp_tw_reuse; tcp_twsk_unique() in net/ipv4/tcp_ipv4.c";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(f.myth(MYTH_TW_REUSE_INBOUND)),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let delay = self.reuse_delay_text();
+        let pressure = match (self.budget, self.live.time_wait()) {
+            (Some(b), Some(tw)) => tw >= u64::from(b.usable / 2),
+            _ => false,
+        };
+        let global = format!(
+            "1 lets every outgoing connect() take a port whose TIME_WAIT is older than {delay}, \
+             guarded by TCP timestamps (PAWS)"
+        );
+        let mut f = match (value, self.role) {
+            (1 | 2, Role::Server) => f.set(
+                Level::Ok,
+                "no effect on accepted conns",
+                "Affects only outgoing connect(), not the connections a server accepts.",
+            ),
+            (0, Role::Server) => f
+                .set(
+                    Level::Info,
+                    "off; no effect on accepted conns",
+                    "Off. It affects only outgoing connect(), not the connections a server \
+                     accepts; 2 (the default) helps loopback clients such as health checks.",
+                )
+                .suggest("2"),
+            (1, _) => f.set(
+                Level::Ok,
+                "global reuse for connect()",
+                format!(
+                    "Global reuse: an outgoing connect() may take a port whose TIME_WAIT is \
+                     older than {delay}, guarded by TCP timestamps (PAWS)."
+                ),
+            ),
+            (0 | 2, Role::Client) => f
+                .set(
+                    Level::Advise,
+                    "clients need global reuse",
+                    format!(
+                        "{}. An outbound-heavy host runs out of ports to one destination while \
+                         they sit 60 s in TIME_WAIT; {global}.",
+                        if value == 0 {
+                            "Off"
+                        } else {
+                            "Loopback only (the default)"
+                        }
+                    ),
+                )
+                .suggest("1"),
+            (0, _) => f
+                .set(
+                    Level::Advise,
+                    "off: loopback waits 60 s",
+                    "Off: even loopback connections wait the full 60 s for a port. 2 (the kernel \
+                     default) reuses TIME_WAIT ports for loopback connections only; 1 for all \
+                     outgoing connections.",
+                )
+                .suggest("2"),
+            (2, _) if pressure => f
+                .set(
+                    Level::Advise,
+                    "ports fill up with TIME_WAIT",
+                    format!(
+                        "Loopback only (the default), and TIME_WAIT sockets fill half the port \
+                         range or more: {global}."
+                    ),
+                )
+                .suggest("1"),
+            (2, _) => f.set(
+                Level::Ok,
+                "loopback-only reuse (default)",
+                "Loopback only (the default). Set 1 if outgoing connect() fails with \
+                 EADDRNOTAVAIL (ports exhausted).",
+            ),
+            _ => {
+                return Some(
+                    unexpected(KEY, &text, "0, 1 or 2", SOURCE).myth(MYTH_TW_REUSE_INBOUND),
+                );
+            }
+        };
+        if value != 0 && self.live.value("net.ipv4.tcp_timestamps") == Some("0") {
+            f.reason
+                .push_str(" It has no effect while net.ipv4.tcp_timestamps = 0.");
+            f.level = f.level.max(Level::Info);
+        }
+        let evidence = Self::join(&[
+            self.counters(&["TcpExt.TWRecycled"]),
+            self.time_wait_text(),
+            self.connects().then(|| self.budget_text()).flatten(),
+        ]);
+        Some(f.evidence(evidence).myth(MYTH_TW_REUSE_INBOUND))
+    }
+
+    fn tw_reuse_delay(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_tw_reuse_delay";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_tw_reuse_delay";
+        // New in 6.14: judged only where the kernel has it.
+        if self.live.knob(KEY) == &Knob::Absent {
+            return None;
+        }
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let reuse_off = self.live.value("net.ipv4.tcp_tw_reuse") == Some("0");
+        let mut f = match value.cmp(&(TW_REUSE_DELAY_DEFAULT_MS as i64)) {
+            std::cmp::Ordering::Equal => f.set(
+                Level::Ok,
+                "default 1000 ms",
+                "The default: a TIME_WAIT port may be reused 1000 ms after it entered \
+                 TIME_WAIT, when tcp_tw_reuse allows.",
+            ),
+            std::cmp::Ordering::Less => f.set(
+                Level::Info,
+                "below 1000 ms: PAWS risk",
+                format!(
+                    "Below the default 1000 ms: safe only if every peer's TCP timestamp clock \
+                     ticks at least every {value} ms, so PAWS can tell old segments from new \
+                     (Linux ticks every {LINUX_TS_TICK_MS} ms; RFC 7323 allows up to 1 s)."
+                ),
+            ),
+            std::cmp::Ordering::Greater => f.set(
+                Level::Info,
+                "slower reuse than the default",
+                "Above the default 1000 ms: ports stay blocked longer before reuse.",
+            ),
+        };
+        if reuse_off {
+            f.reason.push_str(" No effect while tcp_tw_reuse = 0.");
+        }
+        Some(f)
+    }
+
+    fn timestamps(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_timestamps";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_timestamps";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let reuse = self.live.value("net.ipv4.tcp_tw_reuse");
+        Some(match value {
+            1 => f.set(
+                Level::Ok,
+                "on (default)",
+                "On, with a random offset per connection (the default). tcp_tw_reuse and PAWS \
+                 depend on it.",
+            ),
+            2 => f
+                .set(
+                    Level::Info,
+                    "on, no random offsets",
+                    "On without random offsets: every connection's timestamps expose the same \
+                     clock. 1 (the default) randomizes them per connection.",
+                )
+                .suggest("1"),
+            0 if matches!(reuse, Some("1" | "2")) => f
+                .set(
+                    Level::Warn,
+                    "off: tcp_tw_reuse cannot work",
+                    format!(
+                        "Off: tcp_tw_reuse (= {}) can never reuse a port without timestamps, \
+                         and PAWS and timestamp RTT measurement are off.",
+                        reuse.unwrap_or_default()
+                    ),
+                )
+                .suggest("1"),
+            0 => f
+                .set(
+                    Level::Advise,
+                    "off: no PAWS, no tw_reuse",
+                    "Off: PAWS (protection against old duplicate segments) and timestamp RTT \
+                     measurement are off, and tcp_tw_reuse cannot work.",
+                )
+                .suggest("1"),
+            _ => unexpected(KEY, &text, "0, 1 or 2", SOURCE),
+        })
+    }
+
+    fn fin_timeout(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_fin_timeout";
+        const SOURCE: &str =
+            "ip-sysctl.rst: tcp_fin_timeout; TCP_TIMEWAIT_LEN in include/net/tcp.h";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(f.myth(MYTH_FIN_TIMEOUT)),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let f = match value.cmp(&FIN_TIMEOUT_DEFAULT_S) {
+            std::cmp::Ordering::Equal => f.set(
+                Level::Ok,
+                "FIN_WAIT_2, not TIME_WAIT",
+                "How long an orphaned connection may sit in FIN_WAIT_2 (default 60 s). It does \
+                 not shorten TIME_WAIT, which is fixed at 60 s.",
+            ),
+            std::cmp::Ordering::Less => f.set(
+                Level::Info,
+                "lowered; TIME_WAIT stays 60 s",
+                format!(
+                    "Lowered to {value} s: orphaned FIN_WAIT_2 sockets are dropped sooner. \
+                     TIME_WAIT still lasts 60 s; if shortening it was the goal, this is not \
+                     the fix."
+                ),
+            ),
+            std::cmp::Ordering::Greater => f.set(
+                Level::Info,
+                "raised; TIME_WAIT stays 60 s",
+                format!(
+                    "Raised to {value} s: orphaned FIN_WAIT_2 sockets linger longer. TIME_WAIT \
+                     stays 60 s either way."
+                ),
+            ),
+        };
+        let evidence = Self::join(&[
+            self.live
+                .sockstat
+                .map(|s| format!("orphaned sockets now: {}", s.orphan)),
+            self.time_wait_text(),
+        ]);
+        Some(f.evidence(evidence).myth(MYTH_FIN_TIMEOUT))
+    }
+
+    fn max_tw_buckets(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_max_tw_buckets";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_max_tw_buckets, tcp_ehash_entries";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(f.myth(MYTH_TW_BUCKETS)),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        // The kernel's default is half the established hash (tcp_sk_init()); a
+        // namespace sharing the initial one shows its size negated.
+        let ehash = self.live.number("net.ipv4.tcp_ehash_entries");
+        let default = ehash.map(|e| e.abs() / 2).filter(|&d| d > 0);
+        let overflow = self.live.counter("TcpExt.TCPTimeWaitOverflow").unwrap_or(0);
+        let tw = self.live.time_wait();
+        let near_limit = tw.is_some_and(|tw| tw.saturating_mul(10) >= value.max(0) as u64 * 8);
+        let raised = |at_least: i64| value.saturating_mul(2).max(at_least).to_string();
+        let f = match default {
+            Some(d) if value < d => f
+                .set(
+                    Level::Warn,
+                    "lowered below the default",
+                    format!(
+                        "Lowered below the kernel's default ({d}, half of tcp_ehash_entries): \
+                         past the limit TIME_WAIT sockets are destroyed at once, losing their \
+                         protection. The limit exists only against DoS; never lower it."
+                    ),
+                )
+                .suggest(d.to_string()),
+            _ if overflow > 0 => f
+                .set(
+                    Level::Advise,
+                    "limit hit: TIME_WAIT skipped",
+                    format!(
+                        "The limit was hit: {overflow} sockets skipped TIME_WAIT \
+                         (TCPTimeWaitOverflow). Raise it; a TIME_WAIT socket costs a few \
+                         hundred bytes."
+                    ),
+                )
+                .suggest(raised(default.unwrap_or(0))),
+            _ if near_limit => f
+                .set(
+                    Level::Advise,
+                    "near the limit",
+                    "TIME_WAIT sockets are at 80% of the limit or more; past it they are \
+                     destroyed at once. Raise it.",
+                )
+                .suggest(raised(default.unwrap_or(0))),
+            Some(d) => f.set(
+                Level::Ok,
+                "at or above the default",
+                format!("At or above the kernel's default ({d}, half of tcp_ehash_entries)."),
+            ),
+            None => f.set(
+                Level::Ok,
+                "no overflow seen",
+                "No overflow seen (TCPTimeWaitOverflow); the kernel default (half the \
+                 established hash) cannot be read here.",
+            ),
+        };
+        let evidence = Self::join(&[
+            tw.map(|tw| format!("TIME_WAIT sockets now: {tw} of at most {value}")),
+            self.counters(&["TcpExt.TCPTimeWaitOverflow"]),
+            ehash.map(|e| format!("tcp_ehash_entries = {e}")),
+        ]);
+        Some(f.evidence(evidence).myth(MYTH_TW_BUCKETS))
+    }
+
+    fn rfc1337(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_rfc1337";
+        const SOURCE: &str =
+            "ip-sysctl.rst: tcp_rfc1337; tcp_timewait_state_process() in net/ipv4/tcp_minisocks.c";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        Some(match value {
+            0 => f.set(
+                Level::Ok,
+                "RST ends TIME_WAIT (default)",
+                "The default: an RST that reaches a TIME_WAIT socket ends it early (\"TIME-WAIT \
+                 assassination\", RFC 1337); 1 makes TIME_WAIT ignore RSTs.",
+            ),
+            1 => f.set(
+                Level::Ok,
+                "TIME_WAIT ignores RST",
+                "TIME_WAIT sockets ignore RSTs, as RFC 1337 recommends, so they always last \
+                 the full 60 s.",
+            ),
+            _ => unexpected(KEY, &text, "0 or 1", SOURCE),
+        })
+    }
+
+    // -- Ports -------------------------------------------------------------------------
+
+    fn port_range(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.ip_local_port_range";
+        const SOURCE: &str = "ip-sysctl.rst: ip_local_port_range";
+        let text = match self.present(KEY, SOURCE) {
+            Ok(text) => text,
+            Err(f) => return Some(*f),
+        };
+        let Some((low, high)) = parse_range(&text) else {
+            return Some(unexpected(KEY, &text, "two ports, low then high", SOURCE));
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let size = u32::from(high - low) + 1;
+        let default_size = u32::from(PORT_RANGE_DEFAULT.1 - PORT_RANGE_DEFAULT.0) + 1;
+        let client_size = u32::from(CLIENT_PORT_RANGE.1 - CLIENT_PORT_RANGE.0) + 1;
+        let pressure = match (self.budget, self.live.time_wait()) {
+            (Some(b), Some(tw)) => tw >= u64::from(b.usable / 2),
+            _ => false,
+        };
+        let range = |(a, b): (u16, u16)| format!("{a} {b}");
+        let same_parity = low % 2 == high % 2;
+        // Shrink by one, as the kernel's own default did (61000 → 60999).
+        let parity_fix = if high > low + 1 {
+            (low, high - 1)
+        } else {
+            (low, high.saturating_add(1))
+        };
+        let client_short = self.role == Role::Client && size < client_size;
+        let mut f = if client_short && (size < default_size || pressure) {
+            let why = if pressure {
+                "and TIME_WAIT sockets fill half of them or more"
+            } else {
+                "fewer than the default"
+            };
+            f.set(
+                Level::Advise,
+                "too few ports for a client",
+                format!(
+                    "{size} ports, {why}: an outbound-heavy host can open at most usable ports \
+                     ÷ 60 s new connections per second to one destination. Widen it, after \
+                     listing your services' listening ports in ip_local_reserved_ports."
+                ),
+            )
+            .suggest(range(CLIENT_PORT_RANGE))
+        } else if size < default_size {
+            f.set(
+                Level::Advise,
+                "narrower than the default",
+                format!(
+                    "Only {size} ports, fewer than the default {default_size}: outgoing \
+                     connect() fails with EADDRNOTAVAIL once they are all in use or in \
+                     TIME_WAIT."
+                ),
+            )
+            .suggest(range(PORT_RANGE_DEFAULT))
+        } else if pressure {
+            let reuse_on = self.live.value("net.ipv4.tcp_tw_reuse") == Some("1");
+            f.set(
+                Level::Info,
+                "TIME_WAIT fills the range",
+                format!(
+                    "TIME_WAIT sockets fill half the range or more. If connect() fails with \
+                     EADDRNOTAVAIL, spread connections over more destination ports or source \
+                     addresses{}.",
+                    if reuse_on {
+                        ""
+                    } else {
+                        ", or set tcp_tw_reuse = 1"
+                    }
+                ),
+            )
+        } else if self.connects() {
+            f.set(
+                Level::Ok,
+                self.budget_summary(size),
+                format!(
+                    "{size} ports. If connect() fails with EADDRNOTAVAIL, widen it (e.g. {}) \
+                     after reserving your listening ports.",
+                    range(CLIENT_PORT_RANGE)
+                ),
+            )
+        } else {
+            f.set(
+                Level::Ok,
+                self.budget_summary(size),
+                format!("{size} ports for outgoing connections."),
+            )
+        };
+        if same_parity {
+            f.reason.push_str(
+                " Both ends have the same parity: the kernel prefers different parity, since \
+                 connect() takes ports of the start's parity first and bind(0) the other's.",
+            );
+            if f.suggested.is_none() {
+                f.level = f.level.max(Level::Info);
+                f.why = "same parity at both ends".into();
+                f.suggested = Some(range(parity_fix));
+            }
+        }
+        let evidence = Self::join(&[self.budget_text(), self.time_wait_text()]);
+        Some(f.evidence(evidence))
+    }
+
+    fn reserved_ports(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.ip_local_reserved_ports";
+        const SOURCE: &str = "ip-sysctl.rst: ip_local_reserved_ports";
+        let text = match self.present(KEY, SOURCE) {
+            Ok(text) => text,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let ranges = match sysctl::parse_port_ranges(&text) {
+            Ok(ranges) => ranges,
+            Err(why) => {
+                return Some(unexpected(
+                    KEY,
+                    &text,
+                    &format!("port ranges ({why})"),
+                    SOURCE,
+                ));
+            }
+        };
+        let total = count_in(&ranges, 0, u16::MAX);
+        let Some(b) = self.budget else {
+            return Some(f.set(
+                Level::Ok,
+                format!("{total} reserved"),
+                format!("{total} ports reserved."),
+            ));
+        };
+        Some(if total == 0 {
+            f.set(
+                Level::Ok,
+                "none reserved (default)",
+                "None reserved (the default). List your services' listening ports here before \
+                 widening ip_local_port_range, so connect() never takes them.",
+            )
+        } else if b.reserved_in_range * 2 >= b.ports {
+            f.set(
+                Level::Advise,
+                "most of the range reserved",
+                format!(
+                    "{} of the {} ephemeral ports are reserved, leaving {} for connect() and \
+                     bind(0). Reserve only ports your services listen on.",
+                    b.reserved_in_range, b.ports, b.usable
+                ),
+            )
+        } else {
+            f.set(
+                Level::Ok,
+                format!("{total} reserved"),
+                format!(
+                    "{total} ports reserved ({} inside the ephemeral range): connect() and \
+                     bind(0) skip them.",
+                    b.reserved_in_range
+                ),
+            )
+        })
+    }
+
+    fn autobind_reuse(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.ip_autobind_reuse";
+        const SOURCE: &str = "ip-sysctl.rst: ip_autobind_reuse";
+        if self.live.knob(KEY) == &Knob::Absent {
+            return None;
+        }
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        Some(match value {
+            0 => f.set(
+                Level::Ok,
+                "off (default)",
+                "The default: bind(0) never picks a port already bound, even when every socket \
+                 on it has SO_REUSEADDR. Clients that bind() before connect() should set \
+                 IP_BIND_ADDRESS_NO_PORT instead.",
+            ),
+            1 => f.set(
+                Level::Info,
+                "on: for experts only",
+                "On: bind(0) may hand out a port other SO_REUSEADDR sockets hold, which can \
+                 break applications; ip-sysctl prefers IP_BIND_ADDRESS_NO_PORT and reserves \
+                 this for experts.",
+            ),
+            _ => unexpected(KEY, &text, "0 or 1", SOURCE),
+        })
+    }
+
+    fn unprivileged_port_start(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.ip_unprivileged_port_start";
+        const SOURCE: &str = "ip-sysctl.rst: ip_unprivileged_port_start";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        Some(if value == 1024 {
+            f.set(
+                Level::Ok,
+                "default 1024",
+                "The default: ports below 1024 need root or CAP_NET_BIND_SERVICE (bind() \
+                 fails with EACCES otherwise).",
+            )
+        } else {
+            f.set(
+                Level::Info,
+                format!("privileged below {value}"),
+                format!(
+                    "Ports below {value} need root or CAP_NET_BIND_SERVICE (default 1024; 0, \
+                     common in rootless containers, lets anyone bind any port)."
+                ),
+            )
+        })
+    }
+
+    // -- Backlog -----------------------------------------------------------------------
+
+    fn somaxconn(&self) -> Option<Finding> {
+        const KEY: &str = "net.core.somaxconn";
+        const SOURCE: &str = "ip-sysctl.rst: somaxconn";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let overflows = self.live.counter("TcpExt.ListenOverflows").unwrap_or(0);
+        let default = SOMAXCONN_DEFAULT as i64;
+        let f = if !self.serves() {
+            f.set(
+                if value < default {
+                    Level::Info
+                } else {
+                    Level::Ok
+                },
+                "matters for servers only",
+                "Caps every listen() backlog; it matters for hosts that accept connections.",
+            )
+        } else if value < default {
+            f.set(
+                Level::Advise,
+                format!("accept queue capped at {value}"),
+                format!(
+                    "Caps every listen() backlog: a listener's accept queue is min(backlog, \
+                     somaxconn) = at most {value}, below the default {default} (128 before \
+                     Linux 5.4). A burst of connections overflows it and clients retry after \
+                     a second or more.{}",
+                    if overflows > 0 {
+                        " It has overflowed (ListenOverflows)."
+                    } else {
+                        ""
+                    }
+                ),
+            )
+            .suggest(default.to_string())
+        } else if overflows > 0 {
+            f.set(
+                Level::Info,
+                "overflows: check app backlog",
+                format!(
+                    "Accept queues overflowed {overflows} times though somaxconn is {value}: the \
+                     application's listen() backlog or a slow accept() loop is the limit \
+                     (`ss -ltn` shows each listener's backlog as Send-Q)."
+                ),
+            )
+        } else {
+            f.set(
+                Level::Ok,
+                "default 4096 or more",
+                "Caps every listen() backlog: a listener's accept queue is min(backlog, \
+                 somaxconn). No overflow seen.",
+            )
+        };
+        let evidence = self.counters(&["TcpExt.ListenOverflows", "TcpExt.ListenDrops"]);
+        Some(f.evidence(evidence))
+    }
+
+    fn max_syn_backlog(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_max_syn_backlog";
+        const SOURCE: &str =
+            "ip-sysctl.rst: tcp_max_syn_backlog; tcp_conn_request() in net/ipv4/tcp_input.c";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let cookies_off = self.live.value("net.ipv4.tcp_syncookies") == Some("0");
+        let somaxconn = self.live.number("net.core.somaxconn");
+        let f = if !self.serves() {
+            f.set(
+                Level::Ok,
+                "matters for servers only",
+                "Limits half-open connections per listener; it matters for hosts that accept \
+                 connections.",
+            )
+        } else if !cookies_off {
+            f.set(
+                Level::Ok,
+                "unused while syncookies on",
+                "With syncookies on, a listener's SYN queue is bounded by its accept backlog \
+                 (min(backlog, somaxconn)) and overflow falls back to cookies; this limit \
+                 applies only when tcp_syncookies = 0.",
+            )
+        } else if let Some(s) = somaxconn.filter(|&s| value < s) {
+            f.set(
+                Level::Advise,
+                "below somaxconn, no cookies",
+                format!(
+                    "With tcp_syncookies = 0, SYNs from new peers are dropped once a listener \
+                     has 3/4 of {value} half-open connections; keep it at least somaxconn \
+                     ({s})."
+                ),
+            )
+            .suggest(s.to_string())
+        } else {
+            f.set(
+                Level::Ok,
+                "at least somaxconn",
+                "With tcp_syncookies = 0 this bounds half-open connections per listener; it is \
+                 at least somaxconn.",
+            )
+        };
+        let evidence = self.counters(&["TcpExt.TCPReqQFullDrop", "TcpExt.ListenDrops"]);
+        Some(f.evidence(evidence))
+    }
+
+    fn syncookies(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_syncookies";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_syncookies";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let sent = self.live.counter("TcpExt.SyncookiesSent").unwrap_or(0);
+        let f = match value {
+            1 if sent > 0 && self.serves() => f.set(
+                Level::Info,
+                "cookies sent: queue overflowed",
+                format!(
+                    "Cookies were sent {sent} times: a listener's SYN queue overflowed. If that \
+                     was real load rather than a flood, raise the listen() backlog and \
+                     somaxconn; cookies are a fallback and must not carry legal load."
+                ),
+            ),
+            1 => f.set(
+                Level::Ok,
+                "on overflow only (default)",
+                "Cookies only when a listener's SYN queue overflows (the default): a fallback \
+                 against SYN floods.",
+            ),
+            0 => f
+                .set(
+                    if self.serves() {
+                        Level::Advise
+                    } else {
+                        Level::Info
+                    },
+                    "off: SYN floods drop clients",
+                    "Off: a SYN flood fills the listeners' SYN queues and real clients are \
+                     dropped. 1 (the default) sends cookies only on overflow.",
+                )
+                .suggest("1"),
+            2 => f
+                .set(
+                    Level::Advise,
+                    "always on: for testing only",
+                    "Cookies for every connection, meant for testing: connections made with \
+                     cookies can lose TCP extensions. 1 (the default) uses them only on \
+                     overflow.",
+                )
+                .suggest("1"),
+            _ => unexpected(KEY, &text, "0, 1 or 2", SOURCE),
+        };
+        let evidence = self.counters(&[
+            "TcpExt.SyncookiesSent",
+            "TcpExt.SyncookiesFailed",
+            "TcpExt.TCPReqQFullDoCookies",
+            "TcpExt.TCPReqQFullDrop",
+        ]);
+        Some(f.evidence(evidence))
+    }
+
+    fn abort_on_overflow(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_abort_on_overflow";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_abort_on_overflow";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(*f),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let f = match value {
+            0 => f.set(
+                Level::Ok,
+                "bursts recover (default)",
+                "The default: when the accept queue is full the handshake's last ACK is \
+                 dropped, the client retransmits, and a burst recovers.",
+            ),
+            1 => f
+                .set(
+                    if self.serves() {
+                        Level::Advise
+                    } else {
+                        Level::Info
+                    },
+                    "resets clients on overflow",
+                    "On: clients get a reset whenever a listener's accept queue is full, \
+                     instead of recovering from the burst; ip-sysctl: only if the daemon \
+                     cannot be made to accept faster.",
+                )
+                .suggest("0"),
+            _ => unexpected(KEY, &text, "0 or 1", SOURCE),
+        };
+        let evidence = self.counters(&["TcpExt.ListenOverflows"]);
+        Some(f.evidence(evidence))
+    }
+
+    // -- Nagle -------------------------------------------------------------------------
+
+    fn autocorking(&self) -> Option<Finding> {
+        const KEY: &str = "net.ipv4.tcp_autocorking";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_autocorking";
+        let (value, text) = match self.read(KEY, SOURCE) {
+            Ok(read) => read,
+            Err(f) => return Some(f.myth(MYTH_STICKY)),
+        };
+        let f = finding(KEY, Some(&text), SOURCE);
+        let f = match value {
+            1 => f.set(
+                Level::Ok,
+                "on (default)",
+                "The default: small writes are merged while an earlier packet of the flow still \
+                 waits in the qdisc or device queue, even with TCP_NODELAY.",
+            ),
+            0 => f.set(
+                Level::Info,
+                "off: more small packets",
+                "Off: small writes are not merged behind queued packets; more packets on the \
+                 wire. Readers must still frame messages: TCP is a byte stream.",
+            ),
+            _ => unexpected(KEY, &text, "0 or 1", SOURCE),
+        };
+        let evidence = self.counters(&["TcpExt.TCPAutoCorking"]);
+        Some(f.evidence(evidence).myth(MYTH_STICKY))
+    }
+}
+
+/// A knob whose text is not what the kernel documents: shown, not judged.
+fn unexpected(key: &'static str, text: &str, expected: &str, source: &'static str) -> Finding {
+    finding(key, Some(text), source).set(
+        Level::Info,
+        "unexpected value",
+        format!("Not judged: {text:?} is not {expected}, which the kernel documents."),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The config lint
+// ---------------------------------------------------------------------------------------
+
+fn file_entry(file: &ConfigFile) -> ConfigFileEntry {
+    let (status, detail) = match &file.status {
+        FileStatus::Read => ("read", None),
+        FileStatus::Masked => (
+            "masked",
+            Some(
+                "a symlink to /dev/null: same-named files in later directories are not read".into(),
+            ),
+        ),
+        FileStatus::Shadowed { by } => ("shadowed", Some(format!("{by} is read instead"))),
+        FileStatus::SameAs { file } => (
+            "same-file",
+            Some(format!("a symlink to {file}, judged there (read last)")),
+        ),
+        FileStatus::Unreadable(why) => ("unreadable", Some(why.clone())),
+    };
+    ConfigFileEntry {
+        file: file.path.clone(),
+        status,
+        detail,
+        assignments: file
+            .lines
+            .iter()
+            .filter(|(_, line)| matches!(line, Line::Assignment(_)))
+            .count(),
+    }
+}
+
+/// Judges every line of the files in the order `sysctl --system` applies them. Only the
+/// effective (last) assignment of a key is compared with the live value; earlier ones
+/// are reported when a later line overrides them with a different value.
+fn lint(root: &Path, files: &[ConfigFile], netns: &Netns, kernel: bool) -> Vec<ConfigProblem> {
+    let mut last = HashMap::new();
+    for (index, file) in files.iter().enumerate() {
+        for (number, line) in &file.lines {
+            if let Line::Assignment(a) = line
+                && !a.glob
+            {
+                last.insert(a.path.as_str(), (index, *number));
+            }
+        }
+    }
+    let mut lint = Lint {
+        root,
+        files,
+        netns,
+        last,
+        live: HashMap::new(),
+    };
+    let mut problems = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        if let FileStatus::Unreadable(why) = &file.status {
+            problems.push(ConfigProblem {
+                file: file.path.clone(),
+                line: None,
+                key: None,
+                value: None,
+                live: None,
+                level: Level::Advise,
+                problem: format!("cannot be read, so its settings are not applied: {why}"),
+            });
+        }
+        for (number, line) in &file.lines {
+            let found = match line {
+                Line::Malformed(why) => Some(ConfigProblem {
+                    file: file.path.clone(),
+                    line: Some(*number),
+                    key: None,
+                    value: None,
+                    live: None,
+                    level: Level::Advise,
+                    problem: format!("malformed, skipped: {why}"),
+                }),
+                Line::Assignment(a) if kernel || a.glob => lint.assignment(index, *number, a),
+                Line::Assignment(_) => None,
+            };
+            problems.extend(found);
+        }
+    }
+    problems
+}
+
+struct Lint<'a> {
+    root: &'a Path,
+    files: &'a [ConfigFile],
+    netns: &'a Netns,
+    /// Where each knob (by /proc/sys path) is assigned last: (file index, line).
+    last: HashMap<&'a str, (usize, usize)>,
+    /// Live values, read once per knob.
+    live: HashMap<&'a str, Knob>,
+}
+
+impl<'a> Lint<'a> {
+    /// The problem with one assignment, if any.
+    fn assignment(
+        &mut self,
+        index: usize,
+        number: usize,
+        a: &'a sysctl::Assignment,
+    ) -> Option<ConfigProblem> {
+        let at = |level, live: Option<&str>, problem: String| ConfigProblem {
+            file: self.files[index].path.clone(),
+            line: Some(number),
+            key: Some(a.key.clone()),
+            value: Some(a.value.clone()),
+            live: live.map(str::to_string),
+            level,
+            problem,
+        };
+        if a.glob {
+            return Some(at(
+                Level::Info,
+                None,
+                "a glob (systemd 249 and later): not checked against the knobs it matches".into(),
+            ));
+        }
+        let root = self.root;
+        let knob = self
+            .live
+            .entry(a.path.as_str())
+            .or_insert_with(|| sysctl::read_knob_path(root, &a.path))
+            .clone();
+        let winner = self.last.get(a.path.as_str()).copied();
+        let effective = winner == Some((index, number));
+        match &knob {
+            Knob::Absent if a.ignore_errors => Some(at(
+                Level::Info,
+                None,
+                format!(
+                    "no such key on this kernel{}; ignored because of the leading '-'",
+                    removed_in(&a.path)
+                ),
+            )),
+            Knob::Absent => Some(at(
+                Level::Warn,
+                None,
+                format!(
+                    "no such key on this kernel{}: `sysctl -p` and `sysctl --system` report an \
+                     error for this line; delete it (or prefix the key with '-')",
+                    removed_in(&a.path)
+                ),
+            )),
+            Knob::Unreadable(why) if effective => Some(at(
+                Level::Info,
+                None,
+                format!("cannot compare with the live value: {why}"),
+            )),
+            Knob::Unreadable(_) => None,
+            Knob::Value(current) if a.value.contains('#') => Some(at(
+                Level::Advise,
+                Some(current),
+                "a '#' inside the value: comments must be on their own line, so the kernel is \
+                 given the comment too"
+                    .into(),
+            )),
+            Knob::Value(current) if effective => (!same_value(&a.value, current, &a.path))
+                .then(|| not_applied(a, current, self.netns, at)),
+            Knob::Value(current) => {
+                let (winner_index, winner_line) = winner?;
+                let value = self.value_at(winner_index, winner_line)?;
+                (!same_value(&a.value, value, &a.path)).then(|| {
+                    at(
+                        Level::Info,
+                        Some(current),
+                        format!(
+                            "overridden by {}:{winner_line}, which sets {value:?}",
+                            self.files[winner_index].path
+                        ),
+                    )
+                })
+            }
+        }
+    }
+
+    fn value_at(&self, index: usize, number: usize) -> Option<&'a str> {
+        self.files[index]
+            .lines
+            .iter()
+            .find_map(|(n, line)| match line {
+                Line::Assignment(a) if *n == number => Some(a.value.as_str()),
+                _ => None,
+            })
+    }
+}
+
+/// The last assignment of `key` in the files, in the order they are applied, and whether
+/// the kernel's `current` value matches it.
+fn configured(files: &[ConfigFile], key: &str, current: Option<&str>) -> Option<ConfigRef> {
+    let path = key.replace('.', "/");
+    let path = path.as_str();
+    files
+        .iter()
+        .flat_map(|file| {
+            file.lines
+                .iter()
+                .filter_map(move |(number, line)| match line {
+                    Line::Assignment(a) if a.path == path => Some(ConfigRef {
+                        file: file.path.clone(),
+                        line: *number,
+                        value: a.value.clone(),
+                        // An inline comment is its own config problem; judge the value.
+                        applied: current.is_some_and(|c| {
+                            let value = a.value.split('#').next().unwrap_or_default();
+                            same_value(value, c, path)
+                        }),
+                    }),
+                    _ => None,
+                })
+        })
+        .last()
+}
+
+fn not_applied(
+    a: &sysctl::Assignment,
+    current: &str,
+    netns: &Netns,
+    at: impl Fn(Level, Option<&str>, String) -> ConfigProblem,
+) -> ConfigProblem {
+    if a.path.starts_with("net/") && netns.initial == Some(false) {
+        at(
+            Level::Info,
+            Some(current),
+            format!(
+                "differs from this network namespace's value {current:?}; the files are applied \
+                 to the initial namespace at boot, not to this one"
+            ),
+        )
+    } else {
+        at(
+            Level::Advise,
+            Some(current),
+            format!(
+                "not applied: the kernel has {current:?}. Run `sudo sysctl --system`, or find \
+                 what sets it back (a later tool, a container runtime)"
+            ),
+        )
+    }
+}
+
+fn removed_in(path: &str) -> &'static str {
+    if path == "net/ipv4/tcp_tw_recycle" {
+        " (tcp_tw_recycle was removed in Linux 4.12)"
+    } else {
+        ""
+    }
+}
+
+/// Whether a configured value is what the kernel shows: whitespace folded, numbers
+/// compared as numbers (`01` is `1`), port lists as sets (`9000-9001,80` is `80,9000-9001`).
+fn same_value(configured: &str, live: &str, path: &str) -> bool {
+    if path.ends_with("ip_local_reserved_ports")
+        && let (Ok(a), Ok(b)) = (
+            sysctl::parse_port_ranges(configured),
+            sysctl::parse_port_ranges(live),
+        )
+    {
+        return count_in(&a, 0, u16::MAX) == count_in(&b, 0, u16::MAX)
+            && count_in(&a, 0, u16::MAX) == union_count(&a, &b);
+    }
+    let a: Vec<&str> = configured.split_whitespace().collect();
+    let b: Vec<&str> = live.split_whitespace().collect();
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| {
+            x == y || matches!((x.parse::<i128>(), y.parse::<i128>()), (Ok(p), Ok(q)) if p == q)
+        })
+}
+
+fn union_count(a: &[(u16, u16)], b: &[(u16, u16)]) -> u32 {
+    let all: Vec<(u16, u16)> = a.iter().chain(b).copied().collect();
+    count_in(&all, 0, u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_ports_are_counted_once_and_clipped() {
+        assert_eq!(count_in(&[], 32768, 60999), 0);
+        assert_eq!(count_in(&[(8080, 8080)], 32768, 60999), 0);
+        assert_eq!(count_in(&[(40000, 40009)], 32768, 60999), 10);
+        assert_eq!(
+            count_in(&[(40000, 40009), (40005, 40019)], 32768, 60999),
+            20
+        );
+        assert_eq!(count_in(&[(30000, 32777)], 32768, 60999), 10);
+        assert_eq!(count_in(&[(40000, 40009), (40002, 40003)], 0, u16::MAX), 10);
+        assert_eq!(count_in(&[(0, u16::MAX)], 0, u16::MAX), 65536);
+    }
+
+    #[test]
+    fn values_compare_as_the_kernel_prints_them() {
+        assert!(same_value(
+            "32768   60999",
+            "32768 60999",
+            "net/ipv4/ip_local_port_range"
+        ));
+        assert!(same_value("01", "1", "net/ipv4/tcp_tw_reuse"));
+        assert!(!same_value("1", "2", "net/ipv4/tcp_tw_reuse"));
+        assert!(!same_value("1 2", "1", "x/y"));
+        assert!(same_value("bbr", "bbr", "net/ipv4/tcp_congestion_control"));
+        assert!(same_value(
+            "9000-9001, 80",
+            "80,9000-9001",
+            "net/ipv4/ip_local_reserved_ports"
+        ));
+        assert!(!same_value(
+            "9000-9002",
+            "9000-9001",
+            "net/ipv4/ip_local_reserved_ports"
+        ));
+        assert!(same_value("", "", "net/ipv4/ip_local_reserved_ports"));
+    }
+
+    #[test]
+    fn ranges_parse_only_when_ordered() {
+        assert_eq!(parse_range("32768 60999"), Some((32768, 60999)));
+        assert_eq!(parse_range("60999 32768"), None);
+        assert_eq!(parse_range("40000"), None);
+        assert_eq!(parse_range("1 2 3"), None);
+        assert_eq!(parse_range("a b"), None);
+    }
 }

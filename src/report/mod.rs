@@ -4,6 +4,7 @@
 pub mod json;
 pub mod nagle;
 pub mod reuse_test;
+pub mod scenario;
 pub mod sockets;
 pub mod sockopt;
 pub mod sysctl_advice;
@@ -70,6 +71,7 @@ pub fn render(
             Report::Nagle(r) => nagle::render(r, style, out),
             Report::SysctlAdvice(r) => sysctl_advice::render(r, style, out),
             Report::Sockopt(r) => sockopt::render(r, style, out),
+            Report::Scenario(r) => scenario::render(r, style, out),
         },
     }
 }

@@ -1,10 +1,415 @@
-//! Rendering for `sysctl-advice`: being written (issue 4).
+//! Rendering for `sysctl-advice`: the findings table with evidence, myths and the config
+//! lint, or (`--format conf`) a ready-to-drop /etc/sysctl.d/ snippet.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::Style;
-use crate::commands::sysctl_advice::SysctlReport;
+use comfy_table::{Cell, Color};
 
-pub fn render(report: &SysctlReport, _style: Style, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "{}", report.command)
+use super::Style;
+use super::table::{heading, new_table, paint};
+use crate::cli::AdviceFormat;
+use crate::commands::sysctl_advice::{ConfigProblem, Finding, Level, SysctlReport};
+
+/// The file name the snippet suggests: sysctl.d files apply in file-name order and later
+/// ones win, so it sorts after the usual distribution files.
+pub const SNIPPET_NAME: &str = "99-sockdoc.conf";
+
+pub fn render(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    match report.format {
+        AdviceFormat::Table => table(report, style, out),
+        AdviceFormat::Conf => conf(report, out),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The table
+// ---------------------------------------------------------------------------------------
+
+fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    let width = usize::from(style.width.unwrap_or(super::PIPE_WIDTH));
+    writeln!(
+        out,
+        "{} for role {}, network namespace {}",
+        paint(style, anstyle::Style::new().bold(), "sockdoc sysctl-advice"),
+        report.role,
+        netns_text(report)
+    )?;
+    if report.root != "/" {
+        writeln!(out, "Read from --root {}", report.root)?;
+    }
+    writeln!(out, "{}", summary_line(report, style))?;
+
+    let mut table = new_table(style, &["key", "current", "suggested", "level", "why"]);
+    for f in &report.findings {
+        table.add_row(vec![
+            Cell::new(short_key(f.key)),
+            Cell::new(f.current.as_deref().map_or("(absent)", shown_value)),
+            Cell::new(f.suggested.as_deref().map_or("-", shown_value)),
+            level_cell(style, f.level),
+            Cell::new(&f.why),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    wrap_into(
+        out,
+        "keys are under net.ipv4 unless written in full; ip-sysctl.rst is the kernel's \
+         Documentation/networking/ip-sysctl.rst",
+        "  ",
+        width,
+    )?;
+
+    writeln!(out, "\n{}", heading(style, "Why, with the live evidence"))?;
+    for f in &report.findings {
+        writeln!(
+            out,
+            "{} {} = {} [{}]",
+            level_mark(style, f.level),
+            f.key,
+            f.current.as_deref().map_or("(absent)", shown_value),
+            f.source
+        )?;
+        let mut text = f.reason.clone();
+        if let Some(s) = &f.suggested
+            && f.suggested != f.current
+        {
+            let _ = write!(text, " Suggested: {s}.");
+        }
+        wrap_into(out, &text, "    ", width)?;
+        if let Some(e) = &f.evidence {
+            wrap_into(out, &format!("evidence: {e}"), "    ", width)?;
+        }
+        if let Some(c) = &f.configured {
+            let set = format!("set in {}:{} to {}", c.file, c.line, shown_value(&c.value));
+            let text = match (&f.current, c.applied) {
+                (_, true) => set,
+                (None, false) => format!("{set}, but the kernel has no such key"),
+                (Some(current), false) => format!(
+                    "{set}, but the kernel has {} (see the config problems)",
+                    shown_value(current)
+                ),
+            };
+            wrap_into(out, &text, "    ", width)?;
+        }
+        if let Some(m) = f.myth {
+            wrap_into(out, &format!("myth: {m}"), "    ", width)?;
+        }
+    }
+
+    write_config(report, style, width, out)?;
+
+    if report.findings.iter().any(has_change) {
+        writeln!(
+            out,
+            "\n{} sockdoc sysctl-advice --role {} --format conf   (a sysctl.d snippet of the suggested values)",
+            heading(style, "Next:"),
+            report.role
+        )?;
+    }
+    for note in &report.notes {
+        wrap_into(out, &format!("Note: {note}"), "", width)?;
+    }
+    Ok(())
+}
+
+fn write_config(
+    report: &SysctlReport,
+    style: Style,
+    width: usize,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n{}",
+        heading(
+            style,
+            "Config files, in the order `sysctl --system` applies them (later lines win)"
+        )
+    )?;
+    if report.config_files.is_empty() {
+        writeln!(
+            out,
+            "  none under /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d, \
+             /lib/sysctl.d or /etc/sysctl.conf"
+        )?;
+    }
+    let name_width = report
+        .config_files
+        .iter()
+        .map(|f| f.file.chars().count())
+        .max()
+        .unwrap_or(0);
+    for file in &report.config_files {
+        let detail = match (&file.detail, file.assignments) {
+            (Some(detail), _) => format!("{}: {detail}", file.status),
+            (None, 1) => format!("{}, 1 assignment", file.status),
+            (None, n) => format!("{}, {n} assignments", file.status),
+        };
+        writeln!(out, "  {:<name_width$}  {detail}", file.file)?;
+    }
+    if report.config.is_empty() {
+        if !report.config_files.is_empty() {
+            writeln!(out, "  no problems found")?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "\n{}", heading(style, "Config problems"))?;
+    for p in &report.config {
+        let assignment = match (&p.key, &p.value) {
+            (Some(key), Some(value)) => format!("  {key} = {}", shown_value(value)),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{} {}{assignment}",
+            level_mark(style, p.level),
+            location(p)
+        )?;
+        wrap_into(out, &p.problem, "    ", width)?;
+    }
+    Ok(())
+}
+
+/// `[advise]`, coloured by level.
+fn level_mark(style: Style, level: Level) -> String {
+    paint(
+        style,
+        anstyle::Style::new()
+            .fg_color(Some(level_colour(level).into()))
+            .bold(),
+        &format!("[{}]", level.name()),
+    )
+}
+
+/// Writes `text` word-wrapped to `width` columns, every line starting with `indent`.
+fn wrap_into(out: &mut impl Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
+    let room = width.saturating_sub(indent.chars().count()).max(20);
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let needed = line.chars().count() + 1 + word.chars().count();
+        if !line.is_empty() && needed > room {
+            writeln!(out, "{indent}{line}")?;
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        writeln!(out, "{indent}{line}")?;
+    }
+    Ok(())
+}
+
+/// An empty value reads as `""` rather than as nothing.
+fn shown_value(text: &str) -> &str {
+    if text.is_empty() { "\"\"" } else { text }
+}
+
+/// `net.ipv4.tcp_tw_reuse` → `tcp_tw_reuse`; other keys stay whole.
+fn short_key(key: &str) -> &str {
+    key.strip_prefix("net.ipv4.").unwrap_or(key)
+}
+
+fn location(p: &ConfigProblem) -> String {
+    match p.line {
+        Some(line) => format!("{}:{line}", p.file),
+        None => p.file.clone(),
+    }
+}
+
+fn netns_text(report: &SysctlReport) -> String {
+    match report.netns_initial {
+        Some(true) => format!("{} (the initial one)", report.netns),
+        Some(false) => format!(
+            "{} (a private one: values may differ from the host)",
+            report.netns
+        ),
+        None => format!("{} (initial or not: unknown)", report.netns),
+    }
+}
+
+fn summary_line(report: &SysctlReport, style: Style) -> String {
+    let s = &report.summary;
+    let text = format!(
+        "{} ok, {} info, {} advise, {} warn; {} config problem{}",
+        s.ok,
+        s.info,
+        s.advise,
+        s.warn,
+        s.config_problems,
+        if s.config_problems == 1 { "" } else { "s" }
+    );
+    let worst = report
+        .findings
+        .iter()
+        .map(|f| f.level)
+        .chain(report.config.iter().map(|c| c.level))
+        .max()
+        .unwrap_or(Level::Ok);
+    paint(
+        style,
+        anstyle::Style::new()
+            .fg_color(Some(level_colour(worst).into()))
+            .bold(),
+        &text,
+    )
+}
+
+fn level_cell(style: Style, level: Level) -> Cell {
+    let cell = Cell::new(level.name());
+    if style.color {
+        cell.fg(match level {
+            Level::Ok => Color::Green,
+            Level::Info => Color::Blue,
+            Level::Advise => Color::Yellow,
+            Level::Warn => Color::Red,
+        })
+    } else {
+        cell
+    }
+}
+
+fn level_colour(level: Level) -> anstyle::AnsiColor {
+    match level {
+        Level::Ok => anstyle::AnsiColor::Green,
+        Level::Info => anstyle::AnsiColor::Blue,
+        Level::Advise => anstyle::AnsiColor::Yellow,
+        Level::Warn => anstyle::AnsiColor::Red,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// --format conf
+// ---------------------------------------------------------------------------------------
+
+/// A finding whose suggested value differs from the current one.
+fn has_change(f: &Finding) -> bool {
+    f.suggested.is_some() && f.suggested != f.current
+}
+
+/// A sysctl.d snippet: only the keys with a suggested change, each under a comment that
+/// says why; config lines to fix are listed as comments, never as settings.
+fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "# /etc/sysctl.d/{SNIPPET_NAME}: written by sockdoc {} sysctl-advice --role {}",
+        report.sockdoc_version, report.role
+    )?;
+    comment(
+        out,
+        &format!("Values read in network namespace {}.", netns_text(report)),
+    )?;
+    if report.netns_initial == Some(false) {
+        comment(
+            out,
+            "Most of these knobs are per network namespace: for a container, set them with its \
+             runtime (docker run --sysctl, Kubernetes securityContext.sysctls) instead.",
+        )?;
+    }
+    let changes: Vec<&Finding> = report.findings.iter().filter(|f| has_change(f)).collect();
+    if changes.is_empty() {
+        writeln!(
+            out,
+            "# Nothing to change: every judged sysctl is sound for role {}.",
+            report.role
+        )?;
+    } else {
+        writeln!(out, "# Install and apply:")?;
+        writeln!(
+            out,
+            "#   sockdoc sysctl-advice --role {} --format conf | sudo tee /etc/sysctl.d/{SNIPPET_NAME}",
+            report.role
+        )?;
+        writeln!(
+            out,
+            "#   sudo sysctl -p /etc/sysctl.d/{SNIPPET_NAME}   # this file only, now"
+        )?;
+        writeln!(
+            out,
+            "#   sudo sysctl --system                          # or every file, in boot order"
+        )?;
+        for f in changes {
+            writeln!(out)?;
+            conf_setting(f, out)?;
+        }
+    }
+    let to_fix: Vec<&ConfigProblem> = report
+        .config
+        .iter()
+        .filter(|p| p.level >= Level::Advise)
+        .collect();
+    if !to_fix.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "# Fix in the existing files:")?;
+        for p in to_fix {
+            let what = match (&p.key, &p.value) {
+                (Some(key), Some(value)) => format!("{key} = {}: ", shown_value(value)),
+                _ => String::new(),
+            };
+            comment(out, &format!("  {}: {what}{}", location(p), p.problem))?;
+        }
+    }
+    Ok(())
+}
+
+/// One suggested setting under the comments that explain it.
+fn conf_setting(f: &Finding, out: &mut impl Write) -> io::Result<()> {
+    comment(
+        out,
+        &format!(
+            "{}: {} → {} ({}). {} [{}]",
+            f.key,
+            f.current.as_deref().map_or("absent", shown_value),
+            f.suggested.as_deref().map_or("", shown_value),
+            f.level.name(),
+            f.reason,
+            f.source
+        ),
+    )?;
+    if let Some(c) = &f.configured {
+        let value = shown_value(&c.value);
+        let text = if applied_after(&c.file) {
+            format!(
+                "Warning: {}:{} sets it to {value} and is applied after this file, so this line \
+                 has no effect until that one is changed or deleted.",
+                c.file, c.line
+            )
+        } else {
+            format!("Overrides {}:{}, which sets it to {value}.", c.file, c.line)
+        };
+        comment(out, &text)?;
+    }
+    let prefix = if f.key == REMOVED_KEY {
+        comment(
+            out,
+            "The leading '-' keeps this line harmless on kernels without the knob (Linux 4.12 \
+             and later).",
+        )?;
+        "-"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "{prefix}{} = {}",
+        f.key,
+        f.suggested.as_deref().unwrap_or_default()
+    )
+}
+
+/// `text` as `# ` comment lines, wrapped to the pipe width.
+fn comment(out: &mut impl Write, text: &str) -> io::Result<()> {
+    wrap_into(out, text, "# ", usize::from(super::PIPE_WIDTH))
+}
+
+/// The knob the kernel removed: a snippet that sets it must not break newer kernels.
+const REMOVED_KEY: &str = "net.ipv4.tcp_tw_recycle";
+
+/// Whether `file` is applied after the snippet: /etc/sysctl.conf always is (procps reads
+/// it last), sysctl.d files when their name sorts after the snippet's.
+fn applied_after(file: &str) -> bool {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    file == "/etc/sysctl.conf" || name > SNIPPET_NAME
 }

@@ -293,3 +293,131 @@ pub fn recv_some(
         .read(buf)
         .map_err(|error| SysError::io_step(step, error, timeout))
 }
+
+/// Starts a non-blocking connect to `addr` and returns at once (EINPROGRESS is the
+/// expected answer): the handshake goes on in the kernel, observable through sock_diag.
+pub fn connect_nonblocking(addr: SocketAddr) -> Result<Socket, SysError> {
+    let socket = tcp_socket(addr, ReuseFlags::NONE)?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|error| SysError::SetOption {
+            option: "O_NONBLOCK",
+            error,
+        })?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => Ok(socket),
+        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(error) => Err(SysError::Connect { addr, error }),
+    }
+}
+
+/// A listener with an explicit listen(2) backlog, for experiments on the accept queue.
+pub fn listener_with_backlog(addr: SocketAddr, backlog: i32) -> Result<Socket, SysError> {
+    let socket = tcp_socket(addr, ReuseFlags::NONE)?;
+    bind(&socket, addr)?;
+    socket
+        .listen(backlog)
+        .map_err(|error| SysError::Listen { addr, error })?;
+    Ok(socket)
+}
+
+/// SO_SNDBUF as requested; the kernel doubles it for bookkeeping overhead (socket(7)).
+pub fn set_send_buffer(socket: &impl AsFd, bytes: usize) -> Result<(), SysError> {
+    SockRef::from(socket)
+        .set_send_buffer_size(bytes)
+        .map_err(|error| SysError::SetOption {
+            option: "SO_SNDBUF",
+            error,
+        })
+}
+
+/// SO_RCVBUF as requested; the kernel doubles it for bookkeeping overhead (socket(7)).
+pub fn set_recv_buffer(socket: &impl AsFd, bytes: usize) -> Result<(), SysError> {
+    SockRef::from(socket)
+        .set_recv_buffer_size(bytes)
+        .map_err(|error| SysError::SetOption {
+            option: "SO_RCVBUF",
+            error,
+        })
+}
+
+/// SO_SNDBUF as the kernel holds it (the doubled value).
+pub fn send_buffer(socket: &impl AsFd) -> Result<usize, SysError> {
+    SockRef::from(socket)
+        .send_buffer_size()
+        .map_err(|error| SysError::GetOption {
+            option: "SO_SNDBUF",
+            error,
+        })
+}
+
+pub fn set_nonblocking(socket: &impl AsFd, on: bool) -> Result<(), SysError> {
+    SockRef::from(socket)
+        .set_nonblocking(on)
+        .map_err(|error| SysError::SetOption {
+            option: "O_NONBLOCK",
+            error,
+        })
+}
+
+/// Waits until `socket` is writable, for at most `timeout`; false when the time ran out.
+pub fn wait_writable(socket: &impl AsFd, timeout: Duration) -> Result<bool, SysError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+    let ready = poll(&mut fds, PollTimeout::from(millis)).map_err(|errno| SysError::Io {
+        step: "waiting for room in the send buffer (poll)".into(),
+        error: errno.into(),
+    })?;
+    Ok(ready > 0)
+}
+
+/// A UDP socket bound to `addr` (port 0 = ephemeral), with bounded receives.
+pub fn udp_socket(addr: SocketAddr, timeout: Duration) -> Result<std::net::UdpSocket, SysError> {
+    let socket = std::net::UdpSocket::bind(addr).map_err(|error| SysError::Bind { addr, error })?;
+    socket
+        .set_read_timeout(Some(timeout))
+        .map_err(|error| SysError::SetOption {
+            option: "SO_RCVTIMEO",
+            error,
+        })?;
+    Ok(socket)
+}
+
+/// One datagram into `buf` with MSG_TRUNC (udp(7)): returns the datagram's real length,
+/// which exceeds `buf.len()` when the kernel cut it, and the bytes copied.
+pub fn recv_datagram(
+    socket: &std::net::UdpSocket,
+    buf: &mut [u8],
+    timeout: Duration,
+) -> Result<(usize, usize), SysError> {
+    use nix::sys::socket::{MsgFlags, recv};
+    use std::os::fd::AsRawFd;
+    let len = recv(socket.as_raw_fd(), buf, MsgFlags::MSG_TRUNC)
+        .map_err(|errno| SysError::io_step("receiving a datagram", errno.into(), timeout))?;
+    Ok((len, len.min(buf.len())))
+}
+
+/// Connects an already configured socket (options that must precede connect, such as
+/// SO_SNDBUF) with a bounded handshake; reads and writes are bounded too.
+pub fn connect_socket(
+    socket: Socket,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, SysError> {
+    socket
+        .connect_timeout(&addr.into(), timeout)
+        .map_err(|error| {
+            if error.kind() == std::io::ErrorKind::TimedOut {
+                SysError::Timeout {
+                    step: format!("connecting to {addr} (the TCP handshake)"),
+                    timeout,
+                }
+            } else {
+                SysError::Connect { addr, error }
+            }
+        })?;
+    let stream = TcpStream::from(socket);
+    set_timeouts(&stream, timeout)?;
+    Ok(stream)
+}

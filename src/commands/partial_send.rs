@@ -1,0 +1,252 @@
+//! `sockdoc partial-send`: a non-blocking sender with a small SO_SNDBUF, toward a receiver
+//! that is not reading. send() accepts only what fits in the socket buffers and returns
+//! that count (send(2): "the number of bytes sent"), then fails with EAGAIN; a program that
+//! ignores the count loses the rest. A send-all loop (wait for POLLOUT, send the remainder)
+//! delivers every byte once the receiver reads, proven by a checksum.
+
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
+
+use super::Context;
+use super::scenario::{Check, Checksum, Scenario, ScenarioReport};
+use crate::cli::PartialSendArgs;
+use crate::exit::Exit;
+use crate::sys::SysError;
+use crate::sys::socket::{self as sock, ReuseFlags};
+
+/// The receiver's SO_RCVBUF: small, so the path fills quickly.
+const RECEIVER_RCVBUF: usize = 4096;
+
+/// Bound on send() calls before EAGAIN: the buffers hold kilobytes, so this is never reached
+/// unless the kernel keeps accepting forever.
+const MAX_CALLS: u32 = 100_000;
+
+pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
+    let mut s = Scenario::start("partial-send", args.scenario.addr);
+    let timeout = ctx.timeout;
+    let total = usize::try_from(args.bytes).expect("--bytes is at most 64M");
+    let data: Vec<u8> = (0..total).map(|i| (i * 7 + i / 251) as u8).collect();
+    let mut sent_sum = Checksum::default();
+    sent_sum.update(&data);
+
+    let (mut client, mut server) = small_buffer_pair(&s, args.sndbuf, timeout)?;
+    let sndbuf_applied = sock::send_buffer(&client)?;
+    sock::set_nonblocking(&client, true)?;
+
+    // 1. Nobody reads: send() takes what fits, then EAGAIN.
+    let Filled {
+        first,
+        accepted,
+        calls,
+        eagain,
+    } = fill_until_eagain(&mut client, &data)?;
+
+    // 2. The receiver reads; a send-all loop delivers the rest.
+    let (received, received_sum, loop_stats) = thread::scope(|scope| {
+        let reader = scope.spawn(move || read_all(&mut server, timeout));
+        let stats = send_all(&mut client, &data, accepted, timeout);
+        // End of stream for the reader, whatever happened.
+        drop(client);
+        let read = reader.join().expect("the reader thread does not panic");
+        let stats = stats?;
+        let (received, sum) = read?;
+        anyhow::Ok((received, sum, stats))
+    })?;
+
+    s.detail("bytes", total);
+    s.detail("sndbuf_requested", args.sndbuf);
+    s.detail("sndbuf_applied", sndbuf_applied);
+    s.detail("receiver_rcvbuf_requested", RECEIVER_RCVBUF);
+    s.detail("first_send_bytes", first);
+    s.detail("accepted_before_eagain", accepted);
+    s.detail("send_calls_before_eagain", calls);
+    s.detail("send_all_calls", loop_stats.calls);
+    s.detail("send_all_partial_sends", loop_stats.partial);
+    s.detail("send_all_eagains", loop_stats.eagain);
+    s.detail("received_bytes", received);
+    s.detail("checksum_sent", format!("{:016x}", sent_sum.value()));
+    s.detail(
+        "checksum_received",
+        format!("{:016x}", received_sum.value()),
+    );
+
+    if first == total {
+        s.note(format!(
+            "All {total} bytes fit in the socket buffers at once; use a larger --bytes to see a \
+             partial send."
+        ));
+    }
+    s.check(Check::new(
+        "send() returns fewer bytes than asked when the buffers fill",
+        format!("{first} of {total} bytes"),
+        "fewer than asked",
+        first < total || first == total && !eagain,
+    ));
+    s.check(Check::new(
+        "a non-blocking send() then fails with EAGAIN",
+        if eagain {
+            format!("EAGAIN after {accepted} bytes in {calls} calls")
+        } else {
+            format!("no EAGAIN ({accepted} bytes accepted)")
+        },
+        "EAGAIN",
+        eagain || accepted == total,
+    ));
+    s.check(Check::new(
+        "a send-all loop delivers every byte, in order",
+        format!(
+            "{received} of {total} bytes, checksum {}",
+            if received_sum == sent_sum {
+                "equal"
+            } else {
+                "DIFFERENT"
+            }
+        ),
+        format!("{total} of {total} bytes, checksum equal"),
+        received == total && received_sum == sent_sum,
+    ));
+    let verdict = format!(
+        "With SO_SNDBUF {} (asked {}, the kernel doubles it) and nobody reading, the first send() \
+         of {total} bytes took {first}; {} then {}. Once the receiver read, a loop that waited for \
+         POLLOUT and resent the remainder delivered all {received} bytes ({} partial sends, {} \
+         EAGAINs), checksum equal.",
+        sndbuf_applied,
+        args.sndbuf,
+        if calls > 1 {
+            format!("{calls} calls accepted {accepted} bytes in all")
+        } else {
+            "nothing more fit".into()
+        },
+        if eagain { "EAGAIN" } else { "no EAGAIN" },
+        loop_stats.partial,
+        loop_stats.eagain
+    );
+    Ok(s.finish(
+        "send() copies into the socket's send buffer only what fits (SO_SNDBUF, and the peer's \
+         window) and returns that count; a non-blocking socket then says EAGAIN instead of \
+         waiting. Bytes the program does not resend are lost.",
+        verdict,
+        "Always check send()'s return value and loop until every byte is written (Rust: \
+         write_all; C: a send-all loop); on non-blocking sockets wait for POLLOUT (or EPOLLOUT) \
+         on EAGAIN before sending the rest.",
+    ))
+}
+
+/// A connection whose sender asked for `sndbuf` bytes of SO_SNDBUF and whose receiver has a
+/// small SO_RCVBUF (set on the listener, so the accepted socket inherits it before the
+/// handshake fixes the window scale).
+fn small_buffer_pair(
+    s: &Scenario,
+    sndbuf: u64,
+    timeout: Duration,
+) -> Result<(TcpStream, TcpStream), SysError> {
+    let bind_to = s.ephemeral();
+    let listener = sock::tcp_socket(bind_to, ReuseFlags::NONE)?;
+    sock::set_recv_buffer(&listener, RECEIVER_RCVBUF)?;
+    sock::bind(&listener, bind_to)?;
+    sock::listen(&listener, bind_to)?;
+    let listen_addr = sock::local_addr(&listener)?;
+    let sender = sock::tcp_socket(listen_addr, ReuseFlags::NONE)?;
+    sock::set_send_buffer(&sender, usize::try_from(sndbuf).unwrap_or(usize::MAX))?;
+    let client = sock::connect_socket(sender, listen_addr, timeout)?;
+    let server = sock::accept(&listener, timeout)?;
+    Ok((client, server))
+}
+
+/// One non-blocking send(): Some(bytes), or None for EAGAIN.
+fn write(client: &mut TcpStream, data: &[u8]) -> Result<Option<usize>, SysError> {
+    match client.write(data) {
+        Ok(n) => Ok(Some(n)),
+        Err(error) if error.kind() == ErrorKind::WouldBlock => Ok(None),
+        Err(error) => Err(SysError::Io {
+            step: "sending to the receiver".into(),
+            error,
+        }),
+    }
+}
+
+/// Phase 1: what non-blocking sends accepted before the first EAGAIN.
+struct Filled {
+    /// What the very first send() took.
+    first: usize,
+    accepted: usize,
+    calls: u32,
+    eagain: bool,
+}
+
+fn fill_until_eagain(client: &mut TcpStream, data: &[u8]) -> Result<Filled, SysError> {
+    let mut filled = Filled {
+        first: 0,
+        accepted: 0,
+        calls: 0,
+        eagain: false,
+    };
+    while filled.accepted < data.len() && filled.calls < MAX_CALLS {
+        filled.calls += 1;
+        let Some(n) = write(client, &data[filled.accepted..])? else {
+            filled.eagain = true;
+            break;
+        };
+        if filled.calls == 1 {
+            filled.first = n;
+        }
+        filled.accepted += n;
+    }
+    Ok(filled)
+}
+
+#[derive(Debug, Default)]
+struct LoopStats {
+    calls: u32,
+    partial: u32,
+    eagain: u32,
+}
+
+/// The send-all loop: send the remainder, and on EAGAIN wait (bounded) for room.
+fn send_all(
+    client: &mut TcpStream,
+    data: &[u8],
+    mut sent: usize,
+    timeout: Duration,
+) -> anyhow::Result<LoopStats> {
+    let mut stats = LoopStats::default();
+    while sent < data.len() {
+        stats.calls += 1;
+        if let Some(n) = write(client, &data[sent..])? {
+            if n < data.len() - sent {
+                stats.partial += 1;
+            }
+            sent += n;
+            continue;
+        }
+        stats.eagain += 1;
+        if !sock::wait_writable(client, timeout)? {
+            return Err(SysError::Timeout {
+                step: format!(
+                    "waiting for the receiver to make room ({sent} of {} bytes sent)",
+                    data.len()
+                ),
+                timeout,
+            }
+            .into());
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads to the end of the stream; returns the byte count and checksum.
+fn read_all(server: &mut TcpStream, timeout: Duration) -> anyhow::Result<(usize, Checksum)> {
+    let mut sum = Checksum::default();
+    let mut received = 0;
+    let mut buf = vec![0_u8; 64 * 1024];
+    loop {
+        let n = sock::recv_some(server, &mut buf, "reading at the receiver", timeout)?;
+        if n == 0 {
+            return Ok((received, sum));
+        }
+        sum.update(&buf[..n]);
+        received += n;
+    }
+}

@@ -1,0 +1,167 @@
+//! `sockdoc udp`: UDP keeps message boundaries (N sends → N receives, never merged or
+//! split), and a datagram larger than the read buffer is cut: with MSG_TRUNC recv() reports
+//! the real length, and the rest of that datagram is gone (udp(7), recv(2)). TCP, on the same
+//! writes, hands the reader a byte stream.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use super::Context;
+use super::scenario::{Check, Scenario, ScenarioReport};
+use crate::cli::UdpArgs;
+use crate::exit::Exit;
+use crate::sys::SysError;
+use crate::sys::socket::{self as sock, ReuseFlags};
+
+/// The message sizes of the boundary experiment: small, odd, one byte, and larger.
+const SIZES: [usize; 5] = [8, 100, 1, 33, 512];
+
+/// The largest datagram a read buffer is sized for when nothing should be cut.
+const WHOLE_DATAGRAM: usize = 64 * 1024;
+
+pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
+    let mut s = Scenario::start("udp", args.scenario.addr);
+    let receiver = sock::udp_socket(s.ephemeral(), ctx.timeout)?;
+    let sender = sock::udp_socket(s.ephemeral(), ctx.timeout)?;
+    let to = receiver.local_addr().map_err(|error| SysError::GetOption {
+        option: "the receiver's address",
+        error,
+    })?;
+
+    // 1. Boundaries: every send() is one datagram, every recv() returns exactly one.
+    for (i, &size) in SIZES.iter().enumerate() {
+        send(&sender, &message(i, size), to)?;
+    }
+    let mut buf = vec![0_u8; WHOLE_DATAGRAM];
+    let mut received_sizes = Vec::new();
+    for _ in SIZES {
+        let (len, _) = sock::recv_datagram(&receiver, &mut buf, ctx.timeout)?;
+        received_sizes.push(len);
+    }
+    s.detail("udp_sent_sizes", SIZES);
+    s.detail("udp_received_sizes", &received_sizes);
+    s.check(Check::new(
+        "UDP: one recv() per send(), same sizes",
+        format!("{} recv() calls: {received_sizes:?}", received_sizes.len()),
+        format!("{} recv() calls: {SIZES:?}", SIZES.len()),
+        received_sizes == SIZES,
+    ));
+
+    // The same writes over TCP, read after they all arrived: one byte stream.
+    let tcp_reads = tcp_reads(&s, ctx.timeout)?;
+    s.detail("tcp_read_sizes", &tcp_reads);
+    s.check(Check::new(
+        "TCP: the same writes arrive as a byte stream",
+        format!("{} recv() calls: {tcp_reads:?}", tcp_reads.len()),
+        format!("fewer than {} recv() calls (merged)", SIZES.len()),
+        tcp_reads.len() < SIZES.len(),
+    ));
+
+    // 2. Truncation: a datagram larger than the read buffer is cut, and the rest is gone.
+    let size = args.size as usize;
+    let bufsize = args.bufsize as usize;
+    send(&sender, &message(9, size), to)?;
+    send(&sender, b"next", to)?;
+    let mut small = vec![0_u8; bufsize];
+    let (reported, copied) = sock::recv_datagram(&receiver, &mut small, ctx.timeout)?;
+    let intact = small[..copied] == message(9, size)[..copied];
+    let (after, _) = sock::recv_datagram(&receiver, &mut buf, ctx.timeout)?;
+    let next_is_marker = &buf[..after] == b"next";
+    let truncated = size > bufsize;
+    s.detail("datagram_bytes", size);
+    s.detail("buffer_bytes", bufsize);
+    s.detail("reported_length", reported);
+    s.detail("bytes_received", copied);
+    s.detail("bytes_lost", reported.saturating_sub(copied));
+    s.check(Check::new(
+        "MSG_TRUNC reports the datagram's real length",
+        format!("{reported} bytes reported, {copied} received"),
+        format!("{size} bytes reported, {} received", size.min(bufsize)),
+        reported == size && copied == size.min(bufsize) && intact,
+    ));
+    s.check(Check::new(
+        "the next recv() gets the next datagram, not the cut-off rest",
+        if next_is_marker {
+            "the next datagram".to_string()
+        } else {
+            format!("{after} other bytes")
+        },
+        "the next datagram",
+        next_is_marker,
+    ));
+    s.note(
+        "A full SO_RCVBUF is another, silent, loss: the kernel drops whole datagrams and counts \
+         them in Udp RcvbufErrors (/proc/net/snmp).",
+    );
+
+    let verdict = if truncated {
+        format!(
+            "{} sends arrived as {} datagrams of the same sizes, while TCP merged the same writes \
+             into {} read(s). The {size}-byte datagram read into a {bufsize}-byte buffer kept \
+             {copied} bytes; recv() with MSG_TRUNC reported {reported}, and the other {} bytes \
+             were discarded.",
+            SIZES.len(),
+            received_sizes.len(),
+            tcp_reads.len(),
+            reported.saturating_sub(copied)
+        )
+    } else {
+        format!(
+            "{} sends arrived as {} datagrams of the same sizes, while TCP merged the same writes \
+             into {} read(s). The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing \
+             was cut (use --size larger than --bufsize to see truncation).",
+            SIZES.len(),
+            received_sizes.len(),
+            tcp_reads.len()
+        )
+    };
+    Ok(s.finish(
+        "UDP is a message protocol: each send() is one datagram and each recv() takes one whole \
+         datagram — or, into a smaller buffer, its head, with the rest dropped. TCP is a byte \
+         stream with no boundaries at all.",
+        verdict,
+        "Size UDP read buffers for the largest datagram (65,507 bytes for IPv4) or check MSG_TRUNC \
+         (recv with MSG_TRUNC returns the real length); over TCP, frame messages yourself (a \
+         length prefix).",
+    ))
+}
+
+fn send(sender: &UdpSocket, datagram: &[u8], to: std::net::SocketAddr) -> Result<(), SysError> {
+    sender
+        .send_to(datagram, to)
+        .map(drop)
+        .map_err(|error| SysError::Io {
+            step: format!("sending a {}-byte datagram to {to}", datagram.len()),
+            error,
+        })
+}
+
+fn message(index: usize, size: usize) -> Vec<u8> {
+    (0..size).map(|i| (index * 31 + i) as u8).collect()
+}
+
+/// The SIZES writes over one TCP connection, read once they have all arrived.
+fn tcp_reads(s: &Scenario, timeout: Duration) -> anyhow::Result<Vec<usize>> {
+    let listener = sock::listener(s.ephemeral(), ReuseFlags::NONE, timeout)?;
+    let mut client = sock::connect(sock::local_addr(&listener)?, timeout)?;
+    let mut server = sock::accept(&listener, timeout)?;
+    let total: usize = SIZES.iter().sum();
+    for (i, &size) in SIZES.iter().enumerate() {
+        sock::send_all(&mut client, &message(i, size), "writing over TCP", timeout)?;
+    }
+    // Closing the write side marks the end, so the reader knows when it has everything.
+    drop(client);
+    let mut reads = Vec::new();
+    let mut buf = vec![0_u8; WHOLE_DATAGRAM];
+    let mut got = 0;
+    while got < total {
+        let n = sock::recv_some(&mut server, &mut buf, "reading over TCP", timeout)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+        reads.push(n);
+    }
+    anyhow::ensure!(got == total, "TCP delivered {got} of {total} bytes");
+    Ok(reads)
+}

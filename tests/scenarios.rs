@@ -1,0 +1,190 @@
+//! The lesson scenarios on loopback: each asserts the mechanism it shows, the JSON shape,
+//! and that it finishes within its bound.
+
+mod common;
+
+use serde_json::Value;
+
+use common::{in_private_netns, json_of, run_json, skip_unless_root, sockdoc};
+
+fn assert_scenario_shape(report: &Value, command: &str) {
+    assert_eq!(report["command"], command);
+    assert_eq!(report["sockdoc_version"], env!("CARGO_PKG_VERSION"));
+    for key in [
+        "address",
+        "checks",
+        "mechanism",
+        "verdict",
+        "fix",
+        "notes",
+        "elapsed_us",
+    ] {
+        assert!(
+            report.get(key).is_some(),
+            "{command} lacks {key}: {report:#}"
+        );
+    }
+    for check in report["checks"].as_array().unwrap() {
+        assert_eq!(check["matches"], true, "{command}: {check:#}");
+    }
+}
+
+fn elapsed_ms(report: &Value) -> u64 {
+    report["elapsed_us"].as_u64().unwrap() / 1000
+}
+
+#[test]
+fn backlog_fills_the_accept_queue_and_leaves_the_rest_in_syn_sent() {
+    let (report, output) = run_json(&["backlog", "--backlog", "2", "--clients", "6"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_scenario_shape(&report, "backlog");
+    assert_eq!(report["effective_backlog"], 2);
+    assert_eq!(report["accept_queue"], 3, "backlog + 1 connections queue");
+    assert_eq!(report["completed"], 3);
+    assert_eq!(report["waiting_in_syn_sent"], 3);
+    assert!(elapsed_ms(&report) < 2_000, "bounded: {report:#}");
+}
+
+#[test]
+fn backlog_is_capped_by_somaxconn_in_a_private_namespace() {
+    if skip_unless_root("netns with net.core.somaxconn=4") {
+        return;
+    }
+    let output = in_private_netns(
+        "echo 4 > /proc/sys/net/core/somaxconn\n\"$SOCKDOC\" backlog --backlog 64 --clients 8 --json",
+    );
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["somaxconn"], 4);
+    assert_eq!(report["effective_backlog"], 4);
+    assert_eq!(report["accept_queue"], 5);
+    assert_eq!(report["waiting_in_syn_sent"], 3);
+}
+
+#[test]
+fn udp_keeps_boundaries_and_truncation_reports_the_real_length() {
+    let (report, output) = run_json(&["udp", "--size", "3000", "--bufsize", "1000"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_scenario_shape(&report, "udp");
+    assert_eq!(report["udp_received_sizes"], report["udp_sent_sizes"]);
+    assert!(report["tcp_read_sizes"].as_array().unwrap().len() < 5);
+    let reported = report["reported_length"].as_u64().unwrap();
+    let received = report["bytes_received"].as_u64().unwrap();
+    assert_eq!(reported, 3000);
+    assert_eq!(received, 1000);
+    assert!(
+        reported > received,
+        "the truncated length exceeds what arrived"
+    );
+    assert_eq!(report["bytes_lost"], 2000);
+}
+
+#[test]
+fn udp_without_truncation_says_so() {
+    let (report, output) = run_json(&["udp", "--size", "100", "--bufsize", "1000"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["bytes_lost"], 0);
+    assert!(
+        report["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was cut")
+    );
+}
+
+#[test]
+fn partial_send_shows_short_writes_and_send_all_delivers_every_byte() {
+    let (report, output) = run_json(&["partial-send", "--bytes", "2M", "--sndbuf", "4K"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_scenario_shape(&report, "partial-send");
+    let total = report["bytes"].as_u64().unwrap();
+    assert_eq!(total, 2 << 20);
+    assert!(report["first_send_bytes"].as_u64().unwrap() < total);
+    assert!(report["send_all_eagains"].as_u64().unwrap() > 0);
+    assert_eq!(report["received_bytes"], total);
+    assert_eq!(report["checksum_sent"], report["checksum_received"]);
+    // SO_SNDBUF reads back doubled.
+    assert_eq!(report["sndbuf_applied"], 8192);
+}
+
+#[test]
+fn peer_close_shows_zero_reads_reset_and_epipe() {
+    let (report, output) = run_json(&["peer-close"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_scenario_shape(&report, "peer-close");
+    for read in report["orderly_close_reads"].as_array().unwrap() {
+        assert_eq!(read, "0 (end of stream)");
+    }
+    assert_eq!(report["abortive_close_read"], "ECONNRESET");
+    let writes = report["writes_after_close"].as_array().unwrap();
+    assert!(writes[0].as_str().unwrap().ends_with("accepted"));
+    assert_eq!(writes.last().unwrap(), "EPIPE");
+    assert!(report["notes"].to_string().contains("SIGPIPE"));
+}
+
+#[test]
+fn timeouts_are_measured_against_the_requested_time() {
+    let (report, output) = run_json(&[
+        "timeouts",
+        "--recv-timeout",
+        "80ms",
+        "--connect-timeout",
+        "120ms",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_scenario_shape(&report, "timeouts");
+    let blocking = report["blocking_recv_waited_us"].as_u64().unwrap();
+    assert!((79_000..200_000).contains(&blocking), "{blocking} µs");
+    assert!(report["nonblocking_recv_waited_us"].as_u64().unwrap() < 5_000);
+    let connect = report["connect_waited_us"].as_u64().unwrap();
+    assert!((119_000..300_000).contains(&connect), "{connect} µs");
+    assert_eq!(report["connect_result"], "timed out");
+    assert!(elapsed_ms(&report) < 2_000);
+}
+
+#[test]
+fn the_scenarios_work_over_ipv6_too() {
+    if !common::ipv6_loopback_available() {
+        println!("SKIP (no IPv6 loopback on this host): scenarios over ::1");
+        return;
+    }
+    for command in ["udp", "peer-close"] {
+        let (report, output) = run_json(&[command, "--addr", "::1"]);
+        assert_eq!(output.status.code(), Some(0), "{command}: {report:#}");
+        assert_eq!(report["address"], "::1");
+    }
+}
+
+#[test]
+fn out_of_range_values_are_usage_errors_naming_the_flag() {
+    for args in [
+        &["backlog", "--clients", "0"][..],
+        &["backlog", "--backlog", "100000"],
+        &["udp", "--size", "70000"],
+        &["udp", "--bufsize", "0"],
+        &["partial-send", "--bytes", "0"],
+        &["partial-send", "--bytes", "1G"],
+        &["partial-send", "--sndbuf", "lots"],
+        &["timeouts", "--recv-timeout", "0s"],
+    ] {
+        let output = sockdoc().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(args[1]), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_table_shows_checks_and_the_fix() {
+    let output = sockdoc().args(["peer-close"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "Measured",
+        "Checks against documented Linux behaviour",
+        "ECONNRESET",
+        "Fix:",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+}
