@@ -139,18 +139,7 @@ pub fn std_listener(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, 
 
 /// Connects to `addr` with a bounded handshake; reads and writes are bounded too.
 pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SysError> {
-    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::TimedOut {
-            SysError::Timeout {
-                step: format!("connecting to {addr} (the TCP handshake)"),
-                timeout,
-            }
-        } else {
-            SysError::Connect { addr, error }
-        }
-    })?;
-    set_timeouts(&stream, timeout)?;
-    Ok(stream)
+    connect_socket(tcp_socket(addr, ReuseFlags::NONE)?, addr, timeout)
 }
 
 /// Accepts one connection on a listener whose SO_RCVTIMEO bounds the wait.
