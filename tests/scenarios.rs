@@ -188,3 +188,26 @@ fn the_table_shows_checks_and_the_fix() {
         assert!(text.contains(needle), "{needle}:\n{text}");
     }
 }
+
+#[test]
+fn every_scenario_runs_unprivileged() {
+    if !common::is_root() {
+        // Already unprivileged: the other tests cover it.
+        return;
+    }
+    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
+    for command in ["backlog", "udp", "partial-send", "peer-close", "timeouts"] {
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(exe)
+            .args([command, "--json"])
+            .output()
+            .expect("setpriv runs");
+        let report = json_of(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{command} as nobody: {report:#}"
+        );
+    }
+}
