@@ -47,21 +47,36 @@ fn known_sockets() -> Known {
     }
 }
 
-fn sockets_on(port: u16) -> Vec<Value> {
-    let (report, output) = run_json(&["sockets", "--tcp", "--port", &port.to_string()]);
+/// The TCP sockets with `addr` at either end. `--port` matches the port number in any
+/// address and family, and tests run in parallel on one kernel, so rows are narrowed to the
+/// exact address this test owns.
+fn sockets_at(addr: SocketAddr) -> Vec<Value> {
+    let (report, output) = run_json(&["sockets", "--tcp", "--port", &addr.port().to_string()]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["command"], "sockets");
-    report["sockets"].as_array().unwrap().clone()
+    let addr = addr.to_string();
+    report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["local"] == addr || s["remote"] == addr)
+        .cloned()
+        .collect()
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Polls (bounded) until `port` shows a TIME_WAIT socket: the kernel moves the closed
 /// connection there within microseconds.
 fn time_wait_on(port: u16) -> Value {
     let deadline = Instant::now() + Duration::from_secs(2);
+    let local = loopback(port).to_string();
     loop {
-        if let Some(tw) = sockets_on(port)
+        if let Some(tw) = sockets_at(loopback(port))
             .into_iter()
-            .find(|s| s["state"] == "TIME_WAIT")
+            .find(|s| s["state"] == "TIME_WAIT" && s["local"] == local)
         {
             return tw;
         }
@@ -74,7 +89,7 @@ fn time_wait_on(port: u16) -> Value {
 fn finds_a_listener_a_connection_and_time_wait_with_owner_and_timer() {
     let known = known_sockets();
     let port = known.listener.local_addr().unwrap().port();
-    let rows = sockets_on(port);
+    let rows = sockets_at(loopback(port));
     let me = std::process::id();
     let listen = rows
         .iter()
@@ -124,28 +139,49 @@ fn info_shows_tcp_info_for_connections() {
 #[test]
 fn state_and_family_filters() {
     let known = known_sockets();
-    let port = known.listener.local_addr().unwrap().port().to_string();
-    let (report, _) = run_json(&["sockets", "--port", &port, "--state", "LISTEN"]);
-    let states: BTreeSet<String> = report["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(states, BTreeSet::from(["LISTEN".to_string()]));
+    let ours = known.listener.local_addr().unwrap();
+    let port = ours.port().to_string();
+    let rows_of = |args: &[&str]| -> Vec<Value> {
+        let (report, output) = run_json(args);
+        assert_eq!(output.status.code(), Some(0), "{report:#}");
+        report["sockets"].as_array().unwrap().clone()
+    };
+    let involves_ours =
+        |s: &&Value| s["local"] == ours.to_string() || s["remote"] == ours.to_string();
 
-    let (report, _) = run_json(&["sockets", "--port", &port, "--state", "connected"]);
+    let listening = rows_of(&["sockets", "--port", &port, "--state", "LISTEN"]);
     assert!(
-        report["sockets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["state"] == "ESTABLISHED")
+        listening.iter().all(|s| s["state"] == "LISTEN"),
+        "{listening:#?}"
     );
-    let (report, _) = run_json(&["sockets", "--port", &port, "-6"]);
-    assert!(report["sockets"].as_array().unwrap().is_empty(), "{report}");
-    let (report, _) = run_json(&["sockets", "--port", &port, "--listening", "--udp"]);
-    assert!(report["sockets"].as_array().unwrap().is_empty(), "{report}");
+    assert!(listening.iter().any(|s| s["local"] == ours.to_string()));
+
+    let connected = rows_of(&["sockets", "--port", &port, "--state", "connected"]);
+    assert!(
+        connected
+            .iter()
+            .all(|s| s["state"] != "LISTEN" && s["state"] != "CLOSE")
+    );
+    assert_eq!(
+        connected.iter().filter(involves_ours).count(),
+        2,
+        "{connected:#?}"
+    );
+
+    let v6 = rows_of(&["sockets", "--port", &port, "-6"]);
+    assert!(
+        v6.iter()
+            .all(|s| s["local"].as_str().unwrap().starts_with('[')),
+        "{v6:#?}"
+    );
+    assert_eq!(v6.iter().filter(involves_ours).count(), 0);
+
+    let udp = rows_of(&["sockets", "--port", &port, "--listening", "--udp"]);
+    assert!(
+        udp.iter()
+            .all(|s| s["proto"] == "udp" && s["state"] == "CLOSE"),
+        "{udp:#?}"
+    );
 
     let output = sockdoc()
         .args(["sockets", "--state", "waiting"])
@@ -171,16 +207,18 @@ fn the_table_lists_rows_and_the_owner() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.contains(&format!("/{}", std::process::id())), "{text}");
-    assert!(text.contains("3 sockets"), "{text}");
+    assert!(text.contains(" sockets (from "), "{text}");
 }
 
-/// (state, local, remote) of every TCP socket on `port`, as `ss` prints them.
-fn ss_view(port: u16) -> Option<BTreeSet<(String, String, String)>> {
+/// (state, local, remote) of the TCP sockets with `addr` at either end, as `ss` prints them.
+fn ss_view(addr: SocketAddr) -> Option<BTreeSet<(String, String, String)>> {
+    let port = addr.port();
     let output = Command::new("ss")
         .args(["-tanH", &format!("( sport = :{port} or dport = :{port} )")])
         .output()
         .ok()?;
     let text = String::from_utf8(output.stdout).ok()?;
+    let addr = addr.to_string();
     Some(
         text.lines()
             .filter_map(|line| {
@@ -192,6 +230,7 @@ fn ss_view(port: u16) -> Option<BTreeSet<(String, String, String)>> {
                 };
                 Some((state.to_string(), cols[3].to_string(), cols[4].to_string()))
             })
+            .filter(|(_, local, remote)| *local == addr || *remote == addr)
             .collect(),
     )
 }
@@ -199,12 +238,12 @@ fn ss_view(port: u16) -> Option<BTreeSet<(String, String, String)>> {
 #[test]
 fn agrees_with_ss() {
     let known = known_sockets();
-    let port = known.listener.local_addr().unwrap().port();
-    let Some(ss) = ss_view(port) else {
+    let ours = known.listener.local_addr().unwrap();
+    let Some(ss) = ss_view(ours) else {
         println!("SKIP (ss is not installed): comparison with ss");
         return;
     };
-    let ours: BTreeSet<(String, String, String)> = sockets_on(port)
+    let listed: BTreeSet<(String, String, String)> = sockets_at(ours)
         .iter()
         .map(|s| {
             let remote = s["remote"]
@@ -218,7 +257,12 @@ fn agrees_with_ss() {
             )
         })
         .collect();
-    assert_eq!(ours, ss);
+    assert_eq!(listed, ss);
+    assert_eq!(
+        listed.len(),
+        3,
+        "the listener and both ends of the pair: {listed:?}"
+    );
 }
 
 #[test]
@@ -246,7 +290,9 @@ fn summary_counts_time_wait_per_destination_and_filling_queues() {
 
     let deadline = Instant::now() + Duration::from_secs(2);
     let (report, output) = loop {
-        let (report, output) = run_json(&["sockets", "--tcp", "--summary"]);
+        // --port keeps other tests' TIME_WAIT out of the top-10 destinations.
+        let (report, output) =
+            run_json(&["sockets", "--tcp", "--summary", "--port", &port.to_string()]);
         let summary = &report["summary"];
         let tw = summary["time_wait_destinations"]
             .as_array()
@@ -272,6 +318,20 @@ fn summary_counts_time_wait_per_destination_and_filling_queues() {
     assert!(summary["port_budget"].as_u64().unwrap() > 0);
     assert!(summary["by_state"]["tcp"]["TIME_WAIT"].as_u64().unwrap() >= 5);
 
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "nothing needs action on :{port}"
+    );
+
+    let (report, output) = run_json(&[
+        "sockets",
+        "--tcp",
+        "--summary",
+        "--port",
+        &queue_addr.port().to_string(),
+    ]);
+    let summary = &report["summary"];
     let q = summary["accept_queues"]
         .as_array()
         .unwrap()
