@@ -35,6 +35,11 @@ if [ "$what" = all ] || [ "$what" = reuse ]; then
     # any port-range or tw_buckets limit.
     hyperfine --shell=none --warmup 3 --runs 30 --export-json target/bench-reuse.json \
         "$bin reuse-test" "$bin reuse-test --addr ::1" "$bin --version"
+    echo
+    echo "== sysctl-advice and the scenarios: one run each =="
+    hyperfine --shell=none --warmup 3 --runs 20 --export-json target/bench-commands.json \
+        "$bin sysctl-advice" "$bin sockopt --defaults" "$bin udp" "$bin peer-close" \
+        "$bin partial-send" "$bin backlog"
 fi
 
 if [ "$what" = all ] || [ "$what" = nagle ]; then
