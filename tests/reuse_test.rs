@@ -383,3 +383,59 @@ fn a_peer_that_never_answers_names_the_step() {
     assert!(stderr.contains("no answer within 200ms"), "{stderr}");
     assert!(stderr.contains("connecting to 127.0.0.1:"), "{stderr}");
 }
+
+#[test]
+fn an_ipv6_only_wildcard_listener_does_not_block_ipv4() {
+    if !ipv6_loopback_available() {
+        println!("SKIP (no IPv6 on this host): IPV6_V6ONLY listener");
+        return;
+    }
+    // nginx's `listen [::]:80` sets IPV6_V6ONLY: such a listener leaves 127.0.0.1 free.
+    let listener = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+    listener.set_only_v6(true).unwrap();
+    listener
+        .bind(&"[::]:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    listener.listen(4).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    let ours = report["occupants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["local"] == format!("[::]:{port}"))
+        .expect("the IPv6 listener is listed");
+    assert_eq!(ours["conflicts"], false, "{report:#}");
+    assert_ne!(output.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["port"], port, "reproduced on the requested port");
+}
+
+#[test]
+fn a_bound_but_idle_socket_is_named_as_the_holder() {
+    let idle = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    idle.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let port = idle.local_addr().unwrap().as_socket().unwrap().port();
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    if report["port_status"] == "held" {
+        let holder = &report["occupants"][0];
+        assert_eq!(holder["state"], "CLOSE");
+        assert_eq!(holder["pid"], std::process::id());
+        assert!(
+            report["verdict"]
+                .as_str()
+                .unwrap()
+                .contains("bound but neither")
+        );
+    } else {
+        // Kernels before 6.7 cannot list bound-only sockets: the bind fails instead, and
+        // the message says why.
+        assert!(
+            report["error"]
+                .as_str()
+                .unwrap()
+                .contains("bound but not listening")
+        );
+    }
+}

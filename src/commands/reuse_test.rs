@@ -378,7 +378,7 @@ fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
                 pid: owner.map(|o| o.pid),
                 process: owner.map(|o| o.process.clone()),
                 expires_ms: r.expires.map(millis),
-                conflicts: overlaps(addr, r.local.ip()),
+                conflicts: overlaps(addr, r.local.ip(), r.v6only),
             }
         })
         .collect();
@@ -401,15 +401,17 @@ fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
 }
 
 /// Whether a socket bound to `theirs` conflicts with a bind to `ours` on the same port:
-/// the same address, or either side a wildcard. An IPv6 wildcard also covers IPv4
-/// unless the socket set IPV6_V6ONLY, which the listing cannot show, so it counts.
-fn overlaps(ours: IpAddr, theirs: IpAddr) -> bool {
+/// the same address, or either side a wildcard. An IPv6 wildcard covers IPv4 too unless
+/// the socket set IPV6_V6ONLY; sock_diag says which (INET_DIAG_SKV6ONLY), /proc does not,
+/// and then the cautious answer is that it does.
+fn overlaps(ours: IpAddr, theirs: IpAddr, their_v6only: Option<bool>) -> bool {
     let theirs = match theirs {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(theirs, IpAddr::V4),
         v4 @ IpAddr::V4(_) => v4,
     };
     match (ours, theirs) {
-        (_, IpAddr::V6(t)) if t.is_unspecified() => true,
+        (IpAddr::V4(_), IpAddr::V6(t)) if t.is_unspecified() => their_v6only != Some(true),
+        (IpAddr::V6(_), IpAddr::V6(t)) if t.is_unspecified() => true,
         (IpAddr::V4(o), IpAddr::V4(t)) => o.is_unspecified() || t.is_unspecified() || o == t,
         (IpAddr::V6(o), IpAddr::V6(t)) => o.is_unspecified() || o == t,
         (IpAddr::V6(o), IpAddr::V4(_)) => o.is_unspecified(),
@@ -466,6 +468,19 @@ fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> Re
             "Stop that process or choose another port. Only SO_REUSEPORT on both sockets (same \
              effective uid) lets a second listener join, and then the two share incoming \
              connections, which is rarely what a restart wants."
+                .to_string(),
+        )
+    } else if holder.state == TcpState::Close {
+        (
+            format!(
+                "Port {} is held by a socket on {} owned by {who} that is bound but neither \
+                 listening nor connected (a bind() before connect(), or a server between bind() \
+                 and listen()). A new bind() succeeds only if both sockets set SO_REUSEADDR.",
+                args.port, holder.local
+            ),
+            "Close that socket (or stop that process), or set SO_REUSEADDR on both sockets before \
+             bind(); a client that binds before connecting should use IP_BIND_ADDRESS_NO_PORT or \
+             let connect() pick the port."
                 .to_string(),
         )
     } else {
@@ -568,7 +583,7 @@ fn time_wait_on(addr: IpAddr, port: u16) -> anyhow::Result<(Vec<TimeWaitEntry>, 
     let (records, listing) = diag::list(&query).context("listing TIME_WAIT sockets")?;
     let entries = records
         .into_iter()
-        .filter(|r| overlaps(addr, r.local.ip()))
+        .filter(|r| overlaps(addr, r.local.ip(), r.v6only))
         .map(|r| TimeWaitEntry {
             local: r.local.to_string(),
             remote: r.remote.to_string(),
@@ -1371,6 +1386,14 @@ fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
             "{} is not an address of this host (see `ip addr`); use 127.0.0.1, ::1 or a local address",
             target.ip()
         ),
+        Some(Errno::EADDRINUSE) => format!(
+            "another socket holds {target} although sock_diag listed none that conflicts: \
+             kernels before 6.7 do not list sockets that are bound but not listening (a bind() \
+             before connect(), or a server between bind() and listen()); find the owner with \
+             `ss -tanp 'sport = :{}'` or `lsof -iTCP:{}`",
+            target.port(),
+            target.port()
+        ),
         Some(Errno::EAFNOSUPPORT) => {
             "this kernel has no IPv6 support (disabled at boot with ipv6.disable=1, or not built); \
              use --addr 127.0.0.1"
@@ -1420,17 +1443,29 @@ mod tests {
         let lo6: IpAddr = "::1".parse().unwrap();
         let any6: IpAddr = "::".parse().unwrap();
         let other4: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(overlaps(lo4, any4));
-        assert!(overlaps(any4, lo4));
-        assert!(overlaps(lo4, lo4));
-        assert!(!overlaps(lo4, other4));
+        assert!(overlaps(lo4, any4, None));
+        assert!(overlaps(any4, lo4, None));
+        assert!(overlaps(lo4, lo4, None));
+        assert!(!overlaps(lo4, other4, None));
         assert!(
-            overlaps(lo4, any6),
+            overlaps(lo4, any6, Some(false)),
             "a dual-stack [::] listener covers IPv4 too"
         );
-        assert!(!overlaps(lo6, lo4));
-        assert!(overlaps(lo6, any6));
-        assert!(overlaps(lo4, "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(
+            overlaps(lo4, any6, None),
+            "unknown V6ONLY: assume dual-stack"
+        );
+        assert!(
+            !overlaps(lo4, any6, Some(true)),
+            "IPV6_V6ONLY keeps [::] off IPv4"
+        );
+        assert!(overlaps(lo6, any6, Some(true)));
+        assert!(!overlaps(lo6, lo4, None));
+        assert!(overlaps(
+            lo4,
+            "::ffff:127.0.0.1".parse().unwrap(),
+            Some(false)
+        ));
     }
 
     #[test]

@@ -215,7 +215,10 @@ fn state_mask(filters: &[StateFilter], listening: bool) -> impl Fn(Proto) -> u32
 
 fn filter_mask(filter: StateFilter) -> u32 {
     let one = |state: TcpState| state.mask();
-    let connected = Query::ALL_STATES & !one(TcpState::Listen) & !one(TcpState::Close);
+    let connected = Query::ALL_STATES
+        & !one(TcpState::Listen)
+        & !one(TcpState::Close)
+        & !one(TcpState::BoundInactive);
     match filter {
         StateFilter::Established => one(TcpState::Established),
         StateFilter::SynSent => one(TcpState::SynSent),
@@ -223,7 +226,8 @@ fn filter_mask(filter: StateFilter) -> u32 {
         StateFilter::FinWait1 => one(TcpState::FinWait1),
         StateFilter::FinWait2 => one(TcpState::FinWait2),
         StateFilter::TimeWait => one(TcpState::TimeWait),
-        StateFilter::Close => one(TcpState::Close),
+        // Bound-only TCP sockets are dumped for the BOUND_INACTIVE bit and reported as CLOSE.
+        StateFilter::Close => one(TcpState::Close) | one(TcpState::BoundInactive),
         StateFilter::CloseWait => one(TcpState::CloseWait),
         StateFilter::LastAck => one(TcpState::LastAck),
         StateFilter::Listen => one(TcpState::Listen),

@@ -42,10 +42,13 @@ pub enum TcpState {
     Listen = 10,
     Closing = 11,
     NewSynRecv = 12,
+    /// Bound but neither listening nor connected (`TCP_BOUND_INACTIVE`, listed by
+    /// sock_diag since Linux 6.7; older kernels ignore the request bit).
+    BoundInactive = 13,
 }
 
 impl TcpState {
-    pub const ALL: [TcpState; 12] = [
+    pub const ALL: [TcpState; 13] = [
         Self::Established,
         Self::SynSent,
         Self::SynRecv,
@@ -58,6 +61,7 @@ impl TcpState {
         Self::Listen,
         Self::Closing,
         Self::NewSynRecv,
+        Self::BoundInactive,
     ];
 
     pub fn from_kernel(value: u8) -> Option<Self> {
@@ -79,6 +83,7 @@ impl TcpState {
             Self::Listen => "LISTEN",
             Self::Closing => "CLOSING",
             Self::NewSynRecv => "NEW_SYN_RECV",
+            Self::BoundInactive => "BOUND_INACTIVE",
         }
     }
 
@@ -154,6 +159,9 @@ pub struct SocketRecord {
     pub inode: u64,
     /// TCP_INFO of a full TCP socket, when the listing asked for it (`Query::with_info`).
     pub info: Option<TcpInfo>,
+    /// IPV6_V6ONLY of an IPv6 socket (INET_DIAG_SKV6ONLY): whether a `[::]` socket stays off
+    /// IPv4. `None` for IPv4 sockets and where the source does not say (/proc).
+    pub v6only: Option<bool>,
 }
 
 /// Where a listing came from.
@@ -316,6 +324,8 @@ pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
 /// One non-dump `SOCK_DIAG_BY_FAMILY` request carrying the 4-tuple and
 /// `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`): the attribute carrying tcp_info.
 const INET_DIAG_INFO: u16 = 2;
+/// `INET_DIAG_SKV6ONLY`: the IPV6_V6ONLY flag, sent with every AF_INET6 socket.
+const INET_DIAG_SKV6ONLY: u16 = 11;
 /// The request's `idiag_ext` bit asking for `INET_DIAG_INFO`: bit (type - 1).
 const INET_DIAG_INFO_EXT: u8 = 1 << (INET_DIAG_INFO - 1);
 /// `INET_DIAG_NOCOOKIE` (`sock_diag(7)`): the kernel looks the tuple up in its hash tables,
@@ -678,6 +688,7 @@ fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, Sys
         _ => Err(parse_error(format!("address family {family}"))),
     };
     let timer = Timer::from_kernel(timer);
+    let attributes = Attributes::parse(&payload[INET_DIAG_MSG_LEN..]);
     Ok(SocketRecord {
         proto,
         state: TcpState::from_kernel(state)
@@ -691,26 +702,42 @@ fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, Sys
         retransmits,
         uid: u32_at(64),
         inode: u64::from(u32_at(68)),
-        info: tcp_info_attribute(&payload[INET_DIAG_MSG_LEN..]),
+        info: attributes.info,
+        v6only: attributes.v6only,
     })
 }
 
-/// The tcp_info in the attributes (`struct rtattr` list: u16 length, u16 type, payload,
-/// aligned to 4) that follow an `inet_diag_msg`. A malformed list yields no info rather than
-/// failing the whole listing: the socket itself was decoded.
-fn tcp_info_attribute(mut attrs: &[u8]) -> Option<TcpInfo> {
-    while let Some(header) = attrs.first_chunk::<4>() {
-        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
-        let kind = u16::from_ne_bytes([header[2], header[3]]);
-        if len < 4 || len > attrs.len() {
-            return None;
+/// The attributes sockdoc reads from the `struct rtattr` list (u16 length, u16 type,
+/// payload, aligned to 4) that follows an `inet_diag_msg`. A malformed list ends the walk
+/// rather than failing the listing: the socket itself was decoded.
+#[derive(Default)]
+struct Attributes {
+    info: Option<TcpInfo>,
+    v6only: Option<bool>,
+}
+
+impl Attributes {
+    fn parse(mut attrs: &[u8]) -> Self {
+        let mut found = Self::default();
+        while let Some(header) = attrs.first_chunk::<4>() {
+            let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+            let kind = u16::from_ne_bytes([header[2], header[3]]);
+            if len < 4 || len > attrs.len() {
+                break;
+            }
+            let payload = &attrs[4..len];
+            match kind {
+                INET_DIAG_INFO => found.info = Some(TcpInfo::parse(payload)),
+                INET_DIAG_SKV6ONLY => found.v6only = payload.first().map(|&b| b != 0),
+                _ => {}
+            }
+            let Some(rest) = attrs.get(nlmsg_align(len)..) else {
+                break;
+            };
+            attrs = rest;
         }
-        if kind == INET_DIAG_INFO {
-            return Some(TcpInfo::parse(&attrs[4..len]));
-        }
-        attrs = attrs.get(nlmsg_align(len)..)?;
+        found
     }
-    None
 }
 
 fn ip_bytes(addr: SocketAddr) -> [u8; 16] {
@@ -1051,6 +1078,7 @@ mod tests {
             uid: 0,
             inode: 0,
             info: None,
+            v6only: None,
         }
     }
 
@@ -1139,6 +1167,7 @@ mod tests {
                         uid,
                         inode: u64::from(inode),
                         info: None,
+                        v6only: None,
                     }
                 },
             )

@@ -243,6 +243,7 @@ fn parse_line(
         uid,
         inode,
         info: None,
+        v6only: None,
     }))
 }
 
