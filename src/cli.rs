@@ -256,8 +256,8 @@ pub struct NagleArgs {
     #[arg(long, default_value_t = 0, value_name = "PORT")]
     pub port: u16,
 
-    /// Local address for both ends, IPv4 or IPv6 (e.g. ::1)
-    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    /// Loopback address for both ends: 127.0.0.0/8 or ::1
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_loopback, value_name = "ADDR")]
     pub addr: IpAddr,
 
     /// Exit 1 when any measured round-trip p99 exceeds this (a CI assertion), e.g. 5ms
@@ -424,8 +424,8 @@ pub struct SockoptArgs {
 /// What every scenario command takes.
 #[derive(Debug, Args)]
 pub struct ScenarioArgs {
-    /// Loopback address for both ends, IPv4 or IPv6 (e.g. ::1)
-    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    /// Loopback address for both ends: 127.0.0.0/8 or ::1
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_loopback, value_name = "ADDR")]
     pub addr: IpAddr,
 }
 
@@ -493,6 +493,21 @@ pub struct TimeoutsArgs {
 
     #[command(flatten)]
     pub scenario: ScenarioArgs,
+}
+
+/// An address on the loopback interface (127.0.0.0/8 or ::1): the experiments that open
+/// listeners and exchange traffic never do so where the network could reach them.
+pub fn parse_loopback(text: &str) -> Result<IpAddr, String> {
+    let addr: IpAddr = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not an IP address; write e.g. 127.0.0.1 or ::1"))?;
+    if addr.is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{addr} is not a loopback address: this experiment stays on 127.0.0.0/8 or ::1"
+        ))
+    }
 }
 
 /// A byte count with an optional K/M/G suffix (powers of 1024): 4096, 4K, 1M.

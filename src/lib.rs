@@ -9,6 +9,7 @@ pub mod sys;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 
+use clap::CommandFactory;
 use cli::{Cli, Command};
 use exit::Exit;
 use report::{Format, Style};
@@ -23,37 +24,79 @@ pub fn run(cli: &Cli) -> Exit {
         Format::Table
     };
     let mut out = BufWriter::new(stdout.lock());
-    let result = match &cli.command {
-        // `sockets` renders each row as it reads it, so it writes while it runs.
+    let (result, error_written) = match &cli.command {
+        // `sockets` renders each row as it reads it, so it writes while it runs; a failure
+        // part-way is closed off inside the document it already started.
         Command::Sockets(args) => {
             let context = commands::context(cli, &style);
             let mut sink = report::sockets::sink(format, style, &mut out);
-            commands::sockets::run(args, &context, &mut *sink).map(|exit| (None, exit))
+            let result = commands::sockets::run(args, &context, &mut *sink);
+            let error_written = match &result {
+                Err(error) if format == Format::Json && !is_broken_pipe(error) => sink
+                    .fail(&format!("{error:#}"), exit::for_error(error))
+                    .is_ok(),
+                _ => false,
+            };
+            (result.map(|exit| (None, exit)), error_written)
         }
-        _ => commands::run(cli, &style).map(|outcome| (Some(outcome.report), outcome.exit)),
+        _ => (
+            commands::run(cli, &style).map(|outcome| (Some(outcome.report), outcome.exit)),
+            false,
+        ),
     };
     let result = result.and_then(|(report, exit)| {
-        if let Some(report) = report {
-            report::render(&report, format, style, &mut out)?;
+        let written = report
+            .map_or(Ok(()), |report| {
+                report::render(&report, format, style, &mut out)
+            })
+            .and_then(|()| out.flush());
+        match written {
+            // A closed pipe (`sockdoc … | head`) is the reader's choice: the command still
+            // earned its exit code.
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(exit),
+            other => other.map(|()| exit).map_err(anyhow::Error::from),
         }
-        out.flush()?;
-        Ok(exit)
     });
     match result {
         Ok(exit) => exit,
-        // A closed pipe (`sockdoc … | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => Exit::Clean,
         Err(error) => {
             let exit = exit::for_error(&error);
             eprintln!("sockdoc: error: {error:#}");
-            if format == Format::Json {
+            if format == Format::Json && !error_written {
                 // Keep the promise of one JSON document on stdout, even on failure.
-                let document = report::json::error_document(cli.command.name(), &error, exit);
-                let _ = writeln!(out, "{document}").and_then(|()| out.flush());
+                let document =
+                    report::json::error_document(cli.command.name(), &format!("{error:#}"), exit);
+                let _ = writeln!(out, "{document}");
             }
+            let _ = out.flush();
             exit
         }
     }
+}
+
+/// Reports a command line clap refused. Under `--json` the message also goes into one
+/// JSON document on stdout, as every failure's does.
+pub fn usage_error(error: &clap::Error) -> Exit {
+    let wants_json = std::env::args().any(|arg| arg == "--json");
+    if !error.use_stderr() || !wants_json {
+        // --help and --version print and exit 0; other errors exit 2.
+        error.exit();
+    }
+    let _ = error.print();
+    let command = std::env::args()
+        .skip(1)
+        .find_map(|arg| {
+            Cli::command()
+                .get_subcommands()
+                .find(|sub| sub.get_name() == arg)
+                .map(|sub| sub.get_name().to_string())
+        })
+        .unwrap_or_default();
+    let message = error.render().to_string();
+    let document = report::json::error_document(&command, message.trim(), Exit::Usage);
+    println!("{document}");
+    Exit::Usage
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -5,7 +5,10 @@ use clap::Parser;
 use sockdoc::cli::Cli;
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with 2, or 0 for --help / --version.
-    let cli = Cli::parse();
-    sockdoc::run(&cli).into()
+    match Cli::try_parse() {
+        Ok(cli) => sockdoc::run(&cli).into(),
+        // clap prints usage errors itself (exit 2) and --help / --version (exit 0); under
+        // --json a usage error also leaves its one JSON document on stdout.
+        Err(error) => sockdoc::usage_error(&error).into(),
+    }
 }

@@ -119,6 +119,23 @@ fn usage_errors_exit_2_with_the_value_named() {
 }
 
 #[test]
+fn usage_errors_under_json_still_print_one_document() {
+    let output = sockdoc()
+        .args(["--json", "reuse-test", "70000"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one document");
+    assert_eq!(report["command"], "reuse-test");
+    assert_eq!(report["exit_code"], 2);
+    assert!(report["error"].as_str().unwrap().contains("70000"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("70000"));
+    // Without --json nothing goes to stdout.
+    let output = sockdoc().args(["reuse-test", "70000"]).output().unwrap();
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
 fn no_arguments_prints_help_and_fails_as_usage() {
     sockdoc()
         .assert()

@@ -169,11 +169,19 @@ fn max_p99_turns_the_run_into_an_assertion() {
 
 #[test]
 fn a_pinned_port_and_ipv6_are_honoured() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Hold the port with a bound, non-listening SO_REUSEADDR socket for the whole run, so no
+    // parallel test can take it; sockdoc's listener sets SO_REUSEADDR and binds beside it.
+    let holder = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    holder.set_reuse_address(true).unwrap();
+    holder
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let port = holder.local_addr().unwrap().as_socket().unwrap().port();
     let (report, output) = run_json(&[
         "nagle",
         "--nodelay",
@@ -185,6 +193,7 @@ fn a_pinned_port_and_ipv6_are_honoured() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["port"], port);
+    drop(holder);
 
     if !ipv6_loopback_available() {
         println!("SKIP (no IPv6 loopback on this host): nagle --addr ::1");
@@ -194,6 +203,33 @@ fn a_pinned_port_and_ipv6_are_honoured() {
         run_json(&["nagle", "--nodelay", "on", "--rounds", "3", "--addr", "::1"]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["address"], "::1");
+}
+
+#[test]
+fn a_port_held_by_a_listener_is_explained() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (report, output) = run_json(&["nagle", "--port", &port]);
+    assert_eq!(output.status.code(), Some(3));
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("--port {port} is in use")),
+        "{error}"
+    );
+    assert!(error.contains("EADDRINUSE"), "{error}");
+}
+
+#[test]
+fn only_loopback_addresses_are_accepted() {
+    for addr in ["0.0.0.0", "192.0.2.1", "::"] {
+        let output = sockdoc().args(["nagle", "--addr", addr]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{addr}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--addr") && stderr.contains("loopback"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -93,6 +93,16 @@ pub struct ModeReport {
     pub attribution: String,
 }
 
+impl ModeReport {
+    fn mode(&self) -> Mode {
+        Mode {
+            nodelay: self.nodelay,
+            cork: self.cork,
+            quickack: self.quickack,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 #[allow(non_snake_case)] // the kernel's counter names, as nstat prints them
 pub struct Counters {
@@ -188,8 +198,18 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
     let root = Path::new("/");
     let bind_to = SocketAddr::new(args.addr, args.port);
     // SO_REUSEADDR so a pinned --port can be reused right after a previous run.
-    let listener = sock::listener(bind_to, ReuseFlags::ADDR, ctx.timeout)
-        .with_context(|| format!("starting the test server on {bind_to}"))?;
+    let listener = sock::listener(bind_to, ReuseFlags::ADDR, ctx.timeout).map_err(|error| {
+        let hint = if error.errno() == Some(nix::errno::Errno::EADDRINUSE) {
+            format!(
+                "--port {} is in use by another socket (see `sockdoc reuse-test {}`); pick \
+                 another port or leave --port out for an ephemeral one",
+                args.port, args.port
+            )
+        } else {
+            format!("starting the test server on {bind_to}")
+        };
+        anyhow::Error::new(error).context(hint)
+    })?;
     let listen_addr = sock::local_addr(&listener)?;
     let mut notes = Vec::new();
     let counters_readable = procfs::read_netstat(root).is_ok();
@@ -206,6 +226,14 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
         let report = run_mode(mode, args, &listener, listen_addr, ctx.timeout)
             .with_context(|| format!("measuring with {}", mode.label()))?;
         reports.push(report);
+    }
+    // The plain TCP_NODELAY burst is the control that tells Nagle's share of the merging.
+    let control = reports
+        .iter()
+        .find(|m| m.nodelay && !m.cork && !m.quickack)
+        .and_then(|m| m.burst.data_segments);
+    for report in &mut reports {
+        report.attribution = attribute_mode(report.mode(), report, control);
     }
     drop(listener);
 
@@ -274,10 +302,11 @@ fn run_mode(
         .filter(|&d| d < STALL_THRESHOLD)
         .count() as u32;
     let middle = read_counters();
-    let (burst, framed) = (
-        burst(mode, args, listener, listen_addr, timeout)?,
-        framed(mode, args, listener, listen_addr, timeout)?,
-    );
+    let burst = burst(mode, args, listener, listen_addr, timeout)?;
+    // The burst's counters alone: the framed run below writes the same way and would blur
+    // which experiment the kernel merged.
+    let after_burst = read_counters();
+    let framed = framed(mode, args, listener, listen_addr, timeout)?;
     let after = read_counters();
 
     let mut sorted = rtts.clone();
@@ -285,13 +314,13 @@ fn run_mode(
     let p50 = percentile(&sorted, 50);
     let stalled = p50 >= STALL_THRESHOLD;
     let rr_counters = delta(before.as_ref(), middle.as_ref());
-    let burst_counters = delta(middle.as_ref(), after.as_ref());
+    let burst_counters = delta(middle.as_ref(), after_burst.as_ref());
     let burst = Burst {
         framed_recovered: framed.recovered,
         framed_reads: framed.reads,
         ..burst
     };
-    let mut report = ModeReport {
+    Ok(ModeReport {
         nodelay: mode.nodelay,
         cork: mode.cork,
         quickack: mode.quickack,
@@ -311,10 +340,9 @@ fn run_mode(
         counters: delta(before.as_ref(), after.as_ref()),
         rr_counters,
         burst_counters,
+        // Written once every mode has run: the attribution compares with the control.
         attribution: String::new(),
-    };
-    report.attribution = attribute_mode(mode, &report);
-    Ok(report)
+    })
 }
 
 /// A fresh connection to the test server, with the mode's options on both ends.
@@ -325,7 +353,15 @@ fn connect_pair(
     timeout: Duration,
 ) -> anyhow::Result<(TcpStream, TcpStream)> {
     let client = sock::connect(listen_addr, timeout)?;
-    let server = sock::accept(listener, timeout)?;
+    let client_addr = sock::local_addr(&client)?;
+    // With a pinned --port, someone else (a capture tool's probe, a stray client) may be
+    // in the accept queue first: measure only our own client.
+    let server = loop {
+        let accepted = sock::accept(listener, timeout)?;
+        if accepted.peer_addr().ok() == Some(client_addr) {
+            break accepted;
+        }
+    };
     sock::set_nodelay(&client, mode.nodelay)?;
     sock::set_nodelay(&server, mode.nodelay)?;
     Ok((client, server))
@@ -411,7 +447,13 @@ fn serve_requests(
         if mode.quickack {
             sock::set_quickack(stream)?;
         }
-        let mut body = vec![0_u8; u32::from_be_bytes(header) as usize];
+        let length = u32::from_be_bytes(header) as usize;
+        anyhow::ensure!(
+            length == BODY.len(),
+            "the server read a {length}-byte request header; sockdoc's client sends {}",
+            BODY.len()
+        );
+        let mut body = [0_u8; BODY.len()];
         sock::recv_exact(
             &mut reader,
             &mut body,
@@ -656,16 +698,23 @@ fn delta(
     }
 }
 
-fn attribute_mode(mode: Mode, m: &ModeReport) -> String {
+fn attribute_mode(mode: Mode, m: &ModeReport, control_segments: Option<u64>) -> String {
     let p50 = human(Duration::from_micros(m.rtt_p50_us));
     let delacks = count_text(m.rr_counters.DelayedACKs, "delayed ACKs");
+    let ack_confirmed = m.rr_counters.DelayedACKs.is_some_and(|n| n > 0);
     let stall = match (m.stalled, mode.expects_stall()) {
-        (true, true) => format!(
+        (true, true) if ack_confirmed => format!(
             "Stall: Nagle held each body until the header was ACKed, and the server delayed \
              that ACK (p50 {p50}, {}/{} rounds ≥ 20 ms, {delacks} over {} rounds with warm-up).",
             m.stalled_rounds,
             m.rounds,
             m.rounds + m.warmup
+        ),
+        (true, true) => format!(
+            "Stall: Nagle held each body until the header was ACKed (p50 {p50}, {}/{} rounds ≥ \
+             20 ms); the delayed ACK is the documented cause, but the DelayedACKs counter did \
+             not confirm it here ({delacks}).",
+            m.stalled_rounds, m.rounds
         ),
         (false, true) => format!(
             "No stall although Nagle was on (p50 {p50}): the server ACKed at once \
@@ -678,16 +727,16 @@ fn attribute_mode(mode: Mode, m: &ModeReport) -> String {
         (false, false) if mode.cork => {
             format!("No stall: TCP_CORK sent header and body as one segment (p50 {p50}).")
         }
-        (false, false) if mode.quickack => format!(
+        (false, false) if mode.quickack && !mode.nodelay => format!(
             "No stall: TCP_QUICKACK made the server ACK the header at once, releasing the \
-             held body (p50 {p50})."
+             body Nagle held (p50 {p50})."
         ),
         (false, false) => format!("No stall: TCP_NODELAY sent the body at once (p50 {p50})."),
     };
-    format!("{stall} {}", attribute_burst(mode, m))
+    format!("{stall} {}", attribute_burst(mode, m, control_segments))
 }
 
-fn attribute_burst(mode: Mode, m: &ModeReport) -> String {
+fn attribute_burst(mode: Mode, m: &ModeReport, control_segments: Option<u64>) -> String {
     let b = &m.burst;
     let autocork = count_text(m.burst_counters.TCPAutoCorking, "autocorked writes");
     let Some(segments) = b.data_segments else {
@@ -706,25 +755,37 @@ fn attribute_burst(mode: Mode, m: &ModeReport) -> String {
             "TCP_CORK merged {} writes into {segments} segment(s)",
             b.writes
         )
-    } else if m.burst_counters.TCPAutoCorking.is_some_and(|n| n > 0) {
-        format!(
-            "autocorking merged {} writes into {segments} segments ({autocork})",
-            b.writes
-        )
     } else if mode.nodelay {
-        let cwnd = b.sender_cwnd.map_or_else(String::new, |c| {
-            format!(" (congestion window {c} segments)")
-        });
+        let cause = if m.burst_counters.TCPAutoCorking.is_some_and(|n| n > 0) {
+            format!("autocorking merged them ({autocork})")
+        } else {
+            let cwnd = b.sender_cwnd.map_or_else(String::new, |c| {
+                format!(" (congestion window {c} segments)")
+            });
+            format!(
+                "the writes queued behind unacknowledged data{cwnd} and merged in the send \
+                 queue; autocorking did not fire ({autocork})"
+            )
+        };
         format!(
-            "{} writes left as {segments} segments although TCP_NODELAY was on and autocorking \
-             did not fire ({autocork}): writes queued behind unacknowledged data{cwnd} and \
-             merged in the send queue",
+            "{} writes left as {segments} segments although TCP_NODELAY was on: {cause}",
             b.writes
         )
     } else {
+        // Nagle's own share is what merged beyond the TCP_NODELAY control.
+        let share = match control_segments {
+            Some(control) if control > segments => format!(
+                "; the TCP_NODELAY control sent {control}, so Nagle accounts for the merging \
+                 beyond that"
+            ),
+            Some(control) => {
+                format!("; the TCP_NODELAY control sent {control} too, so Nagle added nothing here")
+            }
+            None => String::new(),
+        };
         format!(
-            "Nagle merged {} writes into {segments} segments: each small write waited while \
-             earlier data was unacknowledged ({autocork})",
+            "with Nagle on, {} writes left as {segments} segments: each small write waited \
+             while earlier data was unacknowledged ({autocork}){share}",
             b.writes
         )
     };
@@ -746,14 +807,7 @@ fn attribute_burst(mode: Mode, m: &ModeReport) -> String {
 fn attribute_all(modes: &[ModeReport], autocorking: Option<&str>) -> String {
     let mut parts: Vec<String> = modes
         .iter()
-        .map(|m| {
-            let mode = Mode {
-                nodelay: m.nodelay,
-                cork: m.cork,
-                quickack: m.quickack,
-            };
-            format!("[{}] {}", mode.label(), m.attribution)
-        })
+        .map(|m| format!("[{}] {}", m.mode().label(), m.attribution))
         .collect();
     parts.push(match autocorking {
         Some("1") => "net.ipv4.tcp_autocorking = 1: small writes are merged while earlier \
@@ -766,10 +820,9 @@ fn attribute_all(modes: &[ModeReport], autocorking: Option<&str>) -> String {
 }
 
 fn verdict(modes: &[ModeReport]) -> (String, String) {
-    let stalled: Vec<&ModeReport> = modes.iter().filter(|m| m.stalled).collect();
     let fast: Vec<&ModeReport> = modes.iter().filter(|m| !m.stalled).collect();
     let mut parts = Vec::new();
-    if let Some(s) = stalled.first() {
+    if let Some(s) = modes.iter().find(|m| m.stalled && m.mode().expects_stall()) {
         parts.push(format!(
             "With Nagle on, each write-write-read round waited for the peer's delayed ACK: \
              p50 {} (TCP_DELACK_MIN is {}).",
@@ -800,14 +853,7 @@ fn verdict(modes: &[ModeReport]) -> (String, String) {
     let mismatched: Vec<String> = modes
         .iter()
         .filter(|m| !m.matches)
-        .map(|m| {
-            Mode {
-                nodelay: m.nodelay,
-                cork: m.cork,
-                quickack: m.quickack,
-            }
-            .label()
-        })
+        .map(|m| m.mode().label())
         .collect();
     if !mismatched.is_empty() {
         parts.push(format!(

@@ -322,6 +322,14 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
 
 /// Refuses addresses no experiment can bind, before any socket is made.
 fn check_address(addr: IpAddr) -> anyhow::Result<()> {
+    if addr.is_unspecified() {
+        return Err(crate::exit::UsageError(format!(
+            "--addr {addr}: the experiment binds a specific address (127.0.0.1, ::1 or one of \
+             this host's); the survey already counts wildcard sockets as holding every address, \
+             and one trial puts a listener on the wildcard"
+        ))
+        .into());
+    }
     if addr.is_multicast() {
         return Err(crate::exit::UsageError(format!(
             "--addr {addr}: a multicast address cannot be bound by a TCP socket; use a local \

@@ -108,6 +108,9 @@ pub struct AcceptQueue {
 pub trait Sink {
     fn socket(&mut self, row: &SocketRow<'_>) -> io::Result<()>;
     fn finish(&mut self, footer: &Footer) -> io::Result<()>;
+    /// The listing failed after the sink may have started writing: end what it started,
+    /// carrying the error (JSON), or leave the error to stderr (tables).
+    fn fail(&mut self, error: &str, exit: Exit) -> io::Result<()>;
 }
 
 pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::Result<Exit> {
@@ -156,6 +159,10 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
         })
         .with_context(|| format!("listing {} sockets", proto_name(proto)))?;
         if let Some(error) = write_error {
+            // The reader closed the pipe (`| head`): it has what it wanted.
+            if error.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(Exit::Clean);
+            }
             return Err(error.into());
         }
         if listing.source == Source::ProcNet {
@@ -180,13 +187,15 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
     } else {
         Exit::Clean
     };
-    sink.finish(&Footer {
+    match sink.finish(&Footer {
         count,
         source,
         notes,
         summary,
-    })?;
-    Ok(exit)
+    }) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(exit),
+    }
 }
 
 /// The idiag_states mask for each protocol. UDP sockets are CLOSE (unconnected) or

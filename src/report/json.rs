@@ -14,11 +14,11 @@ pub fn render(report: &impl Serialize, out: &mut impl Write) -> io::Result<()> {
 
 /// The document printed when a command fails under `--json`, so a CI consumer still
 /// parses one JSON document and can read why.
-pub fn error_document(command: &str, error: &anyhow::Error, exit: Exit) -> String {
+pub fn error_document(command: &str, error: &str, exit: Exit) -> String {
     let document = serde_json::json!({
         "command": command,
         "sockdoc_version": VERSION,
-        "error": format!("{error:#}"),
+        "error": error,
         "exit_code": exit.code(),
     });
     serde_json::to_string_pretty(&document).expect("a json! value always serializes")

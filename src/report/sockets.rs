@@ -12,6 +12,7 @@ use super::{Format, Style};
 use crate::commands::VERSION;
 use crate::commands::reuse_test::human;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
+use crate::exit::Exit;
 use crate::sys::diag::{Proto, Source};
 
 pub fn sink<'a>(format: Format, style: Style, out: &'a mut dyn Write) -> Box<dyn Sink + 'a> {
@@ -97,6 +98,11 @@ impl Sink for TableSink<'_> {
         for note in &footer.notes {
             writeln!(self.out, "Note: {note}")?;
         }
+        Ok(())
+    }
+
+    fn fail(&mut self, _error: &str, _exit: Exit) -> io::Result<()> {
+        // The rows printed so far stay; the error itself goes to stderr.
         Ok(())
     }
 }
@@ -277,5 +283,21 @@ impl Sink for JsonSink<'_> {
             serde_json::to_writer(&mut *self.out, &value)?;
         }
         writeln!(self.out, "}}")
+    }
+
+    fn fail(&mut self, error: &str, exit: Exit) -> io::Result<()> {
+        if self.rows == 0 {
+            return writeln!(
+                self.out,
+                "{}",
+                super::json::error_document("sockets", error, exit)
+            );
+        }
+        writeln!(
+            self.out,
+            "],\n\"error\":{},\n\"exit_code\":{}}}",
+            serde_json::to_string(error)?,
+            exit.code()
+        )
     }
 }
