@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sockdoc::sys::diag::{self, Proto, TcpState};
 use socket2::{Domain, Socket, Type};
 
 use common::{
@@ -216,32 +217,34 @@ fn leave_time_wait(reuseaddr: bool) -> u16 {
         .unwrap();
     let (server, _) = listener.accept().unwrap();
     let mut server = TcpStream::from(server);
+    let (server_addr, client_addr) = (server.local_addr().unwrap(), client.local_addr().unwrap());
     server.write_all(b"bye").unwrap();
     drop(server); // the server closes first
     let mut buf = Vec::new();
     client.read_to_end(&mut buf).unwrap();
     drop(client);
     drop(listener);
+    wait_for_time_wait(server_addr, client_addr);
     port
 }
 
-/// Waits (bounded) until sock_diag shows TIME_WAIT on `port`, as `ss` would.
-fn wait_for_time_wait(port: u16) {
+/// Waits (bounded) until the server side of the connection is in TIME_WAIT, looking it up
+/// through sock_diag in this process (not through sockdoc, which would touch the port).
+fn wait_for_time_wait(server: SocketAddr, client: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        let (report, _) = run_json(&["reuse-test", &port.to_string()]);
-        if report["port_status"] != "free" {
+        let record = diag::lookup(Proto::Tcp, server, client).unwrap();
+        if record.is_some_and(|r| r.state == TcpState::TimeWait) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    panic!("no TIME_WAIT appeared on port {port}");
+    panic!("no TIME_WAIT appeared for {server} ↔ {client}");
 }
 
 #[test]
 fn time_wait_without_reuseaddr_is_attributed_to_the_old_socket() {
     let port = leave_time_wait(false);
-    wait_for_time_wait(port);
     let (report, output) = run_json(&["reuse-test", &port.to_string()]);
     assert_eq!(output.status.code(), Some(1), "a finding: {report:#}");
     assert_eq!(report["port_status"], "time-wait-only");
@@ -270,7 +273,6 @@ fn time_wait_without_reuseaddr_is_attributed_to_the_old_socket() {
 #[test]
 fn time_wait_with_reuseaddr_is_the_classic_restart_and_reproduces_in_place() {
     let port = leave_time_wait(true);
-    wait_for_time_wait(port);
     let (report, output) = run_json(&["reuse-test", &port.to_string()]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["port_status"], "time-wait-only");

@@ -211,3 +211,32 @@ fn every_scenario_runs_unprivileged() {
         );
     }
 }
+
+#[test]
+fn backlog_makes_room_for_its_clients_or_says_why_not() {
+    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
+    let run = |limits: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{limits}; exec \"$0\" backlog --clients 200 --json"
+            ))
+            .arg(exe)
+            .output()
+            .expect("sh runs")
+    };
+    // A soft limit below what 200 clients need is raised within the hard limit.
+    let output = run("ulimit -Sn 64");
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["clients"], 200);
+    // A hard limit below it cannot be: the run stops and names the flag and the limit.
+    let output = run("ulimit -n 64");
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("--clients 200") && error.contains("ulimit -n"),
+        "{error}"
+    );
+}

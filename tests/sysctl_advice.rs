@@ -3,11 +3,14 @@
 
 mod common;
 
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 use serde_json::Value;
 
+use sockdoc::sys::diag::{Query, TcpState};
 use sockdoc::sys::sysctl::{Line, parse_line};
 
 use common::{in_private_netns, json_of, run_json, skip_unless_root, sockdoc};
@@ -100,6 +103,60 @@ fn level(name: &str) -> (String, Option<String>) {
     (name.into(), None)
 }
 
+/// Copies a fixture tree, symlinks as symlinks, so a test can change one file of it.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// A copy of fixture `name` in a temporary directory, with `files` (path under the root,
+/// text) written over it.
+fn fixture_with(name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture(name)),
+        root.path(),
+    );
+    for (path, text) in files {
+        let file = root.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    root
+}
+
+/// `sysctl-advice --root DIR ARGS --json` for a temporary root.
+fn advice_in(root: &Path, args: &[&str]) -> (Value, i32) {
+    let mut all = vec!["sysctl-advice", "--root", root.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (report, output) = run_json(&all);
+    (report, output.status.code().expect("exited"))
+}
+
+/// The exit code the report's levels call for: 1 when anything is at warn (at advise or
+/// warn with `--check`), else 0.
+fn expected_exit(report: &Value, check: bool) -> i32 {
+    let threshold = if check { "advise" } else { "warn" };
+    let failing = |level: &Value| level == "warn" || level == threshold;
+    let findings = report["findings"].as_array().unwrap();
+    let config = report["config"].as_array().unwrap();
+    i32::from(
+        findings.iter().any(|f| failing(&f["level"]))
+            || config.iter().any(|p| failing(&p["level"])),
+    )
+}
+
 #[test]
 fn a_default_kernel_needs_nothing() {
     let (report, code) = advice("default", &[]);
@@ -143,14 +200,33 @@ fn a_default_kernel_needs_nothing() {
     let reuse = finding(&report, "net.ipv4.tcp_tw_reuse")["evidence"]
         .as_str()
         .unwrap();
-    assert!(reuse.contains("TIME_WAIT sockets now: 12"), "{reuse}");
+    assert!(
+        reuse.contains("TIME_WAIT sockets now, in total (all directions): 12"),
+        "the sockstat figure is labelled as the total: {reuse}"
+    );
+    assert!(
+        reuse.contains("TIME_WAIT per destination: not measured"),
+        "a fixture has no sockets: {reuse}"
+    );
     assert!(reuse.contains("≈ 470 new connections/s"), "{reuse}");
     assert_eq!(report["evidence"]["port_budget"]["usable"], 28232);
     assert_eq!(
         report["evidence"]["port_budget"]["new_connections_per_s"],
-        470
+        470.53
+    );
+    assert_eq!(
+        report["evidence"]["port_budget"]["new_connections_per_min"],
+        28232
     );
     assert_eq!(report["evidence"]["time_wait"], 12);
+    assert!(report["evidence"]["outgoing_time_wait"].is_null());
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("TIME_WAIT per destination not measured: --root tests/fixtures/sysctl/default is not the live system"),
+        "{:#}",
+        report["notes"]
+    );
     assert_eq!(report["netns"], "net:[4026531833]");
     assert_eq!(report["netns_initial"], true);
 
@@ -235,6 +311,233 @@ fn the_role_changes_the_advice() {
     let (client, _) = advice("old-kernel", &["--role", "client"]);
     assert_eq!(judged(&client, "net.core.somaxconn"), level("info"));
     assert_eq!(judged(&client, "net.ipv4.tcp_tw_reuse"), advise("1"));
+}
+
+#[test]
+fn a_large_time_wait_total_alone_is_not_port_pressure() {
+    // 15000 TIME_WAIT sockets in total is more than half the 28232 ports, but sockstat
+    // counts inbound ones too (a web server that closes first), which hold no ephemeral
+    // port: without the per-destination count, there is no pressure to advise on.
+    let root = fixture_with(
+        "default",
+        &[(
+            "proc/net/sockstat",
+            "sockets: used 120\nTCP: inuse 9 orphan 0 tw 15000 alloc 14 mem 3\n",
+        )],
+    );
+    let (both, code) = advice_in(root.path(), &["--check"]);
+    assert_eq!(code, 0, "{both:#}");
+    assert_eq!(judged(&both, "net.ipv4.tcp_tw_reuse"), level("ok"));
+    assert_eq!(judged(&both, "net.ipv4.ip_local_port_range"), level("ok"));
+    let evidence = finding(&both, "net.ipv4.tcp_tw_reuse")["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        evidence.contains("TIME_WAIT sockets now, in total (all directions): 15000"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("TIME_WAIT per destination: not measured"),
+        "{evidence}"
+    );
+    assert_eq!(both["evidence"]["time_wait"], 15000);
+
+    let (server, code) = advice_in(root.path(), &["--role", "server", "--check"]);
+    assert_eq!(code, 0, "{server:#}");
+    let range = finding(&server, "net.ipv4.ip_local_port_range");
+    assert_eq!(range["level"], "ok", "{range}");
+    assert_ne!(range["why"], "TIME_WAIT fills the range");
+    assert_eq!(judged(&server, "net.ipv4.tcp_tw_reuse"), level("ok"));
+
+    // A client is told about global reuse for its role, not because of the total.
+    let (client, _) = advice_in(root.path(), &["--role", "client"]);
+    assert_eq!(judged(&client, "net.ipv4.tcp_tw_reuse"), advise("1"));
+    assert!(
+        !finding(&client, "net.ipv4.tcp_tw_reuse")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("hold"),
+        "no claim about ports held"
+    );
+    assert_eq!(judged(&client, "net.ipv4.ip_local_port_range"), level("ok"));
+}
+
+#[test]
+fn a_small_range_reports_its_rate_per_minute() {
+    let root = fixture_with(
+        "default",
+        &[("proc/sys/net/ipv4/ip_local_port_range", "40000\t40009\n")],
+    );
+    let (report, _) = advice_in(root.path(), &[]);
+    let budget = &report["evidence"]["port_budget"];
+    assert_eq!(budget["usable"], 10);
+    assert_eq!(budget["new_connections_per_min"], 10);
+    assert_eq!(budget["new_connections_per_s"], 0.16);
+    let range = finding(&report, "net.ipv4.ip_local_port_range");
+    let evidence = range["evidence"].as_str().unwrap();
+    assert!(
+        evidence
+            .contains("= 10 usable ÷ 60 s TIME_WAIT ≈ 10 new connections/min to one destination"),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("≈ 0 "), "{evidence}");
+
+    // 90 ports: 1.5 a second, not 1.
+    let root = fixture_with(
+        "default",
+        &[("proc/sys/net/ipv4/ip_local_port_range", "40000\t40089\n")],
+    );
+    let (report, _) = advice_in(root.path(), &["--role", "server"]);
+    assert_eq!(
+        report["evidence"]["port_budget"]["new_connections_per_s"],
+        1.5
+    );
+    let range = finding(&report, "net.ipv4.ip_local_port_range");
+    assert!(
+        range["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("≈ 1.5 new connections/s"),
+        "{range}"
+    );
+}
+
+#[test]
+fn config_problems_outside_net_never_fail_check() {
+    let pid_max = (
+        "usr/lib/sysctl.d/50-pid-max.conf",
+        "kernel.pid_max = 4194304\nfs.protected_fifos = 1\nkernel.no_such_knob = 1\n",
+    );
+    let root = fixture_with(
+        "default",
+        &[
+            pid_max,
+            ("proc/sys/kernel/pid_max", "32768\n"),
+            ("proc/sys/fs/protected_fifos", "0\n"),
+        ],
+    );
+    let (report, code) = advice_in(root.path(), &["--check"]);
+    assert_eq!(code, 0, "{report:#}");
+    let config = report["config"].as_array().unwrap();
+    let listed: Vec<(&str, &str)> = config
+        .iter()
+        .map(|p| (p["key"].as_str().unwrap(), p["level"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("kernel.pid_max", "info"),
+            ("fs.protected_fifos", "info"),
+            ("kernel.no_such_knob", "info"),
+        ],
+        "still listed, at info"
+    );
+    assert!(
+        config[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("not applied: the kernel has \"32768\"")
+    );
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("keys outside net.* (kernel.pid_max, fs.protected_*) are listed at info"),
+        "the rule is documented"
+    );
+
+    // A net.* line that is not applied keeps its level and fails --check.
+    let root = fixture_with(
+        "default",
+        &[
+            pid_max,
+            ("proc/sys/kernel/pid_max", "32768\n"),
+            ("etc/sysctl.d/60-net.conf", "net.core.somaxconn = 8192\n"),
+        ],
+    );
+    let (report, code) = advice_in(root.path(), &["--check"]);
+    assert_eq!(code, 1, "{report:#}");
+    let somaxconn = report["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["file"] == "/etc/sysctl.d/60-net.conf")
+        .unwrap();
+    assert_eq!(somaxconn["level"], "advise");
+    assert_eq!(
+        advice_in(root.path(), &[]).1,
+        0,
+        "advise fails --check only"
+    );
+}
+
+#[test]
+fn fifos_and_huge_files_in_a_root_are_unreadable_not_a_hang() {
+    let root = fixture_with(
+        "default",
+        &[("etc/sysctl.d/60-big.conf", &"# padding\n".repeat(110_000))],
+    );
+    let fifo = |path: &str| {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    };
+    // Opening any of these for reading would block until a writer came.
+    fifo("etc/sysctl.d/50-x.conf");
+    fifo("proc/sys/net/ipv4/tcp_fin_timeout");
+    fifo("proc/net/sockstat");
+    fifo("proc/net/netstat");
+    let started = Instant::now();
+    let (report, code) = advice_in(root.path(), &["--check"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(code, 1, "an unreadable config file is advise: {report:#}");
+    let fin = finding(&report, "net.ipv4.tcp_fin_timeout");
+    assert_eq!(fin["why"], "not judged: unreadable");
+    assert!(
+        fin["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file (a FIFO)"),
+        "{fin}"
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("TIME_WAIT count unavailable") && notes.contains("counters unavailable"),
+        "{notes}"
+    );
+    assert_eq!(
+        notes.matches("not a regular file (a FIFO)").count(),
+        2,
+        "{notes}"
+    );
+    let problems: Vec<(&str, &str, &str)> = report["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["file"].as_str().unwrap(),
+                p["level"].as_str().unwrap(),
+                p["problem"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            (
+                "/etc/sysctl.d/50-x.conf",
+                "advise",
+                "cannot be read, so its settings are not applied: not a regular file (a FIFO)"
+            ),
+            (
+                "/etc/sysctl.d/60-big.conf",
+                "advise",
+                "cannot be read, so its settings are not applied: larger than 1 MiB"
+            ),
+        ]
+    );
 }
 
 #[test]
@@ -340,6 +643,19 @@ fn the_config_lint_names_file_and_line() {
             "info",
             "ignored because of the leading '-'",
         ),
+        // Outside net.*: listed, at info (never fails --check).
+        (
+            "/usr/lib/sysctl.d/50-pid-max.conf",
+            2,
+            "info",
+            "not applied: the kernel has \"32768\"",
+        ),
+        (
+            "/usr/lib/sysctl.d/50-pid-max.conf",
+            3,
+            "info",
+            "no such key",
+        ),
         (
             "/etc/sysctl.d/60-tuning.conf",
             2,
@@ -376,8 +692,16 @@ fn the_config_lint_names_file_and_line() {
         assert!(got.3.contains(want.3), "{}:{}: {}", got.0, got.1, got.3);
     }
     // Not reported: 10-legacy.conf:4 sets the same 30 as the line that wins; the reserved
-    // ports are applied, only written in another order; the masked and shadowed files
-    // (tcp_syncookies = 0, tcp_timestamps = 0) are never read.
+    // ports are applied, only written in another order; the masked and shadowed files are
+    // never read.
+    assert_eq!(report["summary"]["config_problems"], 10);
+}
+
+#[test]
+fn the_config_lint_lists_every_file_in_order() {
+    let (report, _) = advice("lint", &[]);
+    // The masked and shadowed files (tcp_syncookies = 0, tcp_timestamps = 0) are listed,
+    // never read.
     let files: Vec<(&str, &str)> = report["config_files"]
         .as_array()
         .unwrap()
@@ -390,6 +714,7 @@ fn the_config_lint_names_file_and_line() {
             ("/usr/lib/sysctl.d/10-legacy.conf", "read"),
             ("/etc/sysctl.d/50-masked.conf", "masked"),
             ("/usr/lib/sysctl.d/50-masked.conf", "shadowed"),
+            ("/usr/lib/sysctl.d/50-pid-max.conf", "read"),
             ("/etc/sysctl.d/60-tuning.conf", "read"),
             ("/run/sysctl.d/60-tuning.conf", "shadowed"),
             ("/etc/sysctl.conf", "read"),
@@ -399,7 +724,6 @@ fn the_config_lint_names_file_and_line() {
     assert_eq!(fin["configured"]["file"], "/etc/sysctl.d/60-tuning.conf");
     assert_eq!(fin["configured"]["line"], 3);
     assert_eq!(fin["configured"]["value"], "30");
-    assert_eq!(report["summary"]["config_problems"], 8);
 }
 
 #[test]
@@ -606,12 +930,27 @@ fn conf_snapshot_old_kernel() {
 
 #[test]
 fn this_kernel_is_judged_without_error() {
+    // The host's values are whatever they are, so the exit code is checked against the
+    // levels the report gives them: exactly that code, with and without --check. The
+    // deterministic outcome (a fresh namespace, no config files) is
+    // `a_fresh_namespace_without_config_passes_check`.
     let (report, output) = run_json(&["sysctl-advice"]);
     assert!(
-        matches!(output.status.code(), Some(0 | 1)),
+        output.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert_eq!(output.status.code(), Some(expected_exit(&report, false)));
+    let (checked, output) = run_json(&["sysctl-advice", "--check"]);
+    assert_eq!(output.status.code(), Some(expected_exit(&checked, true)));
+    // Only net.* config problems can fail --check.
+    for p in checked["config"].as_array().unwrap() {
+        if let Some(key) = p["key"].as_str()
+            && !key.starts_with("net.")
+        {
+            assert_eq!(p["level"], "info", "{p}");
+        }
+    }
     assert!(report["netns"].as_str().unwrap().starts_with("net:["));
     // Every knob this kernel has is read with its real value.
     for f in report["findings"].as_array().unwrap() {
@@ -632,6 +971,173 @@ fn this_kernel_is_judged_without_error() {
             Err(_) => assert!(f["current"].is_null(), "{key}"),
         }
     }
+}
+
+/// Opens `count` connections to a listener on `ip:port` (0: any port) and closes each
+/// client first, so the client end (local port ephemeral) enters TIME_WAIT; returns the
+/// destination once the kernel shows every one of them in TIME_WAIT.
+fn make_time_wait(ip: Ipv4Addr, port: u16, count: usize) -> SocketAddr {
+    use std::io::Read;
+    let listener = TcpListener::bind((ip, port)).unwrap();
+    let destination = listener.local_addr().unwrap();
+    let mut ports = Vec::new();
+    for _ in 0..count {
+        let client = TcpStream::connect(destination).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        ports.push(client.local_addr().unwrap().port());
+        drop(client);
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(server.read(&mut [0; 1]).unwrap(), 0, "the client's FIN");
+        drop(server);
+    }
+    // The last FIN is processed asynchronously: wait (bounded) until the kernel lists them.
+    let query = Query {
+        states: TcpState::TimeWait.mask(),
+        ..Query::tcp()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (records, _) = sockdoc::sys::diag::list(&query).unwrap();
+        let waiting = ports
+            .iter()
+            .filter(|&&p| {
+                records
+                    .iter()
+                    .any(|r| r.local.port() == p && r.remote == destination)
+            })
+            .count();
+        if waiting == count {
+            return destination;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} of {count} in TIME_WAIT"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn live_time_wait_is_counted_per_destination() {
+    let destination = make_time_wait(Ipv4Addr::LOCALHOST, 0, 8);
+    let (report, _) = run_json(&["sysctl-advice", "--role", "client"]);
+    let outgoing = &report["evidence"]["outgoing_time_wait"];
+    assert!(outgoing["in_range"].as_u64().unwrap() >= 8, "{outgoing}");
+    // Other tests may hold more TIME_WAIT to another destination; never fewer.
+    assert!(
+        outgoing["busiest"]["time_wait"].as_u64().unwrap() >= 8,
+        "{outgoing} (ours: {destination})"
+    );
+    assert!(["sock-diag", "proc-net"].contains(&outgoing["source"].as_str().unwrap()));
+    let evidence = finding(&report, "net.ipv4.tcp_tw_reuse")["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        evidence.contains("TIME_WAIT with a local port in the ephemeral range: "),
+        "{evidence}"
+    );
+    assert!(!report["notes"].to_string().contains("not measured"));
+}
+
+/// Run by `port_pressure_in_a_private_namespace_is_measured_per_destination` inside its
+/// namespace (`SOCKDOC_MAKE_TIME_WAIT=IP:PORT,COUNT`); does nothing otherwise.
+#[test]
+#[ignore = "a helper the private-namespace test runs inside its namespace"]
+fn helper_make_time_wait() {
+    let Ok(spec) = std::env::var("SOCKDOC_MAKE_TIME_WAIT") else {
+        return;
+    };
+    let (addr, count) = spec.split_once(',').unwrap();
+    let addr: SocketAddr = addr.parse().unwrap();
+    let SocketAddr::V4(addr) = addr else {
+        panic!("{addr}: IPv4 only")
+    };
+    make_time_wait(*addr.ip(), addr.port(), count.parse().unwrap());
+}
+
+#[test]
+fn port_pressure_in_a_private_namespace_is_measured_per_destination() {
+    if skip_unless_root("netns with a 10-port range and 6 TIME_WAIT sockets to one destination") {
+        return;
+    }
+    let helper = std::env::current_exe().unwrap();
+    let script = |role: &str| {
+        format!(
+            "ip addr add 10.99.0.1/32 dev lo\n\
+             echo '40000 40009' > /proc/sys/net/ipv4/ip_local_port_range\n\
+             SOCKDOC_MAKE_TIME_WAIT=10.99.0.1:5000,6 '{}' --exact helper_make_time_wait \
+             --ignored --quiet >&2\n\
+             \"$SOCKDOC\" sysctl-advice --json --role {role}",
+            helper.display()
+        )
+    };
+    let output = in_private_netns(&script("both"));
+    let report = json_of(&output);
+    let outgoing = &report["evidence"]["outgoing_time_wait"];
+    assert_eq!(outgoing["in_range"], 6, "{report:#}");
+    let busiest = &outgoing["busiest_non_loopback"];
+    assert_eq!(busiest["destination"], "10.99.0.1:5000");
+    assert_eq!(busiest["source_ip"], "10.99.0.1");
+    assert_eq!(busiest["time_wait"], 6);
+    // 6 of 10 usable ports, off loopback, where tcp_tw_reuse = 2 does not help.
+    assert_eq!(judged(&report, "net.ipv4.tcp_tw_reuse"), advise("1"));
+    let reuse = finding(&report, "net.ipv4.tcp_tw_reuse");
+    assert!(
+        reuse["reason"]
+            .as_str()
+            .unwrap()
+            .contains("to 10.99.0.1:5000 from 10.99.0.1 hold 6 of the 10 usable ephemeral ports"),
+        "{reuse}"
+    );
+    assert!(
+        reuse["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("at most 6 to one destination (10.99.0.1 → 10.99.0.1:5000)"),
+        "{reuse}"
+    );
+
+    // A server is not told to change tcp_tw_reuse, whatever its outgoing connections do.
+    let output = in_private_netns(&script("server"));
+    let report = json_of(&output);
+    assert_eq!(judged(&report, "net.ipv4.tcp_tw_reuse"), level("ok"));
+}
+
+#[test]
+fn a_fresh_namespace_without_config_passes_check() {
+    if skip_unless_root("a private network and mount namespace with no sysctl config files") {
+        return;
+    }
+    // A new network namespace starts at the kernel's defaults with no traffic, and empty
+    // mounts over the config directories (in a private mount namespace) leave no files:
+    // the input is fixed, so the outcome is one.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "sh", "-ec"])
+        .arg(
+            "ip link set lo up\n\
+             for d in /etc/sysctl.d /run/sysctl.d /usr/local/lib/sysctl.d /usr/lib/sysctl.d \
+             /lib/sysctl.d; do if [ -d \"$d\" ]; then mount -t tmpfs sockdoc-empty \"$d\"; fi; \
+             done\n\
+             if [ -e /etc/sysctl.conf ]; then mount --bind \"$EMPTY\" /etc/sysctl.conf; fi\n\
+             \"$SOCKDOC\" sysctl-advice --json --check",
+        )
+        .env("SOCKDOC", assert_cmd::cargo::cargo_bin!("sockdoc"))
+        .env("EMPTY", empty.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert!(levels(&report).iter().all(|l| l == "ok"), "{report:#}");
+    assert_eq!(report["config"], Value::Array(vec![]));
+    for file in report["config_files"].as_array().unwrap() {
+        assert_eq!(file["assignments"], 0, "{file}");
+    }
+    assert_eq!(report["evidence"]["outgoing_time_wait"]["in_range"], 0);
 }
 
 fn host_values() -> Vec<String> {
@@ -678,9 +1184,18 @@ fn knobs_set_in_a_private_namespace_are_judged_there() {
         "{range}"
     );
     assert_eq!(
-        report["evidence"]["port_budget"]["new_connections_per_s"],
-        0
+        report["evidence"]["port_budget"]["new_connections_per_min"],
+        10
     );
+    assert!(
+        range["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("≈ 10 new connections/min"),
+        "{range}"
+    );
+    // Measured live, in the namespace: no sockets there, so no TIME_WAIT either.
+    assert_eq!(report["evidence"]["outgoing_time_wait"]["in_range"], 0);
     assert_eq!(finding(&report, "net.core.somaxconn")["current"], "128");
     assert_eq!(judged(&report, "net.core.somaxconn"), advise("4096"));
 

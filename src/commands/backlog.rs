@@ -33,6 +33,15 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     let capacity = effective + 1;
     let expected_completed = args.clients.min(capacity);
 
+    // One descriptor per client, the listener, and a margin for stdio and sock_diag.
+    let needed = u64::from(args.clients) + 16;
+    if let Err(limit) = sock::ensure_open_files(needed) {
+        anyhow::bail!(
+            "--clients {} needs about {needed} open files but this process may open only \
+             {limit} (ulimit -n): lower --clients or raise the limit",
+            args.clients
+        );
+    }
     let listener = sock::listener_with_backlog(
         s.ephemeral(),
         i32::try_from(args.backlog).expect("--backlog is at most 1024"),

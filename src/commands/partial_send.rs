@@ -31,29 +31,21 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     let mut sent_sum = Checksum::default();
     sent_sum.update(&data);
 
-    let (mut client, mut server) = small_buffer_pair(&s, args.sndbuf, timeout)?;
+    let (mut client, server) = small_buffer_pair(&s, args.sndbuf, timeout)?;
     let sndbuf_applied = sock::send_buffer(&client)?;
     sock::set_nonblocking(&client, true)?;
 
     // 1. Nobody reads: send() takes what fits, then EAGAIN.
+    let filled = fill_until_eagain(&mut client, &data)?;
     let Filled {
         first,
         accepted,
         calls,
         eagain,
-    } = fill_until_eagain(&mut client, &data)?;
+    } = filled;
 
     // 2. The receiver reads; a send-all loop delivers the rest.
-    let (received, received_sum, loop_stats) = thread::scope(|scope| {
-        let reader = scope.spawn(move || read_all(&mut server, timeout));
-        let stats = send_all(&mut client, &data, accepted, timeout);
-        // End of stream for the reader, whatever happened.
-        drop(client);
-        let read = reader.join().expect("the reader thread does not panic");
-        let stats = stats?;
-        let (received, sum) = read?;
-        anyhow::Ok((received, sum, stats))
-    })?;
+    let (received, received_sum, loop_stats) = deliver(client, server, &data, accepted, timeout)?;
 
     s.detail("bytes", total);
     s.detail("sndbuf_requested", args.sndbuf);
@@ -72,28 +64,32 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
         format!("{:016x}", received_sum.value()),
     );
 
-    if first == total {
+    let all_fit = first == total;
+    if all_fit {
+        // Nothing was short, so there is nothing to hold against the documented behaviour.
         s.note(format!(
-            "All {total} bytes fit in the socket buffers at once; use a larger --bytes to see a \
-             partial send."
+            "Not demonstrated: all {total} bytes fit in the socket buffers at once, so no send() \
+             came back short. Use a larger --bytes or a smaller --sndbuf."
+        ));
+    } else {
+        s.check(Check::new(
+            "send() returns fewer bytes than asked when the buffers fill",
+            format!("{first} of {total} bytes"),
+            "fewer than asked",
+            true,
+        ));
+        s.check(Check::new(
+            "a non-blocking send() then fails with EAGAIN",
+            if eagain {
+                format!("EAGAIN after {accepted} bytes in {calls} calls")
+            } else {
+                format!("no EAGAIN after {calls} calls ({accepted} bytes accepted)")
+            },
+            "EAGAIN",
+            eagain,
         ));
     }
-    s.check(Check::new(
-        "send() returns fewer bytes than asked when the buffers fill",
-        format!("{first} of {total} bytes"),
-        "fewer than asked",
-        first < total || first == total && !eagain,
-    ));
-    s.check(Check::new(
-        "a non-blocking send() then fails with EAGAIN",
-        if eagain {
-            format!("EAGAIN after {accepted} bytes in {calls} calls")
-        } else {
-            format!("no EAGAIN ({accepted} bytes accepted)")
-        },
-        "EAGAIN",
-        eagain || accepted == total,
-    ));
+    let delivered = received == total && received_sum == sent_sum;
     s.check(Check::new(
         "a send-all loop delivers every byte, in order",
         format!(
@@ -105,23 +101,15 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
             }
         ),
         format!("{total} of {total} bytes, checksum equal"),
-        received == total && received_sum == sent_sum,
+        delivered,
     ));
-    let verdict = format!(
-        "With SO_SNDBUF {} (asked {}, the kernel doubles it) and nobody reading, the first send() \
-         of {total} bytes took {first}; {} then {}. Once the receiver read, a loop that waited for \
-         POLLOUT and resent the remainder delivered all {received} bytes ({} partial sends, {} \
-         EAGAINs), checksum equal.",
-        sndbuf_applied,
-        args.sndbuf,
-        if calls > 1 {
-            format!("{calls} calls accepted {accepted} bytes in all")
-        } else {
-            "nothing more fit".into()
-        },
-        if eagain { "EAGAIN" } else { "no EAGAIN" },
-        loop_stats.partial,
-        loop_stats.eagain
+    let verdict = verdict(
+        &filled,
+        total,
+        (sndbuf_applied, args.sndbuf),
+        received,
+        delivered,
+        &loop_stats,
     );
     Ok(s.finish(
         "send() copies into the socket's send buffer only what fits (SO_SNDBUF, and the peer's \
@@ -132,6 +120,27 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
          write_all; C: a send-all loop); on non-blocking sockets wait for POLLOUT (or EPOLLOUT) \
          on EAGAIN before sending the rest.",
     ))
+}
+
+/// Runs the send-all loop from byte `sent` while a reader drains the other end; returns what
+/// the reader got, its checksum, and the loop's counts.
+fn deliver(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    data: &[u8],
+    sent: usize,
+    timeout: Duration,
+) -> anyhow::Result<(usize, Checksum, LoopStats)> {
+    thread::scope(|scope| {
+        let reader = scope.spawn(move || read_all(&mut server, timeout));
+        let stats = send_all(&mut client, data, sent, timeout);
+        // End of stream for the reader, whatever happened.
+        drop(client);
+        let read = reader.join().expect("the reader thread does not panic");
+        let stats = stats?;
+        let (received, sum) = read?;
+        Ok((received, sum, stats))
+    })
 }
 
 /// A connection whose sender asked for `sndbuf` bytes of SO_SNDBUF and whose receiver has a
@@ -167,7 +176,48 @@ fn write(client: &mut TcpStream, data: &[u8]) -> Result<Option<usize>, SysError>
     }
 }
 
+/// The verdict, from what was measured: how the buffers filled, and what the loop delivered.
+fn verdict(
+    filled: &Filled,
+    total: usize,
+    (sndbuf_applied, sndbuf_requested): (usize, u64),
+    received: usize,
+    delivered: bool,
+    loop_stats: &LoopStats,
+) -> String {
+    let filling = if filled.first == total {
+        format!("the first send() took all {total} bytes")
+    } else {
+        format!(
+            "the first send() of {total} bytes took {}, and {} calls took {} bytes in all, the \
+             last {}",
+            filled.first,
+            filled.calls,
+            filled.accepted,
+            if filled.eagain {
+                "failing with EAGAIN"
+            } else {
+                "still accepting (the call limit ended the loop)"
+            }
+        )
+    };
+    let delivery = if delivered {
+        format!(
+            "delivered all {received} bytes ({} partial sends, {} EAGAINs), checksum equal",
+            loop_stats.partial, loop_stats.eagain
+        )
+    } else {
+        format!("delivered {received} of {total} bytes, checksum different")
+    };
+    format!(
+        "With SO_SNDBUF {sndbuf_applied} (asked {sndbuf_requested}, the kernel doubles it) and \
+         nobody reading, {filling}. Once the receiver read, a loop that waited for POLLOUT and \
+         resent the remainder {delivery}."
+    )
+}
+
 /// Phase 1: what non-blocking sends accepted before the first EAGAIN.
+#[derive(Debug, Clone, Copy)]
 struct Filled {
     /// What the very first send() took.
     first: usize,

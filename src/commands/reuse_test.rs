@@ -271,11 +271,12 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
         (_, false) => None,
     };
 
-    notes.push(
-        "TIME_WAIT sockets left by this run belong to the kernel and expire on their own \
-         within 60 s; they were made with SO_REUSEADDR, so a server that sets it can bind now."
-            .into(),
-    );
+    notes.push(format!(
+        "TIME_WAIT sockets left by this run belong to the kernel and expire on their own within \
+         60 s. The reproduction's, on port {}, came from a listener with SO_REUSEADDR, so a \
+         server that sets it can bind there now; the trials' sit on other ephemeral ports.",
+        reproduction.port
+    ));
     if let Some(note) = &survey.note {
         notes.push(note.clone());
     }

@@ -534,8 +534,10 @@ fn closing_note(target: Option<Target>, kind: SocketKind, requests: &[Request]) 
         )
     } else {
         format!(
-            "The connection to {addr} was closed normally: this side keeps it in TIME_WAIT for \
-             60 s, as the kernel does for whichever side closes first; it expires on its own."
+            "The connection to {addr} was closed normally, sockdoc's side first: Linux keeps the \
+             side that closes first in FIN_WAIT2 until the server closes too, then in TIME_WAIT \
+             for 60 s; `sockdoc sockets --port {}` shows where it is.",
+            addr.port()
         )
     })
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,6 +18,8 @@ use super::reuse_test::TCP_TIMEWAIT_LEN;
 use super::{Context, VERSION};
 use crate::cli::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
+use crate::sys::diag::{self, Query, Source, TcpState};
+use crate::sys::error::os_text;
 use crate::sys::procfs;
 use crate::sys::sysctl::{self, ConfigFile, FileStatus, Knob, Line, Netns, Sockstat};
 
@@ -145,8 +148,14 @@ pub struct ConfigRef {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Evidence {
-    /// TIME_WAIT sockets now (/proc/net/sockstat `tw`), all directions and families.
+    /// TIME_WAIT sockets now, in total (/proc/net/sockstat `tw`): all directions and
+    /// families, so it includes connections this host accepted and closed first, which hold
+    /// no ephemeral port. Never used to judge port pressure.
     pub time_wait: Option<u64>,
+    /// TIME_WAIT sockets holding ephemeral ports, per destination, from the live socket
+    /// table: the figure the port budget is spent on. Null under a fixture `--root` (no live
+    /// sockets) or when the table cannot be read; a note says which.
+    pub outgoing_time_wait: Option<OutgoingTimeWait>,
     /// Orphaned sockets now (/proc/net/sockstat `orphan`).
     pub orphans: Option<u64>,
     pub port_budget: Option<PortBudget>,
@@ -166,10 +175,40 @@ pub struct PortBudget {
     pub reserved_in_range: u32,
     pub usable: u32,
     /// usable ÷ 60 s: new connections per second to one destination (source IP,
-    /// destination IP, destination port) when this host closes first and no reuse applies.
-    pub new_connections_per_s: u32,
+    /// destination IP, destination port) when this host closes first and no reuse applies,
+    /// to two decimals (rounded down: a rate that can be sustained).
+    pub new_connections_per_s: f64,
+    /// The same per minute: usable × 60 s ÷ 60 s TIME_WAIT, exact.
+    pub new_connections_per_min: u32,
     /// With `tcp_tw_reuse` for that traffic: a port is reusable after this delay.
     pub tw_reuse_delay_ms: Option<u64>,
+}
+
+/// TIME_WAIT sockets whose local port lies in `ip_local_port_range`: connections this host
+/// opened and closed first, each still holding its ephemeral port. A port is taken per
+/// destination (source IP, destination IP, destination port), so the busiest destination is
+/// what runs out first. Inbound connections are left out when the service's port is outside
+/// the range; a service on a port inside it (bound to port 0) has one client port per
+/// connection, so its TIME_WAIT sockets spread one per "destination" and never make the
+/// busiest.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutgoingTimeWait {
+    /// All of them, whatever the destination.
+    pub in_range: u64,
+    /// The destination holding the most.
+    pub busiest: Option<Destination>,
+    /// The busiest destination with neither end on loopback: the one `tcp_tw_reuse = 2`
+    /// (loopback only, the default) does not help.
+    pub busiest_non_loopback: Option<Destination>,
+    /// Where the sockets were listed from: `sock-diag` or `proc-net`.
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Destination {
+    pub source_ip: IpAddr,
+    pub destination: SocketAddr,
+    pub time_wait: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -282,7 +321,9 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
     );
     notes.push(
         "Exit code: 1 when a finding or config problem is at warn; with --check, at advise \
-         or warn; otherwise 0."
+         or warn; otherwise 0. Config problems with keys outside net.* (kernel.pid_max, \
+         fs.protected_*) are listed at info and never fail --check: sockdoc judges the network \
+         sysctls. Malformed lines and unreadable files keep their level."
             .into(),
     );
 
@@ -357,6 +398,8 @@ struct Live {
     proc_sys: bool,
     knobs: HashMap<&'static str, Knob>,
     sockstat: Option<Sockstat>,
+    /// TIME_WAIT per destination on ephemeral ports, or why it was not measured.
+    outgoing: Result<OutgoingTimeWait, String>,
     counters: Option<BTreeMap<String, u64>>,
 }
 
@@ -370,20 +413,35 @@ impl Live {
                 root.display()
             ));
         }
-        let knobs = KNOBS
+        let knobs: HashMap<&'static str, Knob> = KNOBS
             .iter()
             .map(|&key| (key, sysctl::read_knob(root, key)))
             .collect();
         let sockstat = sysctl::read_sockstat(root)
             .map_err(|e| notes.push(format!("TIME_WAIT count unavailable: {e}")))
             .ok();
-        let counters = procfs::read_netstat(root)
+        let range = knobs
+            .get("net.ipv4.ip_local_port_range")
+            .and_then(Knob::value)
+            .and_then(parse_range);
+        let outgoing = measure_outgoing(root, range);
+        // Without proc/sys/net nothing is judged, and the note above says so.
+        if let (Err(why), true) = (&outgoing, proc_sys) {
+            notes.push(format!(
+                "TIME_WAIT per destination not measured: {why}. No port-pressure advice is \
+                 given without it; the TIME_WAIT count shown is the total from \
+                 /proc/net/sockstat, which includes connections this host accepted (they hold \
+                 no ephemeral port)."
+            ));
+        }
+        let counters = read_counters(root)
             .map_err(|e| notes.push(format!("counters unavailable: {e}")))
             .ok();
         Self {
             proc_sys,
             knobs,
             sockstat,
+            outgoing,
             counters,
         }
     }
@@ -406,6 +464,16 @@ impl Live {
 
     fn time_wait(&self) -> Option<u64> {
         self.sockstat.map(|s| s.time_wait)
+    }
+
+    /// The most TIME_WAIT sockets holding ephemeral ports to one destination, among the
+    /// destinations `tcp_tw_reuse` does not already cover; `None` when not measured.
+    fn pressing(&self) -> Option<&Destination> {
+        let outgoing = self.outgoing.as_ref().ok()?;
+        match self.value("net.ipv4.tcp_tw_reuse") {
+            Some("2") => outgoing.busiest_non_loopback.as_ref(),
+            _ => outgoing.busiest.as_ref(),
+        }
     }
 
     /// The ephemeral-port budget, when the range and the reserved list parse.
@@ -432,7 +500,8 @@ impl Live {
             ports,
             reserved_in_range,
             usable,
-            new_connections_per_s: usable / TCP_TIMEWAIT_LEN.as_secs() as u32,
+            new_connections_per_s: (f64::from(usable) * 100.0 / TIMEWAIT_S).floor() / 100.0,
+            new_connections_per_min: (u64::from(usable) * 60 / TCP_TIMEWAIT_LEN.as_secs()) as u32,
             tw_reuse_delay_ms: delay,
         })
     }
@@ -444,10 +513,118 @@ impl Live {
             .collect();
         Evidence {
             time_wait: self.time_wait(),
+            outgoing_time_wait: self.outgoing.as_ref().ok().cloned(),
             orphans: self.sockstat.map(|s| s.orphan),
             port_budget: budget,
             tcp_ehash_entries: self.number("net.ipv4.tcp_ehash_entries"),
             counters,
+        }
+    }
+}
+
+/// The sustainable rate of new connections to one destination, readable at any size:
+/// "470 new connections/s", "1.5 new connections/s", "10 new connections/min" (a rate
+/// below one a second reads per minute rather than as 0).
+fn rate_text(b: &PortBudget, what: &str) -> String {
+    let per_s = b.new_connections_per_s;
+    if per_s >= 10.0 {
+        format!("{}{what}/s", per_s.floor())
+    } else if per_s >= 1.0 {
+        format!("{:.1}{what}/s", (per_s * 10.0).floor() / 10.0)
+    } else {
+        format!("{}{what}/min", b.new_connections_per_min)
+    }
+}
+
+/// TIME_WAIT's length in seconds, as a float for rates.
+const TIMEWAIT_S: f64 = TCP_TIMEWAIT_LEN.as_secs() as f64;
+
+/// The counters, from /proc/net/netstat and /proc/net/snmp when both are regular files: a
+/// FIFO there (in a fixture tree) would block the reader.
+fn read_counters(root: &Path) -> Result<BTreeMap<String, u64>, String> {
+    for name in ["netstat", "snmp"] {
+        let path = root.join("proc/net").join(name);
+        sysctl::regular_or_absent(&path)
+            .map_err(|error| format!("reading {}: {}", path.display(), os_text(&error)))?;
+    }
+    procfs::read_netstat(root).map_err(|error| error.to_string())
+}
+
+/// Lists the live TIME_WAIT sockets and tallies those holding an ephemeral port, per
+/// destination. Only the live system has sockets: under any other `--root` the tally is
+/// not made, and the advice that needs it is not given.
+fn measure_outgoing(root: &Path, range: Option<(u16, u16)>) -> Result<OutgoingTimeWait, String> {
+    if !sysctl::is_live_root(root) {
+        return Err(format!(
+            "--root {} is not the live system, so there are no sockets to list",
+            root.display()
+        ));
+    }
+    let (low, high) = range.ok_or("ip_local_port_range could not be read")?;
+    let query = Query {
+        states: TcpState::TimeWait.mask(),
+        ..Query::tcp()
+    };
+    let mut tally = Tally::new(low, high);
+    let listing = diag::for_each(&query, |r| tally.add(r.local, r.remote))
+        .map_err(|error| format!("the TIME_WAIT sockets could not be listed: {error}"))?;
+    Ok(tally.finish(listing.source))
+}
+
+/// Counts TIME_WAIT sockets per (source IP, destination IP, destination port), keeping
+/// only those whose local port is in the ephemeral range.
+struct Tally {
+    low: u16,
+    high: u16,
+    in_range: u64,
+    per_destination: HashMap<(IpAddr, SocketAddr), u64>,
+}
+
+impl Tally {
+    fn new(low: u16, high: u16) -> Self {
+        Self {
+            low,
+            high,
+            in_range: 0,
+            per_destination: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, local: SocketAddr, remote: SocketAddr) {
+        if !(self.low..=self.high).contains(&local.port()) {
+            return;
+        }
+        self.in_range += 1;
+        // A dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d: the same destination.
+        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        *self
+            .per_destination
+            .entry((local.ip().to_canonical(), remote))
+            .or_default() += 1;
+    }
+
+    fn finish(self, source: Source) -> OutgoingTimeWait {
+        let busiest = |keep: &dyn Fn(&(IpAddr, SocketAddr)) -> bool| {
+            self.per_destination
+                .iter()
+                .filter(|(key, _)| keep(key))
+                // Ties go to the lowest address, so the report is stable.
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(&(source_ip, destination), &time_wait)| Destination {
+                    source_ip,
+                    destination,
+                    time_wait,
+                })
+        };
+        OutgoingTimeWait {
+            in_range: self.in_range,
+            busiest: busiest(&|_| true),
+            // tcp_tw_reuse = 2 counts a connection as loopback when either end is
+            // (tcp_twsk_unique(), net/ipv4/tcp_ipv4.c).
+            busiest_non_loopback: busiest(&|(source, destination)| {
+                !source.is_loopback() && !destination.ip().is_loopback()
+            }),
+            source,
         }
     }
 }
@@ -633,25 +810,68 @@ impl Judge<'_> {
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 
+    /// The total, labelled as such: it is not the figure ports run out on.
     fn time_wait_text(&self) -> Option<String> {
         self.live
             .time_wait()
-            .map(|tw| format!("TIME_WAIT sockets now: {tw}"))
+            .map(|tw| format!("TIME_WAIT sockets now, in total (all directions): {tw}"))
+    }
+
+    /// The TIME_WAIT sockets holding ephemeral ports, per destination, or that they were
+    /// not measured.
+    fn outgoing_text(&self) -> String {
+        let Ok(o) = &self.live.outgoing else {
+            return "TIME_WAIT per destination: not measured (see the notes)".into();
+        };
+        let mut text = format!(
+            "TIME_WAIT with a local port in the ephemeral range: {}",
+            o.in_range
+        );
+        if let Some(d) = &o.busiest {
+            let _ = write!(
+                text,
+                ", at most {} to one destination ({} → {})",
+                d.time_wait, d.source_ip, d.destination
+            );
+            let same =
+                |n: &Destination| (n.source_ip, n.destination) == (d.source_ip, d.destination);
+            match &o.busiest_non_loopback {
+                Some(n) if !same(n) => {
+                    let _ = write!(
+                        text,
+                        ", off loopback at most {} ({} → {})",
+                        n.time_wait, n.source_ip, n.destination
+                    );
+                }
+                Some(_) => {}
+                None => text.push_str(", none off loopback"),
+            }
+        }
+        text
+    }
+
+    /// The destination whose TIME_WAIT sockets hold half the usable ports or more, among
+    /// those `tcp_tw_reuse` does not already cover. Only a measured per-destination count
+    /// counts: the sockstat total includes inbound connections, which hold no port.
+    fn pressure(&self) -> Option<&Destination> {
+        let b = self.budget?;
+        self.live
+            .pressing()
+            .filter(|d| d.time_wait > 0 && d.time_wait.saturating_mul(2) >= u64::from(b.usable))
     }
 
     fn budget_text(&self) -> Option<String> {
         let b = self.budget?;
         let mut text = format!(
-            "port budget: {} ports ({}–{}) − {} reserved = {} usable ÷ {} s TIME_WAIT ≈ {} new \
-             connections/s to one destination (source IP, destination IP, port) when this \
-             host closes first",
+            "port budget: {} ports ({}–{}) − {} reserved = {} usable ÷ {} s TIME_WAIT ≈ {} \
+             to one destination (source IP, destination IP, port) when this host closes first",
             b.ports,
             b.low,
             b.high,
             b.reserved_in_range,
             b.usable,
             TCP_TIMEWAIT_LEN.as_secs(),
-            b.new_connections_per_s
+            rate_text(&b, " new connections")
         );
         if let Some(delay) = b.tw_reuse_delay_ms {
             let scope = match self.live.value("net.ipv4.tcp_tw_reuse") {
@@ -666,10 +886,10 @@ impl Judge<'_> {
         Some(text)
     }
 
-    /// "28232 ports, ≈470 conn/s per dest" for the table.
+    /// "28232 ports, ≈470/s per dest" (or "10 ports, ≈10/min per dest") for the table.
     fn budget_summary(&self, size: u32) -> String {
         match self.budget {
-            Some(b) => format!("{size} ports, ≈{}/s per dest", b.new_connections_per_s),
+            Some(b) => format!("{size} ports, ≈{} per dest", rate_text(&b, "")),
             None => format!("{size} ports"),
         }
     }
@@ -734,14 +954,20 @@ impl Judge<'_> {
         };
         let f = finding(KEY, Some(&text), SOURCE);
         let delay = self.reuse_delay_text();
-        let pressure = match (self.budget, self.live.time_wait()) {
-            (Some(b), Some(tw)) => tw >= u64::from(b.usable / 2),
-            _ => false,
-        };
         let global = format!(
             "1 lets every outgoing connect() take a port whose TIME_WAIT is older than {delay}, \
              guarded by TCP timestamps (PAWS)"
         );
+        let pressure = self.pressure().map(|d| {
+            format!(
+                "Loopback only (the default), and connections this host closed to {} from {} \
+                 hold {} of the {} usable ephemeral ports in TIME_WAIT, half or more: {global}.",
+                d.destination,
+                d.source_ip,
+                d.time_wait,
+                self.budget.map_or(0, |b| b.usable)
+            )
+        });
         let mut f = match (value, self.role) {
             (1 | 2, Role::Server) => f.set(
                 Level::Ok,
@@ -788,14 +1014,11 @@ impl Judge<'_> {
                      outgoing connections.",
                 )
                 .suggest("2"),
-            (2, _) if pressure => f
+            (2, _) if pressure.is_some() => f
                 .set(
                     Level::Advise,
                     "ports fill up with TIME_WAIT",
-                    format!(
-                        "Loopback only (the default), and TIME_WAIT sockets fill half the port \
-                         range or more: {global}."
-                    ),
+                    pressure.unwrap_or_default(),
                 )
                 .suggest("1"),
             (2, _) => f.set(
@@ -818,6 +1041,7 @@ impl Judge<'_> {
         let evidence = Self::join(&[
             self.counters(&["TcpExt.TWRecycled"]),
             self.time_wait_text(),
+            self.connects().then(|| self.outgoing_text()),
             self.connects().then(|| self.budget_text()).flatten(),
         ]);
         Some(f.evidence(evidence).myth(MYTH_TW_REUSE_INBOUND))
@@ -1014,7 +1238,7 @@ impl Judge<'_> {
             ),
         };
         let evidence = Self::join(&[
-            tw.map(|tw| format!("TIME_WAIT sockets now: {tw} of at most {value}")),
+            tw.map(|tw| format!("TIME_WAIT sockets now, in total: {tw} of at most {value}")),
             self.counters(&["TcpExt.TCPTimeWaitOverflow"]),
             ehash.map(|e| format!("tcp_ehash_entries = {e}")),
         ]);
@@ -1063,10 +1287,7 @@ impl Judge<'_> {
         let size = u32::from(high - low) + 1;
         let default_size = u32::from(PORT_RANGE_DEFAULT.1 - PORT_RANGE_DEFAULT.0) + 1;
         let client_size = u32::from(CLIENT_PORT_RANGE.1 - CLIENT_PORT_RANGE.0) + 1;
-        let pressure = match (self.budget, self.live.time_wait()) {
-            (Some(b), Some(tw)) => tw >= u64::from(b.usable / 2),
-            _ => false,
-        };
+        let pressure = self.pressure().is_some();
         let range = |(a, b): (u16, u16)| format!("{a} {b}");
         let same_parity = low % 2 == high % 2;
         // Shrink by one, as the kernel's own default did (61000 → 60999).
@@ -1078,7 +1299,7 @@ impl Judge<'_> {
         let client_short = self.role == Role::Client && size < client_size;
         let mut f = if client_short && (size < default_size || pressure) {
             let why = if pressure {
-                "and TIME_WAIT sockets fill half of them or more"
+                "and TIME_WAIT sockets to one destination hold half of them or more"
             } else {
                 "fewer than the default"
             };
@@ -1109,9 +1330,9 @@ impl Judge<'_> {
                 Level::Info,
                 "TIME_WAIT fills the range",
                 format!(
-                    "TIME_WAIT sockets fill half the range or more. If connect() fails with \
-                     EADDRNOTAVAIL, spread connections over more destination ports or source \
-                     addresses{}.",
+                    "TIME_WAIT sockets of connections to one destination hold half the usable \
+                     ports or more. If connect() to it fails with EADDRNOTAVAIL, spread \
+                     connections over more destination ports or source addresses{}.",
                     if reuse_on {
                         ""
                     } else {
@@ -1147,7 +1368,11 @@ impl Judge<'_> {
                 f.suggested = Some(range(parity_fix));
             }
         }
-        let evidence = Self::join(&[self.budget_text(), self.time_wait_text()]);
+        let evidence = Self::join(&[
+            self.budget_text(),
+            Some(self.outgoing_text()),
+            self.time_wait_text(),
+        ]);
         Some(f.evidence(evidence))
     }
 
@@ -1582,13 +1807,26 @@ fn lint(root: &Path, files: &[ConfigFile], netns: &Netns, kernel: bool) -> Vec<C
                     level: Level::Advise,
                     problem: format!("malformed, skipped: {why}"),
                 }),
-                Line::Assignment(a) if kernel || a.glob => lint.assignment(index, *number, a),
+                Line::Assignment(a) if kernel || a.glob => lint
+                    .assignment(index, *number, a)
+                    .map(|problem| in_scope(problem, a)),
                 Line::Assignment(_) => None,
             };
             problems.extend(found);
         }
     }
     problems
+}
+
+/// sockdoc judges the network sysctls: a problem with a key outside `net.` (a distribution's
+/// kernel.pid_max or fs.protected_* that a container cannot apply) is still listed, at info,
+/// so it never fails `--check`. Malformed lines and unreadable files name no key and keep
+/// their level: they may hold network settings.
+fn in_scope(mut problem: ConfigProblem, a: &sysctl::Assignment) -> ConfigProblem {
+    if !a.path.starts_with("net/") {
+        problem.level = problem.level.min(Level::Info);
+    }
+    problem
 }
 
 struct Lint<'a> {
@@ -1821,6 +2059,97 @@ mod tests {
             "net/ipv4/ip_local_reserved_ports"
         ));
         assert!(same_value("", "", "net/ipv4/ip_local_reserved_ports"));
+    }
+
+    fn budget(usable: u32) -> PortBudget {
+        Live {
+            proc_sys: true,
+            knobs: HashMap::from([(
+                "net.ipv4.ip_local_port_range",
+                Knob::Value(format!("1024 {}", 1024 + usable - 1)),
+            )]),
+            sockstat: None,
+            outgoing: Err(String::new()),
+            counters: None,
+        }
+        .port_budget()
+        .unwrap()
+    }
+
+    #[test]
+    fn rates_stay_meaningful_for_small_ranges() {
+        let text = |usable| rate_text(&budget(usable), " new connections");
+        assert_eq!(text(28232), "470 new connections/s");
+        assert_eq!(text(600), "10 new connections/s");
+        assert_eq!(text(599), "9.9 new connections/s");
+        assert_eq!(text(90), "1.5 new connections/s");
+        assert_eq!(text(60), "1.0 new connections/s");
+        assert_eq!(text(59), "59 new connections/min");
+        assert_eq!(text(10), "10 new connections/min");
+        assert_eq!(text(1), "1 new connections/min");
+        let b = budget(10);
+        assert!((b.new_connections_per_s - 0.16).abs() < 1e-9, "{b:?}");
+        assert_eq!(b.new_connections_per_min, 10);
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn time_wait_is_tallied_per_destination_on_ephemeral_ports_only() {
+        let mut tally = Tally::new(32768, 60999);
+        // Outgoing: 3 to one web server, 2 to another port of it, 1 on loopback.
+        for port in [40000, 40001, 40002] {
+            tally.add(addr(&format!("10.0.0.1:{port}")), addr("10.0.0.2:443"));
+        }
+        for port in [40003, 40004] {
+            tally.add(addr(&format!("10.0.0.1:{port}")), addr("10.0.0.2:80"));
+        }
+        tally.add(addr("127.0.0.1:40005"), addr("127.0.0.1:8080"));
+        // The same destination seen through a dual-stack socket.
+        tally.add(
+            addr("[::ffff:10.0.0.1]:40006"),
+            addr("[::ffff:10.0.0.2]:443"),
+        );
+        // Inbound to a service on port 443: the local port is not ephemeral.
+        for port in [50000, 50001, 50002, 50003, 50004] {
+            tally.add(addr("10.0.0.1:443"), addr(&format!("10.0.0.9:{port}")));
+        }
+        // Inbound to a service bound to port 0 (inside the range): one per client port.
+        for port in [51000, 51001] {
+            tally.add(addr("10.0.0.1:45000"), addr(&format!("10.0.0.9:{port}")));
+        }
+        let o = tally.finish(Source::ProcNet);
+        assert_eq!(o.in_range, 9);
+        let busiest = o.busiest.unwrap();
+        assert_eq!(
+            (busiest.source_ip, busiest.destination, busiest.time_wait),
+            ("10.0.0.1".parse().unwrap(), addr("10.0.0.2:443"), 4)
+        );
+        assert_eq!(
+            o.busiest_non_loopback.unwrap().destination,
+            addr("10.0.0.2:443")
+        );
+
+        // Loopback only: nothing off loopback; either end on loopback counts as loopback.
+        let mut tally = Tally::new(32768, 60999);
+        tally.add(addr("127.0.0.1:40000"), addr("127.0.0.1:8080"));
+        tally.add(addr("10.0.0.1:40001"), addr("127.0.0.1:8080"));
+        tally.add(addr("[::1]:40002"), addr("[::1]:8080"));
+        let o = tally.finish(Source::SockDiag);
+        assert_eq!(o.in_range, 3);
+        assert!(o.busiest.is_some());
+        assert!(o.busiest_non_loopback.is_none());
+
+        // Ties go to the lowest address, whatever the hash order.
+        let mut tally = Tally::new(32768, 60999);
+        tally.add(addr("10.0.0.1:40000"), addr("10.0.0.3:80"));
+        tally.add(addr("10.0.0.1:40001"), addr("10.0.0.2:80"));
+        assert_eq!(
+            tally.finish(Source::SockDiag).busiest.unwrap().destination,
+            addr("10.0.0.2:80")
+        );
     }
 
     #[test]

@@ -49,13 +49,9 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
 
     // The same writes over TCP, read after they all arrived: one byte stream.
     let tcp_reads = tcp_reads(&s, ctx.timeout)?;
+    // The contrast, not a check: TCP promises no boundaries, so merging them is allowed, not
+    // required — how many reads it takes is whatever the stream happened to hold.
     s.detail("tcp_read_sizes", &tcp_reads);
-    s.check(Check::new(
-        "TCP: the same writes arrive as a byte stream",
-        format!("{} recv() calls: {tcp_reads:?}", tcp_reads.len()),
-        format!("fewer than {} recv() calls (merged)", SIZES.len()),
-        tcp_reads.len() < SIZES.len(),
-    ));
 
     // 2. Truncation: a datagram larger than the read buffer is cut, and the rest is gone.
     let size = args.size as usize;
@@ -96,8 +92,8 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
 
     let verdict = if truncated {
         format!(
-            "{} sends arrived as {} datagrams of the same sizes, while TCP merged the same writes \
-             into {} read(s). The {size}-byte datagram read into a {bufsize}-byte buffer kept \
+            "{} sends arrived as {} datagrams of the same sizes, while TCP delivered the same \
+             writes in {} read(s). The {size}-byte datagram read into a {bufsize}-byte buffer kept \
              {copied} bytes; recv() with MSG_TRUNC reported {reported}, and the other {} bytes \
              were discarded.",
             SIZES.len(),
@@ -107,8 +103,8 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
         )
     } else {
         format!(
-            "{} sends arrived as {} datagrams of the same sizes, while TCP merged the same writes \
-             into {} read(s). The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing \
+            "{} sends arrived as {} datagrams of the same sizes, while TCP delivered the same \
+             writes in {} read(s). The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing \
              was cut (use --size larger than --bufsize to see truncation).",
             SIZES.len(),
             received_sizes.len(),

@@ -145,7 +145,12 @@ pub fn read_sysctl(root: &Path, key: &str) -> Result<Option<String>, SysError> {
         });
     }
     let path = root.join("proc/sys").join(key.replace('.', "/"));
-    match fs::read_to_string(&path) {
+    // Bounded, and only from a regular file: a FIFO or a device in a fixture tree would
+    // otherwise block or never end.
+    let text = super::sysctl::read_regular(&path, super::sysctl::VALUE_LIMIT).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
+    });
+    match text {
         Ok(text) => Ok(Some(text.split_whitespace().collect::<Vec<_>>().join(" "))),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(SysError::Read { path, error }),
@@ -595,6 +600,26 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(live.parse::<u32>().is_ok(), "{live}");
+    }
+
+    #[test]
+    fn sysctls_refuse_fifos_devices_and_oversized_files() {
+        let root = tempfile::tempdir().unwrap();
+        let ipv4 = root.path().join("proc/sys/net/ipv4");
+        fs::create_dir_all(&ipv4).unwrap();
+        nix::unistd::mkfifo(&ipv4.join("tcp_tw_reuse"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        fs::write(ipv4.join("tcp_rmem"), vec![b'1'; 300 << 10]).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", ipv4.join("tcp_wmem")).unwrap();
+        let error = |key| read_sysctl(root.path(), key).unwrap_err().to_string();
+        // Returns at once rather than waiting for a writer that never comes.
+        assert!(
+            error("net.ipv4.tcp_tw_reuse").ends_with("not a regular file (a FIFO)"),
+            "{}",
+            error("net.ipv4.tcp_tw_reuse")
+        );
+        assert!(error("net.ipv4.tcp_rmem").ends_with("larger than 256 KiB"));
+        assert!(error("net.ipv4.tcp_wmem").ends_with("not a regular file (a character device)"));
+        assert!(error("net.ipv4").ends_with("not a regular file (a directory)"));
     }
 
     #[test]

@@ -352,9 +352,10 @@ pub fn set_nonblocking(socket: &impl AsFd, on: bool) -> Result<(), SysError> {
 /// Waits until `socket` is writable, for at most `timeout`; false when the time ran out.
 pub fn wait_writable(socket: &impl AsFd, timeout: Duration) -> Result<bool, SysError> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    // --timeout is at most 10 minutes, well inside poll's i32 milliseconds.
+    let limit = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
     let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
-    let ready = poll(&mut fds, PollTimeout::from(millis)).map_err(|errno| SysError::Io {
+    let ready = poll(&mut fds, limit).map_err(|errno| SysError::Io {
         step: "waiting for room in the send buffer (poll)".into(),
         error: errno.into(),
     })?;
@@ -409,4 +410,23 @@ pub fn connect_socket(
     let stream = TcpStream::from(socket);
     set_timeouts(&stream, timeout)?;
     Ok(stream)
+}
+
+/// Makes room for `needed` open file descriptors in this process: raises the soft
+/// RLIMIT_NOFILE toward the hard limit when it is lower (setrlimit(2); the change is this
+/// process's own and ends with it). Returns the limit in force when it stays too low.
+pub fn ensure_open_files(needed: u64) -> Result<(), u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
+    if soft >= needed {
+        return Ok(());
+    }
+    let raised = needed.min(hard);
+    if raised > soft && setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_ok() && raised >= needed
+    {
+        return Ok(());
+    }
+    Err(soft.max(raised.min(hard)))
 }

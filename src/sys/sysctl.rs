@@ -7,8 +7,9 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
-use std::fs;
-use std::io;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{SysError, os_text};
@@ -52,11 +53,10 @@ pub fn read_knob(root: &Path, key: &str) -> Knob {
 /// to stay inside /proc/sys.
 pub fn read_knob_path(root: &Path, path: &str) -> Knob {
     let file = root.join("proc/sys").join(path);
-    match fs::read(&file) {
+    match read_regular(&file, VALUE_LIMIT) {
         Ok(bytes) => Knob::Value(fold(&String::from_utf8_lossy(&bytes))),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Knob::Absent,
         // A directory (`net.ipv4 = 1`) is not a knob either.
-        Err(error) if file.is_dir() => Knob::Unreadable(format!("{path} is a directory: {error}")),
         Err(error) => Knob::Unreadable(os_text(&error)),
     }
 }
@@ -88,6 +88,92 @@ fn unreadable_text(error: &SysError) -> String {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Bounded reads
+// ---------------------------------------------------------------------------------------
+
+/// The most a config file may hold before it is refused: real ones are a few KiB.
+pub const CONFIG_LIMIT: u64 = 1 << 20;
+
+/// The most a /proc/sys value or /proc/net/sockstat may hold before it is refused. The
+/// longest value a kernel can show is an `ip_local_reserved_ports` listing every other port,
+/// about 190 KB; a real one is a few bytes.
+pub const VALUE_LIMIT: u64 = 256 << 10;
+
+/// Reads a file that must be a regular file of at most `limit` bytes, so a fixture tree (or
+/// a host) can never make sockdoc hang or fill memory: opening a FIFO blocks until a
+/// writer comes, and a device such as /dev/zero never ends. Anything else is an error whose
+/// text says why ("not a regular file (a FIFO)", "larger than 1 MiB"); a missing file keeps
+/// its `NotFound` kind. /proc and /proc/sys files are regular files (of size 0), so the
+/// limit is enforced on the bytes read, not on the size the file claims.
+pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    // Checked before open(), which is where a FIFO blocks ...
+    refuse_irregular(&fs::metadata(path)?)?;
+    // ... and again on the file opened (the path may have changed in between), with
+    // O_NONBLOCK so even that open() cannot block.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    refuse_irregular(&file.metadata()?)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {}", size_text(limit)),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn refuse_irregular(meta: &fs::Metadata) -> io::Result<()> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "of an unknown type"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    ))
+}
+
+/// Whether `path` is absent or a regular file: anything else (a FIFO, a device) is refused
+/// before a reader that does not bound itself opens it.
+pub fn regular_or_absent(path: &Path) -> io::Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) => refuse_irregular(&meta),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// `1048576` → `1 MiB`, `262144` → `256 KiB`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Whether `root` is the live system's `/`: only there are there sockets to list.
+pub fn is_live_root(root: &Path) -> bool {
+    fs::canonicalize(root).is_ok_and(|real| real == Path::new("/"))
+}
+
 /// Trimmed, with runs of whitespace folded to one space: how sysctl(8) shows a value.
 pub fn fold(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -109,11 +195,11 @@ pub struct Sockstat {
 
 pub fn read_sockstat(root: &Path) -> Result<Sockstat, SysError> {
     let path = root.join("proc/net/sockstat");
-    let text = fs::read_to_string(&path).map_err(|error| SysError::Read {
+    let bytes = read_regular(&path, VALUE_LIMIT).map_err(|error| SysError::Read {
         path: path.clone(),
         error,
     })?;
-    parse_sockstat(&text).map_err(|detail| SysError::Parse {
+    parse_sockstat(&String::from_utf8_lossy(&bytes)).map_err(|detail| SysError::Parse {
         what: path.display().to_string(),
         detail,
     })
@@ -374,7 +460,7 @@ fn load(root: &Path, path: &str) -> (ConfigFile, Option<String>) {
     match resolve(root, path) {
         Resolved::DevNull => (file(FileStatus::Masked, Vec::new()), None),
         Resolved::Broken(why) => (file(FileStatus::Unreadable(why), Vec::new()), None),
-        Resolved::File(real, canonical) => match fs::read(&real) {
+        Resolved::File(real, canonical) => match read_regular(&real, CONFIG_LIMIT) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 let lines = text
@@ -781,6 +867,88 @@ mod tests {
         };
         assert_eq!(why(0), "/etc/passwd does not exist");
         assert_eq!(why(1), "more than 16 levels of symlinks");
+    }
+
+    #[test]
+    fn fifos_devices_and_huge_files_are_unreadable_not_a_hang() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = inside(root.path(), "/etc/sysctl.d");
+        fs::create_dir_all(&dir).unwrap();
+        nix::unistd::mkfifo(&dir.join("50-fifo.conf"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Read before the limit was checked, this would be a megabyte and a byte of lines.
+        let mut big = "net.ipv4.tcp_tw_reuse = 1\n".repeat(40_000);
+        big.push_str(&"#".repeat((1 << 20) - big.len() + 1));
+        fs::write(dir.join("60-big.conf"), &big).unwrap();
+        fs::write(dir.join("70-limit.conf"), &big[..1 << 20]).unwrap();
+        fs::write(inside(root.path(), "/etc/sysctl.conf"), "a.b = 1\n").unwrap();
+        let (files, notes) = config_files(root.path());
+        assert!(notes.is_empty(), "{notes:?}");
+        let statuses: Vec<(&str, &FileStatus)> =
+            files.iter().map(|f| (f.path.as_str(), &f.status)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (
+                    "/etc/sysctl.d/50-fifo.conf",
+                    &FileStatus::Unreadable("not a regular file (a FIFO)".into())
+                ),
+                (
+                    "/etc/sysctl.d/60-big.conf",
+                    &FileStatus::Unreadable("larger than 1 MiB".into())
+                ),
+                ("/etc/sysctl.d/70-limit.conf", &FileStatus::Read),
+                ("/etc/sysctl.conf", &FileStatus::Read),
+            ]
+        );
+        assert_eq!(files[2].lines.len(), 40_000, "exactly 1 MiB is read");
+
+        // A device node inside the tree (root only: mknod needs CAP_MKNOD).
+        let zero = inside(root.path(), "/dev/zero");
+        fs::create_dir_all(zero.parent().unwrap()).unwrap();
+        let made = nix::sys::stat::mknod(
+            &zero,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::S_IRUSR,
+            nix::sys::stat::makedev(1, 5),
+        );
+        if made.is_ok() {
+            symlink("/dev/zero", dir.join("80-zero.conf")).unwrap();
+            let (files, _) = config_files(root.path());
+            let zero = files.iter().find(|f| f.path.ends_with("80-zero.conf"));
+            assert_eq!(
+                zero.map(|f| &f.status),
+                Some(&FileStatus::Unreadable(
+                    "not a regular file (a character device)".into()
+                ))
+            );
+        } else {
+            println!("SKIP (needs root): a /dev/zero node inside a fixture tree");
+        }
+    }
+
+    #[test]
+    fn bounded_reads_name_the_limit_and_keep_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        let error = read_regular(&file, 4).unwrap_err();
+        assert_eq!(error.to_string(), "larger than 4 bytes");
+        assert_eq!(
+            read_regular(&dir.path().join("nowhere"), 4)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(size_text(CONFIG_LIMIT), "1 MiB");
+        assert_eq!(size_text(VALUE_LIMIT), "256 KiB");
+        assert!(regular_or_absent(&file).is_ok());
+        assert!(regular_or_absent(&dir.path().join("nowhere")).is_ok());
+        assert!(regular_or_absent(dir.path()).is_err());
+        // The live /proc files are regular (of size 0) and read whole.
+        assert!(read_regular(Path::new("/proc/net/sockstat"), VALUE_LIMIT).is_ok());
+        assert!(is_live_root(Path::new("/")));
+        assert!(!is_live_root(dir.path()));
     }
 
     #[test]
