@@ -6,6 +6,7 @@ pub mod commands;
 pub mod exit;
 pub mod report;
 pub mod sys;
+pub mod units;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 

@@ -400,3 +400,32 @@ fn without_sock_diag_the_listing_comes_from_proc_and_says_so() {
             .any(|s| s["state"] == "LISTEN" && s["pid"] == std::process::id())
     );
 }
+
+#[test]
+fn a_listing_that_fails_part_way_still_ends_one_json_document() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        println!("SKIP (strace is not installed): fault injection into the netlink dump");
+        return;
+    }
+    let _listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // The second netlink receive fails with EIO, after the first delivered rows.
+    let output = Command::new("strace")
+        .args([
+            "-f",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=recvfrom:error=EIO:when=2",
+        ])
+        .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+        .args(["--json", "sockets", "--tcp"])
+        .output()
+        .unwrap();
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["exit_code"], 3);
+    assert!(
+        report["error"].as_str().unwrap().contains("EIO"),
+        "{report:#}"
+    );
+}

@@ -4,7 +4,7 @@
 //! backlog is min(listen() backlog, net.core.somaxconn); after that it drops new SYNs
 //! (TcpExtListenOverflows / ListenDrops), and those clients wait in SYN_SENT, retrying.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -176,13 +176,7 @@ fn wait_for_queue(
     settle: Duration,
 ) -> anyhow::Result<Queue> {
     let deadline = Instant::now() + settle;
-    let unspecified = SocketAddr::new(
-        match listen_addr.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        },
-        0,
-    );
+    let unspecified = diag::listener_peer(listen_addr);
     loop {
         let record = diag::lookup(Proto::Tcp, listen_addr, unspecified)?
             .context("the listener vanished from sock_diag")?;

@@ -75,7 +75,10 @@ pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
                 exit,
             })
         }
-        Command::Sockets(_) => unreachable!("sockets streams through run_streaming"),
+        // Its rows stream to a sink as they are read: `sockdoc::run` calls `sockets::run`.
+        Command::Sockets(_) => {
+            anyhow::bail!("sockets streams its rows; run it through sockdoc::run")
+        }
         Command::Backlog(args) => Ok(scenario(backlog::run(args, &context)?)),
         Command::Udp(args) => Ok(scenario(udp::run(args, &context)?)),
         Command::PartialSend(args) => Ok(scenario(partial_send::run(args, &context)?)),

@@ -24,6 +24,7 @@ use crate::cli::{NagleArgs, NodelayMode};
 use crate::exit::Exit;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::{procfs, tcp_info};
+use crate::units::{human, micros};
 
 /// TCP_DELACK_MIN (include/net/tcp.h): the shortest delayed ACK, HZ/25 = 40 ms.
 pub const TCP_DELACK_MIN: Duration = Duration::from_millis(40);
@@ -879,14 +880,6 @@ fn count_text(value: Option<u64>, what: &str) -> String {
 fn percentile(sorted: &[Duration], pct: usize) -> Duration {
     let rank = (pct * sorted.len()).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn human(d: Duration) -> String {
-    super::reuse_test::human(d)
 }
 
 #[cfg(test)]

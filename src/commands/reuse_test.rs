@@ -21,15 +21,12 @@ use socket2::Socket;
 use super::{Context, VERSION};
 use crate::cli::ReuseTestArgs;
 use crate::exit::Exit;
-use crate::sys::SysError;
 use crate::sys::diag::{self, Listing, Proto, Query, SocketRecord, Source, TcpState};
 use crate::sys::error::errno_name;
 use crate::sys::procfs;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
-
-/// TCP_TIMEWAIT_LEN: how long Linux keeps a TIME_WAIT socket, hard-coded to 60 s
-/// (include/net/tcp.h); no sysctl changes it.
-pub const TCP_TIMEWAIT_LEN: Duration = Duration::from_secs(60);
+use crate::sys::{SysError, TCP_TIMEWAIT_LEN};
+use crate::units::{human, micros, millis};
 
 /// The kernel removes TIME_WAIT sockets from a timer wheel whose slots at 60 s are
 /// several seconds wide, so a measured lifetime within this window counts as "≈ 60 s".
@@ -1060,7 +1057,7 @@ fn listen_holder(
     let old_flags = sock::reuse_flags(&listener)?;
     let listed = wait_for_state(
         old_address,
-        unspecified_peer(old_address),
+        diag::listener_peer(old_address),
         Some(TcpState::Listen),
         timeout,
     )?;
@@ -1160,11 +1157,6 @@ fn linger_zero_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder>
         evidence,
         as_documented: peer_error == "ECONNRESET" && server_side.is_none() && client_side.is_none(),
     })
-}
-
-/// A listener's sock_diag id has a zero remote address and port.
-fn unspecified_peer(local: SocketAddr) -> SocketAddr {
-    SocketAddr::new(unspecified_like(local.ip()), 0)
 }
 
 fn unspecified_like(addr: IpAddr) -> IpAddr {
@@ -1420,27 +1412,6 @@ fn ipv6_disabled_on_lo(root: &Path) -> bool {
         .is_some_and(|v| v == "1")
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// A duration as a person reads it: 850µs, 40.2ms, 59.9s; humantime beyond ten minutes.
-pub fn human(d: Duration) -> String {
-    if d < Duration::from_millis(1) {
-        format!("{}µs", d.as_micros())
-    } else if d < Duration::from_secs(1) {
-        format!("{:.1}ms", d.as_secs_f64() * 1000.0)
-    } else if d < Duration::from_secs(600) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1475,14 +1446,5 @@ mod tests {
             "::ffff:127.0.0.1".parse().unwrap(),
             Some(false)
         ));
-    }
-
-    #[test]
-    fn human_durations_round_for_reading() {
-        assert_eq!(human(Duration::from_millis(58_437)), "58.4s");
-        assert_eq!(human(Duration::from_micros(1_234_567)), "1.2s");
-        assert_eq!(human(Duration::from_micros(40_123)), "40.1ms");
-        assert_eq!(human(Duration::from_micros(35)), "35µs");
-        assert_eq!(human(Duration::from_secs(3_600)), "1h");
     }
 }

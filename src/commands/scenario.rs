@@ -3,13 +3,14 @@
 //! against what Linux documents, the mechanism, the verdict and the fix.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::VERSION;
 use crate::exit::Exit;
+use crate::units::micros;
 
 #[derive(Debug, Serialize)]
 pub struct ScenarioReport {
@@ -137,14 +138,6 @@ impl Scenario {
         };
         (report, exit)
     }
-}
-
-pub fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-pub fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// FNV-1a over a byte stream, to prove a transfer arrived intact and in order.

@@ -28,6 +28,7 @@ use crate::sys::sockopt::{
     MAX_TCP_KEEPIDLE, MAX_TCP_WINDOW, Opt, SocketKind, TCP_CA_NAME_MAX, TCP_MIN_MSS, Value,
 };
 use crate::sys::{SysError, procfs};
+use crate::units::micros;
 
 // ---------------------------------------------------------------------------------------
 // The report
@@ -1200,10 +1201,6 @@ fn error_text(error: &SysError) -> String {
         SysError::SetOption { error, .. } | SysError::GetOption { error, .. } => os_text(error),
         other => other.to_string(),
     }
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 // ---------------------------------------------------------------------------------------

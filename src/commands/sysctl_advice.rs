@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::reuse_test::TCP_TIMEWAIT_LEN;
 use super::{Context, VERSION};
 use crate::cli::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
+use crate::sys::TCP_TIMEWAIT_LEN;
 use crate::sys::diag::{self, Query, Source, TcpState};
 use crate::sys::error::os_text;
 use crate::sys::procfs;

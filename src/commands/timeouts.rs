@@ -7,13 +7,13 @@ use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
 use super::Context;
-use super::reuse_test::human;
-use super::scenario::{Check, Scenario, ScenarioReport, micros, millis};
+use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::TimeoutsArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::error::errno_name;
 use crate::sys::socket::{self as sock, ReuseFlags};
+use crate::units::{human, micros, millis};
 
 /// The kernel converts SO_RCVTIMEO to jiffies and the scheduler adds wake-up latency: a
 /// wait this much past the timeout still counts as "after the set time".

@@ -9,7 +9,7 @@ use comfy_table::{Cell, CellAlignment};
 use super::Style;
 use super::table::{good_bad, heading, mark_cell, new_table, paint};
 use crate::commands::nagle::{ModeReport, NagleReport};
-use crate::commands::reuse_test::human;
+use crate::units::human;
 
 pub fn render(report: &NagleReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let autocorking = report

@@ -8,7 +8,8 @@ use comfy_table::{Cell, CellAlignment};
 
 use super::Style;
 use super::table::{good_bad, heading, mark_cell, new_table, paint};
-use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseReport, Trial, human};
+use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseReport, Trial};
+use crate::units::human;
 
 pub fn render(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let port_text = match report.requested_port {

@@ -10,10 +10,10 @@ use comfy_table::Cell;
 use super::table::{heading, new_table, paint};
 use super::{Format, Style};
 use crate::commands::VERSION;
-use crate::commands::reuse_test::human;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
 use crate::exit::Exit;
 use crate::sys::diag::{Proto, Source};
+use crate::units::human;
 
 pub fn sink<'a>(format: Format, style: Style, out: &'a mut dyn Write) -> Box<dyn Sink + 'a> {
     match format {

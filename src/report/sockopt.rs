@@ -9,10 +9,10 @@ use comfy_table::{Cell, Color};
 
 use super::Style;
 use super::table::{good_bad, heading, new_table, paint};
-use crate::commands::reuse_test::human;
 use crate::commands::sockopt::{
     DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
 };
+use crate::units::human;
 
 pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let title = paint(style, anstyle::Style::new().bold(), "sockdoc sockopt");

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
@@ -349,6 +349,17 @@ pub fn lookup(
         }
         other => other,
     }
+}
+
+/// The remote end sock_diag reports for a listener (and an unconnected socket): the
+/// unspecified address of its family, port 0. `lookup(proto, local, listener_peer(local))`
+/// finds the listener on `local`.
+pub fn listener_peer(local: SocketAddr) -> SocketAddr {
+    let ip = match local {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
 }
 
 /// The /proc fallback of `lookup`: a scan of the local port's sockets, far slower than the

@@ -12,3 +12,9 @@ pub mod sysctl;
 pub mod tcp_info;
 
 pub use error::SysError;
+
+use std::time::Duration;
+
+/// TCP_TIMEWAIT_LEN: how long Linux keeps a TIME_WAIT socket, hard-coded to 60 s
+/// (include/net/tcp.h); no sysctl changes it (tcp_fin_timeout bounds FIN_WAIT2 instead).
+pub const TCP_TIMEWAIT_LEN: Duration = Duration::from_secs(60);

@@ -20,16 +20,6 @@ use nix::unistd::{SysconfVar, sysconf};
 use super::diag::{Proto, SocketRecord, TcpState, Timer};
 use super::error::SysError;
 
-/// Parses the text of /proc/net/tcp (or /proc/net/tcp6 with `family_v6`), passing each
-/// socket to `visit`. See `parse_proc_net`.
-pub fn parse_proc_net_tcp(
-    text: &str,
-    family_v6: bool,
-    visit: impl FnMut(SocketRecord),
-) -> Result<(), SysError> {
-    parse_proc_net(text, Proto::Tcp, family_v6, visit)
-}
-
 /// Parses the text of /proc/net/{tcp,udp}{,6}, timers included (the `procfs` crate drops the
 /// `tr tm->when retrnsmt` columns, which is why this is hand-rolled).
 ///
@@ -53,16 +43,6 @@ pub fn parse_proc_net(
         }
     }
     Ok(())
-}
-
-/// Reads `root/proc/net/tcp` (or `tcp6`) line by line, so memory stays flat however many
-/// sockets there are. See `read_proc_net`.
-pub fn read_proc_net_tcp(
-    root: &Path,
-    ipv6: bool,
-    visit: impl FnMut(SocketRecord),
-) -> Result<(), SysError> {
-    read_proc_net(root, Proto::Tcp, ipv6, visit)
 }
 
 /// Reads `root/proc/net/{tcp,udp}{,6}` line by line (format in `parse_proc_net`). The IPv6
@@ -409,7 +389,7 @@ mod tests {
 
     fn parse(text: &str, ipv6: bool) -> Result<Vec<SocketRecord>, SysError> {
         let mut records = Vec::new();
-        parse_proc_net_tcp(text, ipv6, |r| records.push(r))?;
+        parse_proc_net(text, Proto::Tcp, ipv6, |r| records.push(r))?;
         Ok(records)
     }
 
@@ -470,7 +450,7 @@ mod tests {
     #[test]
     fn fixture_tables_are_read_whole() {
         let mut records = Vec::new();
-        read_proc_net_tcp(&fixtures(), false, |r| records.push(r)).unwrap();
+        read_proc_net(&fixtures(), Proto::Tcp, false, |r| records.push(r)).unwrap();
         assert_eq!(records.len(), 9);
         assert_eq!(
             records
@@ -480,7 +460,7 @@ mod tests {
             3
         );
         records.clear();
-        read_proc_net_tcp(&fixtures(), true, |r| records.push(r)).unwrap();
+        read_proc_net(&fixtures(), Proto::Tcp, true, |r| records.push(r)).unwrap();
         assert_eq!(records.len(), 3);
         assert!(records.iter().all(|r| r.local.ip() == Ipv6Addr::LOCALHOST));
     }
@@ -488,8 +468,8 @@ mod tests {
     #[test]
     fn a_missing_tcp6_lists_nothing_but_a_missing_tcp_is_an_error() {
         let root = tempfile::tempdir().unwrap();
-        read_proc_net_tcp(root.path(), true, |r| panic!("{r:?}")).unwrap();
-        let error = read_proc_net_tcp(root.path(), false, |_| {}).unwrap_err();
+        read_proc_net(root.path(), Proto::Tcp, true, |r| panic!("{r:?}")).unwrap();
+        let error = read_proc_net(root.path(), Proto::Tcp, false, |_| {}).unwrap_err();
         assert!(matches!(error, SysError::Read { .. }), "{error}");
     }
 
@@ -514,7 +494,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let inode = nix::sys::stat::fstat(&listener).unwrap().st_ino;
         let mut found = Vec::new();
-        read_proc_net_tcp(Path::new("/"), false, |r| {
+        read_proc_net(Path::new("/"), Proto::Tcp, false, |r| {
             if r.local == addr {
                 found.push(r);
             }
