@@ -1395,6 +1395,11 @@ fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
             target.port(),
             target.port()
         ),
+        Some(Errno::EINVAL) if matches!(target.ip(), IpAddr::V6(v6) if v6.is_unicast_link_local()) => {
+            "IPv6 link-local addresses (fe80::/10) are bound per interface and --addr carries no \
+             interface; use ::1 or a global address of this host"
+                .to_string()
+        }
         Some(Errno::EAFNOSUPPORT) => {
             "this kernel has no IPv6 support (disabled at boot with ipv6.disable=1, or not built); \
              use --addr 127.0.0.1"
