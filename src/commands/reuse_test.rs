@@ -929,6 +929,28 @@ struct Holder {
     as_documented: bool,
 }
 
+impl Holder {
+    /// A raw socket2 server on `server_local` whose closed connection should leave nothing
+    /// on its port (client closed first, or SO_LINGER 0); `as_documented` says whether it did.
+    fn left_nothing(
+        server_local: SocketAddr,
+        old_flags: ReuseFlags,
+        evidence: Vec<String>,
+        as_documented: bool,
+    ) -> Self {
+        Self {
+            port: server_local.port(),
+            state: HolderState::None,
+            old_api: Api::Socket2,
+            old_address: server_local,
+            old_flags,
+            _listener: None,
+            evidence,
+            as_documented,
+        }
+    }
+}
+
 fn run_trial(
     spec: &TrialSpec,
     addr: IpAddr,
@@ -1095,16 +1117,12 @@ fn client_closes_first_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result
         ),
         None => "no TIME_WAIT appeared on the client's side".into(),
     };
-    Ok(Holder {
-        port: server_local.port(),
-        state: HolderState::None,
-        old_api: Api::Socket2,
-        old_address: server_local,
+    Ok(Holder::left_nothing(
+        server_local,
         old_flags,
-        _listener: None,
-        evidence: vec![evidence],
-        as_documented: client_tw.is_some() && server_left.is_none(),
-    })
+        vec![evidence],
+        client_tw.is_some() && server_left.is_none(),
+    ))
 }
 
 /// The server closes with SO_LINGER {on, 0 s}: an RST instead of a FIN, so no TIME_WAIT
@@ -1147,16 +1165,12 @@ fn linger_zero_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder>
             }
         ),
     ];
-    Ok(Holder {
-        port: server_local.port(),
-        state: HolderState::None,
-        old_api: Api::Socket2,
-        old_address: server_local,
+    Ok(Holder::left_nothing(
+        server_local,
         old_flags,
-        _listener: None,
         evidence,
-        as_documented: peer_error == "ECONNRESET" && server_side.is_none() && client_side.is_none(),
-    })
+        peer_error == "ECONNRESET" && server_side.is_none() && client_side.is_none(),
+    ))
 }
 
 fn unspecified_like(addr: IpAddr) -> IpAddr {
