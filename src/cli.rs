@@ -123,9 +123,11 @@ pub enum Command {
             /proc/net with a note): state, addresses, queues, the pending timer with the time left \
             (TIME_WAIT included), uid and the owning process where /proc shows it. Rows are printed as \
             they are read, so hundreds of thousands of sockets stream with flat memory.\n\n\
-            --summary counts sockets by state, counts TIME_WAIT per (local address, remote address, \
-            remote port) — the unit ephemeral ports run out in — against the ip_local_port_range \
-            budget, and lists listeners whose accept queue is filling.",
+            --summary counts sockets by state; counts the TIME_WAIT sockets that hold an ephemeral \
+            port (local port inside ip_local_port_range: this host opened the connection and closed \
+            first) per (local address, remote address, remote port) — the unit ports run out in — \
+            against the range minus ip_local_reserved_ports, judged as sysctl-advice judges it; and \
+            lists listeners whose accept queue is filling.",
         after_long_help = "Examples:\n  \
             sockdoc sockets                          # every TCP and UDP socket\n  \
             sockdoc sockets -t --state time-wait     # TIME_WAIT with the time left\n  \

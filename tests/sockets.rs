@@ -359,9 +359,13 @@ fn a_nearly_exhausted_port_budget_is_a_finding() {
         println!("SKIP (python3 is not installed): port-budget finding in a netns");
         return;
     }
-    // Ten ephemeral ports, nine left in TIME_WAIT toward one destination: 90% used.
-    let output = in_private_netns(
-        r#"echo "40000 40009" > /proc/sys/net/ipv4/ip_local_port_range
+    // Ten ephemeral ports, nine left in TIME_WAIT toward one destination: 90% used. With
+    // tcp_tw_reuse = 0 loopback gets no reuse, so its TIME_WAIT counts; with the default 2
+    // connect() may take those ports, and loopback is left out of the verdict.
+    let script = |reuse: u8| {
+        format!(
+            r#"echo "40000 40009" > /proc/sys/net/ipv4/ip_local_port_range
+echo {reuse} > /proc/sys/net/ipv4/tcp_tw_reuse
 python3 - <<'PY'
 import socket
 srv = socket.socket(); srv.bind(("127.0.0.1", 9000)); srv.listen(16)
@@ -369,8 +373,10 @@ for _ in range(9):
     c = socket.create_connection(("127.0.0.1", 9000)); s, _ = srv.accept()
     c.close(); s.recv(1); s.close()
 PY
-"$SOCKDOC" sockets --summary --tcp --json"#,
-    );
+"$SOCKDOC" sockets --summary --tcp --json"#
+        )
+    };
+    let output = in_private_netns(&script(0));
     let report = json_of(&output);
     assert_eq!(output.status.code(), Some(1), "{report:#}");
     let summary = &report["summary"];
@@ -379,7 +385,22 @@ PY
     assert_eq!(dest["remote_port"], 9000);
     assert_eq!(dest["time_wait"], 9);
     assert_eq!(dest["budget_used_percent"], 90.0);
+    let pressure = &summary["port_pressure"];
+    assert_eq!(pressure["level"], "advise", "{pressure:#}");
+    assert_eq!(pressure["judged"], "all");
+    assert_eq!(pressure["busiest"]["time_wait"], 9);
+    assert_eq!(pressure["used_percent"], 90.0);
     assert!(summary["findings"].to_string().contains("EADDRNOTAVAIL"));
+
+    let output = in_private_netns(&script(2));
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let pressure = &report["summary"]["port_pressure"];
+    assert_eq!(pressure["judged"], "off-loopback", "{pressure:#}");
+    assert_eq!(pressure["level"], "ok");
+    assert!(pressure["busiest"].is_null());
+    assert_eq!(pressure["time_wait_in_range"], 9);
+    assert_eq!(report["summary"]["findings"], serde_json::json!([]));
 }
 
 #[test]

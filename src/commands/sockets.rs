@@ -1,7 +1,8 @@
 //! `sockdoc sockets`: TCP and UDP sockets from NETLINK_SOCK_DIAG (or /proc/net), streamed
 //! row by row to a renderer so memory stays flat however many sockets there are, or folded
 //! into a summary: counts by state, TIME_WAIT per destination against the ephemeral-port
-//! budget, and accept queues that are filling.
+//! budget (judged by [`crate::ports`], as `sysctl-advice` judges it), and accept queues that
+//! are filling.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -14,12 +15,10 @@ use serde::Serialize;
 use super::Context;
 use crate::cli::{SocketsArgs, StateFilter};
 use crate::exit::Exit;
+use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::diag::{self, Proto, Query, SocketRecord, Source, TcpState, Timer};
 use crate::sys::procfs::{self, Owner};
-
-/// A destination whose TIME_WAIT count reaches this share of the port budget is close to
-/// running out of ephemeral ports: connect() will soon fail with EADDRNOTAVAIL.
-const PORT_BUDGET_WARN: f64 = 0.8;
+use crate::sys::sysctl;
 
 /// An accept queue this full drops or delays new connections at the next burst.
 const ACCEPT_QUEUE_WARN: f64 = 0.8;
@@ -64,19 +63,29 @@ pub struct Footer {
     pub source: Source,
     pub notes: Vec<String>,
     pub summary: Option<Summary>,
+    /// The contract's exit code: 1 when the summary has findings, else 0.
+    pub exit_code: u8,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     /// Sockets per protocol and state, e.g. `{"tcp": {"TIME_WAIT": 3}}`.
     pub by_state: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// Every TIME_WAIT socket listed, both directions.
     pub time_wait: u64,
     /// `net.ipv4.ip_local_port_range` as the kernel shows it.
     pub port_range: Option<String>,
     /// Ephemeral ports one (local address, remote address, remote port) can use: the range
-    /// minus `ip_local_reserved_ports`.
+    /// minus the ports of `ip_local_reserved_ports` inside it, each counted once.
     pub port_budget: Option<u64>,
+    /// The busiest destinations of the TIME_WAIT sockets holding an ephemeral port (local
+    /// port inside the range: connections this host opened and closed first), IPv4-mapped
+    /// addresses folded into IPv4.
     pub time_wait_destinations: Vec<Destination>,
+    /// The port-budget verdict, the same object as `sysctl-advice`'s
+    /// `evidence.port_pressure`; null when the range could not be read or no TCP TIME_WAIT
+    /// socket was part of the listing (`--udp`, a `--state` without time-wait).
+    pub port_pressure: Option<PortPressure>,
     pub accept_queues: Vec<AcceptQueue>,
     /// Sentences about what needs action; empty when nothing does.
     pub findings: Vec<String>,
@@ -123,7 +132,12 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
     // Built on the first socket that has an owner to find: a TIME_WAIT-only listing (inode
     // 0 throughout) never pays for the walk through every /proc/PID/fd.
     let mut owners: Option<HashMap<u64, Owner>> = None;
-    let mut summary = args.summary.then(SummaryBuilder::default);
+    let root = Path::new("/");
+    let judges_ports =
+        protos.contains(&Proto::Tcp) && states(Proto::Tcp) & TcpState::TimeWait.mask() != 0;
+    let mut summary = args
+        .summary
+        .then(|| SummaryBuilder::new(root, judges_ports));
     let mut count = 0_u64;
     let mut source = Source::SockDiag;
     let mut notes = Vec::new();
@@ -181,7 +195,11 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
                 .into(),
         );
     }
-    let summary = summary.map(|builder| builder.finish(Path::new("/")));
+    let summary = summary.map(|builder| {
+        let (summary, note) = builder.finish();
+        notes.extend(note);
+        summary
+    });
     let exit = if summary.as_ref().is_some_and(|s| !s.findings.is_empty()) {
         Exit::Finding
     } else {
@@ -192,6 +210,7 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
         source,
         notes,
         summary,
+        exit_code: exit.code(),
     }) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(exit),
@@ -299,15 +318,43 @@ fn row<'a>(record: &SocketRecord, owner: Option<&'a Owner>) -> SocketRow<'a> {
 
 /// Folds sockets into a summary as they stream past: memory grows with the number of
 /// distinct destinations and listeners, not with the number of sockets.
-#[derive(Default)]
 struct SummaryBuilder {
     by_state: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     time_wait: u64,
-    destinations: HashMap<(IpAddr, IpAddr, u16), u64>,
+    port_range: Option<String>,
+    /// The port knobs and the TIME_WAIT tally, or why the budget cannot be judged.
+    ports: Result<(PortSettings, TimeWaitTally), String>,
+    /// Whether TCP TIME_WAIT sockets are part of the listing, so the tally means something.
+    judges_ports: bool,
     accept_queues: Vec<AcceptQueue>,
 }
 
 impl SummaryBuilder {
+    /// Reads the port knobs before the listing: the range decides which TIME_WAIT sockets
+    /// are kept as they stream past.
+    fn new(root: &Path, judges_ports: bool) -> Self {
+        let [range, reserved, reuse, timestamps] =
+            ports::KNOBS.map(|key| sysctl::read_knob(root, key));
+        let ports = PortSettings::from_knobs(
+            range.value(),
+            reserved.value(),
+            reuse.value(),
+            timestamps.value(),
+        )
+        .map(|settings| {
+            let tally = TimeWaitTally::new(settings.range);
+            (settings, tally)
+        });
+        Self {
+            by_state: BTreeMap::new(),
+            time_wait: 0,
+            port_range: range.value().map(str::to_string),
+            ports,
+            judges_ports,
+            accept_queues: Vec::new(),
+        }
+    }
+
     fn add(&mut self, record: &SocketRecord, owner: Option<&Owner>) {
         *self
             .by_state
@@ -317,68 +364,75 @@ impl SummaryBuilder {
             .or_default() += 1;
         if record.state == TcpState::TimeWait {
             self.time_wait += 1;
-            *self
-                .destinations
-                .entry((record.local.ip(), record.remote.ip(), record.remote.port()))
-                .or_default() += 1;
+            if let Ok((_, tally)) = &mut self.ports {
+                tally.add(record.local, record.remote);
+            }
         }
         if record.proto == Proto::Tcp && record.state == TcpState::Listen && record.recv_q > 0 {
             self.accept_queues.push(AcceptQueue {
                 local: record.local,
                 queued: record.recv_q,
                 backlog: record.send_q,
-                fill_percent: percent(u64::from(record.recv_q), u64::from(record.send_q)),
+                fill_percent: ports::percent(u64::from(record.recv_q), u64::from(record.send_q))
+                    .unwrap_or(0.0),
                 pid: owner.map(|o| o.pid),
                 process: owner.map(|o| o.process.clone()),
             });
         }
     }
 
-    fn finish(self, root: &Path) -> Summary {
-        let port_range = procfs::read_sysctl(root, "net.ipv4.ip_local_port_range")
+    /// The summary, and a note when the port budget could not be judged.
+    fn finish(self) -> (Summary, Option<String>) {
+        let (port_budget, time_wait_destinations, port_pressure, note) = match &self.ports {
+            Ok((settings, tally)) => {
+                let usable = settings.budget().usable;
+                let destinations = tally
+                    .top(TOP_DESTINATIONS)
+                    .into_iter()
+                    .map(|d| Destination {
+                        local: d.source_ip,
+                        remote: d.destination.ip(),
+                        remote_port: d.destination.port(),
+                        time_wait: d.time_wait,
+                        budget_used_percent: ports::percent(d.time_wait, u64::from(usable)),
+                    })
+                    .collect();
+                let pressure = self.judges_ports.then(|| ports::judge(settings, tally));
+                (Some(u64::from(usable)), destinations, pressure, None)
+            }
+            Err(why) => (
+                None,
+                Vec::new(),
+                None,
+                Some(format!("The ephemeral-port budget is not judged: {why}.")),
+            ),
+        };
+        let settings_reuse = self
+            .ports
+            .as_ref()
             .ok()
-            .flatten();
-        let reserved = procfs::read_sysctl(root, "net.ipv4.ip_local_reserved_ports")
-            .ok()
-            .flatten();
-        let port_budget = port_range
-            .as_deref()
-            .and_then(|range| port_budget(range, reserved.as_deref().unwrap_or("")));
-        let mut destinations: Vec<Destination> = self
-            .destinations
-            .into_iter()
-            .map(|((local, remote, remote_port), time_wait)| Destination {
-                local,
-                remote,
-                remote_port,
-                time_wait,
-                budget_used_percent: port_budget.map(|b| percent(time_wait, b)),
-            })
-            .collect();
-        destinations.sort_by(|a, b| b.time_wait.cmp(&a.time_wait).then(a.remote.cmp(&b.remote)));
-        destinations.truncate(TOP_DESTINATIONS);
+            .and_then(|(s, _)| s.tw_reuse.clone());
         let mut accept_queues = self.accept_queues;
         accept_queues.sort_by(|a, b| b.fill_percent.total_cmp(&a.fill_percent));
 
         let mut findings = Vec::new();
-        for d in &destinations {
-            if d.budget_used_percent
-                .is_some_and(|p| p >= PORT_BUDGET_WARN * 100.0)
-            {
-                findings.push(format!(
-                    "{} TIME_WAIT sockets from {} to {}:{} hold {:.0}% of the {} ephemeral ports: \
-                     new connections there will soon fail with EADDRNOTAVAIL. Reuse connections \
-                     (keep-alive, pooling), let the server close first, or widen \
-                     net.ipv4.ip_local_port_range; net.ipv4.tcp_tw_reuse=1 helps outgoing \
-                     connections with TCP timestamps.",
-                    d.time_wait,
-                    d.local,
-                    d.remote,
-                    d.remote_port,
-                    d.budget_used_percent.unwrap_or(0.0),
-                    port_budget.unwrap_or(0)
-                ));
-            }
+        if let Some(p) = port_pressure
+            .as_ref()
+            .filter(|p| p.level == ports::Level::Advise)
+        {
+            let remedy = if p.busiest.is_none() {
+                " Reserve only the ports your services listen on."
+            } else if settings_reuse.as_deref() == Some("1") {
+                " Reuse connections (keep-alive, pooling), let the server close first (its \
+                 TIME_WAIT keeps the listening port), or widen net.ipv4.ip_local_port_range."
+            } else {
+                " Reuse connections (keep-alive, pooling), let the server close first (its \
+                 TIME_WAIT keeps the listening port), or widen net.ipv4.ip_local_port_range; \
+                 net.ipv4.tcp_tw_reuse = 1 lets connect() take a port whose TIME_WAIT is older \
+                 than tcp_tw_reuse_delay when the connection used TCP timestamps (see `sockdoc \
+                 sysctl-advice`)."
+            };
+            findings.push(format!("{}{remedy}", p.reason));
         }
         for q in &accept_queues {
             if q.fill_percent >= ACCEPT_QUEUE_WARN * 100.0 {
@@ -391,63 +445,23 @@ impl SummaryBuilder {
                 ));
             }
         }
-        Summary {
+        let summary = Summary {
             by_state: self.by_state,
             time_wait: self.time_wait,
-            port_range,
+            port_range: self.port_range,
             port_budget,
-            time_wait_destinations: destinations,
+            time_wait_destinations,
+            port_pressure,
             accept_queues,
             findings,
-        }
-    }
-}
-
-/// Ports in `ip_local_port_range` ("32768 60999") minus the reserved ones inside it
-/// ("8080,9000-9010").
-fn port_budget(range: &str, reserved: &str) -> Option<u64> {
-    let mut bounds = range.split_whitespace().map(str::parse::<u32>);
-    let (low, high) = (bounds.next()?.ok()?, bounds.next()?.ok()?);
-    if low > high {
-        return None;
-    }
-    let mut reserved_inside = 0_u64;
-    for item in reserved.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (a, b) = item.split_once('-').unwrap_or((item, item));
-        let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) else {
-            continue;
         };
-        let (a, b) = (a.max(low), b.min(high));
-        if a <= b {
-            reserved_inside += u64::from(b - a + 1);
-        }
-    }
-    Some(u64::from(high - low + 1).saturating_sub(reserved_inside))
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+        (summary, note)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn port_budget_subtracts_reserved_ports_inside_the_range() {
-        assert_eq!(port_budget("32768 60999", ""), Some(28_232));
-        assert_eq!(
-            port_budget("40000 40009", "40000,40005-40006,50000"),
-            Some(7)
-        );
-        assert_eq!(port_budget("40000\t40009", "1-65535"), Some(0));
-        assert_eq!(port_budget("garbage", ""), None);
-        assert_eq!(port_budget("5 1", ""), None);
-    }
 
     #[test]
     fn groups_expand_like_ss() {

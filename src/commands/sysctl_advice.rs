@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,6 +16,10 @@ use serde::Serialize;
 use super::{Context, VERSION};
 use crate::cli::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
+use crate::ports::{
+    self, ADVISE_PERCENT, Destination, PortPressure, PortRange, PortSettings, ReservedPorts,
+    TimeWaitTally,
+};
 use crate::sys::TCP_TIMEWAIT_LEN;
 use crate::sys::diag::{self, Query, Source, TcpState};
 use crate::sys::error::os_text;
@@ -159,6 +162,9 @@ pub struct Evidence {
     /// Orphaned sockets now (/proc/net/sockstat `orphan`).
     pub orphans: Option<u64>,
     pub port_budget: Option<PortBudget>,
+    /// The port-budget verdict, the same object as `sockets --summary`'s
+    /// `summary.port_pressure`; null when `outgoing_time_wait` is.
+    pub port_pressure: Option<PortPressure>,
     /// `net.ipv4.tcp_ehash_entries`, whose half is the default `tcp_max_tw_buckets`.
     pub tcp_ehash_entries: Option<i64>,
     /// The cited counters of /proc/net/netstat, cumulative since boot (or since the
@@ -185,12 +191,8 @@ pub struct PortBudget {
 }
 
 /// TIME_WAIT sockets whose local port lies in `ip_local_port_range`: connections this host
-/// opened and closed first, each still holding its ephemeral port. A port is taken per
-/// destination (source IP, destination IP, destination port), so the busiest destination is
-/// what runs out first. Inbound connections are left out when the service's port is outside
-/// the range; a service on a port inside it (bound to port 0) has one client port per
-/// connection, so its TIME_WAIT sockets spread one per "destination" and never make the
-/// busiest.
+/// opened and closed first, each still holding its ephemeral port, tallied per destination
+/// (source IP, destination IP, destination port) by [`TimeWaitTally`], which says why.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutgoingTimeWait {
     /// All of them, whatever the destination.
@@ -202,13 +204,6 @@ pub struct OutgoingTimeWait {
     pub busiest_non_loopback: Option<Destination>,
     /// Where the sockets were listed from: `sock-diag` or `proc-net`.
     pub source: Source,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Destination {
-    pub source_ip: IpAddr,
-    pub destination: SocketAddr,
-    pub time_wait: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -398,8 +393,12 @@ struct Live {
     proc_sys: bool,
     knobs: HashMap<&'static str, Knob>,
     sockstat: Option<Sockstat>,
+    /// The port knobs, parsed, or why they could not be.
+    ports: Result<PortSettings, String>,
     /// TIME_WAIT per destination on ephemeral ports, or why it was not measured.
     outgoing: Result<OutgoingTimeWait, String>,
+    /// The verdict on the busiest destination; `None` when `outgoing` is an error.
+    pressure: Option<PortPressure>,
     counters: Option<BTreeMap<String, u64>>,
 }
 
@@ -420,11 +419,15 @@ impl Live {
         let sockstat = sysctl::read_sockstat(root)
             .map_err(|e| notes.push(format!("TIME_WAIT count unavailable: {e}")))
             .ok();
-        let range = knobs
-            .get("net.ipv4.ip_local_port_range")
-            .and_then(Knob::value)
-            .and_then(parse_range);
-        let outgoing = measure_outgoing(root, range);
+        let [range, reserved, reuse, timestamps] =
+            ports::KNOBS.map(|key| knobs.get(key).and_then(Knob::value));
+        let ports = PortSettings::from_knobs(range, reserved, reuse, timestamps);
+        let tally = measure_outgoing(root, ports.as_ref());
+        let pressure = match (&ports, &tally) {
+            (Ok(settings), Ok((tally, _))) => Some(ports::judge(settings, tally)),
+            _ => None,
+        };
+        let outgoing = tally.map(|(tally, source)| OutgoingTimeWait::new(&tally, source));
         // Without proc/sys/net nothing is judged, and the note above says so.
         if let (Err(why), true) = (&outgoing, proc_sys) {
             notes.push(format!(
@@ -441,7 +444,9 @@ impl Live {
             proc_sys,
             knobs,
             sockstat,
+            ports,
             outgoing,
+            pressure,
             counters,
         }
     }
@@ -466,26 +471,15 @@ impl Live {
         self.sockstat.map(|s| s.time_wait)
     }
 
-    /// The most TIME_WAIT sockets holding ephemeral ports to one destination, among the
-    /// destinations `tcp_tw_reuse` does not already cover; `None` when not measured.
-    fn pressing(&self) -> Option<&Destination> {
-        let outgoing = self.outgoing.as_ref().ok()?;
-        match self.value("net.ipv4.tcp_tw_reuse") {
-            Some("2") => outgoing.busiest_non_loopback.as_ref(),
-            _ => outgoing.busiest.as_ref(),
-        }
-    }
-
     /// The ephemeral-port budget, when the range and the reserved list parse.
     fn port_budget(&self) -> Option<PortBudget> {
-        let (low, high) = parse_range(self.value("net.ipv4.ip_local_port_range")?)?;
-        let reserved = self
-            .value("net.ipv4.ip_local_reserved_ports")
-            .map_or(Ok(Vec::new()), sysctl::parse_port_ranges)
-            .unwrap_or_default();
-        let ports = u32::from(high - low) + 1;
-        let reserved_in_range = count_in(&reserved, low, high);
-        let usable = ports - reserved_in_range;
+        let ports::Budget {
+            low,
+            high,
+            ports,
+            reserved_in_range,
+            usable,
+        } = self.ports.as_ref().ok()?.budget();
         let delay = match self.value("net.ipv4.tcp_tw_reuse") {
             Some("1" | "2") => Some(
                 self.number("net.ipv4.tcp_tw_reuse_delay")
@@ -516,6 +510,7 @@ impl Live {
             outgoing_time_wait: self.outgoing.as_ref().ok().cloned(),
             orphans: self.sockstat.map(|s| s.orphan),
             port_budget: budget,
+            port_pressure: self.pressure.clone(),
             tcp_ehash_entries: self.number("net.ipv4.tcp_ehash_entries"),
             counters,
         }
@@ -553,111 +548,40 @@ fn read_counters(root: &Path) -> Result<BTreeMap<String, u64>, String> {
 /// Lists the live TIME_WAIT sockets and tallies those holding an ephemeral port, per
 /// destination. Only the live system has sockets: under any other `--root` the tally is
 /// not made, and the advice that needs it is not given.
-fn measure_outgoing(root: &Path, range: Option<(u16, u16)>) -> Result<OutgoingTimeWait, String> {
+fn measure_outgoing(
+    root: &Path,
+    settings: Result<&PortSettings, &String>,
+) -> Result<(TimeWaitTally, Source), String> {
     if !sysctl::is_live_root(root) {
         return Err(format!(
             "--root {} is not the live system, so there are no sockets to list",
             root.display()
         ));
     }
-    let (low, high) = range.ok_or("ip_local_port_range could not be read")?;
+    let settings = settings.map_err(Clone::clone)?;
     let query = Query {
         states: TcpState::TimeWait.mask(),
         ..Query::tcp()
     };
-    let mut tally = Tally::new(low, high);
-    let listing = diag::for_each(&query, |r| tally.add(r.local, r.remote))
-        .map_err(|error| format!("the TIME_WAIT sockets could not be listed: {error}"))?;
-    Ok(tally.finish(listing.source))
+    let mut tally = TimeWaitTally::new(settings.range);
+    let listing = diag::for_each(&query, |r| {
+        tally.add(r.local, r.remote);
+    })
+    .map_err(|error| format!("the TIME_WAIT sockets could not be listed: {error}"))?;
+    Ok((tally, listing.source))
 }
 
-/// Counts TIME_WAIT sockets per (source IP, destination IP, destination port), keeping
-/// only those whose local port is in the ephemeral range.
-struct Tally {
-    low: u16,
-    high: u16,
-    in_range: u64,
-    per_destination: HashMap<(IpAddr, SocketAddr), u64>,
-}
-
-impl Tally {
-    fn new(low: u16, high: u16) -> Self {
+impl OutgoingTimeWait {
+    fn new(tally: &TimeWaitTally, source: Source) -> Self {
         Self {
-            low,
-            high,
-            in_range: 0,
-            per_destination: HashMap::new(),
-        }
-    }
-
-    fn add(&mut self, local: SocketAddr, remote: SocketAddr) {
-        if !(self.low..=self.high).contains(&local.port()) {
-            return;
-        }
-        self.in_range += 1;
-        // A dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d: the same destination.
-        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
-        *self
-            .per_destination
-            .entry((local.ip().to_canonical(), remote))
-            .or_default() += 1;
-    }
-
-    fn finish(self, source: Source) -> OutgoingTimeWait {
-        let busiest = |keep: &dyn Fn(&(IpAddr, SocketAddr)) -> bool| {
-            self.per_destination
-                .iter()
-                .filter(|(key, _)| keep(key))
-                // Ties go to the lowest address, so the report is stable.
-                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-                .map(|(&(source_ip, destination), &time_wait)| Destination {
-                    source_ip,
-                    destination,
-                    time_wait,
-                })
-        };
-        OutgoingTimeWait {
-            in_range: self.in_range,
-            busiest: busiest(&|_| true),
+            in_range: tally.in_range(),
+            busiest: tally.busiest(|_| true),
             // tcp_tw_reuse = 2 counts a connection as loopback when either end is
             // (tcp_twsk_unique(), net/ipv4/tcp_ipv4.c).
-            busiest_non_loopback: busiest(&|(source, destination)| {
-                !source.is_loopback() && !destination.ip().is_loopback()
-            }),
+            busiest_non_loopback: tally.busiest(|d| !d.is_loopback()),
             source,
         }
     }
-}
-
-/// `32768 60999` → (32768, 60999).
-fn parse_range(text: &str) -> Option<(u16, u16)> {
-    let mut parts = text.split_whitespace().map(str::parse::<u16>);
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(low)), Some(Ok(high)), None) if low <= high => Some((low, high)),
-        _ => None,
-    }
-}
-
-/// How many ports of `ranges` (which may overlap) fall in `low..=high`.
-fn count_in(ranges: &[(u16, u16)], low: u16, high: u16) -> u32 {
-    let mut clipped: Vec<(u16, u16)> = ranges
-        .iter()
-        .filter(|&&(a, b)| b >= low && a <= high)
-        .map(|&(a, b)| (a.max(low), b.min(high)))
-        .collect();
-    clipped.sort_unstable();
-    let mut total = 0u32;
-    let mut covered_to: Option<u16> = None;
-    for (a, b) in clipped {
-        let start = match covered_to {
-            Some(end) if end >= b => continue,
-            Some(end) if end >= a => end + 1,
-            _ => a,
-        };
-        total += u32::from(b - start) + 1;
-        covered_to = Some(b);
-    }
-    total
 }
 
 // ---------------------------------------------------------------------------------------
@@ -850,14 +774,15 @@ impl Judge<'_> {
         text
     }
 
-    /// The destination whose TIME_WAIT sockets hold half the usable ports or more, among
-    /// those `tcp_tw_reuse` does not already cover. Only a measured per-destination count
-    /// counts: the sockstat total includes inbound connections, which hold no port.
-    fn pressure(&self) -> Option<&Destination> {
-        let b = self.budget?;
+    /// The shared verdict ([`ports::judge`]) when it advises on a destination: its TIME_WAIT
+    /// sockets hold [`ports::ADVISE_PERCENT`] of the usable ports or more, among the
+    /// destinations `tcp_tw_reuse` does not already cover. Only a measured per-destination
+    /// count counts: the sockstat total includes inbound connections, which hold no port.
+    fn pressure(&self) -> Option<&PortPressure> {
         self.live
-            .pressing()
-            .filter(|d| d.time_wait > 0 && d.time_wait.saturating_mul(2) >= u64::from(b.usable))
+            .pressure
+            .as_ref()
+            .filter(|p| p.level == ports::Level::Advise && p.busiest.is_some())
     }
 
     fn budget_text(&self) -> Option<String> {
@@ -958,14 +883,10 @@ impl Judge<'_> {
             "1 lets every outgoing connect() take a port whose TIME_WAIT is older than {delay}, \
              guarded by TCP timestamps (PAWS)"
         );
-        let pressure = self.pressure().map(|d| {
+        let pressure = self.pressure().map(|p| {
             format!(
-                "Loopback only (the default), and connections this host closed to {} from {} \
-                 hold {} of the {} usable ephemeral ports in TIME_WAIT, half or more: {global}.",
-                d.destination,
-                d.source_ip,
-                d.time_wait,
-                self.budget.map_or(0, |b| b.usable)
+                "Loopback only (the default). {} Setting {global}.",
+                p.reason
             )
         });
         let mut f = match (value, self.role) {
@@ -1280,7 +1201,7 @@ impl Judge<'_> {
             Ok(text) => text,
             Err(f) => return Some(*f),
         };
-        let Some((low, high)) = parse_range(&text) else {
+        let Ok(PortRange { low, high }) = text.parse() else {
             return Some(unexpected(KEY, &text, "two ports, low then high", SOURCE));
         };
         let f = finding(KEY, Some(&text), SOURCE);
@@ -1299,9 +1220,9 @@ impl Judge<'_> {
         let client_short = self.role == Role::Client && size < client_size;
         let mut f = if client_short && (size < default_size || pressure) {
             let why = if pressure {
-                "and TIME_WAIT sockets to one destination hold half of them or more"
+                format!("and TIME_WAIT sockets to one destination hold {ADVISE_PERCENT}% or more")
             } else {
-                "fewer than the default"
+                "fewer than the default".to_string()
             };
             f.set(
                 Level::Advise,
@@ -1330,9 +1251,9 @@ impl Judge<'_> {
                 Level::Info,
                 "TIME_WAIT fills the range",
                 format!(
-                    "TIME_WAIT sockets of connections to one destination hold half the usable \
-                     ports or more. If connect() to it fails with EADDRNOTAVAIL, spread \
-                     connections over more destination ports or source addresses{}.",
+                    "TIME_WAIT sockets of connections to one destination hold {ADVISE_PERCENT}% \
+                     of the usable ports or more. If connect() to it fails with EADDRNOTAVAIL, \
+                     spread connections over more destination ports or source addresses{}.",
                     if reuse_on {
                         ""
                     } else {
@@ -1384,8 +1305,8 @@ impl Judge<'_> {
             Err(f) => return Some(*f),
         };
         let f = finding(KEY, Some(&text), SOURCE);
-        let ranges = match sysctl::parse_port_ranges(&text) {
-            Ok(ranges) => ranges,
+        let reserved = match ReservedPorts::parse(&text) {
+            Ok(reserved) => reserved,
             Err(why) => {
                 return Some(unexpected(
                     KEY,
@@ -1395,7 +1316,7 @@ impl Judge<'_> {
                 ));
             }
         };
-        let total = count_in(&ranges, 0, u16::MAX);
+        let total = reserved.count();
         let Some(b) = self.budget else {
             return Some(f.set(
                 Level::Ok,
@@ -1998,13 +1919,9 @@ fn removed_in(path: &str) -> &'static str {
 /// compared as numbers (`01` is `1`), port lists as sets (`9000-9001,80` is `80,9000-9001`).
 fn same_value(configured: &str, live: &str, path: &str) -> bool {
     if path.ends_with("ip_local_reserved_ports")
-        && let (Ok(a), Ok(b)) = (
-            sysctl::parse_port_ranges(configured),
-            sysctl::parse_port_ranges(live),
-        )
+        && let (Ok(a), Ok(b)) = (ReservedPorts::parse(configured), ReservedPorts::parse(live))
     {
-        return count_in(&a, 0, u16::MAX) == count_in(&b, 0, u16::MAX)
-            && count_in(&a, 0, u16::MAX) == union_count(&a, &b);
+        return a == b;
     }
     let a: Vec<&str> = configured.split_whitespace().collect();
     let b: Vec<&str> = live.split_whitespace().collect();
@@ -2014,28 +1931,9 @@ fn same_value(configured: &str, live: &str, path: &str) -> bool {
         })
 }
 
-fn union_count(a: &[(u16, u16)], b: &[(u16, u16)]) -> u32 {
-    let all: Vec<(u16, u16)> = a.iter().chain(b).copied().collect();
-    count_in(&all, 0, u16::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reserved_ports_are_counted_once_and_clipped() {
-        assert_eq!(count_in(&[], 32768, 60999), 0);
-        assert_eq!(count_in(&[(8080, 8080)], 32768, 60999), 0);
-        assert_eq!(count_in(&[(40000, 40009)], 32768, 60999), 10);
-        assert_eq!(
-            count_in(&[(40000, 40009), (40005, 40019)], 32768, 60999),
-            20
-        );
-        assert_eq!(count_in(&[(30000, 32777)], 32768, 60999), 10);
-        assert_eq!(count_in(&[(40000, 40009), (40002, 40003)], 0, u16::MAX), 10);
-        assert_eq!(count_in(&[(0, u16::MAX)], 0, u16::MAX), 65536);
-    }
 
     #[test]
     fn values_compare_as_the_kernel_prints_them() {
@@ -2062,14 +1960,14 @@ mod tests {
     }
 
     fn budget(usable: u32) -> PortBudget {
+        let range = format!("1024 {}", 1024 + usable - 1);
         Live {
             proc_sys: true,
-            knobs: HashMap::from([(
-                "net.ipv4.ip_local_port_range",
-                Knob::Value(format!("1024 {}", 1024 + usable - 1)),
-            )]),
+            knobs: HashMap::from([("net.ipv4.ip_local_port_range", Knob::Value(range.clone()))]),
             sockstat: None,
+            ports: PortSettings::from_knobs(Some(&range), None, None, None),
             outgoing: Err(String::new()),
+            pressure: None,
             counters: None,
         }
         .port_budget()
@@ -2090,74 +1988,5 @@ mod tests {
         let b = budget(10);
         assert!((b.new_connections_per_s - 0.16).abs() < 1e-9, "{b:?}");
         assert_eq!(b.new_connections_per_min, 10);
-    }
-
-    fn addr(text: &str) -> SocketAddr {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn time_wait_is_tallied_per_destination_on_ephemeral_ports_only() {
-        let mut tally = Tally::new(32768, 60999);
-        // Outgoing: 3 to one web server, 2 to another port of it, 1 on loopback.
-        for port in [40000, 40001, 40002] {
-            tally.add(addr(&format!("10.0.0.1:{port}")), addr("10.0.0.2:443"));
-        }
-        for port in [40003, 40004] {
-            tally.add(addr(&format!("10.0.0.1:{port}")), addr("10.0.0.2:80"));
-        }
-        tally.add(addr("127.0.0.1:40005"), addr("127.0.0.1:8080"));
-        // The same destination seen through a dual-stack socket.
-        tally.add(
-            addr("[::ffff:10.0.0.1]:40006"),
-            addr("[::ffff:10.0.0.2]:443"),
-        );
-        // Inbound to a service on port 443: the local port is not ephemeral.
-        for port in [50000, 50001, 50002, 50003, 50004] {
-            tally.add(addr("10.0.0.1:443"), addr(&format!("10.0.0.9:{port}")));
-        }
-        // Inbound to a service bound to port 0 (inside the range): one per client port.
-        for port in [51000, 51001] {
-            tally.add(addr("10.0.0.1:45000"), addr(&format!("10.0.0.9:{port}")));
-        }
-        let o = tally.finish(Source::ProcNet);
-        assert_eq!(o.in_range, 9);
-        let busiest = o.busiest.unwrap();
-        assert_eq!(
-            (busiest.source_ip, busiest.destination, busiest.time_wait),
-            ("10.0.0.1".parse().unwrap(), addr("10.0.0.2:443"), 4)
-        );
-        assert_eq!(
-            o.busiest_non_loopback.unwrap().destination,
-            addr("10.0.0.2:443")
-        );
-
-        // Loopback only: nothing off loopback; either end on loopback counts as loopback.
-        let mut tally = Tally::new(32768, 60999);
-        tally.add(addr("127.0.0.1:40000"), addr("127.0.0.1:8080"));
-        tally.add(addr("10.0.0.1:40001"), addr("127.0.0.1:8080"));
-        tally.add(addr("[::1]:40002"), addr("[::1]:8080"));
-        let o = tally.finish(Source::SockDiag);
-        assert_eq!(o.in_range, 3);
-        assert!(o.busiest.is_some());
-        assert!(o.busiest_non_loopback.is_none());
-
-        // Ties go to the lowest address, whatever the hash order.
-        let mut tally = Tally::new(32768, 60999);
-        tally.add(addr("10.0.0.1:40000"), addr("10.0.0.3:80"));
-        tally.add(addr("10.0.0.1:40001"), addr("10.0.0.2:80"));
-        assert_eq!(
-            tally.finish(Source::SockDiag).busiest.unwrap().destination,
-            addr("10.0.0.2:80")
-        );
-    }
-
-    #[test]
-    fn ranges_parse_only_when_ordered() {
-        assert_eq!(parse_range("32768 60999"), Some((32768, 60999)));
-        assert_eq!(parse_range("60999 32768"), None);
-        assert_eq!(parse_range("40000"), None);
-        assert_eq!(parse_range("1 2 3"), None);
-        assert_eq!(parse_range("a b"), None);
     }
 }

@@ -12,6 +12,7 @@ use super::{Format, Style};
 use crate::commands::VERSION;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
 use crate::exit::Exit;
+use crate::ports::Level;
 use crate::sys::diag::{Proto, Source};
 use crate::units::human;
 
@@ -156,21 +157,23 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
         writeln!(out, "{table}")?;
     }
 
-    let budget = summary
-        .port_budget
-        .map_or_else(|| "unknown".to_string(), |b| b.to_string());
-    writeln!(
-        out,
-        "\n{}",
-        heading(
-            style,
-            &format!(
-                "TIME_WAIT per destination: {} in all; port budget {budget} per destination (ip_local_port_range {})",
-                summary.time_wait,
-                summary.port_range.as_deref().unwrap_or("unknown")
-            )
-        )
-    )?;
+    let range = summary.port_range.as_deref().unwrap_or("unknown");
+    let heading_text = match (&summary.port_pressure, summary.port_budget) {
+        (Some(p), _) => format!(
+            "TIME_WAIT holding ephemeral ports, per destination: {} of {} TIME_WAIT; {} usable \
+             ports per destination (ip_local_port_range {range}, {} reserved in it)",
+            p.time_wait_in_range, summary.time_wait, p.budget.usable, p.budget.reserved_in_range
+        ),
+        (None, Some(usable)) => format!(
+            "TIME_WAIT holding ephemeral ports, per destination: {usable} usable ports per \
+             destination (ip_local_port_range {range})"
+        ),
+        (None, None) => format!(
+            "TIME_WAIT: {} in all; port budget unknown (ip_local_port_range {range})",
+            summary.time_wait
+        ),
+    };
+    writeln!(out, "\n{}", heading(style, &heading_text))?;
     if summary.time_wait_destinations.is_empty() {
         writeln!(out, "  none")?;
     } else {
@@ -197,6 +200,14 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
             ]);
         }
         writeln!(out, "{table}")?;
+    }
+    // An advised verdict is printed with the findings; a sound one says why here.
+    if let Some(p) = summary
+        .port_pressure
+        .as_ref()
+        .filter(|p| p.level == Level::Ok)
+    {
+        writeln!(out, "  {}", p.reason)?;
     }
 
     writeln!(
