@@ -429,7 +429,7 @@ impl SummaryBuilder {
                 " Reuse connections (keep-alive, pooling), let the server close first (its \
                  TIME_WAIT keeps the listening port), or widen net.ipv4.ip_local_port_range; \
                  net.ipv4.tcp_tw_reuse = 1 lets connect() take a port whose TIME_WAIT is older \
-                 than tcp_tw_reuse_delay when the connection used TCP timestamps (see `sockdoc \
+                 than tcp_tw_reuse_delay (1 s by default) when the connection used TCP timestamps (see `sockdoc \
                  sysctl-advice`)."
             };
             findings.push(format!("{}{remedy}", p.reason));
