@@ -996,9 +996,12 @@ impl Judge<'_> {
     fn reuse_after_text(&self) -> String {
         match self.live.number("net.ipv4.tcp_tw_reuse_delay") {
             Some(ms) => format!("once it is {ms} ms old (tcp_tw_reuse_delay)"),
-            // time_after32(ktime_get_seconds(), tw_ts_recent_stamp) before the knob.
-            None => "once the clock's second has changed since the last timestamp it received \
-                     (within 1 s: tcp_twsk_unique() on a kernel without tcp_tw_reuse_delay)"
+            // Whole seconds since the last timestamp received: time_after32(
+            // ktime_get_seconds(), tw_ts_recent_stamp) until the knob arrived, and
+            // get_seconds() - tw_ts_recent_stamp > 1 in 4.18 and before.
+            None => "once the seconds clock has moved past the second of the last timestamp it \
+                     received (within 1 s; 1 to 2 s on older kernels: tcp_twsk_unique(), as \
+                     this kernel has no tcp_tw_reuse_delay)"
                 .into(),
         }
     }
@@ -1825,7 +1828,7 @@ impl Judge<'_> {
                     "Caps every listen() backlog: a listener's accept queue is min(backlog, \
                      somaxconn) = at most {value}; {}. A burst of connections larger \
                      than that overflows it, and clients retry their SYN after a second or \
-                     more.{overflowed} {today} is valid on every kernel.",
+                     more.{overflowed} Kernels before 5.4 accept {today} too.",
                     versus(value)
                 ),
             )

@@ -78,8 +78,8 @@ pub const MARKERS: &[Marker] = &[
     Marker {
         knob: "net.ipv4.tcp_ehash_entries",
         dates: Dates::Since(release(6, 1)),
-        source: "added for Linux 6.1 (\"tcp: Introduce optional per-netns ehash\", 2022-09); \
-                 absent from 6.0",
+        source: "added for Linux 6.1 by commit d1e5e6408b30 (\"tcp: Introduce optional \
+                 per-netns ehash\", 2022-09-20); absent from 6.0",
     },
     Marker {
         knob: "net.ipv4.tcp_tw_reuse_delay",
