@@ -7,8 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use predicates::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use sockdoc::sys::diag::{Query, TcpState};
 use sockdoc::sys::sysctl::{Line, parse_line};
@@ -23,6 +24,8 @@ const FINDING_KEYS: &[&str] = &[
     "reason",
     "evidence",
     "source",
+    "remove_override",
+    "kernel_default",
 ];
 const CONFIG_KEYS: &[&str] = &["file", "line", "key", "value", "problem", "level"];
 
@@ -69,6 +72,16 @@ fn finding<'a>(report: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no finding for {key}: {report:#}"))
 }
 
+/// The report's entry for a default that changed between kernel releases.
+fn change<'a>(report: &'a Value, knob: &str) -> &'a Value {
+    report["kernel"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["knob"] == knob)
+        .unwrap_or_else(|| panic!("no kernel change for {knob}: {:#}", report["kernel"]))
+}
+
 fn has_finding(report: &Value, key: &str) -> bool {
     report["findings"]
         .as_array()
@@ -101,6 +114,43 @@ fn advise(value: &str) -> (String, Option<String>) {
 
 fn level(name: &str) -> (String, Option<String>) {
     (name.into(), None)
+}
+
+/// A copy of fixture `name` in a temporary directory, with `remove` (paths under the root)
+/// deleted and `files` (path, text) written over it.
+fn fixture_edited(name: &str, remove: &[&str], files: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = fixture_with(name, files);
+    for path in remove {
+        std::fs::remove_file(root.path().join(path)).unwrap();
+    }
+    root
+}
+
+/// The `--format conf` text for a temporary root.
+fn conf_in(root: &Path, args: &[&str]) -> String {
+    let output = sockdoc()
+        .args([
+            "sysctl-advice",
+            "--root",
+            root.to_str().unwrap(),
+            "--format",
+            "conf",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The (key, value) assignments of a sysctl.d snippet, comments left out.
+fn assignments(snippet: &str) -> Vec<(String, String)> {
+    snippet
+        .lines()
+        .filter_map(|line| match parse_line(line) {
+            Some(Line::Assignment(a)) => Some((a.key, a.value)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Copies a fixture tree, symlinks as symlinks, so a test can change one file of it.
@@ -251,19 +301,53 @@ fn an_old_kernel_with_tw_recycle_is_a_warning() {
         !has_finding(&report, "net.ipv4.tcp_tw_reuse_delay"),
         "judged only where the kernel has it"
     );
-    assert_eq!(judged(&report, "net.ipv4.tcp_tw_reuse"), advise("2"));
+    // tcp_tw_recycle dates this kernel before 4.12: 2 would read as global reuse here, so
+    // it is never suggested, and 0 is this kernel's default.
+    let kernel = change(&report, "net.ipv4.tcp_tw_reuse");
+    assert_eq!(
+        (&kernel["here"], &kernel["default_here"]),
+        (&json!("no"), &json!(0))
+    );
+    assert_eq!(
+        report["kernel"]["markers"][0]["knob"],
+        "net.ipv4.tcp_tw_recycle"
+    );
+    assert_eq!(judged(&report, "net.ipv4.tcp_tw_reuse"), level("info"));
+    assert_eq!(
+        finding(&report, "net.ipv4.tcp_tw_reuse")["kernel_default"],
+        "0"
+    );
+    // 5000 with overflows: the default (half the hash table) cannot be read on this kernel,
+    // so the fix is to remove the override, not another number.
     let buckets = finding(&report, "net.ipv4.tcp_max_tw_buckets");
     assert_eq!(
         judged(&report, "net.ipv4.tcp_max_tw_buckets"),
-        advise("10000")
+        level("advise")
     );
+    assert_eq!(buckets["remove_override"], true, "{buckets}");
+    assert!(buckets["kernel_default"].is_null(), "{buckets}");
+    let reason = buckets["reason"].as_str().unwrap();
+    assert!(reason.contains("cannot be told here"), "{reason}");
+    assert!(reason.contains("Delete /etc/sysctl.conf:4"), "{reason}");
     assert!(
         buckets["evidence"]
             .as_str()
             .unwrap()
             .contains("TCPTimeWaitOverflow = 2210")
     );
+    // somaxconn 128 is this kernel's default; it overflowed, so 4096 is still advised, but
+    // never as "below the default 4096".
     assert_eq!(judged(&report, "net.core.somaxconn"), advise("4096"));
+    let somaxconn = finding(&report, "net.core.somaxconn");
+    assert_eq!(somaxconn["kernel_default"], "128");
+    assert!(
+        !somaxconn["reason"]
+            .as_str()
+            .unwrap()
+            .contains("default 4096"),
+        "{somaxconn}"
+    );
+    assert_eq!(change(&report, "net.core.somaxconn")["default_here"], 128);
     assert_eq!(
         finding(&report, "net.core.somaxconn")["evidence"],
         "ListenOverflows = 17, ListenDrops = 17"
@@ -302,14 +386,16 @@ fn the_role_changes_the_advice() {
             .contains("not the connections a server accepts")
     );
 
+    // A kernel before 4.18 has no loopback-only 2 to offer a server; 0 is its default.
     let (server, _) = advice("old-kernel", &["--role", "server"]);
-    assert_eq!(
-        judged(&server, "net.ipv4.tcp_tw_reuse"),
-        ("info".into(), Some("2".into()))
-    );
+    assert_eq!(judged(&server, "net.ipv4.tcp_tw_reuse"), level("ok"));
     assert_eq!(judged(&server, "net.core.somaxconn"), advise("4096"));
     let (client, _) = advice("old-kernel", &["--role", "client"]);
-    assert_eq!(judged(&client, "net.core.somaxconn"), level("info"));
+    assert_eq!(
+        judged(&client, "net.core.somaxconn"),
+        level("ok"),
+        "128 is the default"
+    );
     assert_eq!(judged(&client, "net.ipv4.tcp_tw_reuse"), advise("1"));
 }
 
@@ -819,10 +905,21 @@ fn the_json_document_keeps_the_contract() {
         );
         assert!(f["current"].is_string() || f["current"].is_null());
         assert!(f["suggested"].is_string() || f["suggested"].is_null());
+        assert!(f["remove_override"].is_boolean());
+        assert!(
+            !(f["remove_override"] == true && f["suggested"].is_string()),
+            "remove or set, not both: {f}"
+        );
         assert!(!f["source"].as_str().unwrap().is_empty());
         assert!(!f["why"].as_str().unwrap().is_empty());
     }
     assert!(report["findings"].as_array().unwrap().len() >= 15);
+    for c in report["kernel"]["changes"].as_array().unwrap() {
+        assert!(
+            ["yes", "no", "unknown"].contains(&c["here"].as_str().unwrap()),
+            "{c}"
+        );
+    }
     assert!(report["elapsed_us"].is_u64());
     assert!(report.get("format").is_none(), "--format is not data");
 }
@@ -846,10 +943,10 @@ fn the_conf_snippet_sets_only_suggested_changes() {
             other => panic!("{line:?} is not a sysctl.d assignment: {other:?}"),
         })
         .collect();
+    // No tcp_tw_reuse (2 would read as global reuse on this kernel) and no
+    // tcp_max_tw_buckets (the fix is deleting the override, which a snippet cannot do).
     let expected = [
         ("-net.ipv4.tcp_tw_recycle", "0"),
-        ("net.ipv4.tcp_tw_reuse", "2"),
-        ("net.ipv4.tcp_max_tw_buckets", "10000"),
         ("net.ipv4.ip_local_port_range", "32768 60999"),
         ("net.core.somaxconn", "4096"),
     ];
@@ -859,6 +956,10 @@ fn the_conf_snippet_sets_only_suggested_changes() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<Vec<_>>()
+    );
+    assert!(
+        snippet.contains("# net.ipv4.tcp_max_tw_buckets: 5000 → remove the override (advise)."),
+        "{snippet}"
     );
     assert!(snippet.contains("sudo sysctl --system"));
     assert!(snippet.contains("sudo sysctl -p /etc/sysctl.d/99-sockdoc.conf"));
@@ -1203,4 +1304,382 @@ fn knobs_set_in_a_private_namespace_are_judged_there() {
     let host_netns = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert_ne!(report["netns"], host_netns.to_string_lossy().as_ref());
     assert_ne!(report["netns_initial"], true, "{report:#}");
+}
+
+#[test]
+fn a_lowered_tw_buckets_limit_is_an_override_to_remove() {
+    let (report, code) = advice("lowered-tw-buckets", &[]);
+    assert_eq!(code, 1, "a warn finding");
+    let f = finding(&report, "net.ipv4.tcp_max_tw_buckets");
+    assert_eq!(f["level"], "warn", "{f}");
+    assert!(f["suggested"].is_null(), "not another number: {f}");
+    assert_eq!(f["remove_override"], true);
+    // Half of tcp_ehash_entries (262144), as tcp_set_hashinfo() computes it.
+    assert_eq!(f["kernel_default"], "131072");
+    let reason = f["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Delete /etc/sysctl.d/60-tcp-tuning.conf:2"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("sudo sysctl -w net.ipv4.tcp_max_tw_buckets=131072"),
+        "{reason}"
+    );
+    assert_eq!(f["configured"]["file"], "/etc/sysctl.d/60-tcp-tuning.conf");
+
+    // The snippet says what to delete and sets nothing for it: sysctl.d cannot unset.
+    let (snippet, code) = text("lowered-tw-buckets", &["--format", "conf"]);
+    assert_eq!(code, 1);
+    assert!(
+        !assignments(&snippet)
+            .iter()
+            .any(|(key, _)| key == "net.ipv4.tcp_max_tw_buckets"),
+        "{snippet}"
+    );
+    assert!(
+        snippet.contains("# net.ipv4.tcp_max_tw_buckets: 5000 → remove the override (warn)."),
+        "{snippet}"
+    );
+    assert!(!snippet.contains("# Nothing to change"), "{snippet}");
+
+    // Without tcp_ehash_entries the default cannot be known: still no number.
+    let root = fixture_edited(
+        "lowered-tw-buckets",
+        &["proc/sys/net/ipv4/tcp_ehash_entries"],
+        &[],
+    );
+    let (report, _) = advice_in(root.path(), &[]);
+    let f = finding(&report, "net.ipv4.tcp_max_tw_buckets");
+    assert_eq!(
+        (&f["level"], &f["remove_override"]),
+        (&json!("advise"), &json!(true)),
+        "{f}"
+    );
+    assert!(
+        f["suggested"].is_null() && f["kernel_default"].is_null(),
+        "{f}"
+    );
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be told here"),
+        "{f}"
+    );
+
+    // Lowered, but no file sets it: something else does, and it is named as such.
+    let root = fixture_edited(
+        "lowered-tw-buckets",
+        &["etc/sysctl.d/60-tcp-tuning.conf"],
+        &[],
+    );
+    let (report, _) = advice_in(root.path(), &[]);
+    let f = finding(&report, "net.ipv4.tcp_max_tw_buckets");
+    assert_eq!(
+        (&f["level"], &f["remove_override"]),
+        (&json!("warn"), &json!(true))
+    );
+    assert!(f["configured"].is_null());
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("No sysctl file sets it"),
+        "{f}"
+    );
+
+    // At the default, nothing to remove.
+    let (report, _) = advice("default", &[]);
+    let f = finding(&report, "net.ipv4.tcp_max_tw_buckets");
+    assert_eq!(
+        (&f["level"], &f["remove_override"], &f["kernel_default"]),
+        (&json!("ok"), &json!(false), &json!("131072"))
+    );
+}
+
+/// Variants of the old-kernel fixture, each a different set of dating knobs: (name, knobs
+/// removed, files written, what the markers tell about `tcp_tw_reuse = 2` and somaxconn).
+fn era_variants() -> Vec<(&'static str, tempfile::TempDir, &'static str, &'static str)> {
+    let recycle = "proc/sys/net/ipv4/tcp_tw_recycle";
+    vec![
+        // tcp_tw_recycle: before 4.12, so before both changes.
+        ("4.x", fixture_edited("old-kernel", &[], &[]), "no", "no"),
+        // No dating knob at all: nothing is known.
+        (
+            "undated",
+            fixture_edited("old-kernel", &[recycle], &[]),
+            "unknown",
+            "unknown",
+        ),
+        // ip_forward_update_priority (4.19+): value 2 yes, somaxconn's default unknown.
+        (
+            "4.19+",
+            fixture_edited(
+                "old-kernel",
+                &[recycle],
+                &[("proc/sys/net/ipv4/ip_forward_update_priority", "0\n")],
+            ),
+            "yes",
+            "unknown",
+        ),
+        // tcp_mtu_probe_floor (5.4+): both.
+        (
+            "5.4+",
+            fixture_edited(
+                "old-kernel",
+                &[recycle],
+                &[("proc/sys/net/ipv4/tcp_mtu_probe_floor", "48\n")],
+            ),
+            "yes",
+            "yes",
+        ),
+    ]
+}
+
+#[test]
+fn defaults_and_meanings_follow_the_kernel_the_knobs_date() {
+    for (name, root, reuse_two, somaxconn_4096) in era_variants() {
+        for role in ["both", "server", "client"] {
+            let (report, _) = advice_in(root.path(), &["--role", role]);
+            let reuse = change(&report, "net.ipv4.tcp_tw_reuse");
+            let backlog = change(&report, "net.core.somaxconn");
+            assert_eq!(reuse["here"], reuse_two, "{name}: {:#}", report["kernel"]);
+            assert_eq!(backlog["here"], somaxconn_4096, "{name}");
+            let expected_default = |here: &str, before: i64, since: i64| match here {
+                "yes" => json!(since.to_string()),
+                "no" => json!(before.to_string()),
+                _ => Value::Null,
+            };
+            let f = finding(&report, "net.ipv4.tcp_tw_reuse");
+            assert_eq!(
+                f["kernel_default"],
+                expected_default(reuse_two, 0, 2),
+                "{name}"
+            );
+            let f = finding(&report, "net.core.somaxconn");
+            assert_eq!(
+                f["kernel_default"],
+                expected_default(somaxconn_4096, 128, 4096),
+                "{name}"
+            );
+            // "the default 4096" only where the kernel's default is 4096.
+            let reason = f["reason"].as_str().unwrap();
+            if somaxconn_4096 != "yes" {
+                assert!(!reason.contains("default 4096"), "{name} {role}: {reason}");
+            }
+
+            // 2 is suggested, in the findings or the snippet, only where it means loopback.
+            let suggested_two = finding(&report, "net.ipv4.tcp_tw_reuse")["suggested"] == "2";
+            let snippet = conf_in(root.path(), &["--role", role]);
+            let writes_two = assignments(&snippet)
+                .iter()
+                .any(|(key, value)| key == "net.ipv4.tcp_tw_reuse" && value == "2");
+            if reuse_two == "yes" {
+                if role == "both" {
+                    assert!(suggested_two && writes_two, "{name}: off → 2\n{snippet}");
+                }
+            } else {
+                assert!(!suggested_two, "{name} {role}: {report:#}");
+                assert!(!writes_two, "{name} {role}:\n{snippet}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tw_reuse_2_on_a_kernel_before_4_18_is_read_as_global_reuse() {
+    // The same kernel with tcp_tw_reuse = 2 set by a file: the kernel reads it as 1.
+    let root = fixture_edited(
+        "old-kernel",
+        &[],
+        &[
+            ("proc/sys/net/ipv4/tcp_tw_reuse", "2\n"),
+            ("etc/sysctl.d/70-reuse.conf", "net.ipv4.tcp_tw_reuse = 2\n"),
+        ],
+    );
+    let (report, _) = advice_in(root.path(), &[]);
+    assert_eq!(
+        judged(&report, "net.ipv4.tcp_tw_reuse"),
+        ("info".into(), Some("1".into())),
+        "say 1, which every kernel reads the same"
+    );
+    let problem = report["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "net.ipv4.tcp_tw_reuse")
+        .unwrap_or_else(|| panic!("{:#}", report["config"]));
+    assert_eq!(problem["file"], "/etc/sysctl.d/70-reuse.conf");
+    assert_eq!(problem["level"], "advise");
+    assert!(
+        problem["problem"]
+            .as_str()
+            .unwrap()
+            .contains("global reuse"),
+        "{problem}"
+    );
+    let snippet = conf_in(root.path(), &[]);
+    assert!(
+        assignments(&snippet).contains(&("net.ipv4.tcp_tw_reuse".into(), "1".into())),
+        "{snippet}"
+    );
+    let (server, _) = advice_in(root.path(), &["--role", "server"]);
+    assert_eq!(judged(&server, "net.ipv4.tcp_tw_reuse"), level("ok"));
+
+    // Where 2 means loopback only, the same file is no problem.
+    let (lint, _) = advice("lint", &[]);
+    assert!(
+        !lint["config"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["key"] == "net.ipv4.tcp_tw_reuse"
+                && p["problem"].as_str().unwrap().contains("global reuse")),
+        "{:#}",
+        lint["config"]
+    );
+}
+
+sockopt_impl!(
+    /// TCP_DEFER_ACCEPT (tcp(7)): a listener leaves a connection in SYN_RECV until data
+    /// arrives, which holds requests there while others fill the accept queue. Neither
+    /// socket2 nor nix names it; nix's own macro defines it (the setsockopt call is nix's).
+    TcpDeferAccept,
+    Both,
+    libc::IPPROTO_TCP,
+    libc::TCP_DEFER_ACCEPT,
+    i32
+);
+
+/// Run by `abort_on_overflow_resets_only_requests_already_in_syn_recv` inside its namespace
+/// (`SOCKDOC_OVERFLOW_OUT=FILE`); does nothing otherwise. Writes what happened as JSON.
+#[test]
+#[ignore = "a helper the private-namespace test runs inside its namespace"]
+fn helper_overflow_outcome() {
+    use std::io::{Read, Write};
+    let Ok(out) = std::env::var("SOCKDOC_OVERFLOW_OUT") else {
+        return;
+    };
+    let counters = || sockdoc::sys::procfs::read_netstat(Path::new("/")).unwrap();
+    let before = counters();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    nix::sys::socket::setsockopt(&listener, TcpDeferAccept, &30).unwrap();
+    // std listens with backlog 128; make it 4, so the accept queue holds 5.
+    nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::new(4).unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Three handshakes with no data: TCP_DEFER_ACCEPT keeps them in SYN_RECV.
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Five with data: each becomes a connection in the accept queue, which is then full.
+    let queued: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"q").unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (records, _) = sockdoc::sys::diag::list(&Query::tcp()).unwrap();
+        let listening = records
+            .iter()
+            .find(|r| r.local == addr && r.state == TcpState::Listen)
+            .unwrap();
+        if listening.recv_q == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "accept queue at {}",
+            listening.recv_q
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The held connections now complete their handshake into the full queue.
+    let mut outcomes = Vec::new();
+    for mut s in held {
+        s.write_all(b"h").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        outcomes.push(match s.read(&mut [0; 1]) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "reset",
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => "waiting",
+            other => panic!("{other:?}"),
+        });
+    }
+    // A new SYN to the full queue.
+    let late = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    late.set_nonblocking(true).unwrap();
+    let _ = late.connect(&addr.into());
+    std::thread::sleep(Duration::from_millis(1500));
+    let late_port = late.local_addr().unwrap().as_socket().unwrap().port();
+    let (records, _) = sockdoc::sys::diag::list(&Query::tcp()).unwrap();
+    let late_state = records
+        .iter()
+        .find(|r| r.local.port() == late_port)
+        .map(|r| format!("{:?}", r.state));
+    let after = counters();
+    let delta = |name: &str| after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0);
+    let report = json!({
+        "held": outcomes,
+        "late_state": late_state,
+        "embryonic_rsts": delta("TcpExt.EmbryonicRsts"),
+        "listen_overflows": delta("TcpExt.ListenOverflows"),
+    });
+    drop(queued);
+    std::fs::write(out, report.to_string()).unwrap();
+}
+
+#[test]
+fn abort_on_overflow_resets_only_requests_already_in_syn_recv() {
+    if skip_unless_root("netns: tcp_abort_on_overflow 0 and 1 against a full accept queue") {
+        return;
+    }
+    let helper = std::env::current_exe().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for knob in [0, 1] {
+        let out = dir.path().join(format!("knob-{knob}.json"));
+        let output = in_private_netns(&format!(
+            "echo {knob} > /proc/sys/net/ipv4/tcp_abort_on_overflow\n\
+             SOCKDOC_OVERFLOW_OUT='{}' '{}' --exact helper_overflow_outcome --ignored \
+             --quiet >&2\n\
+             \"$SOCKDOC\" sysctl-advice --json --role server",
+            out.display(),
+            helper.display()
+        ));
+        let report = json_of(&output);
+        let measured: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        // Whatever the knob, the new SYN is dropped, not reset: the client keeps retrying.
+        assert_eq!(measured["late_state"], "SynSent", "knob {knob}: {measured}");
+        assert!(
+            measured["listen_overflows"].as_u64().unwrap() >= 1,
+            "{measured}"
+        );
+        let f = finding(&report, "net.ipv4.tcp_abort_on_overflow");
+        assert_eq!(f["current"], knob.to_string());
+        if knob == 1 {
+            // Only connections already in SYN_RECV are reset, each counted.
+            assert_eq!(
+                measured["held"],
+                json!(["reset", "reset", "reset"]),
+                "{measured}"
+            );
+            assert_eq!(measured["embryonic_rsts"], 3, "{measured}");
+            assert_eq!(
+                judged(&report, "net.ipv4.tcp_abort_on_overflow"),
+                advise("0")
+            );
+        } else {
+            assert_eq!(
+                measured["held"],
+                json!(["waiting", "waiting", "waiting"]),
+                "{measured}"
+            );
+            assert_eq!(measured["embryonic_rsts"], 0, "{measured}");
+            assert_eq!(
+                judged(&report, "net.ipv4.tcp_abort_on_overflow"),
+                level("ok")
+            );
+        }
+    }
 }

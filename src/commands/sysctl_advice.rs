@@ -6,6 +6,8 @@
 //! Every judgement cites Documentation/networking/ip-sysctl.rst
 //! (<https://docs.kernel.org/networking/ip-sysctl.html>) or the kernel source it rests on.
 
+mod era;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +15,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use self::era::{Era, Has, KernelEra, SOMAXCONN_4096, TW_REUSE_LOOPBACK};
 use super::{Context, VERSION};
 use crate::cli::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
@@ -25,9 +28,6 @@ use crate::sys::diag::{self, Query, Source, TcpState};
 use crate::sys::error::os_text;
 use crate::sys::procfs;
 use crate::sys::sysctl::{self, ConfigFile, FileStatus, Knob, Line, Netns, Sockstat};
-
-/// `somaxconn` default since Linux 5.4 (128 before): ip-sysctl.rst, somaxconn.
-pub const SOMAXCONN_DEFAULT: u64 = 4096;
 
 /// The kernel's default ephemeral range: ip-sysctl.rst, ip_local_port_range.
 pub const PORT_RANGE_DEFAULT: (u16, u16) = (32768, 60999);
@@ -54,6 +54,7 @@ const COUNTERS: &[&str] = &[
     "TcpExt.TCPReqQFullDoCookies",
     "TcpExt.SyncookiesSent",
     "TcpExt.SyncookiesFailed",
+    "TcpExt.EmbryonicRsts",
     "TcpExt.TCPTimeWaitOverflow",
     "TcpExt.TWRecycled",
     "TcpExt.PAWSPassive",
@@ -77,6 +78,8 @@ pub struct SysctlReport {
     /// Whether that is the initial namespace; null when it cannot be told.
     pub netns_initial: Option<bool>,
     pub netns_basis: String,
+    /// Which side of each changed default this kernel is on, told from the knobs present.
+    pub kernel: KernelEra,
     pub findings: Vec<Finding>,
     pub evidence: Evidence,
     /// Every config file `sysctl --system` would consider, in the order it applies them.
@@ -123,8 +126,15 @@ pub struct Finding {
     /// The kernel's text with whitespace folded (`32768 60999`); null when the knob does
     /// not exist here (or could not be read; the reason says which).
     pub current: Option<String>,
-    /// The value to set; null when nothing should change.
+    /// The value to set; null when nothing should be set (see `remove_override`).
     pub suggested: Option<String>,
+    /// The fix is to delete the override (the config line, or whatever sets the value) so
+    /// the kernel's own default applies: sysctl.d has no way to unset a key.
+    pub remove_override: bool,
+    /// The kernel's default for this knob on this kernel, where sockdoc can tell it (some
+    /// defaults changed between releases, some depend on the hash table size); null
+    /// otherwise.
+    pub kernel_default: Option<String>,
     pub level: Level,
     /// The reason in a few words, for the table.
     pub why: String,
@@ -251,15 +261,17 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
     let live = Live::read(root, &mut notes);
     let netns = sysctl::network_namespace(root);
     let budget = live.port_budget();
+    // Read before judging: whether a file sets a knob changes the fix (delete the line).
+    let (files, dir_notes) = sysctl::config_files(root);
+    notes.extend(dir_notes);
     let judge = Judge {
         live: &live,
         role: args.role,
         budget,
+        files: &files,
     };
     let mut findings = judge.findings();
 
-    let (files, dir_notes) = sysctl::config_files(root);
-    notes.extend(dir_notes);
     let kernel = sysctl::proc_sys_present(root);
     if !kernel && !files.is_empty() {
         notes.push(format!(
@@ -268,7 +280,7 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
             root.display()
         ));
     }
-    let config = lint(root, &files, &netns, kernel);
+    let config = lint(root, &files, &netns, kernel, &live.era);
     for f in &mut findings {
         f.configured = configured(&files, f.key, f.current.as_deref());
     }
@@ -330,6 +342,7 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
         netns: netns.id.clone().unwrap_or_else(|| "unknown".into()),
         netns_initial: netns.initial,
         netns_basis: netns.basis,
+        kernel: live.era.report(),
         findings,
         evidence: live.evidence(budget),
         config_files,
@@ -400,6 +413,8 @@ struct Live {
     /// The verdict on the busiest destination; `None` when `outgoing` is an error.
     pressure: Option<PortPressure>,
     counters: Option<BTreeMap<String, u64>>,
+    /// Which side of each changed default the kernel is on (era.rs).
+    era: Era,
 }
 
 impl Live {
@@ -440,6 +455,8 @@ impl Live {
         let counters = read_counters(root)
             .map_err(|e| notes.push(format!("counters unavailable: {e}")))
             .ok();
+        // Unreadable counts as present: the file is there.
+        let era = Era::detect(|key| sysctl::read_knob(root, key) != Knob::Absent);
         Self {
             proc_sys,
             knobs,
@@ -448,6 +465,7 @@ impl Live {
             outgoing,
             pressure,
             counters,
+            era,
         }
     }
 
@@ -461,6 +479,13 @@ impl Live {
 
     fn number(&self, key: &str) -> Option<i64> {
         self.value(key)?.parse().ok()
+    }
+
+    /// `tcp_tw_reuse = 2` and the kernel may read it as loopback only: it does from 4.18;
+    /// where the era is unknown, the narrower reading is the safe one to advise on.
+    fn reuse_loopback_only(&self) -> bool {
+        self.value("net.ipv4.tcp_tw_reuse") == Some("2")
+            && !matches!(self.era.has(&TW_REUSE_LOOPBACK), Has::No(_))
     }
 
     fn counter(&self, name: &str) -> Option<u64> {
@@ -595,11 +620,25 @@ const MYTH_TW_REUSE_INBOUND: &str = "\"tcp_tw_reuse fixes TIME_WAIT on my server
      take a port held by TIME_WAIT; accepted connections and bind() are untouched. A server \
      that cannot rebind after a restart needs SO_REUSEADDR (see `sockdoc reuse-test`).";
 const MYTH_FIN_TIMEOUT: &str = "\"Lower tcp_fin_timeout to shorten TIME_WAIT\": it bounds orphaned FIN_WAIT_2 \
-     only; TIME_WAIT lasts TCP_TIMEWAIT_LEN = 60 s, hard-coded (measure it: `sockdoc \
-     reuse-test --wait`).";
-const MYTH_TW_BUCKETS: &str = "\"Lower tcp_max_tw_buckets to cut TIME_WAIT\": past the limit the kernel destroys \
-     TIME_WAIT sockets at once (TCPTimeWaitOverflow), removing the protection against old \
-     duplicate segments; the limit is only a guard against DoS and must not be lowered.";
+     only; TIME_WAIT's 60 s is TCP_TIMEWAIT_LEN, a constant in include/net/tcp.h, not a \
+     sysctl (measure it: `sockdoc reuse-test --wait`).";
+const MYTH_TW_BUCKETS: &str = "\"Lower tcp_max_tw_buckets to cut TIME_WAIT\": past the limit a closing \
+     connection skips TIME_WAIT altogether (counted as TCPTimeWaitOverflow; inet_twsk_alloc() \
+     and tcp_time_wait()), losing its protection against old duplicate segments. ip-sysctl.rst: \
+     the limit exists only against simple DoS attacks and must not be lowered.";
+/// Why `tcp_max_tw_buckets`' default cannot be told on a kernel without
+/// `tcp_ehash_entries` (dated by era.rs); the boot message is pr_info() in tcp_init().
+const UNKNOWN_TW_DEFAULT: &str = "the kernel's default is half the established hash table \
+     (tcp_set_hashinfo()), whose size this kernel does not show (tcp_ehash_entries arrived in \
+     Linux 6.1; the boot log line \"TCP: Hash tables configured (established N ...)\" gives N)";
+/// How long TIME_WAIT lasts, with what re-arms and ends it, as the kernel source has it.
+/// Measured: a bare ACK sent to a TIME_WAIT socket 54 s from its end put it back to 59 s
+/// (`ss -tano`, tcp_rfc1337 = 1 so the peer's RST did not end it first).
+const TIME_WAIT_LIFETIME: &str = "TIME_WAIT lasts 60 s (TCP_TIMEWAIT_LEN, include/net/tcp.h), \
+     re-armed to 60 s when a segment carrying an ACK reaches it, such as the peer's \
+     retransmitted FIN (inet_twsk_reschedule() in tcp_timewait_state_process(), \
+     net/ipv4/tcp_minisocks.c); an RST with the expected sequence number (unless \
+     tcp_rfc1337 = 1), tcp_tw_reuse or a new SYN that reuses the connection ends it early";
 const MYTH_STICKY: &str = "\"Merged messages (sticky packets) mean Nagle\": TCP is a byte stream; autocorking \
      (even with TCP_NODELAY) and a receiver that reads late merge writes too. Frame your \
      messages, e.g. with a length prefix (see `sockdoc nagle`).";
@@ -608,6 +647,8 @@ struct Judge<'a> {
     live: &'a Live,
     role: Role,
     budget: Option<PortBudget>,
+    /// The config files, in the order `sysctl --system` applies them.
+    files: &'a [ConfigFile],
 }
 
 /// The start of a finding: the key, its current value and its source. The judgement
@@ -617,6 +658,8 @@ fn finding(key: &'static str, current: Option<&str>, source: &'static str) -> Fi
         key,
         current: current.map(str::to_string),
         suggested: None,
+        remove_override: false,
+        kernel_default: None,
         level: Level::Ok,
         why: String::new(),
         reason: String::new(),
@@ -635,8 +678,18 @@ impl Finding {
         self
     }
 
+    fn remove_override(mut self) -> Self {
+        self.remove_override = true;
+        self
+    }
+
     fn suggest(mut self, value: impl Into<String>) -> Self {
         self.suggested = Some(value.into());
+        self
+    }
+
+    fn kernel_default(mut self, value: Option<i64>) -> Self {
+        self.kernel_default = value.map(|v| v.to_string());
         self
     }
 
@@ -799,9 +852,10 @@ impl Judge<'_> {
             rate_text(&b, " new connections")
         );
         if let Some(delay) = b.tw_reuse_delay_ms {
-            let scope = match self.live.value("net.ipv4.tcp_tw_reuse") {
-                Some("2") => " (loopback only)",
-                _ => "",
+            let scope = if self.live.reuse_loopback_only() {
+                " (loopback only)"
+            } else {
+                ""
             };
             let _ = write!(
                 text,
@@ -862,26 +916,74 @@ impl Judge<'_> {
         Some(f.myth(MYTH_TW_RECYCLE))
     }
 
-    fn reuse_delay_text(&self) -> String {
+    /// When TIME_WAIT lets a port go to a new outgoing connection, on this kernel.
+    fn reuse_after_text(&self) -> String {
         match self.live.number("net.ipv4.tcp_tw_reuse_delay") {
-            Some(ms) => format!("{ms} ms (tcp_tw_reuse_delay)"),
-            None => "about 1 s (fixed on this kernel; tcp_tw_reuse_delay is not present)".into(),
+            Some(ms) => format!("once it is {ms} ms old (tcp_tw_reuse_delay)"),
+            // Whole seconds since the last timestamp received: time_after32(
+            // ktime_get_seconds(), tw_ts_recent_stamp) until the knob arrived, and
+            // get_seconds() - tw_ts_recent_stamp > 1 in 4.18 and before.
+            None => "once the seconds clock has moved past the second of the last timestamp it \
+                     received (within 1 s; 1 to 2 s on older kernels: tcp_twsk_unique(), as \
+                     this kernel has no tcp_tw_reuse_delay)"
+                .into(),
         }
+    }
+
+    /// Why 2 is not offered here: the kernel predates loopback-only reuse, or its knobs do
+    /// not tell.
+    fn reuse_era_text(has: Has) -> String {
+        let side = match has {
+            Has::No(_) => format!("this kernel predates it ({})", has.evidence()),
+            Has::Yes(_) | Has::Unknown => {
+                "this kernel's knobs do not tell whether it has it".to_string()
+            }
+        };
+        format!(
+            "2 (loopback only) arrived in Linux 4.18 with commit 79e9fed46038, and {side}; \
+             before it the knob is a switch: any non-zero value reuses ports for every \
+             destination, and the default is 0"
+        )
     }
 
     fn tw_reuse(&self) -> Option<Finding> {
         const KEY: &str = "net.ipv4.tcp_tw_reuse";
-        const SOURCE: &str =
-            "ip-sysctl.rst: tcp_tw_reuse; tcp_twsk_unique() in net/ipv4/tcp_ipv4.c";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_tw_reuse; tcp_twsk_unique() in \
+                              net/ipv4/tcp_ipv4.c; commit 79e9fed46038 (value 2, Linux 4.18)";
         let (value, text) = match self.read(KEY, SOURCE) {
             Ok(read) => read,
             Err(f) => return Some(f.myth(MYTH_TW_REUSE_INBOUND)),
         };
-        let f = finding(KEY, Some(&text), SOURCE);
-        let delay = self.reuse_delay_text();
+        let era = self.live.era.has(&TW_REUSE_LOOPBACK);
+        let f = finding(KEY, Some(&text), SOURCE)
+            .kernel_default(self.live.era.default_of(&TW_REUSE_LOOPBACK));
+        let judged = match era {
+            Has::Yes(_) => self.tw_reuse_with_loopback(value, f),
+            Has::No(_) | Has::Unknown => self.tw_reuse_before_loopback(value, f, era),
+        };
+        let Some(mut f) = judged else {
+            return Some(unexpected(KEY, &text, "0, 1 or 2", SOURCE).myth(MYTH_TW_REUSE_INBOUND));
+        };
+        if value != 0 && self.live.value("net.ipv4.tcp_timestamps") == Some("0") {
+            f.reason
+                .push_str(" It has no effect while net.ipv4.tcp_timestamps = 0.");
+            f.level = f.level.max(Level::Info);
+        }
+        let evidence = Self::join(&[
+            self.counters(&["TcpExt.TWRecycled"]),
+            self.time_wait_text(),
+            self.connects().then(|| self.outgoing_text()),
+            self.connects().then(|| self.budget_text()).flatten(),
+        ]);
+        Some(f.evidence(evidence).myth(MYTH_TW_REUSE_INBOUND))
+    }
+
+    /// Linux 4.18 and later: 0 off, 1 global, 2 loopback only (the default).
+    fn tw_reuse_with_loopback(&self, value: i64, f: Finding) -> Option<Finding> {
+        let after = self.reuse_after_text();
         let global = format!(
-            "1 lets every outgoing connect() take a port whose TIME_WAIT is older than {delay}, \
-             guarded by TCP timestamps (PAWS)"
+            "1 lets every outgoing connect() take a port held by TIME_WAIT {after}, guarded by \
+             TCP timestamps (PAWS)"
         );
         let pressure = self.pressure().map(|p| {
             format!(
@@ -889,7 +991,7 @@ impl Judge<'_> {
                 p.reason
             )
         });
-        let mut f = match (value, self.role) {
+        Some(match (value, self.role) {
             (1 | 2, Role::Server) => f.set(
                 Level::Ok,
                 "no effect on accepted conns",
@@ -907,8 +1009,8 @@ impl Judge<'_> {
                 Level::Ok,
                 "global reuse for connect()",
                 format!(
-                    "Global reuse: an outgoing connect() may take a port whose TIME_WAIT is \
-                     older than {delay}, guarded by TCP timestamps (PAWS)."
+                    "Global reuse: an outgoing connect() may take a port held by TIME_WAIT \
+                     {after}, guarded by TCP timestamps (PAWS)."
                 ),
             ),
             (0 | 2, Role::Client) => f
@@ -917,7 +1019,7 @@ impl Judge<'_> {
                     "clients need global reuse",
                     format!(
                         "{}. An outbound-heavy host runs out of ports to one destination while \
-                         they sit 60 s in TIME_WAIT; {global}.",
+                         they sit in TIME_WAIT; {global}.",
                         if value == 0 {
                             "Off"
                         } else {
@@ -929,10 +1031,10 @@ impl Judge<'_> {
             (0, _) => f
                 .set(
                     Level::Advise,
-                    "off: loopback waits 60 s",
-                    "Off: even loopback connections wait the full 60 s for a port. 2 (the kernel \
-                     default) reuses TIME_WAIT ports for loopback connections only; 1 for all \
-                     outgoing connections.",
+                    "off: loopback waits out TIME_WAIT",
+                    "Off: even loopback connections wait out TIME_WAIT for a port. 2 (the \
+                     kernel default) reuses TIME_WAIT ports for loopback connections only; 1 \
+                     for all outgoing connections.",
                 )
                 .suggest("2"),
             (2, _) if pressure.is_some() => f
@@ -948,24 +1050,142 @@ impl Judge<'_> {
                 "Loopback only (the default). Set 1 if outgoing connect() fails with \
                  EADDRNOTAVAIL (ports exhausted).",
             ),
-            _ => {
-                return Some(
-                    unexpected(KEY, &text, "0, 1 or 2", SOURCE).myth(MYTH_TW_REUSE_INBOUND),
-                );
-            }
-        };
-        if value != 0 && self.live.value("net.ipv4.tcp_timestamps") == Some("0") {
-            f.reason
-                .push_str(" It has no effect while net.ipv4.tcp_timestamps = 0.");
-            f.level = f.level.max(Level::Info);
+            _ => return None,
+        })
+    }
+
+    /// Before Linux 4.18, or a kernel whose knobs do not tell: 2 is never suggested, since
+    /// such a kernel may read it as global reuse. 1 means global reuse on every kernel.
+    fn tw_reuse_before_loopback(&self, value: i64, f: Finding, era: Has) -> Option<Finding> {
+        let predates = matches!(era, Has::No(_));
+        let after = self.reuse_after_text();
+        let era_text = Self::reuse_era_text(era);
+        let global = format!(
+            "1 lets every outgoing connect() take a port held by TIME_WAIT {after}, guarded by \
+             TCP timestamps (PAWS)"
+        );
+        Some(match (value, self.role) {
+            (0, Role::Server) => f.set(
+                Level::Ok,
+                "off; no effect on accepted conns",
+                format!(
+                    "Off. It affects only outgoing connect(), not the connections a server \
+                     accepts. Not 2: {era_text}."
+                ),
+            ),
+            (0, Role::Client) => f
+                .set(
+                    Level::Advise,
+                    "clients need global reuse",
+                    format!(
+                        "Off. An outbound-heavy host runs out of ports to one destination \
+                         while they sit in TIME_WAIT; {global}. (Not 2: {era_text}.)"
+                    ),
+                )
+                .suggest("1"),
+            (0, _) => f.set(
+                Level::Info,
+                if predates {
+                    "off (this kernel's default)"
+                } else {
+                    "off; 2 not offered here"
+                },
+                format!(
+                    "Off{}. Set 1 if outgoing connect() fails with EADDRNOTAVAIL (ports \
+                     exhausted): {global}. Not 2: {era_text}.",
+                    if predates {
+                        ", this kernel's default"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            (1, Role::Server) => f.set(
+                Level::Ok,
+                "no effect on accepted conns",
+                "Affects only outgoing connect(), not the connections a server accepts.",
+            ),
+            (1, _) => f.set(
+                Level::Ok,
+                "global reuse for connect()",
+                format!(
+                    "Global reuse: an outgoing connect() may take a port held by TIME_WAIT \
+                     {after}, guarded by TCP timestamps (PAWS)."
+                ),
+            ),
+            // A kernel before 4.18 reads every non-zero value as global reuse.
+            (_, Role::Server) if predates => f.set(
+                Level::Ok,
+                "no effect on accepted conns",
+                format!(
+                    "Affects only outgoing connect(), not the connections a server accepts. \
+                     On this kernel {value} means global reuse, as 1 does: {era_text}."
+                ),
+            ),
+            (_, _) if predates => f
+                .set(
+                    Level::Info,
+                    format!("{value} means global reuse here"),
+                    format!(
+                        "Not loopback only: {era_text}. So every outgoing connect() may take \
+                         a port held by TIME_WAIT {after}. Write 1, which says so on every \
+                         kernel, or 0 if global reuse is not wanted."
+                    ),
+                )
+                .suggest("1"),
+            (2, _) => self.tw_reuse_two_undated(f, &era_text),
+            _ => return None,
+        })
+    }
+
+    /// `tcp_tw_reuse = 2` on a kernel whose knobs do not date it against 4.18: loopback only
+    /// or global reuse. 1 is suggested where reuse is wanted: every kernel reads it alike.
+    fn tw_reuse_two_undated(&self, f: Finding, era_text: &str) -> Finding {
+        let after = self.reuse_after_text();
+        let global = format!(
+            "1 lets every outgoing connect() take a port held by TIME_WAIT {after}, guarded by \
+             TCP timestamps (PAWS)"
+        );
+        match self.role {
+            Role::Server => f.set(
+                Level::Ok,
+                "no effect on accepted conns",
+                format!(
+                    "Affects only outgoing connect(), not the connections a server accepts. \
+                     Whether 2 means loopback only or global reuse here is unknown: {era_text}."
+                ),
+            ),
+            Role::Client => f
+                .set(
+                    Level::Advise,
+                    "clients need global reuse",
+                    format!(
+                        "2 is loopback only on Linux 4.18 and later, global reuse before: \
+                         {era_text}. An outbound-heavy host runs out of ports to one \
+                         destination while they sit in TIME_WAIT; {global}, on every kernel."
+                    ),
+                )
+                .suggest("1"),
+            Role::Both if self.pressure().is_some() => f
+                .set(
+                    Level::Advise,
+                    "ports fill up with TIME_WAIT",
+                    format!(
+                        "TIME_WAIT sockets of connections to one destination hold half the \
+                         usable ports or more, and 2 may be loopback only ({era_text}); {global}."
+                    ),
+                )
+                .suggest("1"),
+            Role::Both => f.set(
+                Level::Info,
+                "2: loopback only if 4.18+",
+                format!(
+                    "Loopback only if this kernel is Linux 4.18 or later, global reuse (as 1) \
+                     before: {era_text}. Set 1 if outgoing connect() fails with EADDRNOTAVAIL \
+                     (ports exhausted)."
+                ),
+            ),
         }
-        let evidence = Self::join(&[
-            self.counters(&["TcpExt.TWRecycled"]),
-            self.time_wait_text(),
-            self.connects().then(|| self.outgoing_text()),
-            self.connects().then(|| self.budget_text()).flatten(),
-        ]);
-        Some(f.evidence(evidence).myth(MYTH_TW_REUSE_INBOUND))
     }
 
     fn tw_reuse_delay(&self) -> Option<Finding> {
@@ -1058,8 +1278,9 @@ impl Judge<'_> {
 
     fn fin_timeout(&self) -> Option<Finding> {
         const KEY: &str = "net.ipv4.tcp_fin_timeout";
-        const SOURCE: &str =
-            "ip-sysctl.rst: tcp_fin_timeout; TCP_TIMEWAIT_LEN in include/net/tcp.h";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_fin_timeout; TCP_TIMEWAIT_LEN in \
+                              include/net/tcp.h; tcp_timewait_state_process() in \
+                              net/ipv4/tcp_minisocks.c";
         let (value, text) = match self.read(KEY, SOURCE) {
             Ok(read) => read,
             Err(f) => return Some(f.myth(MYTH_FIN_TIMEOUT)),
@@ -1069,16 +1290,18 @@ impl Judge<'_> {
             std::cmp::Ordering::Equal => f.set(
                 Level::Ok,
                 "FIN_WAIT_2, not TIME_WAIT",
-                "How long an orphaned connection may sit in FIN_WAIT_2 (default 60 s). It does \
-                 not shorten TIME_WAIT, which is fixed at 60 s.",
+                format!(
+                    "How long an orphaned connection may sit in FIN_WAIT_2 (default 60 s). It \
+                     does not govern TIME_WAIT: {TIME_WAIT_LIFETIME}."
+                ),
             ),
             std::cmp::Ordering::Less => f.set(
                 Level::Info,
                 "lowered; TIME_WAIT stays 60 s",
                 format!(
-                    "Lowered to {value} s: orphaned FIN_WAIT_2 sockets are dropped sooner. \
-                     TIME_WAIT still lasts 60 s; if shortening it was the goal, this is not \
-                     the fix."
+                    "Lowered to {value} s: orphaned FIN_WAIT_2 sockets are dropped sooner. It \
+                     does not shorten TIME_WAIT, so if that was the goal, this is not the fix: \
+                     {TIME_WAIT_LIFETIME}."
                 ),
             ),
             std::cmp::Ordering::Greater => f.set(
@@ -1086,7 +1309,7 @@ impl Judge<'_> {
                 "raised; TIME_WAIT stays 60 s",
                 format!(
                     "Raised to {value} s: orphaned FIN_WAIT_2 sockets linger longer. TIME_WAIT \
-                     stays 60 s either way."
+                     does not follow it: {TIME_WAIT_LIFETIME}."
                 ),
             ),
         };
@@ -1101,61 +1324,83 @@ impl Judge<'_> {
 
     fn max_tw_buckets(&self) -> Option<Finding> {
         const KEY: &str = "net.ipv4.tcp_max_tw_buckets";
-        const SOURCE: &str = "ip-sysctl.rst: tcp_max_tw_buckets, tcp_ehash_entries";
+        const SOURCE: &str = "ip-sysctl.rst: tcp_max_tw_buckets, tcp_ehash_entries; \
+                              tcp_set_hashinfo() in net/ipv4/tcp_ipv4.c";
         let (value, text) = match self.read(KEY, SOURCE) {
             Ok(read) => read,
             Err(f) => return Some(f.myth(MYTH_TW_BUCKETS)),
         };
-        let f = finding(KEY, Some(&text), SOURCE);
-        // The kernel's default is half the established hash (tcp_sk_init()); a
-        // namespace sharing the initial one shows its size negated.
+        // The kernel's default is half the established hash table (tcp_set_hashinfo();
+        // tcp_sk_init() before it); a namespace sharing the initial one shows its size
+        // negated. Measured here: 262144 entries, default 131072.
         let ehash = self.live.number("net.ipv4.tcp_ehash_entries");
         let default = ehash.map(|e| e.abs() / 2).filter(|&d| d > 0);
+        let f = finding(KEY, Some(&text), SOURCE).kernel_default(default);
         let overflow = self.live.counter("TcpExt.TCPTimeWaitOverflow").unwrap_or(0);
         let tw = self.live.time_wait();
         let near_limit = tw.is_some_and(|tw| tw.saturating_mul(10) >= value.max(0) as u64 * 8);
         let raised = |at_least: i64| value.saturating_mul(2).max(at_least).to_string();
-        let f = match default {
-            Some(d) if value < d => f
+        let set_by = configured(self.files, KEY, Some(&text));
+        let hit = if overflow > 0 {
+            format!(
+                "The limit was hit: {overflow} closing connections skipped TIME_WAIT (TCPTimeWaitOverflow)."
+            )
+        } else {
+            "TIME_WAIT sockets are at 80% of the limit or more; past it, closing connections \
+             skip TIME_WAIT."
+                .to_string()
+        };
+        let f = match (default, &set_by) {
+            (Some(d), _) if value < d => f
                 .set(
                     Level::Warn,
-                    "lowered below the default",
+                    "lowered: remove the override",
                     format!(
-                        "Lowered below the kernel's default ({d}, half of tcp_ehash_entries): \
-                         past the limit TIME_WAIT sockets are destroyed at once, losing their \
-                         protection. The limit exists only against DoS; never lower it."
+                        "Lowered below the kernel's default {d} (half of tcp_ehash_entries): \
+                         past the limit, closing connections skip TIME_WAIT and lose its \
+                         protection. The limit exists only against DoS; never lower it. {}",
+                        Self::removal_text(KEY, set_by.as_ref(), Some(d))
                     ),
                 )
-                .suggest(d.to_string()),
-            _ if overflow > 0 => f
+                .remove_override(),
+            (None, Some(c)) if overflow > 0 || near_limit => f
                 .set(
                     Level::Advise,
-                    "limit hit: TIME_WAIT skipped",
+                    "limit hit: remove the override",
                     format!(
-                        "The limit was hit: {overflow} sockets skipped TIME_WAIT \
-                         (TCPTimeWaitOverflow). Raise it; a TIME_WAIT socket costs a few \
-                         hundred bytes."
+                        "{hit} {}:{} sets the limit, and {UNKNOWN_TW_DEFAULT}, so whether \
+                         {value} is below the default cannot be told here. Remove the \
+                         override, and raise the limit only if it is still hit at the \
+                         kernel's default. {}",
+                        c.file,
+                        c.line,
+                        Self::removal_text(KEY, Some(c), None)
                     ),
                 )
-                .suggest(raised(default.unwrap_or(0))),
-            _ if near_limit => f
+                .remove_override(),
+            _ if overflow > 0 || near_limit => f
                 .set(
                     Level::Advise,
-                    "near the limit",
-                    "TIME_WAIT sockets are at 80% of the limit or more; past it they are \
-                     destroyed at once. Raise it.",
+                    if overflow > 0 {
+                        "limit hit: TIME_WAIT skipped"
+                    } else {
+                        "near the limit"
+                    },
+                    format!("{hit} Raise it; a TIME_WAIT socket costs a few hundred bytes."),
                 )
                 .suggest(raised(default.unwrap_or(0))),
-            Some(d) => f.set(
+            (Some(d), _) => f.set(
                 Level::Ok,
                 "at or above the default",
                 format!("At or above the kernel's default ({d}, half of tcp_ehash_entries)."),
             ),
-            None => f.set(
+            (None, _) => f.set(
                 Level::Ok,
                 "no overflow seen",
-                "No overflow seen (TCPTimeWaitOverflow); the kernel default (half the \
-                 established hash) cannot be read here.",
+                format!(
+                    "No overflow seen (TCPTimeWaitOverflow). The default cannot be told here: \
+                     {UNKNOWN_TW_DEFAULT}."
+                ),
             ),
         };
         let evidence = Self::join(&[
@@ -1164,6 +1409,25 @@ impl Judge<'_> {
             ehash.map(|e| format!("tcp_ehash_entries = {e}")),
         ]);
         Some(f.evidence(evidence).myth(MYTH_TW_BUCKETS))
+    }
+
+    /// How to remove an override: delete the config line (sysctl.d cannot unset a key), or
+    /// whatever else sets it, and how to get the default back now when it is known.
+    fn removal_text(key: &str, set_by: Option<&ConfigRef>, default: Option<i64>) -> String {
+        let now = default.map_or(String::new(), |d| {
+            format!(", or now with `sudo sysctl -w {key}={d}`")
+        });
+        match set_by {
+            Some(c) => format!(
+                "Delete {}:{} (a sysctl.d file cannot unset a key, so a new value would only \
+                 be another override); the kernel's default applies from the next boot{now}.",
+                c.file, c.line
+            ),
+            None => format!(
+                "No sysctl file sets it, so something else does (a tuning tool, a container \
+                 runtime): remove that; the kernel's default applies from the next boot{now}."
+            ),
+        }
     }
 
     fn rfc1337(&self) -> Option<Finding> {
@@ -1179,14 +1443,15 @@ impl Judge<'_> {
             0 => f.set(
                 Level::Ok,
                 "RST ends TIME_WAIT (default)",
-                "The default: an RST that reaches a TIME_WAIT socket ends it early (\"TIME-WAIT \
-                 assassination\", RFC 1337); 1 makes TIME_WAIT ignore RSTs.",
+                "The default: an RST with the expected sequence number ends a TIME_WAIT socket early \
+                 (\"TIME-WAIT assassination\", RFC 1337); 1 makes TIME_WAIT ignore RSTs.",
             ),
             1 => f.set(
                 Level::Ok,
                 "TIME_WAIT ignores RST",
-                "TIME_WAIT sockets ignore RSTs, as RFC 1337 recommends, so they always last \
-                 the full 60 s.",
+                "TIME_WAIT sockets ignore RSTs, as RFC 1337 recommends: an RST no longer ends \
+                 one before its 60 s (tcp_tw_reuse and a new SYN for the same connection \
+                 still can).",
             ),
             _ => unexpected(KEY, &text, "0 or 1", SOURCE),
         })
@@ -1415,17 +1680,51 @@ impl Judge<'_> {
 
     fn somaxconn(&self) -> Option<Finding> {
         const KEY: &str = "net.core.somaxconn";
-        const SOURCE: &str = "ip-sysctl.rst: somaxconn";
+        const SOURCE: &str =
+            "ip-sysctl.rst: somaxconn; commit 19f92a030ca6 (default 4096 since Linux 5.4)";
         let (value, text) = match self.read(KEY, SOURCE) {
             Ok(read) => read,
             Err(f) => return Some(*f),
         };
-        let f = finding(KEY, Some(&text), SOURCE);
+        let era = self.live.era.has(&SOMAXCONN_4096);
+        let default = self.live.era.default_of(&SOMAXCONN_4096);
+        let f = finding(KEY, Some(&text), SOURCE).kernel_default(default);
         let overflows = self.live.counter("TcpExt.ListenOverflows").unwrap_or(0);
-        let default = SOMAXCONN_DEFAULT as i64;
+        let today = SOMAXCONN_4096.default_since;
+        let old = SOMAXCONN_4096.default_before;
+        let overflowed = if overflows > 0 {
+            " It has overflowed (ListenOverflows)."
+        } else {
+            ""
+        };
+        // Where the value stands against this kernel's default, or what it may be.
+        let versus = |value: i64| match era {
+            Has::Yes(_) if value < today => format!("below the default {today}"),
+            Has::Yes(_) => format!("the default is {today}"),
+            Has::No(_) => {
+                let side = match value.cmp(&old) {
+                    std::cmp::Ordering::Less => "below",
+                    std::cmp::Ordering::Equal => "that is",
+                    std::cmp::Ordering::Greater => "above",
+                };
+                format!(
+                    "{side} this kernel's default {old} (Linux 5.4 raised it to {today}; {})",
+                    era.evidence()
+                )
+            }
+            Has::Unknown => format!(
+                "{}the default is {today} since Linux 5.4 and {old} before, and this kernel's \
+                 knobs do not tell which applies",
+                if value < old {
+                    "below either default: "
+                } else {
+                    ""
+                }
+            ),
+        };
         let f = if !self.serves() {
             f.set(
-                if value < default {
+                if value < default.unwrap_or(today) {
                     Level::Info
                 } else {
                     Level::Ok
@@ -1433,23 +1732,27 @@ impl Judge<'_> {
                 "matters for servers only",
                 "Caps every listen() backlog; it matters for hosts that accept connections.",
             )
-        } else if value < default {
+        } else if value < today {
+            // Below this kernel's default, or below every kernel's: worth acting on. At the
+            // old default, only overflows make it so.
+            let low = value < default.unwrap_or(old);
+            let level = if low || overflows > 0 {
+                Level::Advise
+            } else {
+                Level::Info
+            };
             f.set(
-                Level::Advise,
+                level,
                 format!("accept queue capped at {value}"),
                 format!(
                     "Caps every listen() backlog: a listener's accept queue is min(backlog, \
-                     somaxconn) = at most {value}, below the default {default} (128 before \
-                     Linux 5.4). A burst of connections overflows it and clients retry after \
-                     a second or more.{}",
-                    if overflows > 0 {
-                        " It has overflowed (ListenOverflows)."
-                    } else {
-                        ""
-                    }
+                     somaxconn) = at most {value}; {}. A burst of connections larger \
+                     than that overflows it, and clients retry their SYN after a second or \
+                     more.{overflowed} Kernels before 5.4 accept {today} too.",
+                    versus(value)
                 ),
             )
-            .suggest(default.to_string())
+            .suggest(today.to_string())
         } else if overflows > 0 {
             f.set(
                 Level::Info,
@@ -1463,7 +1766,11 @@ impl Judge<'_> {
         } else {
             f.set(
                 Level::Ok,
-                "default 4096 or more",
+                if matches!(era, Has::Yes(_)) {
+                    format!("default {today} or more")
+                } else {
+                    format!("{today} or more")
+                },
                 "Caps every listen() backlog: a listener's accept queue is min(backlog, \
                  somaxconn). No overflow seen.",
             )
@@ -1578,20 +1885,33 @@ impl Judge<'_> {
         Some(f.evidence(evidence))
     }
 
+    /// Measured in private namespaces (listener backlog 4, TCP_DEFER_ACCEPT holding three
+    /// requests in SYN_RECV while five completed connections filled the queue): with 1 the
+    /// three got RST (EmbryonicRsts +3), with 0 they waited and the server retransmitted its
+    /// SYN-ACK; a new SYN was dropped with either value, no RST.
     fn abort_on_overflow(&self) -> Option<Finding> {
         const KEY: &str = "net.ipv4.tcp_abort_on_overflow";
-        const SOURCE: &str = "ip-sysctl.rst: tcp_abort_on_overflow";
+        const SOURCE: &str = "tcp_conn_request() in net/ipv4/tcp_input.c; tcp_check_req() in \
+                              net/ipv4/tcp_minisocks.c; ip-sysctl.rst: tcp_abort_on_overflow";
         let (value, text) = match self.read(KEY, SOURCE) {
             Ok(read) => read,
             Err(f) => return Some(*f),
         };
         let f = finding(KEY, Some(&text), SOURCE);
+        let scope = "A new SYN to a listener whose accept queue is full is dropped whatever this \
+                     knob says (tcp_conn_request(), net/ipv4/tcp_input.c; counted in \
+                     ListenOverflows), and its client retries the SYN. The knob is read only in \
+                     tcp_check_req() (net/ipv4/tcp_minisocks.c), for a connection already in \
+                     SYN_RECV whose final ACK finds the queue full";
         let f = match value {
             0 => f.set(
                 Level::Ok,
-                "bursts recover (default)",
-                "The default: when the accept queue is full the handshake's last ACK is \
-                 dropped, the client retransmits, and a burst recovers.",
+                "default: no RST on overflow",
+                format!(
+                    "The default. {scope}: at 0 that ACK is dropped and the server retransmits \
+                     its SYN-ACK (up to tcp_synack_retries times), so the connection completes \
+                     once accept() makes room."
+                ),
             ),
             1 => f
                 .set(
@@ -1600,15 +1920,19 @@ impl Judge<'_> {
                     } else {
                         Level::Info
                     },
-                    "resets clients on overflow",
-                    "On: clients get a reset whenever a listener's accept queue is full, \
-                     instead of recovering from the burst; ip-sysctl: only if the daemon \
-                     cannot be made to accept faster.",
+                    "RST to SYN_RECV on overflow",
+                    format!(
+                        "On. {scope}: at 1 that client gets an RST (ECONNRESET, counted as \
+                         EmbryonicRsts) instead of completing once accept() makes room. It \
+                         does not turn a full queue into fast failures for new clients; \
+                         ip-sysctl.rst advises it only if the daemon cannot be made to accept \
+                         faster."
+                    ),
                 )
                 .suggest("0"),
             _ => unexpected(KEY, &text, "0 or 1", SOURCE),
         };
-        let evidence = self.counters(&["TcpExt.ListenOverflows"]);
+        let evidence = self.counters(&["TcpExt.ListenOverflows", "TcpExt.EmbryonicRsts"]);
         Some(f.evidence(evidence))
     }
 
@@ -1686,7 +2010,13 @@ fn file_entry(file: &ConfigFile) -> ConfigFileEntry {
 /// Judges every line of the files in the order `sysctl --system` applies them. Only the
 /// effective (last) assignment of a key is compared with the live value; earlier ones
 /// are reported when a later line overrides them with a different value.
-fn lint(root: &Path, files: &[ConfigFile], netns: &Netns, kernel: bool) -> Vec<ConfigProblem> {
+fn lint(
+    root: &Path,
+    files: &[ConfigFile],
+    netns: &Netns,
+    kernel: bool,
+    era: &Era,
+) -> Vec<ConfigProblem> {
     let mut last = HashMap::new();
     for (index, file) in files.iter().enumerate() {
         for (number, line) in &file.lines {
@@ -1701,6 +2031,7 @@ fn lint(root: &Path, files: &[ConfigFile], netns: &Netns, kernel: bool) -> Vec<C
         root,
         files,
         netns,
+        era,
         last,
         live: HashMap::new(),
     };
@@ -1754,6 +2085,7 @@ struct Lint<'a> {
     root: &'a Path,
     files: &'a [ConfigFile],
     netns: &'a Netns,
+    era: &'a Era,
     /// Where each knob (by /proc/sys path) is assigned last: (file index, line).
     last: HashMap<&'a str, (usize, usize)>,
     /// Live values, read once per knob.
@@ -1823,6 +2155,13 @@ impl<'a> Lint<'a> {
                  given the comment too"
                     .into(),
             )),
+            Knob::Value(current)
+                if effective
+                    && a.path == "net/ipv4/tcp_tw_reuse"
+                    && a.value.trim().parse::<i64>() == Ok(2) =>
+            {
+                self.reuse_two(current, at)
+            }
             Knob::Value(current) if effective => (!same_value(&a.value, current, &a.path))
                 .then(|| not_applied(a, current, self.netns, at)),
             Knob::Value(current) => {
@@ -1840,6 +2179,39 @@ impl<'a> Lint<'a> {
                 })
             }
         }
+    }
+
+    /// `tcp_tw_reuse = 2` in a file: loopback only since Linux 4.18, global reuse before.
+    fn reuse_two(
+        &self,
+        current: &str,
+        at: impl Fn(Level, Option<&str>, String) -> ConfigProblem,
+    ) -> Option<ConfigProblem> {
+        let has = self.era.has(&TW_REUSE_LOOPBACK);
+        let (level, side) = match has {
+            Has::Yes(_) => return None,
+            Has::No(_) => (
+                Level::Advise,
+                format!(
+                    "this kernel predates it ({}), so it reads 2 as global reuse, like 1",
+                    has.evidence()
+                ),
+            ),
+            Has::Unknown => (
+                Level::Info,
+                "this kernel's knobs do not tell which it is, so 2 may mean global reuse, like \
+                 1"
+                .to_string(),
+            ),
+        };
+        Some(at(
+            level,
+            Some(current),
+            format!(
+                "2 means loopback-only reuse since Linux 4.18 (commit 79e9fed46038), and {side}. \
+                 Write 1 if global reuse is meant, 0 if not"
+            ),
+        ))
     }
 
     fn value_at(&self, index: usize, number: usize) -> Option<&'a str> {
@@ -1969,6 +2341,7 @@ mod tests {
             outgoing: Err(String::new()),
             pressure: None,
             counters: None,
+            era: Era::default(),
         }
         .port_budget()
         .unwrap()

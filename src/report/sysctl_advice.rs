@@ -39,13 +39,14 @@ fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Resul
         writeln!(out, "Read from --root {}", report.root)?;
     }
     writeln!(out, "{}", summary_line(report, style))?;
+    wrap_into(out, &kernel_line(report), "", width)?;
 
     let mut table = new_table(style, &["key", "current", "suggested", "level", "why"]);
     for f in &report.findings {
         table.add_row(vec![
             Cell::new(short_key(f.key)),
             Cell::new(f.current.as_deref().map_or("(absent)", shown_value)),
-            Cell::new(f.suggested.as_deref().map_or("-", shown_value)),
+            Cell::new(suggested_text(f)),
             level_cell(style, f.level),
             Cell::new(&f.why),
         ]);
@@ -170,6 +171,49 @@ fn write_config(
     Ok(())
 }
 
+/// Which kernel era the advice assumed, and why: "Kernel: tcp_tw_recycle present (older
+/// than Linux 4.12); tcp_tw_reuse = 2 is loopback only (Linux 4.18+): no, default 0; ...".
+/// Only the strongest marker each way is named; the JSON lists them all.
+fn kernel_line(report: &SysctlReport) -> String {
+    let markers = &report.kernel.markers;
+    let newest = markers
+        .iter()
+        .rev()
+        .find(|m| m.proves.ends_with("or later"));
+    let oldest = markers.iter().find(|m| m.proves.starts_with("older"));
+    let dated: Vec<String> = [oldest, newest]
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{} present ({})", short_key(m.knob), m.proves))
+        .collect();
+    let dated = if dated.is_empty() {
+        "no knob here dates it".to_string()
+    } else {
+        dated.join(", ")
+    };
+    let changes: Vec<String> = report
+        .kernel
+        .changes
+        .iter()
+        .map(|c| {
+            let default = c
+                .default_here
+                .map_or_else(|| "default unknown".to_string(), |d| format!("default {d}"));
+            format!("{} (Linux {}+): {}, {default}", c.label, c.since, c.here)
+        })
+        .collect();
+    format!("Kernel: {dated}; {}", changes.join("; "))
+}
+
+/// The suggested column: the value to set, "remove override", or "-".
+fn suggested_text(f: &Finding) -> &str {
+    if f.remove_override {
+        "remove override"
+    } else {
+        f.suggested.as_deref().map_or("-", shown_value)
+    }
+}
+
 /// `[advise]`, coloured by level.
 fn level_mark(style: Style, level: Level) -> String {
     paint(
@@ -284,9 +328,10 @@ fn level_colour(level: Level) -> anstyle::AnsiColor {
 // --format conf
 // ---------------------------------------------------------------------------------------
 
-/// A finding whose suggested value differs from the current one.
+/// A finding whose suggested value differs from the current one, or whose override is to
+/// be removed.
 fn has_change(f: &Finding) -> bool {
-    f.suggested.is_some() && f.suggested != f.current
+    f.remove_override || (f.suggested.is_some() && f.suggested != f.current)
 }
 
 /// A sysctl.d snippet: only the keys with a suggested change, each under a comment that
@@ -354,8 +399,32 @@ fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// One suggested setting under the comments that explain it.
+/// One suggested setting under the comments that explain it. An override to remove is
+/// comments only: sysctl.d has no way to unset a key, and writing the default as a number
+/// would be one more override, stale once the kernel's default changes (tcp_max_tw_buckets
+/// follows the hash table, which follows memory).
 fn conf_setting(f: &Finding, out: &mut impl Write) -> io::Result<()> {
+    if f.remove_override {
+        comment(
+            out,
+            &format!(
+                "{}: {} → remove the override ({}). {} [{}]",
+                f.key,
+                f.current.as_deref().map_or("absent", shown_value),
+                f.level.name(),
+                f.reason,
+                f.source
+            ),
+        )?;
+        return comment(
+            out,
+            &format!(
+                "No line for {} here: the fix is deleting the override named above, not \
+                 another value.",
+                f.key
+            ),
+        );
+    }
     comment(
         out,
         &format!(
