@@ -847,7 +847,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             holder: tw(ReuseFlags::NONE),
             new: socket2(ReuseFlags::NONE),
             expected: Some(Errno::EADDRINUSE),
-            rule: "A TIME_WAIT socket keeps its port against a bind() without SO_REUSEADDR until it expires: TCP_TIMEWAIT_LEN = 60 s, longer if the peer's segments re-arm it.",
+            rule: "A TIME_WAIT socket keeps its port against a bind() without SO_REUSEADDR until it expires: TCP_TIMEWAIT_LEN = 60 s plus timer-wheel rounding, re-armed by the peer's segments, ended early by a SYN that reopens the connection or (with tcp_rfc1337 = 0, the default) an RST.",
             fix: FIX_REUSEADDR,
             source: "tools/testing/selftests/net/bind_timewait.c",
         },
