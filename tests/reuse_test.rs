@@ -73,11 +73,19 @@ fn assert_matrix_matches_kernel(report: &Value) {
         linger["evidence"].to_string().contains("ECONNRESET"),
         "the peer's ECONNRESET is shown: {linger}"
     );
-    // Every trial has its own port, so no trial's TIME_WAIT can spoil the next.
-    let mut ports: Vec<u64> = trials.iter().map(|t| t["port"].as_u64().unwrap()).collect();
+    // Every TIME_WAIT a trial leaves sits on its own port, so none can spoil the next trial.
+    // (A port a trial left free, after a listener or an RST, may be handed out again; one in
+    // TIME_WAIT never is: bind(0) skips ports whose owners conflict.)
+    let mut ports: Vec<u64> = trials
+        .iter()
+        .filter(|t| t["holder"] == "time-wait")
+        .map(|t| t["port"].as_u64().unwrap())
+        .collect();
+    let time_wait_trials = ports.len();
+    assert!(time_wait_trials >= 8, "{time_wait_trials} TIME_WAIT trials");
     ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), trials.len());
+    assert_eq!(ports.len(), time_wait_trials, "{trials:#?}");
 }
 
 #[test]
@@ -474,7 +482,17 @@ fn an_ipv6_only_wildcard_listener_does_not_block_ipv4() {
         .expect("the IPv6 listener is listed");
     assert_eq!(ours["conflicts"], false, "{report:#}");
     assert_ne!(output.status.code(), Some(3), "{report:#}");
-    assert_eq!(report["port"], port, "reproduced on the requested port");
+    // Tests run in parallel on one kernel: another test's IPv4 TIME_WAIT (a client's
+    // ephemeral port) may share the port number, and then the reproduction rightly moves.
+    let shared = report["occupants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["conflicts"] == true);
+    if !shared {
+        assert_eq!(report["port_status"], "other-address", "{report:#}");
+        assert_eq!(report["port"], port, "reproduced on the requested port");
+    }
 }
 
 #[test]
