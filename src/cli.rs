@@ -63,19 +63,22 @@ pub enum Command {
     #[command(
         long_about = "Who holds PORT, why bind() fails with \"Address already in use\" (EADDRINUSE), and the fix.\n\n\
             1. Lists every TCP socket on PORT (NETLINK_SOCK_DIAG): state, addresses, timer, uid, owning process. \
-            A live socket holding it stops the run (exit 3) without disturbing it.\n\
+            A live socket holding it stops the run (exit 3) without disturbing it. If only TIME_WAIT sockets \
+            hold it, two harmless bind() probes (SO_REUSEADDR, SO_REUSEPORT) say which option a new server needs.\n\
             2. Reproduces the restart problem on PORT: a server that closes first leaves TIME_WAIT, and a \
             new bind() without SO_REUSEADDR fails.\n\
             3. Runs the bind-rule matrix (SO_REUSEADDR / SO_REUSEPORT on the old and the new socket, TIME_WAIT \
             vs LISTEN holders, wildcard vs specific address, SO_LINGER 0, client-closes-first, std vs socket2), \
             each trial on its own fresh ephemeral port, and compares every measured outcome with what Linux \
             documents. A disagreement is shown as a mismatch and the exit code is 1.\n\n\
-            TIME_WAIT sockets sockdoc creates belong to the kernel and expire on their own after 60 s.",
+            TIME_WAIT sockets sockdoc creates belong to the kernel and expire on their own, 60 s \
+            (TCP_TIMEWAIT_LEN) after the close plus up to a few seconds of timer-wheel rounding; --wait \
+            measures it.",
         after_long_help = "Examples:\n  \
             sockdoc reuse-test              # ephemeral port, IPv4 loopback\n  \
             sockdoc reuse-test 8080         # who holds 8080, then reproduce on 8080\n  \
             sockdoc reuse-test --addr ::1   # the same rules over IPv6\n  \
-            sockdoc reuse-test --wait       # also measure how long TIME_WAIT really lasts (~60 s)\n  \
+            sockdoc reuse-test --wait       # also measure how long TIME_WAIT really lasts (60 s + rounding)\n  \
             sockdoc reuse-test --json | jq '.trials[] | select(.matches | not)'"
     )]
     ReuseTest(ReuseTestArgs),
@@ -121,7 +124,8 @@ pub enum Command {
     #[command(
         long_about = "Lists TCP and UDP sockets, IPv4 and IPv6, through NETLINK_SOCK_DIAG (falling back to \
             /proc/net with a note): state, addresses, queues, the pending timer with the time left \
-            (TIME_WAIT included), uid and the owning process where /proc shows it. Rows are printed as \
+            (TIME_WAIT included), uid (\"-\" where the kernel reports none: TIME_WAIT and SYN_RECV request \
+            sockets) and the owning process where /proc shows it. Rows are printed as \
             they are read, so hundreds of thousands of sockets stream with flat memory.\n\n\
             --summary counts sockets by state; counts the TIME_WAIT sockets that hold an ephemeral \
             port (local port inside ip_local_port_range: this host opened the connection and closed \

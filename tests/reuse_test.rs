@@ -73,11 +73,19 @@ fn assert_matrix_matches_kernel(report: &Value) {
         linger["evidence"].to_string().contains("ECONNRESET"),
         "the peer's ECONNRESET is shown: {linger}"
     );
-    // Every trial has its own port, so no trial's TIME_WAIT can spoil the next.
-    let mut ports: Vec<u64> = trials.iter().map(|t| t["port"].as_u64().unwrap()).collect();
+    // Every TIME_WAIT a trial leaves sits on its own port, so none can spoil the next trial.
+    // (A port a trial left free, after a listener or an RST, may be handed out again; one in
+    // TIME_WAIT never is: bind(0) skips ports whose owners conflict.)
+    let mut ports: Vec<u64> = trials
+        .iter()
+        .filter(|t| t["holder"] == "time-wait")
+        .map(|t| t["port"].as_u64().unwrap())
+        .collect();
+    let time_wait_trials = ports.len();
+    assert!(time_wait_trials >= 8, "{time_wait_trials} TIME_WAIT trials");
     ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), trials.len());
+    assert_eq!(ports.len(), time_wait_trials, "{trials:#?}");
 }
 
 #[test]
@@ -150,7 +158,15 @@ fn a_live_listener_stops_the_run_and_names_this_process() {
         report["trials"].as_array().unwrap().is_empty(),
         "nothing ran"
     );
-    assert!(report["verdict"].as_str().unwrap().contains("LISTEN"));
+    let verdict = report["verdict"].as_str().unwrap();
+    assert!(verdict.contains("LISTEN"), "{verdict}");
+    // The verdict and the fix name the same way in: SO_REUSEPORT on both, same uid.
+    assert!(verdict.contains("SO_REUSEPORT"), "{verdict}");
+    assert!(
+        verdict.contains(&format!("uid ({})", nix::unistd::geteuid())),
+        "{verdict}"
+    );
+    assert!(report["fix"].as_str().unwrap().contains("SO_REUSEPORT"));
     // The listener was not disturbed: it still accepts.
     let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     listener.set_nonblocking(false).unwrap();
@@ -203,11 +219,13 @@ fn the_table_names_the_holder_too() {
     assert!(text.contains("LISTEN"), "{text}");
 }
 
-/// Leaves a server-side TIME_WAIT on a fresh port; `reuseaddr` is set on the listener.
-fn leave_time_wait(reuseaddr: bool) -> u16 {
+/// Leaves a server-side TIME_WAIT on a fresh port, from a listener with SO_REUSEADDR and
+/// SO_REUSEPORT as asked (the TIME_WAIT socket inherits both).
+fn leave_time_wait(reuseaddr: bool, reuseport: bool) -> u16 {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     listener.set_reuse_address(reuseaddr).unwrap();
+    listener.set_reuse_port(reuseport).unwrap();
     listener.bind(&addr.into()).unwrap();
     listener.listen(4).unwrap();
     let port = listener.local_addr().unwrap().as_socket().unwrap().port();
@@ -244,17 +262,22 @@ fn wait_for_time_wait(server: SocketAddr, client: SocketAddr) {
 
 #[test]
 fn time_wait_without_reuseaddr_is_attributed_to_the_old_socket() {
-    let port = leave_time_wait(false);
+    let port = leave_time_wait(false, false);
     let (report, output) = run_json(&["reuse-test", &port.to_string()]);
     assert_eq!(output.status.code(), Some(1), "a finding: {report:#}");
     assert_eq!(report["port_status"], "time-wait-only");
     let probe = &report["time_wait_probe"];
     assert_eq!(probe["bind_with_reuseaddr"], "EADDRINUSE");
+    assert_eq!(probe["bind_with_reuseport"], "EADDRINUSE");
     assert_eq!(probe["old_had_reuseaddr"], false);
+    assert_eq!(probe["old_had_reuseport"], false);
+    assert_eq!(probe["binds_now_with"], serde_json::json!([]));
     let occupant = &report["occupants"][0];
     assert_eq!(occupant["state"], "TIME_WAIT");
     assert!(occupant["expires_ms"].as_u64().unwrap() > 0);
     assert!(occupant["pid"].is_null(), "TIME_WAIT sockets have no owner");
+    // The kernel reports uid 0 for TIME_WAIT (inet_twsk_diag_fill): unknown, not root.
+    assert!(occupant["uid"].is_null(), "{occupant}");
     // The reproduction moved to another port, and the report says so.
     assert_ne!(report["port"], port);
     assert!(
@@ -266,17 +289,67 @@ fn time_wait_without_reuseaddr_is_attributed_to_the_old_socket() {
         report["verdict"]
             .as_str()
             .unwrap()
-            .contains("did not set SO_REUSEADDR")
+            .contains("neither SO_REUSEADDR nor SO_REUSEPORT")
     );
+}
+
+/// The probes of a port held by TIME_WAIT from a REUSEPORT-only listener: SO_REUSEADDR
+/// cannot bind, SO_REUSEPORT can.
+fn assert_reuseport_is_the_way_in(report: &Value) {
+    assert_eq!(report["port_status"], "time-wait-only", "{report:#}");
+    let probe = &report["time_wait_probe"];
+    assert_eq!(probe["bind_with_reuseaddr"], "EADDRINUSE", "{probe}");
+    assert_eq!(probe["bind_with_reuseport"], "ok", "{probe}");
+    assert_eq!(probe["old_had_reuseaddr"], false);
+    assert_eq!(probe["old_had_reuseport"], true);
+    assert_eq!(probe["binds_now_with"], serde_json::json!(["SO_REUSEPORT"]));
+    assert!(report["occupants"][0]["uid"].is_null());
+    assert!(report["fix"].as_str().unwrap().contains("SO_REUSEPORT"));
+}
+
+#[test]
+fn time_wait_from_a_reuseport_only_listener_names_reuseport_as_the_way_in() {
+    let port = leave_time_wait(false, true);
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    // Still a finding: the usual fix, SO_REUSEADDR, does not work on this port.
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_reuseport_is_the_way_in(&report);
+    // The reproduction needs SO_REUSEADDR, so it moved to another port.
+    assert_ne!(report["port"], port);
+
+    if !common::is_root() {
+        println!("SKIP (needs root): the same probe from another uid");
+        return;
+    }
+    // A TIME_WAIT socket's uid is not checked (inet_bind_conflict): nobody binds it too.
+    let output = assert_cmd::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+        .args(["reuse-test", &port.to_string(), "--json"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_reuseport_is_the_way_in(&report);
 }
 
 #[test]
 fn time_wait_with_reuseaddr_is_the_classic_restart_and_reproduces_in_place() {
-    let port = leave_time_wait(true);
+    let port = leave_time_wait(true, false);
     let (report, output) = run_json(&["reuse-test", &port.to_string()]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["port_status"], "time-wait-only");
     assert_eq!(report["time_wait_probe"]["old_had_reuseaddr"], true);
+    assert_eq!(
+        report["time_wait_probe"]["binds_now_with"],
+        serde_json::json!(["SO_REUSEADDR"])
+    );
     assert_eq!(report["port"], port, "reproduced on the requested port");
     assert_eq!(report["reproduction"]["reproduced"], true);
     assert!(
@@ -409,7 +482,17 @@ fn an_ipv6_only_wildcard_listener_does_not_block_ipv4() {
         .expect("the IPv6 listener is listed");
     assert_eq!(ours["conflicts"], false, "{report:#}");
     assert_ne!(output.status.code(), Some(3), "{report:#}");
-    assert_eq!(report["port"], port, "reproduced on the requested port");
+    // Tests run in parallel on one kernel: another test's IPv4 TIME_WAIT (a client's
+    // ephemeral port) may share the port number, and then the reproduction rightly moves.
+    let shared = report["occupants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["conflicts"] == true);
+    if !shared {
+        assert_eq!(report["port_status"], "other-address", "{report:#}");
+        assert_eq!(report["port"], port, "reproduced on the requested port");
+    }
 }
 
 #[test]
@@ -431,8 +514,8 @@ fn a_bound_but_idle_socket_is_named_as_the_holder() {
                 .contains("bound but neither")
         );
     } else {
-        // Kernels before 6.7 cannot list bound-only sockets: the bind fails instead, and
-        // the message says why.
+        // Kernels before 6.8 (commit 91051f003948) cannot list bound-only sockets: the bind
+        // fails instead, and the message says why.
         assert!(
             report["error"]
                 .as_str()

@@ -98,6 +98,7 @@ fn finds_a_listener_a_connection_and_time_wait_with_owner_and_timer() {
     assert_eq!(listen["local"], format!("127.0.0.1:{port}"));
     assert_eq!(listen["remote"], "0.0.0.0:0");
     assert_eq!(listen["pid"], me);
+    assert_eq!(listen["uid"], nix::unistd::geteuid().as_raw());
     assert!(listen["inode"].as_u64().unwrap() > 0);
     let established: Vec<&Value> = rows
         .iter()
@@ -116,6 +117,35 @@ fn finds_a_listener_a_connection_and_time_wait_with_owner_and_timer() {
     assert!((40_000..=60_000).contains(&expires), "expires_ms {expires}");
     assert!(tw["pid"].is_null(), "no process owns TIME_WAIT");
     assert_eq!(tw["inode"], 0);
+    // inet_twsk_diag_fill() reports uid 0 for every TIME_WAIT socket: unknown, not root.
+    assert!(tw["uid"].is_null(), "{tw}");
+}
+
+#[test]
+fn the_table_shows_no_uid_for_time_wait() {
+    let known = known_sockets();
+    let port = known.time_wait_port;
+    time_wait_on(port);
+    let output = sockdoc()
+        .args([
+            "sockets",
+            "--tcp",
+            "--state",
+            "time-wait",
+            "--port",
+            &port.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let local = format!("127.0.0.1:{port} ");
+    let row = text
+        .lines()
+        .find(|l| l.contains("TIME_WAIT") && l.contains(&local))
+        .unwrap_or_else(|| panic!("no TIME_WAIT row for {port}: {text}"));
+    // uid and process columns, the last two: "-" and "-", never a 0 that reads as root.
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[columns.len() - 2..], ["-", "-"], "{row}");
 }
 
 #[test]
@@ -420,6 +450,102 @@ fn without_sock_diag_the_listing_comes_from_proc_and_says_so() {
         rows.iter()
             .any(|s| s["state"] == "LISTEN" && s["pid"] == std::process::id())
     );
+
+    // /proc/net/tcp prints uid 0 for TIME_WAIT too (get_timewait4_sock): unknown, not root.
+    time_wait_on(known.time_wait_port);
+    let output = sockdoc()
+        .env("SOCKDOC_NO_SOCK_DIAG", "1")
+        .args([
+            "sockets",
+            "--tcp",
+            "--json",
+            "--state",
+            "time-wait",
+            "--port",
+            &known.time_wait_port.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let report = json_of(&output);
+    let local = loopback(known.time_wait_port).to_string();
+    let tw = report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["local"] == local)
+        .unwrap_or_else(|| panic!("TIME_WAIT listed from /proc: {report:#}"));
+    assert_eq!(tw["state"], "TIME_WAIT");
+    assert!(tw["uid"].is_null(), "{tw}");
+}
+
+/// The sockets of one run of `sockdoc sockets --tcp --json` printed between markers.
+fn section(stdout: &str, name: &str) -> Value {
+    let start = format!("=== {name}\n");
+    let text = stdout
+        .split(&start)
+        .nth(1)
+        .and_then(|rest| rest.split("=== ").next())
+        .unwrap_or_else(|| panic!("no {name} section in {stdout}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
+}
+
+fn row_of<'a>(report: &'a Value, state: &str, port: u16) -> &'a Value {
+    let local = loopback(port).to_string();
+    report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == state && s["local"] == local)
+        .unwrap_or_else(|| panic!("no {state} on {local}: {report:#}"))
+}
+
+#[test]
+fn time_wait_and_request_sockets_report_no_uid() {
+    if skip_unless_root("netns whose loopback drops SYN-ACKs, sockets owned by uid 65534") {
+        return;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("SKIP (python3 is not installed): request sockets in a netns");
+        return;
+    }
+    // Every segment from port 9000 goes to a class whose queue holds nothing: the listener's
+    // SYN-ACK is dropped, so the connection stays a SYN_RECV request socket. A process of
+    // uid 65534 owns the listener (9000) and a server-side TIME_WAIT (9001).
+    let output = in_private_netns(
+        r#"tc qdisc add dev lo root handle 1: htb default 10 2>/dev/null  && tc class add dev lo parent 1: classid 1:10 htb rate 1gbit 2>/dev/null  && tc class add dev lo parent 1: classid 1:20 htb rate 1gbit 2>/dev/null  && tc qdisc add dev lo parent 1:20 handle 20: pfifo limit 0  && tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport 9000 0xffff flowid 1:20  || { echo NO_TC; exit 0; }
+python3 - <<'PY' &
+import os, socket, time
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # the sockets below belong to 65534
+srv = socket.socket(); srv.bind(("127.0.0.1", 9000)); srv.listen(4)
+c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", 9000))
+tw = socket.socket(); tw.bind(("127.0.0.1", 9001)); tw.listen(1)
+peer = socket.socket(); peer.connect(("127.0.0.1", 9001)); s, _ = tw.accept()
+s.close(); peer.recv(1); peer.close(); tw.close()  # the server closes first
+open("/tmp/sockdoc-uid-ready", "w").close()
+time.sleep(5)
+PY
+owner=$!
+i=0; while [ ! -e /tmp/sockdoc-uid-ready ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+rm -f /tmp/sockdoc-uid-ready
+echo "=== diag"; "$SOCKDOC" sockets --tcp --json
+echo "=== proc"; SOCKDOC_NO_SOCK_DIAG=1 "$SOCKDOC" sockets --tcp --json
+kill $owner"#,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if stdout.starts_with("NO_TC") {
+        println!("SKIP (no htb/u32 in this kernel): request sockets in a netns");
+        return;
+    }
+    let diag = section(&stdout, "diag");
+    let proc = section(&stdout, "proc");
+    for report in [&diag, &proc] {
+        assert_eq!(row_of(report, "LISTEN", 9000)["uid"], 65534, "{report:#}");
+        assert!(row_of(report, "TIME_WAIT", 9001)["uid"].is_null());
+    }
+    assert_eq!(diag["source"], "sock-diag");
+    // inet_req_diag_fill() reports uid 0 for a request socket; /proc prints its listener's.
+    assert!(row_of(&diag, "SYN_RECV", 9000)["uid"].is_null(), "{diag:#}");
+    assert_eq!(row_of(&proc, "SYN_RECV", 9000)["uid"], 65534, "{proc:#}");
 }
 
 #[test]

@@ -25,19 +25,30 @@ use crate::sys::diag::{self, Listing, Proto, Query, SocketRecord, Source, TcpSta
 use crate::sys::error::errno_name;
 use crate::sys::procfs;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
-use crate::sys::{SysError, TCP_TIMEWAIT_LEN};
+use crate::sys::{SysError, TCP_TIMEWAIT_LEN, TIMEWAIT_WHEEL_ROUNDING_MAX};
 use crate::units::{human, micros, millis};
-
-/// The kernel removes TIME_WAIT sockets from a timer wheel whose slots at 60 s are
-/// several seconds wide, so a measured lifetime within this window counts as "≈ 60 s".
-const TIMEWAIT_LIFETIME_WINDOW: (Duration, Duration) =
-    (Duration::from_secs(55), Duration::from_secs(70));
 
 /// How often state changes are polled: loopback transitions take microseconds.
 const STATE_POLL: Duration = Duration::from_micros(200);
 
 /// How often `--wait` looks at the TIME_WAIT socket.
 const WAIT_POLL: Duration = Duration::from_millis(250);
+
+/// How far sockdoc's own observation may shift a measured lifetime: the TIME_WAIT socket is
+/// seen a moment after the kernel armed its timer, and its end is noticed at a later poll.
+const OBSERVATION_SLACK: Duration = Duration::from_secs(1);
+
+/// The lifetimes `--wait` accepts as the kernel's rule: a quiet TIME_WAIT socket lives
+/// TCP_TIMEWAIT_LEN, never less (the timer wheel does not fire early), and at most
+/// `TIMEWAIT_WHEEL_ROUNDING_MAX` more (the wheel rounds the expiry up to its bucket), seen
+/// through one `WAIT_POLL` and the observation slack.
+const TIMEWAIT_LIFETIME_WINDOW: (Duration, Duration) = (
+    TCP_TIMEWAIT_LEN.saturating_sub(OBSERVATION_SLACK),
+    TCP_TIMEWAIT_LEN
+        .saturating_add(TIMEWAIT_WHEEL_ROUNDING_MAX)
+        .saturating_add(WAIT_POLL)
+        .saturating_add(OBSERVATION_SLACK),
+);
 
 const PING: &[u8] = b"ping";
 const PONG: &[u8] = b"pong";
@@ -63,8 +74,8 @@ pub struct ReuseReport {
     /// `free`, `time-wait-only`, `held` (a live socket conflicts), or `other-address`
     /// (sockets on the port, none overlapping `--addr`).
     pub port_status: PortStatus,
-    /// When only TIME_WAIT sockets held the port: whether they were made with SO_REUSEADDR,
-    /// measured by a bind() probe.
+    /// When only TIME_WAIT sockets held the port: which options they were made with and so
+    /// which a new server needs, measured by bind() probes.
     pub time_wait_probe: Option<TimeWaitProbe>,
     pub reproduction: Option<Reproduction>,
     /// TIME_WAIT sockets on the reproduction port after the reproduction.
@@ -93,7 +104,9 @@ pub struct Occupant {
     pub state: TcpState,
     pub local: String,
     pub remote: String,
-    pub uid: u32,
+    /// The owner; null for TIME_WAIT (and request) sockets, whose kernel-reported 0 does
+    /// not mean root (`SocketRecord::uid`).
+    pub uid: Option<u32>,
     pub pid: Option<u32>,
     pub process: Option<String>,
     pub expires_ms: Option<u64>,
@@ -101,13 +114,24 @@ pub struct Occupant {
     pub conflicts: bool,
 }
 
+/// Two bind() probes over a port held only by TIME_WAIT sockets, one with SO_REUSEADDR
+/// alone, one with SO_REUSEPORT alone. Each probe socket is closed at once and never listens.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimeWaitProbe {
     /// bind() with SO_REUSEADDR on: `ok`, or the errno name.
     pub bind_with_reuseaddr: String,
-    /// Whether the old sockets had SO_REUSEADDR (derived from the probe).
+    /// bind() with SO_REUSEPORT on: `ok`, or the errno name.
+    pub bind_with_reuseport: String,
+    /// Whether the old sockets had SO_REUSEADDR (derived from the first probe: SO_REUSEADDR
+    /// binds over TIME_WAIT only when the TIME_WAIT socket has it too).
     pub old_had_reuseaddr: bool,
-    /// The longest time any of them still has to live.
+    /// Whether they had SO_REUSEPORT (derived from the second probe: SO_REUSEPORT binds
+    /// over TIME_WAIT only when the TIME_WAIT socket has it too, whatever uid made it).
+    pub old_had_reuseport: bool,
+    /// The options a new server can bind the port with now, as measured: `SO_REUSEADDR`,
+    /// `SO_REUSEPORT`, both, or none.
+    pub binds_now_with: Vec<&'static str>,
+    /// The longest time any of them still has on its timer.
     pub longest_expires_ms: Option<u64>,
 }
 
@@ -192,7 +216,15 @@ pub struct WaitResult {
     pub remote: String,
     /// From the moment sockdoc saw TIME_WAIT to the moment the kernel dropped it.
     pub lifetime_ms: u64,
+    /// TCP_TIMEWAIT_LEN.
     pub expected_ms: u64,
+    /// The range `matches` accepts: TCP_TIMEWAIT_LEN, never less, plus up to
+    /// `timer_rounding_max_ms` of timer-wheel rounding, widened by sockdoc's polling.
+    pub expected_min_ms: u64,
+    pub expected_max_ms: u64,
+    /// How late the timer wheel may fire a 60 s timer on a kernel of any HZ
+    /// (`calc_index()`, kernel/time/timer.c).
+    pub timer_rounding_max_ms: u64,
     pub matches: bool,
     /// net.ipv4.tcp_fin_timeout (seconds), which governs orphaned FIN_WAIT2, not TIME_WAIT.
     pub tcp_fin_timeout_s: Option<u64>,
@@ -268,12 +300,7 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
         (_, false) => None,
     };
 
-    notes.push(format!(
-        "TIME_WAIT sockets left by this run belong to the kernel and expire on their own within \
-         60 s. The reproduction's, on port {}, came from a listener with SO_REUSEADDR, so a \
-         server that sets it can bind there now; the trials' sit on other ephemeral ports.",
-        reproduction.port
-    ));
+    notes.push(leftovers_note(reproduction.port));
     if let Some(note) = &survey.note {
         notes.push(note.clone());
     }
@@ -283,6 +310,7 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
     let (verdict, fix) = verdict(
         &survey,
         probe.as_ref(),
+        requested_port.unwrap_or(reproduction.port),
         &reproduction,
         &trials,
         wait.as_ref(),
@@ -316,6 +344,18 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
         elapsed_us: micros(started.elapsed()),
     };
     Ok((report, if finding { Exit::Finding } else { Exit::Clean }))
+}
+
+/// What the run leaves behind, and for how long.
+fn leftovers_note(repro_port: u16) -> String {
+    format!(
+        "TIME_WAIT sockets left by this run belong to the kernel and expire on their own, \
+         TCP_TIMEWAIT_LEN ({}) after the close plus up to {} of timer-wheel rounding. The \
+         reproduction's, on port {repro_port}, came from a listener with SO_REUSEADDR, so a \
+         server that sets it can bind there now; the trials' sit on other ephemeral ports.",
+        human(TCP_TIMEWAIT_LEN),
+        human(TIMEWAIT_WHEEL_ROUNDING_MAX),
+    )
 }
 
 /// Refuses addresses no experiment can bind, before any socket is made.
@@ -425,21 +465,30 @@ fn overlaps(ours: IpAddr, theirs: IpAddr, their_v6only: Option<bool>) -> bool {
     }
 }
 
-/// Finds out whether the TIME_WAIT sockets on the port carry SO_REUSEADDR: a bind()
-/// with SO_REUSEADDR on succeeds over them only if they do. The probe socket is closed
-/// at once and never listens, so nothing is disturbed.
+/// Finds out which options the TIME_WAIT sockets on the port carry, and so which a new
+/// server needs, with two bind() probes. `inet_bind_conflict()`
+/// (net/ipv4/inet_connection_sock.c) lets a new socket share a port with a TIME_WAIT socket
+/// when both have SO_REUSEADDR, or when both have SO_REUSEPORT, the uid unchecked for
+/// TIME_WAIT; so SO_REUSEADDR alone binds only if they all carry SO_REUSEADDR, and
+/// SO_REUSEPORT alone only if they all carry SO_REUSEPORT. A probe socket is closed at once
+/// and never listens, so nothing is disturbed.
 fn probe_time_wait(addr: IpAddr, port: u16, survey: &PortSurvey) -> anyhow::Result<TimeWaitProbe> {
     let target = SocketAddr::new(addr, port);
-    let socket = sock::tcp_socket(target, ReuseFlags::ADDR)?;
-    let outcome = match sock::bind(&socket, target) {
-        Ok(()) => "ok".to_string(),
-        Err(err) if err.errno() == Some(Errno::EADDRINUSE) => "EADDRINUSE".to_string(),
-        Err(err) => return Err(explain_bind_error(err, target)),
-    };
-    drop(socket);
+    let with_reuseaddr = probe_bind(target, ReuseFlags::ADDR)?;
+    let with_reuseport = probe_bind(target, ReuseFlags::PORT)?;
+    let binds_now_with = [
+        (&with_reuseaddr, "SO_REUSEADDR"),
+        (&with_reuseport, "SO_REUSEPORT"),
+    ]
+    .into_iter()
+    .filter_map(|(outcome, option)| (outcome == "ok").then_some(option))
+    .collect();
     Ok(TimeWaitProbe {
-        old_had_reuseaddr: outcome == "ok",
-        bind_with_reuseaddr: outcome,
+        old_had_reuseaddr: with_reuseaddr == "ok",
+        old_had_reuseport: with_reuseport == "ok",
+        bind_with_reuseaddr: with_reuseaddr,
+        bind_with_reuseport: with_reuseport,
+        binds_now_with,
         longest_expires_ms: survey
             .occupants
             .iter()
@@ -447,6 +496,25 @@ fn probe_time_wait(addr: IpAddr, port: u16, survey: &PortSurvey) -> anyhow::Resu
             .filter_map(|o| o.expires_ms)
             .max(),
     })
+}
+
+/// A fresh socket with `flags` tries bind() alone on `target`: `ok` or `EADDRINUSE`. The
+/// socket is closed before returning, never having listened.
+fn probe_bind(target: SocketAddr, flags: ReuseFlags) -> anyhow::Result<String> {
+    let socket = sock::tcp_socket(target, flags)?;
+    match sock::bind(&socket, target) {
+        Ok(()) => Ok("ok".to_string()),
+        Err(err) if err.errno() == Some(Errno::EADDRINUSE) => Ok("EADDRINUSE".to_string()),
+        Err(err) => Err(explain_bind_error(err, target)),
+    }
+}
+
+/// "uid 1000", or what to say when the kernel reported no owner.
+fn uid_text(uid: Option<u32>) -> String {
+    uid.map_or_else(
+        || "an owner the kernel does not report".into(),
+        |u| format!("uid {u}"),
+    )
 }
 
 fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> ReuseReport {
@@ -457,22 +525,30 @@ fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> Re
         .min_by_key(|o| o.state != TcpState::Listen)
         .expect("a held port has a live conflicting occupant");
     let who = match (&holder.process, holder.pid) {
-        (Some(process), Some(pid)) => format!("{process} (pid {pid}, uid {})", holder.uid),
+        (Some(process), Some(pid)) => format!("{process} (pid {pid}, {})", uid_text(holder.uid)),
         _ => format!(
-            "a process of uid {} that /proc does not show to this user (run as root to see it)",
-            holder.uid
+            "a process ({}) that /proc does not show to this user (run as root to see it)",
+            uid_text(holder.uid)
         ),
     };
+    // The rules below are `inet_bind_conflict()` (net/ipv4/inet_connection_sock.c): SO_REUSEADDR
+    // on both sockets relaxes the conflict only when the old one is not listening; SO_REUSEPORT
+    // on both relaxes it in every state when both sockets belong to the same uid.
+    let same_uid = holder
+        .uid
+        .map_or_else(|| "the same uid".into(), |u| format!("the same uid ({u})"));
     let (verdict, fix) = if holder.state == TcpState::Listen {
         (
             format!(
                 "Port {} is held by a live LISTEN socket on {} owned by {who}. A new bind() on \
-                 {} fails with EADDRINUSE even with SO_REUSEADDR on both sockets: Linux never \
-                 lets a second socket bind over a listener (socket(7)).",
+                 {} fails with EADDRINUSE unless both sockets set SO_REUSEPORT and the new one \
+                 belongs to {same_uid}; SO_REUSEADDR never relaxes the conflict with a listener \
+                 (socket(7) SO_REUSEADDR and SO_REUSEPORT; inet_bind_conflict(), \
+                 net/ipv4/inet_connection_sock.c).",
                 args.port, holder.local, args.addr
             ),
-            "Stop that process or choose another port. Only SO_REUSEPORT on both sockets (same \
-             effective uid) lets a second listener join, and then the two share incoming \
+            "Stop that process or choose another port. SO_REUSEPORT on both sockets (same \
+             effective uid) would let a second listener join, but then the two share incoming \
              connections, which is rarely what a restart wants."
                 .to_string(),
         )
@@ -481,7 +557,9 @@ fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> Re
             format!(
                 "Port {} is held by a socket on {} owned by {who} that is bound but neither \
                  listening nor connected (a bind() before connect(), or a server between bind() \
-                 and listen()). A new bind() succeeds only if both sockets set SO_REUSEADDR.",
+                 and listen()). A new bind() succeeds only if both sockets set SO_REUSEADDR, or \
+                 both set SO_REUSEPORT and the new one belongs to {same_uid} \
+                 (inet_bind_conflict(), net/ipv4/inet_connection_sock.c).",
                 args.port, holder.local
             ),
             "Close that socket (or stop that process), or set SO_REUSEADDR on both sockets before \
@@ -494,7 +572,9 @@ fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> Re
             format!(
                 "Port {} is held by a live {} socket on {} owned by {who} (no listener: probably \
                  connections an old server accepted). A new bind() succeeds only if SO_REUSEADDR \
-                 was set on the old socket and is set on the new one.",
+                 was set on the old socket and is set on the new one, or SO_REUSEPORT on both \
+                 with the new one belonging to {same_uid} (inet_bind_conflict(), \
+                 net/ipv4/inet_connection_sock.c).",
                 args.port, holder.state, holder.local
             ),
             "Close those connections (or stop that process), or set SO_REUSEADDR on the \
@@ -767,7 +847,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             holder: tw(ReuseFlags::NONE),
             new: socket2(ReuseFlags::NONE),
             expected: Some(Errno::EADDRINUSE),
-            rule: "A TIME_WAIT socket keeps its port for 60 s against any bind() that does not set SO_REUSEADDR.",
+            rule: "A TIME_WAIT socket keeps its port against a bind() without SO_REUSEADDR until it expires: TCP_TIMEWAIT_LEN = 60 s plus timer-wheel rounding, re-armed by the peer's segments, ended early by a SYN that reopens the connection or (with tcp_rfc1337 = 0, the default) an RST.",
             fix: FIX_REUSEADDR,
             source: "tools/testing/selftests/net/bind_timewait.c",
         },
@@ -796,7 +876,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: None,
             rule: "With SO_REUSEADDR on both and the old socket not listening, bind() may share the port with TIME_WAIT.",
             fix: "Nothing to fix: this is the pattern every server should use.",
-            source: "socket(7) SO_REUSEADDR; inet_bind_conflict()",
+            source: "socket(7) NOTES; inet_bind_conflict(), net/ipv4/inet_connection_sock.c",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEPORT on both",
@@ -805,7 +885,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: None,
             rule: "With SO_REUSEPORT on both, a TIME_WAIT socket never conflicts (its uid is not checked).",
             fix: "Works, but SO_REUSEADDR is the flag meant for restarts; SO_REUSEPORT also lets live listeners share the port.",
-            source: "socket(7) SO_REUSEPORT; inet_bind_conflict()",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c",
         },
         TrialSpec {
             name: "live LISTEN, REUSEADDR on both",
@@ -869,9 +949,9 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             holder: HolderSpec::LingerZero,
             new: socket2(ReuseFlags::NONE),
             expected: None,
-            rule: "SO_LINGER {on, 0 s} makes close() send RST: no TIME_WAIT, the peer gets ECONNRESET and unsent data is lost.",
+            rule: "SO_LINGER {on, 0 s} makes close() abort the connection with RST (TcpExtTCPAbortOnData): no TIME_WAIT, the peer gets ECONNRESET and unsent data is lost. close() with unread received data sends RST even without it (TcpExtTCPAbortOnClose), and shutdown() ignores it and sends FIN.",
             fix: "Prefer SO_REUSEADDR; use SO_LINGER 0 only where losing data and resetting the peer is acceptable.",
-            source: "socket(7) SO_LINGER",
+            source: "__tcp_close() and tcp_shutdown(), net/ipv4/tcp.c",
         },
         TrialSpec {
             name: "std TcpListener restart (std → std)",
@@ -1273,9 +1353,11 @@ fn follow_time_wait(tw: &TimeWaitSocket, ctx: &Context) -> anyhow::Result<WaitRe
         if lived > limit {
             bar.finish_and_clear();
             anyhow::bail!(
-                "following TIME_WAIT on {}: still there after {}, far past the documented 60 s",
+                "following TIME_WAIT on {}: still there after {}, far past TCP_TIMEWAIT_LEN ({}) \
+                 plus timer rounding; segments from the peer re-arm its timer",
                 tw.local,
-                human(lived)
+                human(lived),
+                human(TCP_TIMEWAIT_LEN)
             );
         }
         thread::sleep(WAIT_POLL);
@@ -1290,6 +1372,9 @@ fn follow_time_wait(tw: &TimeWaitSocket, ctx: &Context) -> anyhow::Result<WaitRe
         remote: tw.remote.to_string(),
         lifetime_ms: millis(lifetime),
         expected_ms: millis(TCP_TIMEWAIT_LEN),
+        expected_min_ms: millis(TIMEWAIT_LIFETIME_WINDOW.0),
+        expected_max_ms: millis(TIMEWAIT_LIFETIME_WINDOW.1),
+        timer_rounding_max_ms: millis(TIMEWAIT_WHEEL_ROUNDING_MAX),
         matches: (TIMEWAIT_LIFETIME_WINDOW.0..=TIMEWAIT_LIFETIME_WINDOW.1).contains(&lifetime),
         tcp_fin_timeout_s: fin_timeout,
     })
@@ -1302,25 +1387,19 @@ fn follow_time_wait(tw: &TimeWaitSocket, ctx: &Context) -> anyhow::Result<WaitRe
 fn verdict(
     survey: &PortSurvey,
     probe: Option<&TimeWaitProbe>,
+    port: u16,
     repro: &Reproduction,
     trials: &[Trial],
     wait: Option<&WaitResult>,
 ) -> (String, String) {
     let mut parts = Vec::new();
+    let mut fix = FIX_REUSEADDR.to_string();
     match (survey.status, probe) {
-        (PortStatus::TimeWaitOnly, Some(p)) if p.old_had_reuseaddr => parts.push(format!(
-            "Port {} was held only by TIME_WAIT sockets, the classic restart case; they were \
-             made with SO_REUSEADDR, so a server that sets SO_REUSEADDR can bind now.",
-            repro.port
-        )),
-        (PortStatus::TimeWaitOnly, Some(p)) => parts.push(format!(
-            "The port was held only by TIME_WAIT sockets, the classic restart case, and the \
-             program that made them did not set SO_REUSEADDR: no new server can bind it until \
-             they expire (within {}), even with SO_REUSEADDR.",
-            human(Duration::from_millis(
-                p.longest_expires_ms.unwrap_or(60_000)
-            ))
-        )),
+        (PortStatus::TimeWaitOnly, Some(p)) => {
+            let (sentence, probe_fix) = time_wait_verdict(port, p);
+            parts.push(sentence);
+            fix = probe_fix.unwrap_or(fix);
+        }
         (PortStatus::OtherAddress, _) => parts
             .push("Sockets use this port on other addresses only; they do not conflict.".into()),
         _ => {}
@@ -1329,8 +1408,8 @@ fn verdict(
         parts.push(format!(
             "Reproduced on port {}: after the server closed first, its TIME_WAIT socket made \
              bind() without SO_REUSEADDR fail with EADDRINUSE, and bind() with SO_REUSEADDR \
-             succeed, because Linux lets a new socket bind over TIME_WAIT only when SO_REUSEADDR \
-             is set on both the old and the new socket.",
+             succeed: its listener had set SO_REUSEADDR, and Linux lets SO_REUSEADDR bind over \
+             TIME_WAIT only when both the old and the new socket set it (socket(7) NOTES).",
             repro.port
         ));
     } else {
@@ -1373,7 +1452,72 @@ fn verdict(
             human(Duration::from_millis(w.lifetime_ms)),
         ));
     }
-    (parts.join(" "), FIX_REUSEADDR.to_string())
+    (parts.join(" "), fix)
+}
+
+/// What the bind() probes say about a port held only by TIME_WAIT sockets, and the fix when
+/// it is not the usual one.
+fn time_wait_verdict(port: u16, p: &TimeWaitProbe) -> (String, Option<String>) {
+    let until_expiry = p.longest_expires_ms.map_or_else(
+        || {
+            format!(
+                "until they expire (TCP_TIMEWAIT_LEN = {})",
+                human(TCP_TIMEWAIT_LEN)
+            )
+        },
+        |ms| {
+            format!(
+                "until they expire: {} left on the longest timer, plus up to {} of timer-wheel \
+                 rounding",
+                human(Duration::from_millis(ms)),
+                human(TIMEWAIT_WHEEL_ROUNDING_MAX)
+            )
+        },
+    );
+    let probes = format!(
+        "bind() probes: SO_REUSEADDR → {}, SO_REUSEPORT → {}",
+        p.bind_with_reuseaddr, p.bind_with_reuseport
+    );
+    match (p.old_had_reuseaddr, p.old_had_reuseport) {
+        (true, also_port) => (
+            format!(
+                "Port {port} was held only by TIME_WAIT sockets, the classic restart case; they \
+                 were made with SO_REUSEADDR, so a server that sets SO_REUSEADDR can bind now{} \
+                 ({probes}).",
+                if also_port {
+                    " (SO_REUSEPORT works too: they carry it as well)"
+                } else {
+                    ""
+                }
+            ),
+            None,
+        ),
+        (false, true) => (
+            format!(
+                "Port {port} was held only by TIME_WAIT sockets whose program set SO_REUSEPORT \
+                 but not SO_REUSEADDR ({probes}). A new server that sets SO_REUSEPORT can bind \
+                 now, whatever its uid: a TIME_WAIT socket with SO_REUSEPORT does not conflict \
+                 with a new SO_REUSEPORT socket, and its uid is not checked (inet_bind_conflict(), \
+                 net/ipv4/inet_connection_sock.c). One that sets only SO_REUSEADDR fails with \
+                 EADDRINUSE {until_expiry}."
+            ),
+            Some(
+                "Now: set SO_REUSEPORT on the new server's listening socket before bind(), as the \
+                 old one did. For good: also set SO_REUSEADDR in every version of the server. \
+                 SO_REUSEPORT alone also lets a second live listener of the same uid share the \
+                 port, so a forgotten old instance would silently take part of the connections."
+                    .to_string(),
+            ),
+        ),
+        (false, false) => (
+            format!(
+                "Port {port} was held only by TIME_WAIT sockets, the classic restart case, and the \
+                 program that made them set neither SO_REUSEADDR nor SO_REUSEPORT ({probes}): no \
+                 new server can bind it {until_expiry}."
+            ),
+            None,
+        ),
+    }
 }
 
 /// Turns bind errors that stop the run into messages that say why and what to do.
@@ -1402,11 +1546,13 @@ fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
             target.ip()
         ),
         Some(Errno::EADDRINUSE) => format!(
-            "another socket holds {target} although sock_diag listed none that conflicts: \
-             kernels before 6.7 do not list sockets that are bound but not listening (a bind() \
-             before connect(), or a server between bind() and listen()); find the owner with \
-             `ss -tanp 'sport = :{}'` or `lsof -iTCP:{}`",
-            target.port(),
+            "another socket holds {target} although the listing showed none that conflicts: \
+             most likely one that is bound but not listening (a bind() before connect(), or a \
+             server between bind() and listen()), which sock_diag lists only since Linux 6.8 \
+             (commit 91051f003948) and /proc/net/tcp never lists. On Linux 6.8 or later, \
+             `ss -tanp state bound-inactive 'sport = :{}'` names its owner (with an ss that \
+             knows that state); otherwise look for a program that binds this port without \
+             listening",
             target.port()
         ),
         Some(Errno::EINVAL) if matches!(target.ip(), IpAddr::V6(v6) if v6.is_unicast_link_local()) => {
@@ -1434,6 +1580,23 @@ fn ipv6_disabled_on_lo(root: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lifetime_window_is_the_timer_plus_wheel_rounding() {
+        let (low, high) = TIMEWAIT_LIFETIME_WINDOW;
+        // Never early: below TCP_TIMEWAIT_LEN only by sockdoc's own observation slack.
+        assert_eq!(low + OBSERVATION_SLACK, TCP_TIMEWAIT_LEN);
+        // Late by at most the coarsest bucket (HZ=100, level 3: 512 jiffies of 10 ms), then
+        // seen at the next poll.
+        assert_eq!(
+            high,
+            TCP_TIMEWAIT_LEN + Duration::from_millis(512 * 10) + WAIT_POLL + OBSERVATION_SLACK
+        );
+        // Lifetimes measured on a HZ=250 kernel (bucket 2.048 s): 60.5–62.0 s.
+        for ms in [60_500, 61_336, 62_000, 62_048] {
+            assert!((low..=high).contains(&Duration::from_millis(ms)), "{ms} ms");
+        }
+    }
 
     #[test]
     fn wildcards_overlap_everything_in_their_family() {

@@ -37,7 +37,9 @@ pub struct SocketRow<'a> {
     pub send_q: u32,
     pub timer: Option<&'static str>,
     pub expires_ms: Option<u64>,
-    pub uid: u32,
+    /// The owner; null where the kernel reports none (TIME_WAIT, and request sockets in
+    /// sock_diag), whose uid field holds a 0 that does not mean root (`SocketRecord::uid`).
+    pub uid: Option<u32>,
     pub inode: u64,
     pub pid: Option<u32>,
     pub process: Option<&'a str>,

@@ -530,14 +530,15 @@ fn closing_note(target: Option<Target>, kind: SocketKind, requests: &[Request]) 
         .any(|r| r.opt == Opt::Linger && r.value == Value::Duration(Some(Duration::ZERO)));
     Some(if linger_zero {
         format!(
-            "The connection to {addr} was closed with linger 0: the kernel sent RST and kept no \
-             TIME_WAIT."
+            "The connection to {addr} was closed with linger 0: close() aborts it with RST and \
+             keeps no TIME_WAIT (__tcp_close(), net/ipv4/tcp.c)."
         )
     } else {
         format!(
             "The connection to {addr} was closed normally, sockdoc's side first: Linux keeps the \
              side that closes first in FIN_WAIT2 until the server closes too, then in TIME_WAIT \
-             for 60 s; `sockdoc sockets --port {}` shows where it is.",
+             for TCP_TIMEWAIT_LEN (60 s, plus timer rounding); `sockdoc sockets --port {}` shows \
+             where it is.",
             addr.port()
         )
     })
@@ -821,8 +822,11 @@ fn expectation(opt: Opt, requested: &Value, env: &Env) -> Expectation {
             );
             if linger.as_secs() == 0 {
                 expectation.with_caveat(
-                    "linger 0: close() sends RST instead of FIN, skips TIME_WAIT and drops \
-                     unsent data; the peer sees ECONNRESET (socket(7))",
+                    "linger 0: close() aborts with RST instead of FIN (TcpExtTCPAbortOnData), \
+                     skips TIME_WAIT and drops unsent data; the peer sees ECONNRESET. close() \
+                     with unread received data sends RST even without linger \
+                     (TcpExtTCPAbortOnClose), and shutdown() ignores linger and sends FIN \
+                     (__tcp_close(), tcp_shutdown(), net/ipv4/tcp.c)",
                 )
             } else {
                 expectation

@@ -70,7 +70,8 @@ fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> 
                         o.expires_ms
                             .map_or_else(|| "-".into(), |ms| human(Duration::from_millis(ms))),
                     ),
-                    Cell::new(o.uid),
+                    // The kernel reports no owner for TIME_WAIT: "-", not a 0 that reads as root.
+                    Cell::new(o.uid.map_or_else(|| "-".into(), |u| u.to_string())),
                     Cell::new(o.pid.map_or_else(|| "-".into(), |p| p.to_string())),
                     Cell::new(o.process.as_deref().unwrap_or("-")),
                     Cell::new(if o.conflicts { "yes" } else { "no" }),
@@ -79,16 +80,25 @@ fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> 
             writeln!(out, "{table}")?;
         }
         if let Some(probe) = &report.time_wait_probe {
-            writeln!(
-                out,
-                "  bind() probe with SO_REUSEADDR: {} → the old sockets {} SO_REUSEADDR",
-                probe.bind_with_reuseaddr,
-                if probe.old_had_reuseaddr {
-                    "had"
-                } else {
-                    "lacked"
-                }
-            )?;
+            for (option, outcome, had) in [
+                (
+                    "SO_REUSEADDR",
+                    &probe.bind_with_reuseaddr,
+                    probe.old_had_reuseaddr,
+                ),
+                (
+                    "SO_REUSEPORT",
+                    &probe.bind_with_reuseport,
+                    probe.old_had_reuseport,
+                ),
+            ] {
+                writeln!(
+                    out,
+                    "  bind() probe with {option}: {:<10} → the old sockets {} {option}",
+                    good_bad(style, had, outcome),
+                    if had { "had" } else { "lacked" }
+                )?;
+            }
         }
     }
     Ok(())
@@ -201,11 +211,13 @@ fn write_wait(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::R
         writeln!(out, "\n{}", heading(style, "TIME_WAIT lifetime (--wait)"))?;
         writeln!(
             out,
-            "  {} ↔ {}: lived {} (Linux: TCP_TIMEWAIT_LEN = {}) {}",
+            "  {} ↔ {}: lived {} (Linux: TCP_TIMEWAIT_LEN = {}, fired up to {} late by \
+             timer-wheel rounding) {}",
             wait.local,
             wait.remote,
             human(Duration::from_millis(wait.lifetime_ms)),
             human(Duration::from_millis(wait.expected_ms)),
+            human(Duration::from_millis(wait.timer_rounding_max_ms)),
             good_bad(
                 style,
                 wait.matches,

@@ -74,7 +74,9 @@ impl Sink for TableSink<'_> {
             row.send_q,
             row.local,
             row.remote,
+            // No owner reported (TIME_WAIT, a request socket): "-", not a 0 that reads as root.
             row.uid
+                .map_or_else(|| "-".to_string(), |uid| uid.to_string())
         )?;
         match (row.process, row.pid) {
             (Some(process), Some(pid)) => write!(self.out, "{process}/{pid}")?,

@@ -4,8 +4,10 @@
 //! (see `procfs`) when netlink is unavailable.
 //!
 //! Kernel interface: `sock_diag(7)` <https://man7.org/linux/man-pages/man7/sock_diag.7.html>
-//! and `include/uapi/linux/inet_diag.h`. Only the fixed-size `inet_diag_msg` is read; no
-//! extensions are requested and any attributes after it are skipped.
+//! and `include/uapi/linux/inet_diag.h`. The fixed-size `inet_diag_msg` is read, and of the
+//! attributes after it INET_DIAG_INFO (requested with `Query::with_info`), INET_DIAG_SKV6ONLY
+//! and INET_DIAG_SHUTDOWN (which marks a full socket, see `SocketRecord::uid`); any others
+//! are skipped.
 
 use std::fmt;
 use std::io;
@@ -42,8 +44,10 @@ pub enum TcpState {
     Listen = 10,
     Closing = 11,
     NewSynRecv = 12,
-    /// Bound but neither listening nor connected (`TCP_BOUND_INACTIVE`, listed by
-    /// sock_diag since Linux 6.7; older kernels ignore the request bit).
+    /// Bound but neither listening nor connected (`TCP_BOUND_INACTIVE`): a request bit only.
+    /// sock_diag lists such sockets since Linux 6.8 (commit 91051f003948, "tcp: Dump
+    /// bound-only sockets in inet_diag.") and reports them as CLOSE; older kernels ignore the
+    /// bit and do not list them.
     BoundInactive = 13,
 }
 
@@ -154,8 +158,15 @@ pub struct SocketRecord {
     /// Time left on `timer`.
     pub expires: Option<Duration>,
     pub retransmits: u8,
-    pub uid: u32,
-    /// 0 for `TIME_WAIT` sockets, which no file descriptor owns.
+    /// The socket's owner, or `None` where the kernel reports 0 without meaning root: for
+    /// TIME_WAIT sockets (`inet_twsk_diag_fill()`, net/ipv4/inet_diag.c, sets idiag_uid = 0;
+    /// /proc/net/tcp prints 0 from `get_timewait4_sock()`, net/ipv4/tcp_ipv4.c) and for
+    /// SYN_RECV request sockets in sock_diag (`inet_req_diag_fill()` sets 0; /proc prints the
+    /// listener's uid instead). Only a full socket's message is filled by
+    /// `inet_diag_msg_attrs_fill()`, which sets the real uid and always adds
+    /// INET_DIAG_SHUTDOWN: that attribute is how sock_diag records are told apart.
+    pub uid: Option<u32>,
+    /// 0 for `TIME_WAIT` and request sockets, which no file descriptor owns.
     pub inode: u64,
     /// TCP_INFO of a full TCP socket, when the listing asked for it (`Query::with_info`).
     pub info: Option<TcpInfo>,
@@ -324,6 +335,10 @@ pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
 /// One non-dump `SOCK_DIAG_BY_FAMILY` request carrying the 4-tuple and
 /// `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`): the attribute carrying tcp_info.
 const INET_DIAG_INFO: u16 = 2;
+/// `INET_DIAG_SHUTDOWN`: the socket's shutdown bits, the first attribute
+/// `inet_diag_msg_attrs_fill()` adds for every full socket (TCP and UDP) and never added for
+/// TIME_WAIT or request sockets.
+const INET_DIAG_SHUTDOWN: u16 = 8;
 /// `INET_DIAG_SKV6ONLY`: the IPV6_V6ONLY flag, sent with every AF_INET6 socket.
 const INET_DIAG_SKV6ONLY: u16 = 11;
 /// The request's `idiag_ext` bit asking for `INET_DIAG_INFO`: bit (type - 1).
@@ -711,7 +726,7 @@ fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, Sys
         timer,
         expires: timer.map(|_| Duration::from_millis(u64::from(u32_at(52)))),
         retransmits,
-        uid: u32_at(64),
+        uid: attributes.full_socket.then(|| u32_at(64)),
         inode: u64::from(u32_at(68)),
         info: attributes.info,
         v6only: attributes.v6only,
@@ -725,6 +740,8 @@ fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, Sys
 struct Attributes {
     info: Option<TcpInfo>,
     v6only: Option<bool>,
+    /// INET_DIAG_SHUTDOWN was present: a full socket, whose idiag_uid is its owner.
+    full_socket: bool,
 }
 
 impl Attributes {
@@ -740,6 +757,7 @@ impl Attributes {
             match kind {
                 INET_DIAG_INFO => found.info = Some(TcpInfo::parse(payload)),
                 INET_DIAG_SKV6ONLY => found.v6only = payload.first().map(|&b| b != 0),
+                INET_DIAG_SHUTDOWN => found.full_socket = true,
                 _ => {}
             }
             let Some(rest) = attrs.get(nlmsg_align(len)..) else {
@@ -858,6 +876,10 @@ mod tests {
             record.inode, 0,
             "no file descriptor owns a TIME_WAIT socket"
         );
+        assert_eq!(
+            record.uid, None,
+            "the kernel reports no owner for TIME_WAIT"
+        );
     }
 
     fn listener_is_listed_with_owner(bind: &str) {
@@ -870,7 +892,7 @@ mod tests {
         };
         assert_eq!((record.proto, record.state), (Proto::Tcp, TcpState::Listen));
         assert_eq!(record.local, addr);
-        assert_eq!(record.uid, nix::unistd::getuid().as_raw());
+        assert_eq!(record.uid, Some(nix::unistd::getuid().as_raw()));
         assert_ne!(record.inode, 0);
         let owners = procfs::socket_owners_for(Path::new("/"), &HashSet::from([record.inode]));
         assert_eq!(owners[&record.inode].pid, std::process::id());
@@ -1025,11 +1047,24 @@ mod tests {
         bytes
     }
 
-    /// The kernel's encoding of `record`, followed by an `INET_DIAG_SHUTDOWN` attribute
-    /// (which the kernel always appends) and the padding to the next message.
+    /// `INET_DIAG_SHUTDOWN` with both directions shut: 5 bytes, type 8, one payload byte.
+    const SHUTDOWN_ATTRIBUTE: [u8; 5] = [5, 0, 8, 0, 3];
+
+    /// The length of `encode(record)` before padding.
+    fn encoded_len(record: &SocketRecord) -> usize {
+        let attribute = if record.uid.is_some() {
+            SHUTDOWN_ATTRIBUTE.len()
+        } else {
+            0
+        };
+        NLMSG_HDRLEN + INET_DIAG_MSG_LEN + attribute
+    }
+
+    /// The kernel's encoding of `record` and the padding to the next message. A record with
+    /// an owner is a full socket, which the kernel follows with `INET_DIAG_SHUTDOWN`; one
+    /// without (TIME_WAIT, a request socket) has uid 0 and no attribute, as the kernel sends it.
     fn encode(record: &SocketRecord, ifindex: u32) -> Vec<u8> {
-        let attribute = [5, 0, 8, 0, 3];
-        let len = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + attribute.len();
+        let len = encoded_len(record);
         let mut msg = header(len, SOCK_DIAG_BY_FAMILY);
         let family = if record.local.is_ipv4() {
             libc::AF_INET
@@ -1053,12 +1088,14 @@ mod tests {
             expires,
             record.recv_q,
             record.send_q,
-            record.uid,
+            record.uid.unwrap_or(0),
             record.inode as u32,
         ] {
             msg.extend(value.to_ne_bytes());
         }
-        msg.extend(attribute);
+        if record.uid.is_some() {
+            msg.extend(SHUTDOWN_ATTRIBUTE);
+        }
         msg.resize(nlmsg_align(len), 0);
         msg
     }
@@ -1086,7 +1123,7 @@ mod tests {
             timer: Some(Timer::TimeWait),
             expires: Some(Duration::from_millis(58_448)),
             retransmits: 0,
-            uid: 0,
+            uid: None,
             inode: 0,
             info: None,
             v6only: None,
@@ -1104,7 +1141,7 @@ mod tests {
             timer: Some(Timer::KeepAlive),
             expires: Some(Duration::from_secs(7199)),
             retransmits: 2,
-            uid: 1000,
+            uid: Some(1000),
             inode: 424_242,
             ..time_wait_v4()
         };
@@ -1115,6 +1152,7 @@ mod tests {
             remote: "[::]:0".parse().unwrap(),
             timer: None,
             expires: None,
+            uid: Some(0),
             inode: 1,
             ..time_wait_v4()
         };
@@ -1127,6 +1165,30 @@ mod tests {
 
         buf.extend(done(0));
         assert_eq!(parse_all(&buf).0.unwrap(), ParseStatus::Done);
+    }
+
+    #[test]
+    fn uid_is_known_only_for_full_sockets() {
+        // The same uid field, 0, means root beside INET_DIAG_SHUTDOWN and "not reported"
+        // without it (inet_twsk_diag_fill, inet_req_diag_fill).
+        let root_listener = SocketRecord {
+            state: TcpState::Listen,
+            timer: None,
+            expires: None,
+            uid: Some(0),
+            ..time_wait_v4()
+        };
+        let request = SocketRecord {
+            state: TcpState::SynRecv,
+            timer: Some(Timer::Retransmit),
+            ..time_wait_v4()
+        };
+        for record in [root_listener, time_wait_v4(), request] {
+            let bytes = encode(&record, 0);
+            assert_eq!(bytes[NLMSG_HDRLEN + 64..NLMSG_HDRLEN + 68], [0; 4]);
+            let (_, parsed) = parse_all(&bytes);
+            assert_eq!(parsed[0].uid, record.uid, "{:?}", record.state);
+        }
     }
 
     #[test]
@@ -1158,7 +1220,7 @@ mod tests {
             any::<u16>(),
             proptest::sample::select(TcpState::ALL.to_vec()),
             0u8..=4,
-            any::<(u32, u32, u32, u32, u32, u8)>(),
+            any::<(u32, u32, u32, Option<u32>, u32, u8)>(),
         )
             .prop_map(
                 |(local, remote_port, state, timer, (exp, rq, sq, uid, inode, rt))| {
@@ -1194,10 +1256,10 @@ mod tests {
         fn truncated_messages_are_errors(record in any_record()) {
             let ifindex = match record.local { SocketAddr::V6(v6) => v6.scope_id(), SocketAddr::V4(_) => 0 };
             let bytes = encode(&record, ifindex);
+            let len = encoded_len(&record);
             let (status, records) = parse_all(&bytes);
             prop_assert_eq!(status.unwrap(), ParseStatus::Continue);
             prop_assert_eq!(records, vec![record]);
-            let len = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + 5;
             for cut in 1..len {
                 let (status, records) = parse_all(&bytes[..cut]);
                 prop_assert!(status.is_err(), "cut at {}", cut);

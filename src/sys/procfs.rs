@@ -225,7 +225,11 @@ fn parse_line(
             None => None,
         },
         retransmits: u8::try_from(retransmits).unwrap_or(u8::MAX),
-        uid,
+        // `get_timewait4_sock()` / `get_timewait6_sock()` (net/ipv4/tcp_ipv4.c,
+        // net/ipv6/tcp_ipv6.c) print 0 for the uid of every TIME_WAIT socket, whose timer column
+        // is 3 and only theirs: not root, just not reported. A request socket's line carries
+        // its listener's uid (`get_openreq4()`), a real one.
+        uid: (timer != Some(Timer::TimeWait)).then_some(uid),
         inode,
         info: None,
         v6only: None,
@@ -410,6 +414,10 @@ mod tests {
         assert_eq!(time_wait.timer, Some(Timer::TimeWait));
         assert_eq!(time_wait.expires, Some(Duration::from_millis(59_790)));
         assert_eq!(time_wait.inode, 0);
+        assert_eq!(
+            time_wait.uid, None,
+            "the 0 of a TIME_WAIT line means unknown"
+        );
 
         let keepalive = line(
             "   6: 0100007F:9A6C 0100007F:A86D 01 00000000:00000000 02:000AFC6B 00000000     0        0 5172 3 00000000c9f60965 20 0 0 10 -1",
@@ -434,7 +442,7 @@ mod tests {
         assert_eq!(listen_v6.state, TcpState::Listen);
         assert_eq!(listen_v6.local, "[::1]:51135".parse().unwrap());
         assert_eq!(listen_v6.remote, "[::]:0".parse().unwrap());
-        assert_eq!(listen_v6.uid, 1000);
+        assert_eq!(listen_v6.uid, Some(1000));
 
         // An IPv4 peer of a dual-stack socket keeps its v4-mapped address.
         let mapped = line(

@@ -227,8 +227,11 @@ pub fn recv_once(
     }
 }
 
-/// SO_LINGER {on, 0 s}: close() then sends RST and discards unsent data, so this side
-/// skips TIME_WAIT and the peer's next call fails with ECONNRESET (socket(7)).
+/// SO_LINGER {on, 0 s}: close() then aborts the connection (`__tcp_close()`, net/ipv4/tcp.c:
+/// `tcp_disconnect()` sends RST and discards unsent data, counted as TCPAbortOnData), so this
+/// side skips TIME_WAIT and the peer's next call fails with ECONNRESET. Two caveats from the
+/// same function: close() with unread received data sends RST whatever SO_LINGER says
+/// (TCPAbortOnClose), and shutdown() ignores SO_LINGER (`tcp_shutdown()` sends FIN).
 pub fn set_linger_zero(stream: &TcpStream) -> Result<(), SysError> {
     SockRef::from(stream)
         .set_linger(Some(Duration::ZERO))
