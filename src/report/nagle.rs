@@ -93,7 +93,7 @@ fn write_request_response(
             "p99",
             "max",
             "stalled",
-            "fast rounds",
+            "fast",
             "DelayedACKs",
             "predicted",
             "",
@@ -110,11 +110,7 @@ fn write_request_response(
             Cell::new(format!("{}/{}", m.stalled_rounds, m.rounds)),
             Cell::new(short_ranges(&m.per_round.fast)),
             Cell::new(counter(m.rr_counters.DelayedACKs)),
-            Cell::new(if m.per_round.expected_stalled.is_empty() {
-                "no stall".to_string()
-            } else {
-                format!("stall {}", short_ranges(&m.per_round.expected_stalled))
-            }),
+            Cell::new(short_ranges(&m.per_round.expected_stalled)),
             mark_cell(style, m.matches),
         ]);
     }
@@ -124,7 +120,7 @@ fn write_request_response(
         .map_or_else(|| "absent, counted as 1".to_string(), |n| n.to_string());
     writeln!(
         out,
-        "  stalled: measured rounds ≥ 20 ms; rounds are numbered from 1, warm-up first; DelayedACKs: the kernel counter's rise over all rounds; predicted: from the receiver's pingpong count (net.ipv4.tcp_pingpong_thresh = {thresh})"
+        "  stalled: measured rounds ≥ 20 ms; fast: rounds under 20 ms and predicted: rounds the receiver's pingpong count (net.ipv4.tcp_pingpong_thresh = {thresh}) predicts to stall, numbered from 1, warm-up first; DelayedACKs: the kernel counter's rise over all rounds"
     )?;
     if let Some(max) = report.max_p99_us {
         for m in &report.modes {
@@ -165,7 +161,7 @@ fn write_burst(
         &[
             "mode",
             "segments sent",
-            "cwnd before→after",
+            "cwnd",
             "recv() calls",
             "largest read",
             "boundaries lost",
@@ -193,7 +189,7 @@ fn write_burst(
     writeln!(out, "{table}")?;
     writeln!(
         out,
-        "  segments sent: TCP_INFO tcpi_data_segs_out on the sender; cwnd: its tcpi_snd_cwnd before the first write and once the reader had every byte; framed: the same stream with a 4-byte big-endian length prefix"
+        "  segments sent: TCP_INFO tcpi_data_segs_out on the sender; cwnd: its tcpi_snd_cwnd before the first write → once the reader had every byte; framed: the same stream with a 4-byte big-endian length prefix"
     )?;
     Ok(())
 }
