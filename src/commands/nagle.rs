@@ -206,8 +206,8 @@ impl Mode {
         label
     }
 
-    /// Linux documents the stall for Nagle with a delayed ACK: CORK sends header and body
-    /// as one segment, QUICKACK takes the ACK delay away.
+    /// Only Nagle can hold the body for the header's ACK: TCP_NODELAY sends it at once, CORK
+    /// sends header and body as one segment, QUICKACK on the server takes the ACK delay away.
     fn expects_stall(self) -> bool {
         !self.nodelay && !self.cork && !self.quickack
     }
