@@ -87,15 +87,19 @@ pub enum Command {
     #[command(
         long_about = "Reproduces the two small-write problems on this kernel and attributes them.\n\n\
             1. Request/response: the client sends a header and a body as two send() calls, the server \
-            replies; with Nagle on, the body waits for the delayed ACK of the header (~40 ms a round).\n\
+            replies; with Nagle on, the body waits for the delayed ACK of the header (~40 ms) whenever the \
+            server is in pingpong mode: from round 2 on with the default net.ipv4.tcp_pingpong_thresh of 1; \
+            with a threshold N, rounds 1 to N are fast and then every Nth round stalls. Every round is \
+            judged against that prediction.\n\
             2. Burst: many small writes back to back; counts the segments the sender really sent \
-            (TCP_INFO tcpi_data_segs_out) and the reads the receiver needed, then shows that a 4-byte \
-            big-endian length prefix recovers every message.\n\
+            (TCP_INFO tcpi_data_segs_out), its congestion window before and after, and the reads the \
+            receiver needed, then shows that a 4-byte big-endian length prefix recovers every message.\n\
             3. Attribution: TcpExtDelayedACKs and TcpExtTCPAutoCorking deltas, net.ipv4.tcp_autocorking, \
             and the --cork / --quickack variants say which mechanism merged or stalled, and the fix.",
         after_long_help = "Examples:\n  \
             sockdoc nagle                       # Nagle on and off, side by side\n  \
             sockdoc nagle --nodelay off         # just the stall\n  \
+            sockdoc nagle --nodelay off --warmup 0 --rounds 5   # round 1 fast, rounds 2-5 stall\n  \
             sockdoc nagle --cork --quickack     # add the TCP_CORK and TCP_QUICKACK variants\n  \
             sockdoc nagle --nodelay on --max-p99 5ms   # CI: fail when p99 exceeds 5 ms\n  \
             sockdoc nagle --port 9000           # fixed port, to follow with tcpdump -i lo port 9000"
@@ -233,9 +237,10 @@ pub struct NagleArgs {
     #[arg(long, value_enum, default_value_t = NodelayMode::Both, value_name = "MODE")]
     pub nodelay: NodelayMode,
 
-    /// Unmeasured request/response rounds first, to leave Linux's initial quick-ACK phase
-    /// (at most TCP_MAX_QUICKACKS = 16 quick ACKs)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
+    /// Request/response rounds run first and left out of the percentiles (still judged round by
+    /// round). With Nagle on and the default net.ipv4.tcp_pingpong_thresh of 1 only round 1 is
+    /// fast: the server ACKs requests at once until it has sent that many replies
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
     pub warmup: u32,
 
     /// Measured request/response rounds per mode

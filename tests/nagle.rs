@@ -19,6 +19,11 @@ const MODE_KEYS: &[&str] = &[
     "rtt_max_us",
     "rounds",
     "warmup",
+    "warmup_fast_rounds",
+    "stalled_rounds",
+    "stall_p50_us",
+    "per_round",
+    "matches",
     "burst",
     "counters",
 ];
@@ -26,6 +31,8 @@ const BURST_KEYS: &[&str] = &[
     "writes",
     "write_size",
     "data_segments",
+    "sender_cwnd_before",
+    "sender_cwnd_after",
     "reads",
     "max_read",
     "boundaries_lost",
@@ -43,6 +50,34 @@ fn mode(report: &Value, nodelay: bool, cork: bool, quickack: bool) -> &Value {
 
 fn us(value: &Value) -> u64 {
     value.as_u64().expect("a whole number of microseconds")
+}
+
+fn numbers(value: &Value) -> Vec<u64> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("a list of round numbers: {value}"))
+        .iter()
+        .map(|n| n.as_u64().expect("a round number"))
+        .collect()
+}
+
+/// This namespace's net.ipv4.tcp_pingpong_thresh; None when the kernel has no such knob
+/// (it then counts as 1).
+fn host_pingpong_thresh() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_pingpong_thresh")
+        .ok()
+        .map(|text| text.trim().parse().expect("a number"))
+}
+
+/// The round-by-round assertions below hold for the default threshold of 1.
+fn skip_unless_default_pingpong_thresh() -> bool {
+    let thresh = host_pingpong_thresh();
+    if thresh.unwrap_or(1) == 1 {
+        false
+    } else {
+        println!("SKIP (net.ipv4.tcp_pingpong_thresh is {thresh:?} here, not 1)");
+        true
+    }
 }
 
 #[test]
@@ -73,6 +108,96 @@ fn nagle_stalls_about_40ms_and_nodelay_does_not() {
     );
     assert!(report["attribution"].as_str().unwrap().contains("delayed"));
     assert!(report["verdict"].as_str().unwrap().contains("TCP_NODELAY"));
+}
+
+#[test]
+fn round_one_is_fast_and_every_later_round_stalls() {
+    let (report, output) = run_json(&[
+        "nagle",
+        "--nodelay",
+        "off",
+        "--warmup",
+        "0",
+        "--rounds",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(
+        report["tcp_pingpong_thresh"].as_u64(),
+        host_pingpong_thresh(),
+        "the live knob"
+    );
+    if skip_unless_default_pingpong_thresh() {
+        return;
+    }
+    let nagle = mode(&report, false, false, false);
+    let rounds = &nagle["per_round"];
+    assert_eq!(numbers(&rounds["fast"]), [1], "{nagle:#}");
+    assert_eq!(numbers(&rounds["stalled"]), [2, 3, 4, 5], "{nagle:#}");
+    assert_eq!(rounds["first_stalled"], 2);
+    assert_eq!(numbers(&rounds["expected_stalled"]), [2, 3, 4, 5]);
+    assert!(numbers(&rounds["unexpected"]).is_empty());
+    assert_eq!(nagle["matches"], true);
+    assert_eq!(nagle["stalled_rounds"], 4);
+    assert!(
+        us(&nagle["stall_p50_us"]) >= 40_000,
+        "TCP_DELACK_MIN: {nagle:#}"
+    );
+}
+
+#[test]
+fn two_rounds_without_warmup_are_one_fast_and_one_stalled() {
+    let (report, output) = run_json(&[
+        "nagle",
+        "--nodelay",
+        "off",
+        "--warmup",
+        "0",
+        "--rounds",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    if skip_unless_default_pingpong_thresh() {
+        return;
+    }
+    let rounds = &mode(&report, false, false, false)["per_round"];
+    assert_eq!(numbers(&rounds["fast"]), [1], "{rounds:#}");
+    assert_eq!(numbers(&rounds["stalled"]), [2], "{rounds:#}");
+}
+
+#[test]
+fn warmup_rounds_are_numbered_first_and_judged_too() {
+    let (report, output) = run_json(&[
+        "nagle",
+        "--nodelay",
+        "off",
+        "--warmup",
+        "2",
+        "--rounds",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    if skip_unless_default_pingpong_thresh() {
+        return;
+    }
+    let nagle = mode(&report, false, false, false);
+    assert_eq!(nagle["warmup_fast_rounds"], 1, "{nagle:#}");
+    assert_eq!(
+        nagle["stalled_rounds"], 2,
+        "measured rounds only: {nagle:#}"
+    );
+    assert_eq!(numbers(&nagle["per_round"]["stalled"]), [2, 3, 4]);
+}
+
+#[test]
+fn the_congestion_window_is_reported_around_the_burst() {
+    let (report, output) = run_json(&["nagle", "--nodelay", "on", "--rounds", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let burst = &mode(&report, true, false, false)["burst"];
+    let before = burst["sender_cwnd_before"].as_u64().expect("tcpi_snd_cwnd");
+    let after = burst["sender_cwnd_after"].as_u64().expect("tcpi_snd_cwnd");
+    // Slow start on a loss-free loopback only grows the window.
+    assert!(before >= 1 && after >= before, "{burst:#}");
 }
 
 #[test]
@@ -308,4 +433,53 @@ fn a_stuck_step_is_named() {
     let error = report["error"].as_str().unwrap();
     assert!(error.contains("no answer within 200ms"), "{error}");
     assert!(error.contains("connecting to 127.0.0.1:"), "{error}");
+}
+
+#[test]
+fn a_raised_pingpong_threshold_makes_more_rounds_fast() {
+    if skip_unless_root("netns with net.ipv4.tcp_pingpong_thresh=3") {
+        return;
+    }
+    if host_pingpong_thresh().is_none() {
+        println!("SKIP (this kernel has no net.ipv4.tcp_pingpong_thresh)");
+        return;
+    }
+    let output = in_private_netns(
+        "echo 3 > /proc/sys/net/ipv4/tcp_pingpong_thresh\n\
+         \"$SOCKDOC\" nagle --nodelay off --warmup 0 --rounds 7 --json",
+    );
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["tcp_pingpong_thresh"], 3);
+    // Three replies before pingpong mode; each delayed ACK resets the count, and the reply
+    // after it counts again, so every third round after that stalls.
+    let rounds = &mode(&report, false, false, false)["per_round"];
+    assert_eq!(numbers(&rounds["fast"]), [1, 2, 3, 5, 6], "{rounds:#}");
+    assert_eq!(numbers(&rounds["stalled"]), [4, 7], "{rounds:#}");
+}
+
+#[test]
+fn a_larger_initial_window_sends_every_nodelay_write_alone() {
+    if skip_unless_root("netns with a 100-segment initcwnd on 127.0.0.1") {
+        return;
+    }
+    // The control for the burst attribution: with TCP_NODELAY the writes merge only while
+    // the congestion window is full, so a window as large as the burst leaves them apart.
+    let output = in_private_netns(
+        "ip route replace local 127.0.0.1 dev lo table local proto kernel scope host \
+         src 127.0.0.1 initcwnd 100\n\
+         \"$SOCKDOC\" nagle --nodelay on --rounds 1 --messages 100 --json",
+    );
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let nodelay = mode(&report, true, false, false);
+    let burst = &nodelay["burst"];
+    assert_eq!(burst["sender_cwnd_before"], 100, "{burst:#}");
+    let autocorked = nodelay["burst_counters"]["TCPAutoCorking"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        burst["data_segments"] == 100 || autocorked > 0,
+        "only autocorking may merge them now: {nodelay:#}"
+    );
 }

@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment};
 
 use super::Style;
 use super::table::{good_bad, heading, mark_cell, new_table, paint};
-use crate::commands::nagle::{ModeReport, NagleReport};
+use crate::commands::nagle::{ModeReport, NagleReport, round_ranges};
 use crate::units::human;
 
 pub fn render(report: &NagleReport, style: Style, out: &mut impl Write) -> io::Result<()> {
@@ -51,6 +51,17 @@ fn mode_label(m: &ModeReport) -> String {
     label
 }
 
+/// Round ranges cut to the first three, for a table cell.
+fn short_ranges(numbers: &[u32]) -> String {
+    let all = round_ranges(numbers);
+    let parts: Vec<&str> = all.split(", ").collect();
+    if parts.len() > 3 {
+        format!("{}, …", parts[..3].join(", "))
+    } else {
+        all
+    }
+}
+
 fn counter(value: Option<u64>) -> String {
     value.map_or_else(|| "unavailable".into(), |n| n.to_string())
 }
@@ -82,8 +93,9 @@ fn write_request_response(
             "p99",
             "max",
             "stalled",
+            "fast",
             "DelayedACKs",
-            "Linux documents",
+            "predicted",
             "",
         ],
     );
@@ -96,19 +108,19 @@ fn write_request_response(
             Cell::new(us(m.rtt_p99_us)).set_alignment(CellAlignment::Right),
             Cell::new(us(m.rtt_max_us)).set_alignment(CellAlignment::Right),
             Cell::new(format!("{}/{}", m.stalled_rounds, m.rounds)),
+            Cell::new(short_ranges(&m.per_round.fast)),
             Cell::new(counter(m.rr_counters.DelayedACKs)),
-            Cell::new(if m.expected_stall {
-                "~40ms stall"
-            } else {
-                "no stall"
-            }),
+            Cell::new(short_ranges(&m.per_round.expected_stalled)),
             mark_cell(style, m.matches),
         ]);
     }
     writeln!(out, "{table}")?;
+    let thresh = report
+        .tcp_pingpong_thresh
+        .map_or_else(|| "absent, counted as 1".to_string(), |n| n.to_string());
     writeln!(
         out,
-        "  stalled: rounds ≥ 20 ms; DelayedACKs: the kernel counter's rise over warm-up and measured rounds"
+        "  stalled: measured rounds ≥ 20 ms; fast: rounds under 20 ms and predicted: rounds the receiver's pingpong count (net.ipv4.tcp_pingpong_thresh = {thresh}) predicts to stall, numbered from 1, warm-up first; DelayedACKs: the kernel counter's rise over all rounds"
     )?;
     if let Some(max) = report.max_p99_us {
         for m in &report.modes {
@@ -162,7 +174,11 @@ fn write_burst(
         table.add_row(vec![
             Cell::new(mode_label(m)),
             Cell::new(counter(b.data_segments)),
-            Cell::new(counter(b.sender_cwnd.map(u64::from))),
+            Cell::new(format!(
+                "{}→{}",
+                counter(b.sender_cwnd_before.map(u64::from)),
+                counter(b.sender_cwnd_after.map(u64::from))
+            )),
             Cell::new(b.reads),
             Cell::new(format!("{} B", b.max_read)),
             Cell::new(format!("{}/{}", b.boundaries_lost, b.writes)),
@@ -173,7 +189,7 @@ fn write_burst(
     writeln!(out, "{table}")?;
     writeln!(
         out,
-        "  segments sent: TCP_INFO tcpi_data_segs_out on the sender; framed: the same stream with a 4-byte big-endian length prefix"
+        "  segments sent: TCP_INFO tcpi_data_segs_out on the sender; cwnd: its tcpi_snd_cwnd before the first write → once the reader had every byte; framed: the same stream with a 4-byte big-endian length prefix"
     )?;
     Ok(())
 }
