@@ -42,7 +42,111 @@ fn backlog_fills_the_accept_queue_and_leaves_the_rest_in_syn_sent() {
     assert_eq!(report["accept_queue"], 3, "backlog + 1 connections queue");
     assert_eq!(report["completed"], 3);
     assert_eq!(report["waiting_in_syn_sent"], 3);
+    assert_eq!(
+        report["clients_reset"], 0,
+        "a full queue drops SYNs, it sends no RST"
+    );
     assert!(elapsed_ms(&report) < 2_000, "bounded: {report:#}");
+    // The retry schedule is computed from this host's knobs: increasing times, and the
+    // give-up after the last retry.
+    let schedule: Vec<u64> = report["syn_retry_schedule_ms"]
+        .as_array()
+        .expect("tcp_syn_retries is readable")
+        .iter()
+        .map(|ms| ms.as_u64().unwrap())
+        .collect();
+    assert!(!schedule.is_empty(), "{report:#}");
+    assert_eq!(schedule[0], 1_000, "TCP_TIMEOUT_INIT");
+    assert!(
+        schedule.windows(2).all(|pair| pair[0] < pair[1]),
+        "{schedule:?}"
+    );
+    let gives_up = report["connect_gives_up_after_ms"].as_u64().unwrap();
+    assert!(gives_up > *schedule.last().unwrap(), "{report:#}");
+}
+
+/// `backlog` in a private namespace with `knobs` written first (sh lines).
+fn backlog_in_netns(knobs: &str, args: &str) -> (Value, std::process::Output) {
+    let output = in_private_netns(&format!("{knobs}\n\"$SOCKDOC\" backlog {args} --json"));
+    (json_of(&output), output)
+}
+
+#[test]
+fn tcp_abort_on_overflow_changes_nothing_for_syns_to_a_full_queue() {
+    if skip_unless_root("netns with net.ipv4.tcp_abort_on_overflow=0 and =1") {
+        return;
+    }
+    // tcp_conn_request() drops a SYN to a full accept queue before anything reads the knob,
+    // so both runs must show the same figures and no reset client.
+    let mut figures = Vec::new();
+    for knob in [0, 1] {
+        let (report, output) = backlog_in_netns(
+            &format!("echo {knob} > /proc/sys/net/ipv4/tcp_abort_on_overflow"),
+            "--backlog 8 --clients 16",
+        );
+        assert_eq!(output.status.code(), Some(0), "knob {knob}: {report:#}");
+        assert_scenario_shape(&report, "backlog");
+        assert_eq!(report["tcp_abort_on_overflow"], knob);
+        assert_eq!(report["accept_queue"], 9, "knob {knob}: {report:#}");
+        assert_eq!(report["waiting_in_syn_sent"], 7, "knob {knob}: {report:#}");
+        assert_eq!(report["clients_reset"], 0, "knob {knob}: {report:#}");
+        assert_eq!(report["other"], 0, "knob {knob}: {report:#}");
+        // The namespace's own counters: one overflow per dropped first SYN, none retried yet.
+        assert_eq!(report["listen_overflows"], 7, "knob {knob}: {report:#}");
+        assert_eq!(report["listen_drops"], 7, "knob {knob}: {report:#}");
+        figures.push(
+            [
+                "accept_queue",
+                "completed",
+                "waiting_in_syn_sent",
+                "clients_reset",
+            ]
+            .map(|key| report[key].clone()),
+        );
+    }
+    assert_eq!(
+        figures[0], figures[1],
+        "the knob changed what the clients saw"
+    );
+}
+
+#[test]
+fn the_syn_retry_schedule_follows_this_kernels_knobs() {
+    if skip_unless_root("netns with tcp_syn_retries=2, tcp_syn_linear_timeouts=1") {
+        return;
+    }
+    if !std::path::Path::new("/proc/sys/net/ipv4/tcp_syn_linear_timeouts").exists() {
+        println!("SKIP (kernel before 6.5, no tcp_syn_linear_timeouts): the linear schedule");
+        return;
+    }
+    // Measured with tcpdump in such a namespace (a SYN to a full queue): retries at +1.0,
+    // +2.0, +4.1 s, ETIMEDOUT at 8.1 s.
+    let (report, output) = backlog_in_netns(
+        "echo 2 > /proc/sys/net/ipv4/tcp_syn_retries\n\
+         echo 1 > /proc/sys/net/ipv4/tcp_syn_linear_timeouts",
+        "--backlog 1 --clients 3",
+    );
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["tcp_syn_retries"], 2);
+    assert_eq!(report["tcp_syn_linear_timeouts"], 1);
+    assert_eq!(
+        report["syn_retry_schedule_ms"],
+        serde_json::json!([1_000, 2_000, 4_000])
+    );
+    assert_eq!(report["connect_gives_up_after_ms"], 8_000);
+
+    // No linear retries: every retry doubles, as before 6.5; the budget is
+    // tcp_model_timeout(3) = 15 s.
+    let (report, _) = backlog_in_netns(
+        "echo 3 > /proc/sys/net/ipv4/tcp_syn_retries\n\
+         echo 0 > /proc/sys/net/ipv4/tcp_syn_linear_timeouts",
+        "--backlog 1 --clients 3",
+    );
+    assert_eq!(
+        report["syn_retry_schedule_ms"],
+        serde_json::json!([1_000, 3_000, 7_000])
+    );
+    assert_eq!(report["connect_gives_up_after_ms"], 15_000);
 }
 
 #[test]

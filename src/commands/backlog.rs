@@ -1,8 +1,9 @@
 //! `sockdoc backlog`: a listener that never calls accept(), and more clients than its
 //! queue holds. Linux completes handshakes into the accept queue until it holds the
 //! effective backlog + 1 connections (`sk_acceptq_is_full` is `>`), where the effective
-//! backlog is min(listen() backlog, net.core.somaxconn); after that it drops new SYNs
-//! (TcpExtListenOverflows / ListenDrops), and those clients wait in SYN_SENT, retrying.
+//! backlog is min(listen() backlog, net.core.somaxconn); after that `tcp_conn_request()`
+//! drops new SYNs (TcpExtListenOverflows / ListenDrops) whatever tcp_abort_on_overflow says,
+//! and those clients wait in SYN_SENT, retrying on the schedule their knobs give.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,12 +24,28 @@ use crate::sys::socket as sock;
 /// changing or this much time has passed (further capped by --timeout).
 const SETTLE: Duration = Duration::from_millis(300);
 
+/// Measured in the run (the accept queue, SYN_SENT, ListenOverflows), with the function that
+/// does it.
+const MECHANISM: &str = "Nobody called accept(), so completed connections piled up in the \
+     accept queue. Once it held the effective backlog + 1, Linux dropped further SYNs instead of \
+     refusing them (tcp_conn_request() in net/ipv4/tcp_input.c): the clients see no error, only a \
+     connect() that takes seconds.";
+
+const FIX: &str = "Call accept() promptly (a dedicated accept loop, never blocked by request \
+     work); raise the listen() backlog and net.core.somaxconn together, since the smaller one \
+     wins; watch TcpExtListenOverflows.";
+
+const SYNCOOKIES_NOTE: &str = "net.ipv4.tcp_syncookies answers SYNs with cookies when the SYN \
+     queue is full (or always, at 2); it does not make room in a full accept queue: \
+     tcp_conn_request() (net/ipv4/tcp_input.c) takes the cookie decision first and still drops \
+     the SYN when sk_acceptq_is_full().";
+
 pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("backlog", args.scenario.addr);
     let root = Path::new("/");
     let sysctl =
-        |key: &str| -> Option<u32> { procfs::read_sysctl(root, key).ok().flatten()?.parse().ok() };
-    let somaxconn = sysctl("net.core.somaxconn");
+        |key: &str| -> Option<u64> { procfs::read_sysctl(root, key).ok().flatten()?.parse().ok() };
+    let somaxconn = sysctl("net.core.somaxconn").and_then(|n| u32::try_from(n).ok());
     let effective = somaxconn.map_or(args.backlog, |max| args.backlog.min(max));
     let capacity = effective + 1;
     let expected_completed = args.clients.min(capacity);
@@ -54,7 +71,7 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
         .context("starting the clients' connects")?;
 
     let queued = wait_for_queue(listen_addr, expected_completed, SETTLE.min(ctx.timeout))?;
-    let (completed, syn_sent, other) = classify(&clients, listen_addr)?;
+    let states = classify(&clients, listen_addr)?;
     let counters_after = procfs::read_netstat(root).ok();
     let delta = |key: &str| -> Option<u64> {
         let before = counters_before.as_ref()?.get(key)?;
@@ -62,8 +79,13 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     };
     let overflows = delta("TcpExt.ListenOverflows");
     let drops = delta("TcpExt.ListenDrops");
+    // Closing the listener resets the connections still in its queue, so everything the
+    // report says about resets was read above, before this.
     drop(clients);
     drop(listener);
+
+    let knobs = Knobs::read(&sysctl);
+    let schedule = knobs.syn_schedule();
 
     s.detail("backlog", args.backlog);
     s.detail("somaxconn", somaxconn);
@@ -71,16 +93,13 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     s.detail("clients", args.clients);
     s.detail("accept_queue", queued.queued);
     s.detail("accept_queue_limit", queued.limit);
-    s.detail("completed", completed);
-    s.detail("waiting_in_syn_sent", syn_sent);
-    s.detail("other", other);
+    s.detail("completed", states.completed);
+    s.detail("waiting_in_syn_sent", states.syn_sent);
+    s.detail("clients_reset", states.reset);
+    s.detail("other", states.other);
     s.detail("listen_overflows", overflows);
     s.detail("listen_drops", drops);
-    s.detail(
-        "tcp_abort_on_overflow",
-        sysctl("net.ipv4.tcp_abort_on_overflow"),
-    );
-    s.detail("tcp_syncookies", sysctl("net.ipv4.tcp_syncookies"));
+    knobs.record(&mut s, schedule.as_ref());
 
     s.check(Check::new(
         "accept queue holds min(backlog, somaxconn) + 1",
@@ -91,9 +110,14 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     let expected_waiting = args.clients - expected_completed;
     s.check(Check::new(
         "clients beyond the queue wait in SYN_SENT",
-        format!("{completed} completed, {syn_sent} in SYN_SENT, {other} other"),
-        format!("{expected_completed} completed, {expected_waiting} in SYN_SENT"),
-        completed == expected_completed && syn_sent == expected_waiting,
+        format!(
+            "{} completed, {} in SYN_SENT, {} reset, {} other",
+            states.completed, states.syn_sent, states.reset, states.other
+        ),
+        format!("{expected_completed} completed, {expected_waiting} in SYN_SENT, 0 reset"),
+        states.completed == expected_completed
+            && states.syn_sent == expected_waiting
+            && states.reset == 0,
     ));
     if expected_waiting > 0 {
         s.check(Check::new(
@@ -106,61 +130,259 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     if overflows.is_none() {
         s.note("/proc/net/netstat is unreadable here: ListenOverflows and ListenDrops are unavailable.");
     }
-    explain_knobs(&mut s, sysctl("net.ipv4.tcp_abort_on_overflow"));
+    s.note(abort_on_overflow_note(&knobs, args.clients, states.reset));
+    s.note(syn_schedule_note(&knobs, schedule.as_ref()));
+    s.note(SYNCOOKIES_NOTE);
     let verdict = format!(
         "The listener with backlog {} (effective {effective}{}) took {} of {} clients into its \
-         accept queue and stopped; the other {syn_sent} sat in SYN_SENT with their SYNs dropped{}.",
+         accept queue and stopped; the other {} sat in SYN_SENT with their SYNs dropped{}.",
         args.backlog,
         somaxconn.map_or_else(String::new, |m| format!(", somaxconn {m}")),
         queued.queued,
         args.clients,
+        states.syn_sent,
         overflows.map_or_else(String::new, |n| format!(" (ListenOverflows +{n})"))
     );
-    Ok(s.finish(
-        "Nobody called accept(), so completed connections piled up in the accept queue. Once it \
-         held the effective backlog + 1, Linux dropped further SYNs instead of refusing them: the \
-         clients see no error, only a connect() that takes seconds.",
-        verdict,
-        "Call accept() promptly (a dedicated accept loop, never blocked by request work); raise \
-         the listen() backlog and net.core.somaxconn together, since the smaller one wins; watch \
-         TcpExtListenOverflows.",
-    ))
+    Ok(s.finish(MECHANISM, verdict, FIX))
 }
 
-/// Each client's state from its own side: (ESTABLISHED, SYN_SENT, anything else).
-fn classify(
-    clients: &[socket2::Socket],
-    listen_addr: SocketAddr,
-) -> anyhow::Result<(u32, u32, u32)> {
-    let (mut completed, mut syn_sent, mut other) = (0, 0, 0);
-    for client in clients {
-        let local = sock::local_addr(client)?;
-        match diag::lookup(Proto::Tcp, local, listen_addr)?.map(|r| r.state) {
-            Some(TcpState::Established) => completed += 1,
-            Some(TcpState::SynSent) => syn_sent += 1,
-            _ => other += 1,
+/// The knobs that decide what a client of a full accept queue goes through; `None` where
+/// this kernel has no such knob or it is unreadable.
+struct Knobs {
+    abort_on_overflow: Option<u32>,
+    synack_retries: Option<u32>,
+    syncookies: Option<u32>,
+    syn_retries: Option<u32>,
+    /// Absent before Linux 6.5 (commit ccce324dabfe).
+    syn_linear_timeouts: Option<u32>,
+    /// Absent on kernels whose RTO ceiling is the constant TCP_RTO_MAX.
+    rto_max_ms: Option<u64>,
+}
+
+impl Knobs {
+    fn read(sysctl: &impl Fn(&str) -> Option<u64>) -> Self {
+        let small = |key: &str| sysctl(key).and_then(|n| u32::try_from(n).ok());
+        Self {
+            abort_on_overflow: small("net.ipv4.tcp_abort_on_overflow"),
+            synack_retries: small("net.ipv4.tcp_synack_retries"),
+            syncookies: small("net.ipv4.tcp_syncookies"),
+            syn_retries: small("net.ipv4.tcp_syn_retries"),
+            syn_linear_timeouts: small("net.ipv4.tcp_syn_linear_timeouts"),
+            rto_max_ms: sysctl("net.ipv4.tcp_rto_max_ms"),
         }
     }
-    Ok((completed, syn_sent, other))
+
+    /// The clients' schedule on this kernel: no linear knob means none are linear, no
+    /// tcp_rto_max_ms means the constant ceiling.
+    fn syn_schedule(&self) -> Option<SynSchedule> {
+        Some(syn_schedule(
+            self.syn_retries?,
+            self.syn_linear_timeouts.unwrap_or(0),
+            self.rto_max_ms.unwrap_or(TCP_RTO_MAX_MS),
+        ))
+    }
+
+    fn record(&self, s: &mut Scenario, schedule: Option<&SynSchedule>) {
+        s.detail("tcp_abort_on_overflow", self.abort_on_overflow);
+        s.detail("tcp_synack_retries", self.synack_retries);
+        s.detail("tcp_syncookies", self.syncookies);
+        s.detail("tcp_syn_retries", self.syn_retries);
+        s.detail("tcp_syn_linear_timeouts", self.syn_linear_timeouts);
+        s.detail("tcp_rto_max_ms", self.rto_max_ms);
+        s.detail(
+            "syn_retry_schedule_ms",
+            schedule.map(|plan| &plan.retransmits_ms),
+        );
+        s.detail(
+            "connect_gives_up_after_ms",
+            schedule.map(|plan| plan.gives_up_after_ms),
+        );
+    }
 }
 
-/// What the two knobs users reach for would change here.
-fn explain_knobs(s: &mut Scenario, abort_on_overflow: Option<u32>) {
-    s.note(match abort_on_overflow {
-        Some(1) => {
-            "net.ipv4.tcp_abort_on_overflow = 1: a handshake that completes into a full \
-                    queue is answered with RST, so those clients fail fast with ECONNRESET."
+/// Each client as its own socket sees it.
+struct States {
+    completed: u32,
+    syn_sent: u32,
+    /// SO_ERROR says ECONNRESET or ECONNREFUSED: the client was answered with RST.
+    reset: u32,
+    other: u32,
+}
+
+fn classify(clients: &[socket2::Socket], listen_addr: SocketAddr) -> anyhow::Result<States> {
+    let mut states = States {
+        completed: 0,
+        syn_sent: 0,
+        reset: 0,
+        other: 0,
+    };
+    for client in clients {
+        match sock::take_error(client)?.and_then(|error| error.raw_os_error()) {
+            Some(libc::ECONNRESET | libc::ECONNREFUSED) => states.reset += 1,
+            Some(_) => states.other += 1,
+            None => {
+                let local = sock::local_addr(client)?;
+                match diag::lookup(Proto::Tcp, local, listen_addr)?.map(|r| r.state) {
+                    Some(TcpState::Established) => states.completed += 1,
+                    Some(TcpState::SynSent) => states.syn_sent += 1,
+                    _ => states.other += 1,
+                }
+            }
         }
-        _ => {
-            "net.ipv4.tcp_abort_on_overflow = 0: the kernel drops the SYN or the final ACK, so \
-              waiting clients retry (after 1 s, 3 s, …) and connect() hangs rather than fails; \
-              a short burst then recovers by itself."
-        }
-    });
-    s.note(
-        "net.ipv4.tcp_syncookies only helps when the SYN queue overflows (a SYN flood); it does \
-         not make room in a full accept queue.",
+    }
+    Ok(states)
+}
+
+/// What tcp_abort_on_overflow did in this run (measured: the clients' SO_ERROR) and where the
+/// kernel reads it.
+fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
+    let value = knobs
+        .abort_on_overflow
+        .map_or_else(|| "unreadable".to_owned(), |v| v.to_string());
+    let measured = if reset == 0 {
+        format!(
+            "no client was reset in this run (SO_ERROR of all {clients} clients); the SYNs that \
+             found the queue full went unanswered."
+        )
+    } else {
+        format!("{reset} of {clients} clients were reset (ECONNRESET or ECONNREFUSED in SO_ERROR).")
+    };
+    let synack_retries = knobs.synack_retries.map_or_else(
+        || "tcp_synack_retries".to_owned(),
+        |n| format!("tcp_synack_retries = {n}"),
     );
+    format!(
+        "net.ipv4.tcp_abort_on_overflow = {value}: {measured} New SYNs to a full accept queue are \
+         dropped whatever the knob says (tcp_conn_request() in net/ipv4/tcp_input.c: \
+         sk_acceptq_is_full(), counted in ListenOverflows and ListenDrops). The knob is read \
+         only in tcp_check_req() (net/ipv4/tcp_minisocks.c, label listen_overflow), for a \
+         handshake already in SYN_RECV whose final ACK arrives after the queue filled, when the \
+         client already sees its connect() succeed: at 1 the listener answers that ACK with RST \
+         and the client's next read or write fails with ECONNRESET; at 0 it ignores the ACK, \
+         keeps the request and resends its SYN-ACK on the request timer (reqsk_timer_handler() \
+         in net/ipv4/inet_connection_sock.c, up to {synack_retries} times), so a later ACK from \
+         the client can still get in once accept() makes room."
+    )
+}
+
+/// The clients' SYN retry schedule, computed from this kernel's knobs, with its sources.
+fn syn_schedule_note(knobs: &Knobs, schedule: Option<&SynSchedule>) -> String {
+    let (Some(retries), Some(plan)) = (knobs.syn_retries, schedule) else {
+        return "net.ipv4.tcp_syn_retries is unreadable here, so the clients' SYN retry schedule \
+                cannot be computed."
+            .to_owned();
+    };
+    let linear = knobs.syn_linear_timeouts.map_or_else(
+        || {
+            "tcp_syn_linear_timeouts is absent (a kernel before 6.5, commit ccce324dabfe), so \
+             every retry doubles the initial 1 s RTO (TCP_TIMEOUT_INIT)"
+                .to_owned()
+        },
+        |n| {
+            format!(
+                "tcp_retransmit_timer() keeps the initial 1 s RTO (TCP_TIMEOUT_INIT) for the first \
+                 tcp_syn_linear_timeouts = {n} retries (commit ccce324dabfe, Linux 6.5) and \
+                 doubles it after"
+            )
+        },
+    );
+    let ceiling = knobs.rto_max_ms.map_or_else(
+        || format!("TCP_RTO_MAX, {} s", TCP_RTO_MAX_MS / 1000),
+        |ms| format!("tcp_rto_max_ms = {ms}"),
+    );
+    let budget = if knobs.syn_linear_timeouts.is_some() {
+        "tcp_syn_retries + tcp_syn_linear_timeouts retransmissions"
+    } else {
+        "tcp_syn_retries retransmissions"
+    };
+    format!(
+        "Clients whose SYN was dropped retransmit it on their own timer: with tcp_syn_retries = \
+         {retries} here the SYN goes out again nominally {} s after connect(), and connect() \
+         fails with ETIMEDOUT at {} s unless the listener makes room first; a short burst \
+         therefore clears by itself at a client's next retry once accept() catches up. Computed \
+         from the knobs as net/ipv4/tcp_timer.c does, for a socket without TCP_SYNCNT or \
+         TCP_USER_TIMEOUT: {linear}, up to {ceiling}; tcp_write_timeout() gives up after \
+         {budget} or once tcp_model_timeout()'s budget for tcp_syn_retries has passed, \
+         whichever comes first.",
+        seconds_list(&plan.retransmits_ms),
+        seconds(plan.gives_up_after_ms),
+    )
+}
+
+/// TCP_TIMEOUT_INIT (include/net/tcp.h, "RFC6298 2.1 initial RTO value"): the first SYN's
+/// retransmission timeout, 1 s.
+const TCP_TIMEOUT_INIT_MS: u64 = 1_000;
+
+/// TCP_RTO_MAX (include/net/tcp.h): the RTO ceiling, 120 s, where the kernel has no
+/// net.ipv4.tcp_rto_max_ms to change it.
+const TCP_RTO_MAX_MS: u64 = 120_000;
+
+/// When a client that never hears back retransmits its SYN, and when it gives up.
+#[derive(Debug, PartialEq, Eq)]
+struct SynSchedule {
+    /// Each retransmitted SYN, in ms after connect() sent the first one.
+    retransmits_ms: Vec<u64>,
+    /// When connect() fails with ETIMEDOUT, in ms after connect().
+    gives_up_after_ms: u64,
+}
+
+/// The SYN_SENT retransmission timer of net/ipv4/tcp_timer.c, stepped through: each expiry
+/// first asks tcp_write_timeout() whether to give up (`retransmits >= tcp_syn_retries +
+/// tcp_syn_linear_timeouts`, or the time since the first SYN reaches tcp_model_timeout() for
+/// tcp_syn_retries), otherwise retransmits; tcp_retransmit_timer() then doubles the RTO, up to
+/// `rto_max_ms`, once the retransmissions so far exceed tcp_syn_linear_timeouts (0 on kernels
+/// without the knob, which double from the first retry). Nominal times: timers fire a little
+/// late, so measured times run slightly behind.
+fn syn_schedule(syn_retries: u32, linear_timeouts: u32, rto_max_ms: u64) -> SynSchedule {
+    let rto_max = rto_max_ms.max(1);
+    let max_retransmits = syn_retries.saturating_add(linear_timeouts);
+    let budget = model_timeout_ms(syn_retries, TCP_TIMEOUT_INIT_MS, rto_max);
+    let mut retransmits_ms = Vec::new();
+    let (mut now, mut rto) = (0, TCP_TIMEOUT_INIT_MS.min(rto_max));
+    loop {
+        now += rto;
+        let sent = u32::try_from(retransmits_ms.len()).unwrap_or(u32::MAX);
+        if sent >= max_retransmits || (sent > 0 && now >= budget) {
+            return SynSchedule {
+                retransmits_ms,
+                gives_up_after_ms: now,
+            };
+        }
+        retransmits_ms.push(now);
+        if sent + 1 > linear_timeouts {
+            rto = (rto * 2).min(rto_max);
+        }
+    }
+}
+
+/// tcp_model_timeout() in net/ipv4/tcp_timer.c: how long `boundary` retransmissions would
+/// take with exponential backoff from `rto_base`, the RTO capped at `rto_max`.
+fn model_timeout_ms(boundary: u32, rto_base: u64, rto_max: u64) -> u64 {
+    let threshold = (rto_max / rto_base).max(1).ilog2();
+    if boundary <= threshold {
+        ((2_u64 << boundary) - 1) * rto_base
+    } else {
+        ((2_u64 << threshold) - 1) * rto_base + u64::from(boundary - threshold) * rto_max
+    }
+}
+
+/// 67000 → "67", 1500 → "1.5".
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        (ms / 1000).to_string()
+    } else {
+        format!("{:.1}", Duration::from_millis(ms).as_secs_f64())
+    }
+}
+
+/// "1, 2, 3 and 5".
+fn seconds_list(times_ms: &[u64]) -> String {
+    let parts: Vec<String> = times_ms.iter().map(|&ms| seconds(ms)).collect();
+    match parts.split_last() {
+        None => "never".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 struct Queue {
@@ -195,5 +417,78 @@ fn wait_for_queue(
             });
         }
         thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule_s(retries: u32, linear: u32) -> (Vec<u64>, u64) {
+        let plan = syn_schedule(retries, linear, TCP_RTO_MAX_MS);
+        (
+            plan.retransmits_ms.iter().map(|ms| ms / 1000).collect(),
+            plan.gives_up_after_ms / 1000,
+        )
+    }
+
+    #[test]
+    fn default_knobs_give_the_linear_then_exponential_schedule() {
+        // ip-sysctl.rst, tcp_syn_retries since commit ccce324dabfe: "67seconds (with
+        // tcp_syn_linear_timeouts = 4) till the last retransmission ... the final timeout
+        // ... after 131seconds". Measured on 6.18 (tcpdump): +1.0 2.0 3.1 4.1 5.1 7.1 11.2
+        // 19.4 35.5 69.0 s, ETIMEDOUT at 134.5 s; the timer wheel fires late, never early.
+        assert_eq!(
+            schedule_s(6, 4),
+            (vec![1, 2, 3, 4, 5, 7, 11, 19, 35, 67], 131)
+        );
+    }
+
+    #[test]
+    fn without_linear_timeouts_every_retry_doubles() {
+        // Kernels before 6.5, or tcp_syn_linear_timeouts = 0: ip-sysctl.rst's "63seconds till
+        // the last retransmission ... after 127seconds".
+        assert_eq!(schedule_s(6, 0), (vec![1, 3, 7, 15, 31, 63], 127));
+        assert_eq!(schedule_s(3, 0), (vec![1, 3, 7], 15));
+    }
+
+    #[test]
+    fn the_time_budget_can_end_the_connect_before_the_count_does() {
+        // tcp_model_timeout(1) = 3 s and (2) = 7 s, reached before 1 + 4 and 2 + 4
+        // retransmissions. Measured in a private netns: ETIMEDOUT at 3.07 s after SYNs at
+        // +1.0 and +2.0 s; at 7.13 s after five SYNs one second apart.
+        assert_eq!(schedule_s(1, 4), (vec![1, 2], 3));
+        assert_eq!(schedule_s(2, 4), (vec![1, 2, 3, 4, 5], 7));
+        // And the count first: measured +1.0 2.0 4.1 s, ETIMEDOUT at 8.13 s.
+        assert_eq!(schedule_s(2, 1), (vec![1, 2, 4], 8));
+    }
+
+    #[test]
+    fn the_rto_stops_growing_at_its_ceiling() {
+        let plan = syn_schedule(8, 0, 10_000);
+        let gaps: Vec<u64> = plan
+            .retransmits_ms
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .collect();
+        assert_eq!(
+            gaps,
+            vec![2_000, 4_000, 8_000, 10_000, 10_000, 10_000, 10_000]
+        );
+        // tcp_model_timeout(8) with a 10 s ceiling: (2^4 - 1) s + (8 - 3) * 10 s = 65 s.
+        assert_eq!(model_timeout_ms(8, 1_000, 10_000), 65_000);
+    }
+
+    #[test]
+    fn model_timeout_matches_the_documented_retries2_budget() {
+        // ip-sysctl.rst, tcp_retries2: 15 from TCP_RTO_MIN (200 ms) "yields a hypothetical
+        // timeout of 924.6 seconds".
+        assert_eq!(model_timeout_ms(15, 200, TCP_RTO_MAX_MS), 924_600);
+    }
+
+    #[test]
+    fn seconds_read_naturally() {
+        assert_eq!(seconds_list(&[1_000, 2_000, 67_000]), "1, 2 and 67");
+        assert_eq!(seconds_list(&[1_500]), "1.5");
     }
 }

@@ -303,6 +303,18 @@ pub fn connect_nonblocking(addr: SocketAddr) -> Result<Socket, SysError> {
     }
 }
 
+/// SO_ERROR (socket(7)): the error a non-blocking connect ended with, such as ECONNREFUSED or
+/// ECONNRESET when the peer answered with RST; `None` while it is pending or fine. Reading
+/// it clears it.
+pub fn take_error(socket: &impl AsFd) -> Result<Option<std::io::Error>, SysError> {
+    SockRef::from(socket)
+        .take_error()
+        .map_err(|error| SysError::GetOption {
+            option: "SO_ERROR",
+            error,
+        })
+}
+
 /// A listener with an explicit listen(2) backlog, for experiments on the accept queue.
 pub fn listener_with_backlog(addr: SocketAddr, backlog: i32) -> Result<Socket, SysError> {
     let socket = tcp_socket(addr, ReuseFlags::NONE)?;
