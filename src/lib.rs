@@ -49,7 +49,7 @@ pub fn run(cli: &Cli) -> Exit {
     let result = result.and_then(|(report, exit)| {
         let written = report
             .map_or(Ok(()), |report| {
-                report::render(&report, format, style, &mut out)
+                report::render(&report, exit, format, style, &mut out)
             })
             .and_then(|()| out.flush());
         match written {

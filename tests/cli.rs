@@ -153,3 +153,23 @@ fn help_snapshots() {
         insta::assert_snapshot!(format!("help_{name}"), sub.render_long_help().to_string());
     }
 }
+
+#[test]
+fn every_json_document_carries_its_exit_code() {
+    // One quick run of each report shape: full reports, scenarios and the streamed listing.
+    let runs: &[&[&str]] = &[
+        &["sysctl-advice"],
+        &["sockopt", "--defaults"],
+        &["udp"],
+        &["peer-close"],
+        &["sockets", "--listening"],
+        &["reuse-test"],
+    ];
+    for args in runs {
+        let (report, output) = common::run_json(args);
+        let code = output.status.code().expect("exited");
+        assert_eq!(report["command"], args[0], "{args:?}");
+        assert!(report["sockdoc_version"].is_string(), "{args:?}");
+        assert_eq!(report["exit_code"], code, "{args:?}: {report}");
+    }
+}

@@ -6,6 +6,7 @@ use sockdoc::commands::reuse_test::{
     Api, FlagReadback, HolderState, Occupant, PortStatus, Reproduction, ReuseReport, TimeWaitEntry,
     TimeWaitProbe, Trial, WaitResult,
 };
+use sockdoc::exit::Exit;
 use sockdoc::report::{self, Format, Style};
 use sockdoc::sys::diag::{Source, TcpState};
 
@@ -118,6 +119,7 @@ fn render(format: Format, style: Style) -> String {
     let mut out = Vec::new();
     report::render(
         &Report::ReuseTest(Box::new(sample())),
+        Exit::Clean,
         format,
         style,
         &mut out,

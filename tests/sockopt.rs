@@ -708,6 +708,7 @@ fn render(report: SockoptReport) -> String {
     let mut out = Vec::new();
     report::render(
         &sockdoc::commands::Report::Sockopt(Box::new(report)),
+        sockdoc::exit::Exit::Finding,
         Format::Table,
         Style::plain(100),
         &mut out,

@@ -414,7 +414,7 @@ pub fn run(args: &SockoptArgs, ctx: &Context) -> anyhow::Result<(SockoptReport, 
         .collect();
     // The socket first, then sockdoc's peer: the peer's listener aborts the connection it
     // never accepted (RST), so nothing is left in TIME_WAIT. A real server at ADDR closes
-    // gracefully instead, and this side keeps TIME_WAIT for 60 s.
+    // gracefully instead, and this side keeps TIME_WAIT for TCP_TIMEWAIT_LEN (60 s).
     drop(socket);
     drop(own_peer);
     notes.extend(closing_note(target, kind, &requests));

@@ -36,8 +36,9 @@ pub const PORT_RANGE_DEFAULT: (u16, u16) = (32768, 60999);
 /// most registered service ports, with different parity (start even, end odd).
 pub const CLIENT_PORT_RANGE: (u16, u16) = (10240, 65535);
 
-/// `tcp_tw_reuse_delay` default in ms (ip-sysctl.rst); kernels without the knob wait a
-/// fixed ~1 s (`tcp_twsk_unique()`, net/ipv4/tcp_ipv4.c).
+/// `tcp_tw_reuse_delay` default in ms (ip-sysctl.rst); kernels without the knob compare
+/// whole seconds instead (`tcp_twsk_unique()`, net/ipv4/tcp_ipv4.c: up to 1 s, or 1 to 2 s
+/// in 4.18 and before; `reuse_after_text` says which).
 pub const TW_REUSE_DELAY_DEFAULT_MS: u64 = 1000;
 
 /// `tcp_fin_timeout` default in seconds (`TCP_FIN_TIMEOUT`, include/net/tcp.h; ip-sysctl.rst).
@@ -904,9 +905,9 @@ impl Judge<'_> {
                     Level::Warn,
                     "drops SYNs from NAT clients",
                     "On: connections from clients behind NAT (and, since 4.10's per-connection \
-                     timestamp offsets, from anyone) are dropped at the SYN when their \
-                     timestamps go backwards, counted as PAWSPassive. It was removed in 4.12 for \
-                     this; turn it off.",
+                     timestamp offsets, commit 95a22caee396, from anyone) are dropped at the SYN \
+                     when their timestamps go backwards, counted as PAWSPassive. It was removed \
+                     in 4.12 for this; turn it off.",
                 )
                 .suggest("0")
                 .evidence(self.counters(&["TcpExt.PAWSPassive"])),

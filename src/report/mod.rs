@@ -14,6 +14,7 @@ use std::io::{self, Write};
 
 use crate::cli::ColorWhen;
 use crate::commands::Report;
+use crate::exit::Exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -60,12 +61,13 @@ impl Style {
 
 pub fn render(
     report: &Report,
+    exit: Exit,
     format: Format,
     style: Style,
     out: &mut impl Write,
 ) -> io::Result<()> {
     match format {
-        Format::Json => json::render(report, out),
+        Format::Json => json::render(report, exit, out),
         Format::Table => match report {
             Report::ReuseTest(r) => reuse_test::render(r, style, out),
             Report::Nagle(r) => nagle::render(r, style, out),
