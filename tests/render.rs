@@ -32,7 +32,7 @@ fn trial(name: &'static str, outcome: &str, expected: &str, port: u16) -> Trial 
         evidence: vec![format!(
             "server side 127.0.0.1:{port} in TIME_WAIT, expires in 59s"
         )],
-        source: "socket(7) NOTES",
+        source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c",
     }
 }
 

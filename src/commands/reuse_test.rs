@@ -1,11 +1,11 @@
 //! `sockdoc reuse-test [PORT]`: who holds a port, the TIME_WAIT → EADDRINUSE restart
 //! problem reproduced, and the Linux bind-conflict rules measured one trial at a time.
 //!
-//! The rules come from `inet_bind_conflict()` (net/ipv4/inet_connection_sock.c) and
-//! socket(7): a new socket may share a port with an existing one when both set
-//! SO_REUSEADDR and the existing one is not listening, or when both set SO_REUSEPORT
-//! (TIME_WAIT, or the same effective uid). Nothing here assumes those rules hold: every
-//! trial measures the outcome and compares it with them.
+//! The rules come from `inet_bind_conflict()` (net/ipv4/inet_connection_sock.c; socket(7)
+//! states only the listener and wildcard cases): a new socket may share a port with an
+//! existing one when both set SO_REUSEADDR and the existing one is not listening, or when
+//! both set SO_REUSEPORT (TIME_WAIT, or the same effective uid). Nothing here assumes those
+//! rules hold: every trial measures the outcome and compares it with them.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -858,7 +858,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: Some(Errno::EADDRINUSE),
             rule: "Linux needs SO_REUSEADDR on both sockets: the TIME_WAIT socket inherited 'off' from the old listener, so the new socket's flag is not enough.",
             fix: "Set SO_REUSEADDR in the old server too: its TIME_WAIT sockets inherit the flag from its listener.",
-            source: "socket(7) NOTES",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (reuse && sk2->sk_reuse && sk2 not listening)",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEADDR on old only",
@@ -867,7 +867,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: Some(Errno::EADDRINUSE),
             rule: "The new socket did not set SO_REUSEADDR, so the TIME_WAIT socket's flag does not help.",
             fix: FIX_REUSEADDR,
-            source: "socket(7) NOTES",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (reuse && sk2->sk_reuse && sk2 not listening)",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEADDR on both",
@@ -876,7 +876,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: None,
             rule: "With SO_REUSEADDR on both and the old socket not listening, bind() may share the port with TIME_WAIT.",
             fix: "Nothing to fix: this is the pattern every server should use.",
-            source: "socket(7) NOTES; inet_bind_conflict(), net/ipv4/inet_connection_sock.c",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (reuse && sk2->sk_reuse && sk2 not listening)",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEPORT on both",
@@ -1409,7 +1409,8 @@ fn verdict(
             "Reproduced on port {}: after the server closed first, its TIME_WAIT socket made \
              bind() without SO_REUSEADDR fail with EADDRINUSE, and bind() with SO_REUSEADDR \
              succeed: its listener had set SO_REUSEADDR, and Linux lets SO_REUSEADDR bind over \
-             TIME_WAIT only when both the old and the new socket set it (socket(7) NOTES).",
+             TIME_WAIT only when both the old and the new socket set it (inet_bind_conflict(), \
+             net/ipv4/inet_connection_sock.c).",
             repro.port
         ));
     } else {
