@@ -129,11 +129,11 @@ pub enum Command {
         long_about = "Lists TCP and UDP sockets, IPv4 and IPv6, through NETLINK_SOCK_DIAG (falling back to \
             /proc/net with a note): state, addresses, queues, the pending timer with the time left \
             (TIME_WAIT included), uid (\"-\" where the kernel reports none: TIME_WAIT and SYN_RECV request \
-            sockets) and the owning process where /proc shows it. Rows are printed as \
+            sockets, inet_twsk_diag_fill() and inet_req_diag_fill() in net/ipv4/inet_diag.c) and the owning process where /proc shows it. Rows are printed as \
             they are read, so hundreds of thousands of sockets stream with flat memory.\n\n\
             --summary counts sockets by state; counts the TIME_WAIT sockets that hold an ephemeral \
-            port (local port inside ip_local_port_range: this host opened the connection and closed \
-            first) per (local address, remote address, remote port) — the unit ports run out in — \
+            port (local port inside ip_local_port_range: normally a connection this host opened and \
+            closed first) per (local address, remote address, remote port) — the unit ports run out in — \
             against the range minus ip_local_reserved_ports, judged as sysctl-advice judges it; and \
             lists listeners whose accept queue is filling.",
         after_long_help = "Examples:\n  \
@@ -240,6 +240,7 @@ pub struct NagleArgs {
     /// Request/response rounds run first and left out of the percentiles (still judged round by
     /// round). With Nagle on and the default net.ipv4.tcp_pingpong_thresh of 1 only round 1 is
     /// fast: the server ACKs requests at once until it has sent that many replies
+    /// (tcp_event_data_sent(), net/ipv4/tcp_output.c)
     #[arg(long, allow_negative_numbers = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
     pub warmup: u32,
 

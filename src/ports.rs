@@ -233,6 +233,29 @@ pub const KNOBS: [&str; 4] = [
     "net.ipv4.tcp_timestamps",
 ];
 
+/// `tcp_tw_reuse_delay` (Linux 6.14+, commit ca6a6f93867a): how old a TIME_WAIT socket must
+/// be before `tcp_tw_reuse` lets a new connect() take its port.
+pub const REUSE_DELAY_KNOB: &str = "net.ipv4.tcp_tw_reuse_delay";
+
+/// When `tcp_tw_reuse` lets a TIME_WAIT port go to a new outgoing connection, on this kernel:
+/// after `tcp_tw_reuse_delay` where the knob exists, else by whole seconds since the last
+/// timestamp received (`tcp_twsk_unique()`, net/ipv4/tcp_ipv4.c: `time_after32(
+/// ktime_get_seconds(), tw_ts_recent_stamp)`, and `get_seconds() - tw_ts_recent_stamp > 1` in
+/// 4.18 and before). `before_4_19` is true when the kernel is known to be that old.
+pub fn reuse_after_text(tw_reuse_delay_ms: Option<u64>, before_4_19: bool) -> String {
+    match (tw_reuse_delay_ms, before_4_19) {
+        (Some(ms), _) => format!("once it is {ms} ms old (tcp_tw_reuse_delay)"),
+        (None, true) => "once the seconds clock is two seconds past the last timestamp it \
+                         received (1 to 2 s; tcp_twsk_unique(), this kernel has no \
+                         tcp_tw_reuse_delay)"
+            .into(),
+        (None, false) => "once the seconds clock has moved past the second of the last \
+                          timestamp it received (within 1 s; 1 to 2 s on kernels up to 4.18: \
+                          tcp_twsk_unique(), as this kernel has no tcp_tw_reuse_delay)"
+            .into(),
+    }
+}
+
 impl PortSettings {
     /// `None` for a knob that is absent or unreadable: without a range there is no budget;
     /// without reserved ports (the knob is older than any kernel sockdoc supports, so only a

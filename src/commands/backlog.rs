@@ -280,9 +280,11 @@ fn syn_schedule_note(knobs: &Knobs, schedule: Option<&SynSchedule>) -> String {
         },
         |n| {
             format!(
-                "tcp_retransmit_timer() keeps the initial 1 s RTO (TCP_TIMEOUT_INIT) for the first \
-                 tcp_syn_linear_timeouts = {n} retries (commit ccce324dabfe, Linux 6.5) and \
-                 doubles it after"
+                "tcp_retransmit_timer() keeps the initial 1 s RTO (TCP_TIMEOUT_INIT) until \
+                 tcp_syn_linear_timeouts = {n} retransmissions have gone out, so the first {} \
+                 timeouts are 1 s each (commit ccce324dabfe, Linux 6.5; ip-sysctl.rst: \
+                 tcp_syn_linear_timeouts), and doubles it after",
+                n + 1
             )
         },
     );

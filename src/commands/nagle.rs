@@ -49,6 +49,11 @@ const STALL_THRESHOLD: Duration = Duration::from_millis(20);
 /// include/net/inet_connection_sock.h), which counts the same as a threshold of 1.
 const DEFAULT_PINGPONG_THRESH: u32 = 1;
 
+/// The thresholds a kernel without the knob may have: 1 (the rule above) or 3, the fixed
+/// TCP_PINGPONG_THRESH from commit 4a41f453bedf (2019) until its revert 4d8f24eeedc5 (2022).
+/// Without the knob the rounds are judged against whichever of these they fit.
+const PINGPONG_THRESH_WITHOUT_KNOB: [u32; 2] = [DEFAULT_PINGPONG_THRESH, 3];
+
 /// The pingpong count is a u8 that stops at U8_MAX (`inet_csk_inc_pingpong_cnt()`).
 const PINGPONG_COUNT_MAX: u32 = 255;
 
@@ -110,6 +115,10 @@ pub struct ModeReport {
     pub stall_p50_us: Option<u64>,
     /// Whether this mode can stall at all: Nagle on, and neither CORK nor QUICKACK in play.
     pub expected_stall: bool,
+    /// The receiver's pingpong threshold the rounds were judged against: the live
+    /// net.ipv4.tcp_pingpong_thresh, or on a kernel without it the fixed value (1 or 3) the
+    /// rounds fit.
+    pub pingpong_thresh: u32,
     /// Every round, fast or stalled, against the kernel's mechanism.
     pub per_round: PerRound,
     /// Every round behaved as predicted (`per_round.unexpected` is empty).
@@ -270,9 +279,12 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
 
     let pingpong_thresh = read_pingpong_thresh(root, &mut notes);
     let mut reports = Vec::new();
+    let thresholds: &[u32] = match &pingpong_thresh {
+        Some(live) => std::slice::from_ref(live),
+        None => &PINGPONG_THRESH_WITHOUT_KNOB,
+    };
     for mode in modes(args) {
-        let thresh = pingpong_thresh.unwrap_or(DEFAULT_PINGPONG_THRESH);
-        let report = run_mode(mode, args, thresh, &listener, listen_addr, ctx.timeout)
+        let report = run_mode(mode, args, thresholds, &listener, listen_addr, ctx.timeout)
             .with_context(|| format!("measuring with {}", mode.label()))?;
         reports.push(report);
     }
@@ -282,12 +294,7 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
         .find(|m| m.nodelay && !m.cork && !m.quickack)
         .and_then(|m| m.burst.data_segments);
     for report in &mut reports {
-        report.attribution = attribute_mode(
-            report.mode(),
-            report,
-            control,
-            pingpong_thresh.unwrap_or(DEFAULT_PINGPONG_THRESH),
-        );
+        report.attribution = attribute_mode(report.mode(), report, control);
     }
     drop(listener);
 
@@ -346,15 +353,14 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
 fn run_mode(
     mode: Mode,
     args: &NagleArgs,
-    pingpong_thresh: u32,
+    thresholds: &[u32],
     listener: &Socket,
     listen_addr: SocketAddr,
     timeout: Duration,
 ) -> anyhow::Result<ModeReport> {
     let before = read_counters();
     let mut rtts = request_response(mode, args, listener, listen_addr, timeout)?;
-    let predicted = predicted_stalls(mode, pingpong_thresh, rtts.len());
-    let per_round = per_round(&rtts, &predicted);
+    let (pingpong_thresh, per_round) = judge_rounds(mode, &rtts, thresholds);
     let mut stall_times: Vec<Duration> = rtts
         .iter()
         .copied()
@@ -397,6 +403,7 @@ fn run_mode(
         rounds: args.rounds,
         warmup: args.warmup,
         warmup_fast_rounds,
+        pingpong_thresh,
         stalled_rounds: sorted.iter().filter(|&&d| d >= STALL_THRESHOLD).count() as u32,
         stalled,
         stall_p50_us,
@@ -412,6 +419,12 @@ fn run_mode(
     })
 }
 
+/// How rounds are judged when the threshold cannot be read.
+const WITHOUT_KNOB: &str = "the rounds are judged against a fixed TCP_PINGPONG_THRESH \
+     (include/net/inet_connection_sock.h) of 1, or 3 on kernels carrying commit 4a41f453bedf \
+     (2019, reverted by 4d8f24eeedc5 in 2022), whichever they fit; each mode reports the one \
+     used as pingpong_thresh.";
+
 /// net.ipv4.tcp_pingpong_thresh of this network namespace, or None (with a note saying what
 /// the prediction assumes instead) where the kernel has no such knob or it reads oddly.
 fn read_pingpong_thresh(root: &Path, notes: &mut Vec<String>) -> Option<u32> {
@@ -421,21 +434,14 @@ fn read_pingpong_thresh(root: &Path, notes: &mut Vec<String>) -> Option<u32> {
                 return Some(value);
             }
             notes.push(format!(
-                "net.ipv4.tcp_pingpong_thresh reads {text:?}, not a number: the per-round \
-                 prediction assumes {DEFAULT_PINGPONG_THRESH}."
+                "net.ipv4.tcp_pingpong_thresh reads {text:?}, not a number: {WITHOUT_KNOB}"
             ));
         }
         Ok(None) => notes.push(format!(
             "net.ipv4.tcp_pingpong_thresh does not exist on this kernel (it came with commit \
-             562b1fdf061b, 2023): the per-round prediction assumes {DEFAULT_PINGPONG_THRESH}, \
-             the fixed TCP_PINGPONG_THRESH of include/net/inet_connection_sock.h. Kernels \
-             carrying commit 4a41f453bedf (2019, reverted by 4d8f24eeedc5 in 2022) used 3 and \
-             may disagree."
+             562b1fdf061b, 2023): {WITHOUT_KNOB}"
         )),
-        Err(error) => notes.push(format!(
-            "{error}: the per-round prediction assumes net.ipv4.tcp_pingpong_thresh = \
-             {DEFAULT_PINGPONG_THRESH}."
-        )),
+        Err(error) => notes.push(format!("{error}: {WITHOUT_KNOB}")),
     }
     None
 }
@@ -463,6 +469,20 @@ fn predicted_stalls(mode: Mode, pingpong_thresh: u32, rounds: usize) -> Vec<bool
             stalls
         })
         .collect()
+}
+
+/// The rounds judged against the first threshold they fit, else against the first one (the
+/// misfit is then reported as unexpected rounds).
+fn judge_rounds(mode: Mode, rtts: &[Duration], thresholds: &[u32]) -> (u32, PerRound) {
+    let judged: Vec<(u32, PerRound)> = thresholds
+        .iter()
+        .map(|&t| (t, per_round(rtts, &predicted_stalls(mode, t, rtts.len()))))
+        .collect();
+    judged
+        .iter()
+        .find(|(_, rounds)| rounds.unexpected.is_empty())
+        .unwrap_or(&judged[0])
+        .clone()
 }
 
 /// Sorts the rounds (numbered from 1) into fast and stalled, against the prediction.
@@ -840,15 +860,10 @@ fn delta(
     }
 }
 
-fn attribute_mode(
-    mode: Mode,
-    m: &ModeReport,
-    control_segments: Option<u64>,
-    pingpong_thresh: u32,
-) -> String {
+fn attribute_mode(mode: Mode, m: &ModeReport, control_segments: Option<u64>) -> String {
     format!(
         "{} {}",
-        attribute_stall(mode, m, pingpong_thresh),
+        attribute_stall(mode, m, m.pingpong_thresh),
         attribute_burst(mode, m, control_segments)
     )
 }
@@ -1064,12 +1079,23 @@ fn verdict(modes: &[ModeReport]) -> (String, String) {
         .iter()
         .find(|m| m.mode().expects_stall() && !m.per_round.stalled.is_empty())
     {
-        let fast = if s.per_round.fast.is_empty() {
+        // Only the fast rounds the mechanism predicted get its reason; the others are
+        // named as mismatches elsewhere.
+        let predicted_fast: Vec<u32> = s
+            .per_round
+            .fast
+            .iter()
+            .copied()
+            .filter(|r| !s.per_round.unexpected.contains(r))
+            .collect();
+        let fast = if predicted_fast.is_empty() {
             String::new()
         } else {
             format!(
-                "; {} did not, as the receiver was not yet in pingpong mode",
-                rounds_text(&s.per_round.fast)
+                "; {} did not: the receiver's pingpong count was below its threshold ({}; the \
+                 count starts at 0 and each delayed ACK resets it)",
+                rounds_text(&predicted_fast),
+                s.pingpong_thresh
             )
         };
         parts.push(format!(
@@ -1246,5 +1272,24 @@ mod tests {
                 prop_assert_eq!(f, &payload(i as u32, sizes[i]));
             }
         }
+    }
+
+    #[test]
+    fn without_the_knob_rounds_are_judged_against_the_threshold_they_fit() {
+        let nagle = Mode {
+            nodelay: false,
+            cork: false,
+            quickack: false,
+        };
+        let (fast, slow) = (Duration::from_micros(50), Duration::from_millis(44));
+        // A 5.4 kernel (threshold 3): rounds 1-3 fast, then every third round stalls.
+        let rtts = [fast, fast, fast, slow, fast, fast, slow];
+        let (thresh, rounds) = judge_rounds(nagle, &rtts, &PINGPONG_THRESH_WITHOUT_KNOB);
+        assert_eq!(thresh, 3);
+        assert!(rounds.unexpected.is_empty());
+        // Fitting neither reports the misfit against the first threshold.
+        let (thresh, rounds) = judge_rounds(nagle, &[slow, slow], &PINGPONG_THRESH_WITHOUT_KNOB);
+        assert_eq!(thresh, 1);
+        assert_eq!(rounds.unexpected, [1]);
     }
 }

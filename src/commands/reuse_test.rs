@@ -849,7 +849,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: Some(Errno::EADDRINUSE),
             rule: "A TIME_WAIT socket keeps its port against a bind() without SO_REUSEADDR until it expires: TCP_TIMEWAIT_LEN = 60 s plus timer-wheel rounding, re-armed by the peer's segments, ended early by a SYN that reopens the connection or (with tcp_rfc1337 = 0, the default) an RST.",
             fix: FIX_REUSEADDR,
-            source: "tools/testing/selftests/net/bind_timewait.c",
+            source: "tools/testing/selftests/net/bind_timewait.c; TCP_TIMEWAIT_LEN, include/net/tcp.h; tcp_timewait_state_process(), net/ipv4/tcp_minisocks.c; calc_index(), kernel/time/timer.c",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEADDR on new only",
@@ -858,7 +858,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: Some(Errno::EADDRINUSE),
             rule: "Linux needs SO_REUSEADDR on both sockets: the TIME_WAIT socket inherited 'off' from the old listener, so the new socket's flag is not enough.",
             fix: "Set SO_REUSEADDR in the old server too: its TIME_WAIT sockets inherit the flag from its listener.",
-            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (reuse && sk2->sk_reuse && sk2 not listening)",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (sk->sk_reuse && sk2->sk_reuse && sk2->sk_state != TCP_LISTEN)",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEADDR on old only",
@@ -867,7 +867,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: Some(Errno::EADDRINUSE),
             rule: "The new socket did not set SO_REUSEADDR, so the TIME_WAIT socket's flag does not help.",
             fix: FIX_REUSEADDR,
-            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (reuse && sk2->sk_reuse && sk2 not listening)",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (sk->sk_reuse && sk2->sk_reuse && sk2->sk_state != TCP_LISTEN)",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEADDR on both",
@@ -876,7 +876,7 @@ fn trial_specs(addr: IpAddr) -> Vec<TrialSpec> {
             expected: None,
             rule: "With SO_REUSEADDR on both and the old socket not listening, bind() may share the port with TIME_WAIT.",
             fix: "Nothing to fix: this is the pattern every server should use.",
-            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (reuse && sk2->sk_reuse && sk2 not listening)",
+            source: "inet_bind_conflict(), net/ipv4/inet_connection_sock.c (sk->sk_reuse && sk2->sk_reuse && sk2->sk_state != TCP_LISTEN)",
         },
         TrialSpec {
             name: "TIME_WAIT, REUSEPORT on both",

@@ -328,6 +328,8 @@ struct SummaryBuilder {
     ports: Result<(PortSettings, TimeWaitTally), String>,
     /// Whether TCP TIME_WAIT sockets are part of the listing, so the tally means something.
     judges_ports: bool,
+    /// `tcp_tw_reuse_delay`, where this kernel has it.
+    tw_reuse_delay_ms: Option<u64>,
     accept_queues: Vec<AcceptQueue>,
 }
 
@@ -353,6 +355,9 @@ impl SummaryBuilder {
             port_range: range.value().map(str::to_string),
             ports,
             judges_ports,
+            tw_reuse_delay_ms: sysctl::read_knob(root, ports::REUSE_DELAY_KNOB)
+                .value()
+                .and_then(|v| v.parse().ok()),
             accept_queues: Vec::new(),
         }
     }
@@ -428,11 +433,14 @@ impl SummaryBuilder {
                 " Reuse connections (keep-alive, pooling), let the server close first (its \
                  TIME_WAIT keeps the listening port), or widen net.ipv4.ip_local_port_range."
             } else {
-                " Reuse connections (keep-alive, pooling), let the server close first (its \
-                 TIME_WAIT keeps the listening port), or widen net.ipv4.ip_local_port_range; \
-                 net.ipv4.tcp_tw_reuse = 1 lets connect() take a port whose TIME_WAIT is older \
-                 than tcp_tw_reuse_delay (1 s by default) when the connection used TCP timestamps (see `sockdoc \
-                 sysctl-advice`)."
+                &format!(
+                    " Reuse connections (keep-alive, pooling), let the server close first (its \
+                     TIME_WAIT keeps the listening port), or widen \
+                     net.ipv4.ip_local_port_range; net.ipv4.tcp_tw_reuse = 1 lets connect() \
+                     take a TIME_WAIT socket's port {} when the connection used TCP \
+                     timestamps (see `sockdoc sysctl-advice`).",
+                    ports::reuse_after_text(self.tw_reuse_delay_ms, false)
+                )
             };
             findings.push(format!("{}{remedy}", p.reason));
         }

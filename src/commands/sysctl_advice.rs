@@ -6,7 +6,7 @@
 //! Every judgement cites Documentation/networking/ip-sysctl.rst
 //! (<https://docs.kernel.org/networking/ip-sysctl.html>) or the kernel source it rests on.
 
-mod era;
+pub mod era;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -197,7 +197,8 @@ pub struct PortBudget {
     pub new_connections_per_s: f64,
     /// The same per minute: usable × 60 s ÷ 60 s TIME_WAIT, exact.
     pub new_connections_per_min: u32,
-    /// With `tcp_tw_reuse` for that traffic: a port is reusable after this delay.
+    /// `tcp_tw_reuse_delay` while `tcp_tw_reuse` is on; null where the knob is absent (those
+    /// kernels count whole seconds instead, see `ports::reuse_after_text`).
     pub tw_reuse_delay_ms: Option<u64>,
 }
 
@@ -482,11 +483,35 @@ impl Live {
         self.value(key)?.parse().ok()
     }
 
-    /// `tcp_tw_reuse = 2` and the kernel may read it as loopback only: it does from 4.18;
-    /// where the era is unknown, the narrower reading is the safe one to advise on.
-    fn reuse_loopback_only(&self) -> bool {
-        self.value("net.ipv4.tcp_tw_reuse") == Some("2")
-            && !matches!(self.era.has(&TW_REUSE_LOOPBACK), Has::No(_))
+    /// What `tcp_tw_reuse` covers on this kernel, for a sentence: " (loopback only)" for 2
+    /// where the kernel is known to read it so (4.18+), a hedge where its knobs do not tell,
+    /// nothing for global reuse.
+    fn reuse_scope_text(&self) -> &'static str {
+        match (
+            self.value("net.ipv4.tcp_tw_reuse"),
+            self.era.has(&TW_REUSE_LOOPBACK),
+        ) {
+            (Some("2"), Has::Yes(_)) => " (loopback only)",
+            (Some("2"), Has::Unknown) => {
+                " (2: loopback only since Linux 4.18, every destination before; this kernel's \
+                 knobs do not tell which)"
+            }
+            _ => "",
+        }
+    }
+
+    /// Whether `tcp_tw_reuse` is on for some traffic.
+    fn reuse_on(&self) -> bool {
+        matches!(self.value("net.ipv4.tcp_tw_reuse"), Some("1" | "2"))
+    }
+
+    /// When TIME_WAIT lets a port go to a new outgoing connection, on this kernel.
+    fn reuse_after_text(&self) -> String {
+        let delay = self
+            .number(ports::REUSE_DELAY_KNOB)
+            .and_then(|d| u64::try_from(d).ok());
+        let proven_old = matches!(self.era.has(&TW_REUSE_LOOPBACK), Has::No(_));
+        ports::reuse_after_text(delay, proven_old)
     }
 
     fn counter(&self, name: &str) -> Option<u64> {
@@ -506,14 +531,11 @@ impl Live {
             reserved_in_range,
             usable,
         } = self.ports.as_ref().ok()?.budget();
-        let delay = match self.value("net.ipv4.tcp_tw_reuse") {
-            Some("1" | "2") => Some(
-                self.number("net.ipv4.tcp_tw_reuse_delay")
-                    .and_then(|d| u64::try_from(d).ok())
-                    .unwrap_or(TW_REUSE_DELAY_DEFAULT_MS),
-            ),
-            _ => None,
-        };
+        // The knob's value, never a default: kernels without it have no such delay.
+        let delay = self
+            .number(ports::REUSE_DELAY_KNOB)
+            .and_then(|d| u64::try_from(d).ok())
+            .filter(|_| self.reuse_on());
         Some(PortBudget {
             low,
             high,
@@ -852,15 +874,12 @@ impl Judge<'_> {
             TCP_TIMEWAIT_LEN.as_secs(),
             rate_text(&b, " new connections")
         );
-        if let Some(delay) = b.tw_reuse_delay_ms {
-            let scope = if self.live.reuse_loopback_only() {
-                " (loopback only)"
-            } else {
-                ""
-            };
+        if self.live.reuse_on() {
             let _ = write!(
                 text,
-                "; with tcp_tw_reuse{scope} a port is reusable after {delay} ms"
+                "; with tcp_tw_reuse{} a port is reusable {}",
+                self.live.reuse_scope_text(),
+                self.live.reuse_after_text()
             );
         }
         Some(text)
@@ -904,10 +923,11 @@ impl Judge<'_> {
                 .set(
                     Level::Warn,
                     "drops SYNs from NAT clients",
-                    "On: connections from clients behind NAT (and, since 4.10's per-connection \
-                     timestamp offsets, commit 95a22caee396, from anyone) are dropped at the SYN \
-                     when their timestamps go backwards, counted as PAWSPassive. It was removed \
-                     in 4.12 for this; turn it off.",
+                    "On: connections from clients behind NAT, and from clients whose kernel \
+                     randomises TCP timestamp offsets per connection (Linux 4.10, commit \
+                     95a22caee396; later narrowed to per host pair by 28ee1b746f49), are \
+                     dropped at the SYN when their timestamps go backwards, counted as \
+                     PAWSPassive. It was removed in 4.12 for this; turn it off.",
                 )
                 .suggest("0")
                 .evidence(self.counters(&["TcpExt.PAWSPassive"])),
@@ -917,18 +937,8 @@ impl Judge<'_> {
         Some(f.myth(MYTH_TW_RECYCLE))
     }
 
-    /// When TIME_WAIT lets a port go to a new outgoing connection, on this kernel.
     fn reuse_after_text(&self) -> String {
-        match self.live.number("net.ipv4.tcp_tw_reuse_delay") {
-            Some(ms) => format!("once it is {ms} ms old (tcp_tw_reuse_delay)"),
-            // Whole seconds since the last timestamp received: time_after32(
-            // ktime_get_seconds(), tw_ts_recent_stamp) until the knob arrived, and
-            // get_seconds() - tw_ts_recent_stamp > 1 in 4.18 and before.
-            None => "once the seconds clock has moved past the second of the last timestamp it \
-                     received (within 1 s; 1 to 2 s on older kernels: tcp_twsk_unique(), as \
-                     this kernel has no tcp_tw_reuse_delay)"
-                .into(),
-        }
+        self.live.reuse_after_text()
     }
 
     /// Why 2 is not offered here: the kernel predates loopback-only reuse, or its knobs do
@@ -1910,8 +1920,8 @@ impl Judge<'_> {
                 "default: no RST on overflow",
                 format!(
                     "The default. {scope}: at 0 that ACK is dropped and the server retransmits \
-                     its SYN-ACK (up to tcp_synack_retries times), so the connection completes \
-                     once accept() makes room."
+                     its SYN-ACK (up to tcp_synack_retries times), so the connection can still \
+                     complete if accept() makes room before those retries run out."
                 ),
             ),
             1 => f
@@ -1924,7 +1934,7 @@ impl Judge<'_> {
                     "RST to SYN_RECV on overflow",
                     format!(
                         "On. {scope}: at 1 that client gets an RST (ECONNRESET, counted as \
-                         EmbryonicRsts) instead of completing once accept() makes room. It \
+                         EmbryonicRsts) instead of a chance to complete once accept() makes room. It \
                          does not turn a full queue into fast failures for new clients; \
                          ip-sysctl.rst advises it only if the daemon cannot be made to accept \
                          faster."

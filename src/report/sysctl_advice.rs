@@ -9,6 +9,7 @@ use comfy_table::{Cell, Color};
 use super::Style;
 use super::table::{heading, new_table, paint};
 use crate::cli::AdviceFormat;
+use crate::commands::sysctl_advice::era::Bound;
 use crate::commands::sysctl_advice::{ConfigProblem, Finding, Level, SysctlReport};
 
 /// The file name the snippet suggests: sysctl.d files apply in file-name order and later
@@ -176,11 +177,8 @@ fn write_config(
 /// Only the strongest marker each way is named; the JSON lists them all.
 fn kernel_line(report: &SysctlReport) -> String {
     let markers = &report.kernel.markers;
-    let newest = markers
-        .iter()
-        .rev()
-        .find(|m| m.proves.ends_with("or later"));
-    let oldest = markers.iter().find(|m| m.proves.starts_with("older"));
+    let newest = markers.iter().rev().find(|m| m.bound == Bound::Since);
+    let oldest = markers.iter().find(|m| m.bound == Bound::Before);
     let dated: Vec<String> = [oldest, newest]
         .into_iter()
         .flatten()

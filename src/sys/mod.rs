@@ -18,8 +18,8 @@ use std::time::Duration;
 /// TCP_TIMEWAIT_LEN (include/net/tcp.h): the TIME_WAIT timer, hard-coded to 60 s; no sysctl
 /// changes it (tcp_fin_timeout bounds orphaned FIN_WAIT2 instead). It is the lifetime of a
 /// quiet TIME_WAIT socket, not a fixed one: `tcp_timewait_state_process()`
-/// (net/ipv4/tcp_minisocks.c) re-arms a full 60 s for each ACK-carrying segment from the peer
-/// (a retransmitted FIN, a stray ACK) and ends it early on an in-window RST (unless
+/// (net/ipv4/tcp_minisocks.c) re-arms a full 60 s for each non-RST segment carrying an ACK
+/// from the peer (a retransmitted FIN, a stray ACK) and ends it early on an in-window RST (unless
 /// tcp_rfc1337 = 1) or on a SYN that reopens the connection; `tcp_twsk_unique()`
 /// (net/ipv4/tcp_ipv4.c) lets a new connect() take over a client-side one under
 /// tcp_tw_reuse; and the timer wheel fires it late (`TIMEWAIT_WHEEL_ROUNDING_MAX`).

@@ -3,8 +3,8 @@
 //! Some defaults changed under the same knob name: `tcp_tw_reuse = 2` means "loopback only"
 //! since Linux 4.18 and "global reuse" (like 1) before, and `somaxconn` defaults to 4096
 //! since 5.4 and to 128 before. sockdoc never guesses a version from `uname`; a distribution
-//! kernel carries backports its version number does not tell (RHEL 8's "4.18" already has
-//! `tcp_tw_reuse = 2`). Instead, knobs whose arrival or removal is dated in the kernel's
+//! kernel carries backports its version number does not tell (RHEL 8's "4.18" has 5.x
+//! knobs such as `tcp_min_snd_mss`). Instead, knobs whose arrival or removal is dated in the kernel's
 //! history prove a bound, and a change is judged known only when a bound proves it. Where
 //! no knob here proves either side, the answer is "unknown" and the advice says so.
 
@@ -211,9 +211,13 @@ impl Era {
                 .iter()
                 .map(|m| MarkerSeen {
                     knob: m.knob,
+                    bound: match m.dates {
+                        Dates::Since(_) => Bound::Since,
+                        Dates::Before(_) => Bound::Before,
+                    },
                     proves: match m.dates {
-                        Dates::Since(r) => format!("Linux {r} or later"),
-                        Dates::Before(r) => format!("older than Linux {r}"),
+                        Dates::Since(r) => format!("added in Linux {r}"),
+                        Dates::Before(r) => format!("removed in Linux {r}"),
                     },
                     source: m.source,
                 })
@@ -269,8 +273,18 @@ pub struct KernelEra {
 #[derive(Debug, Clone, Serialize)]
 pub struct MarkerSeen {
     pub knob: &'static str,
+    /// Which side of its release the knob puts the kernel.
+    pub bound: Bound,
     pub proves: String,
     pub source: &'static str,
+}
+
+/// A marker's side: the kernel has what a release added, or keeps what it removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    Since,
+    Before,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -330,7 +344,7 @@ mod tests {
     fn the_report_names_the_markers_and_the_side() {
         let r = era(&["net.ipv4.tcp_tw_recycle"]).report();
         assert_eq!(r.markers.len(), 1);
-        assert_eq!(r.markers[0].proves, "older than Linux 4.12");
+        assert_eq!(r.markers[0].bound, Bound::Before);
         let reuse = &r.changes[0];
         assert_eq!((reuse.here, reuse.default_here), ("no", Some(0)));
         assert_eq!(reuse.since.to_string(), "4.18");
