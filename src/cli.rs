@@ -1,13 +1,55 @@
-//! Command-line types (clap derive) and nothing else: no crate-internal imports, so the
-//! whole interface reads in one file.
+//! Command-line types (clap derive), their value parsers and nothing else, so the whole
+//! interface reads in one file. One exception: the `sockopt --set` option list in the help is
+//! generated from the option table (`commands::sockopt::set_help`), so the help cannot drift
+//! from what `--set` accepts.
+//!
+//! Every duration flag goes through [`parse_duration_in`] and every byte count through
+//! [`parse_size`], so all flags share one grammar and one kind of error message.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The longest `--timeout` accepted; anything longer is almost certainly a typo (`5m` for `5ms`).
+/// The shortest socket timeout accepted (`--timeout`, `--recv-timeout`, `--connect-timeout`).
+/// Shorter values cannot be honoured: poll(2) takes whole milliseconds (nix's
+/// `PollTimeout::try_from(Duration)` truncates, so 999µs polls for 0 ms and gives up at once),
+/// and socket2 hands SO_RCVTIMEO / SO_SNDTIMEO a timeval truncated to microseconds, where
+/// {0, 0} means *no timeout at all* (`sock_set_timeout`, net/core/sock.c): `--timeout 999ns`
+/// used to block forever on a peer that never answered.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The longest timeout accepted; anything longer is almost certainly a typo (`5m` for `5ms`).
+/// The kernel's own ceiling is far above: `sock_set_timeout` (net/core/sock.c) treats
+/// MAX_SCHEDULE_TIMEOUT / HZ - 1 seconds or more as no timeout, and MAX_SCHEDULE_TIMEOUT is
+/// LONG_MAX jiffies (include/linux/sched.h), about 24 days even with a 32-bit long at HZ=1000.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The smallest `--max-p99`: round trips are measured, and compared, in whole microseconds.
+pub const MIN_P99_LIMIT: Duration = Duration::from_micros(1);
+
+/// One duration flag's accepted range, and why its minimum is what it is (for the message).
+#[derive(Debug, Clone, Copy)]
+pub struct DurationRange {
+    pub min: Duration,
+    pub max: Duration,
+    pub why_min: &'static str,
+}
+
+/// `--timeout`, `--recv-timeout`, `--connect-timeout`: socket timeouts.
+pub const SOCKET_TIMEOUT: DurationRange = DurationRange {
+    min: MIN_TIMEOUT,
+    max: MAX_TIMEOUT,
+    why_min: "poll(2) waits whole milliseconds, and a timeval of {0, 0} in SO_RCVTIMEO means \
+              no timeout at all (sock_set_timeout, net/core/sock.c)",
+};
+
+/// `--max-p99`: a latency limit.
+pub const P99_LIMIT: DurationRange = DurationRange {
+    min: MIN_P99_LIMIT,
+    max: MAX_TIMEOUT,
+    why_min: "round trips are measured in whole microseconds",
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,8 +84,8 @@ pub struct GlobalArgs {
     pub color: ColorWhen,
 
     /// Upper bound for every blocking socket operation (connect, accept, read, write, waits
-    /// for a state change), e.g. 500ms, 2s
-    #[arg(long, global = true, default_value = "2s", value_parser = parse_timeout, value_name = "DURATION")]
+    /// for a state change), e.g. 500ms, 2s; 1ms to 10m
+    #[arg(long, global = true, allow_hyphen_values = true, default_value = "2s", value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Duration,
 }
 
@@ -252,8 +294,8 @@ pub struct NagleArgs {
     #[arg(long, allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
     pub messages: u32,
 
-    /// Bytes per write in the burst experiment
-    #[arg(long, allow_negative_numbers = true, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WRITE_SIZE)), value_name = "BYTES")]
+    /// Bytes per write in the burst experiment, 1 to 64K (K = 1024)
+    #[arg(long, allow_hyphen_values = true, default_value = "8", value_parser = parse_write_size, value_name = "BYTES")]
     pub size: u32,
 
     /// Also run each mode with TCP_CORK (writes held until uncorked, or 200 ms)
@@ -272,8 +314,9 @@ pub struct NagleArgs {
     #[arg(long, default_value = "127.0.0.1", value_parser = parse_loopback, value_name = "ADDR")]
     pub addr: IpAddr,
 
-    /// Exit 1 when any measured round-trip p99 exceeds this (a CI assertion), e.g. 5ms
-    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    /// Exit 1 when any measured round-trip p99 exceeds this (a CI assertion), e.g. 5ms; 1us
+    /// to 10m
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_p99_limit, value_name = "DURATION")]
     pub max_p99: Option<Duration>,
 }
 
@@ -365,8 +408,8 @@ pub struct SocketsArgs {
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
 
-    /// Only listening sockets (TCP LISTEN, unconnected UDP)
-    #[arg(short, long)]
+    /// Only listening sockets (TCP LISTEN, unconnected UDP); cannot be combined with --state
+    #[arg(short, long, conflicts_with = "state")]
     pub listening: bool,
 
     /// TCP only
@@ -423,9 +466,9 @@ pub struct SockoptArgs {
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "self")]
     pub connect: Option<String>,
 
-    /// OPTION=VALUE to set before bind/connect, repeatable (see the list in the error for an
-    /// unknown name), e.g. rcvbuf=256K, nodelay=on, linger=0s, recv-timeout=2s
-    #[arg(long = "set", value_name = "OPTION=VALUE")]
+    /// OPTION=VALUE to set before bind/connect, repeatable, e.g. rcvbuf=256K, nodelay=on,
+    /// linger=0s, recv-timeout=2s; --help lists every option and its values
+    #[arg(long = "set", value_name = "OPTION=VALUE", long_help = crate::commands::sockopt::set_help())]
     pub set: Vec<String>,
 
     /// What socket(2), socket2 and std leave set, side by side, measured from real sockets
@@ -464,12 +507,12 @@ pub const MAX_UDP_PAYLOAD: u32 = 65_507;
 
 #[derive(Debug, Args)]
 pub struct UdpArgs {
-    /// Size of the datagram that gets truncated, in bytes
-    #[arg(long, allow_negative_numbers = true, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_UDP_PAYLOAD)), value_name = "BYTES")]
+    /// Size of the datagram that gets truncated, 1 to 65507 bytes (K = 1024)
+    #[arg(long, allow_hyphen_values = true, default_value = "2000", value_parser = parse_udp_size, value_name = "BYTES")]
     pub size: u32,
 
-    /// Size of the receiver's read buffer, in bytes
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_UDP_PAYLOAD)), value_name = "BYTES")]
+    /// Size of the receiver's read buffer, 1 to 65507 bytes (K = 1024)
+    #[arg(long, allow_hyphen_values = true, default_value = "1024", value_parser = parse_udp_size, value_name = "BYTES")]
     pub bufsize: u32,
 
     #[command(flatten)]
@@ -481,12 +524,13 @@ pub const MAX_PARTIAL_SEND: u64 = 64 << 20;
 
 #[derive(Debug, Args)]
 pub struct PartialSendArgs {
-    /// Bytes to send, e.g. 1M, 256K
-    #[arg(long, default_value = "1M", value_parser = parse_partial_send_bytes, value_name = "BYTES")]
+    /// Bytes to send, e.g. 1M, 256K; 1 to 64M (K = 1024, M = 1024 K)
+    #[arg(long, allow_hyphen_values = true, default_value = "1M", value_parser = parse_partial_send_bytes, value_name = "BYTES")]
     pub bytes: u64,
 
-    /// SO_SNDBUF to ask for on the sender (the kernel doubles it), e.g. 4K
-    #[arg(long, default_value = "4K", value_parser = parse_sndbuf, value_name = "BYTES")]
+    /// SO_SNDBUF to ask for on the sender, e.g. 4K; 1 to 1G. The kernel caps the request at
+    /// net.core.wmem_max, then doubles it
+    #[arg(long, allow_hyphen_values = true, default_value = "4K", value_parser = parse_sndbuf, value_name = "BYTES")]
     pub sndbuf: u64,
 
     #[command(flatten)]
@@ -495,12 +539,12 @@ pub struct PartialSendArgs {
 
 #[derive(Debug, Args)]
 pub struct TimeoutsArgs {
-    /// SO_RCVTIMEO for the blocking recv()
-    #[arg(long, default_value = "200ms", value_parser = parse_timeout, value_name = "DURATION")]
+    /// SO_RCVTIMEO for the blocking recv(); 1ms to 10m
+    #[arg(long, allow_hyphen_values = true, default_value = "200ms", value_parser = parse_timeout, value_name = "DURATION")]
     pub recv_timeout: Duration,
 
-    /// Timeout for the connect() that gets no answer
-    #[arg(long, default_value = "300ms", value_parser = parse_timeout, value_name = "DURATION")]
+    /// Timeout for the connect() that gets no answer; 1ms to 10m
+    #[arg(long, allow_hyphen_values = true, default_value = "300ms", value_parser = parse_timeout, value_name = "DURATION")]
     pub connect_timeout: Duration,
 
     #[command(flatten)]
@@ -522,54 +566,115 @@ pub fn parse_loopback(text: &str) -> Result<IpAddr, String> {
     }
 }
 
-/// A byte count with an optional K/M/G suffix (powers of 1024): 4096, 4K, 1M.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, shift) = match text.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&text[..i], 10),
-        Some((i, 'm' | 'M')) => (&text[..i], 20),
-        Some((i, 'g' | 'G')) => (&text[..i], 30),
-        _ => (text, 0),
+/// The size grammar every byte-count flag shares (and `sockopt --set rcvbuf=…`): a whole
+/// number with an optional binary suffix, any case: K = 1024 bytes, M = 1024 K, G = 1024 M
+/// (`K`, `KB` and `KiB` all mean 1024, as socket buffer sizes are usually written); `B` or no
+/// suffix means bytes. 4096, 64K, 1M, 2MiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let number = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (digits, shift) = match number.char_indices().last() {
+        Some((i, 'k')) => (&number[..i], 10),
+        Some((i, 'm')) => (&number[..i], 20),
+        Some((i, 'g')) => (&number[..i], 30),
+        _ => (number, 0),
     };
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a byte count; write e.g. 4096, 64K or 1M"))?;
-    value
-        .checked_mul(1 << shift)
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "'{text}' is not a size; write a whole number of bytes with an optional K, M or G \
+             (K = 1024), e.g. 4096, 64K or 1M"
+        ));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|value| value.checked_mul(1 << shift))
         .ok_or_else(|| format!("'{text}' is too large"))
 }
 
-fn parse_partial_send_bytes(text: &str) -> Result<u64, String> {
-    let value = parse_bytes(text)?;
-    if value == 0 || value > MAX_PARTIAL_SEND {
-        return Err(format!("must be between 1 and {}M", MAX_PARTIAL_SEND >> 20));
+/// A size for a flag that accepts `min..=max` bytes.
+pub fn parse_size_in(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let value = parse_size(text)?;
+    if (min..=max).contains(&value) {
+        return Ok(value);
     }
-    Ok(value)
+    let text = text.trim();
+    let spelled_out = if text == value.to_string() {
+        String::new()
+    } else {
+        format!("; {text} is {value} bytes")
+    };
+    Err(format!(
+        "must be from {} to {} bytes{spelled_out}",
+        show_size(min),
+        show_size(max)
+    ))
 }
+
+/// A byte count with its suffixed form where one is exact: `65536 (64K)`, `65507`.
+pub fn show_size(bytes: u64) -> String {
+    [(30, 'G'), (20, 'M'), (10, 'K')]
+        .into_iter()
+        .find(|(shift, _)| bytes >= 1 << shift && bytes.is_multiple_of(1 << shift))
+        .map_or_else(
+            || bytes.to_string(),
+            |(shift, suffix)| format!("{bytes} ({}{suffix})", bytes >> shift),
+        )
+}
+
+fn parse_write_size(text: &str) -> Result<u32, String> {
+    parse_size_in(text, 1, MAX_WRITE_SIZE.into()).map(|v| v as u32)
+}
+
+fn parse_udp_size(text: &str) -> Result<u32, String> {
+    parse_size_in(text, 1, MAX_UDP_PAYLOAD.into()).map(|v| v as u32)
+}
+
+fn parse_partial_send_bytes(text: &str) -> Result<u64, String> {
+    parse_size_in(text, 1, MAX_PARTIAL_SEND)
+}
+
+/// The largest `partial-send --sndbuf` (1G): far above any net.core.wmem_max, which caps it.
+pub const MAX_SNDBUF_REQUEST: u64 = 1 << 30;
 
 fn parse_sndbuf(text: &str) -> Result<u64, String> {
-    let value = parse_bytes(text)?;
-    if value == 0 || value > 1 << 30 {
-        return Err("must be between 1 and 1G".into());
-    }
-    Ok(value)
+    parse_size_in(text, 1, MAX_SNDBUF_REQUEST)
 }
 
-/// Parses a humantime duration for `--timeout`, rejecting zero (it would make every
-/// blocking step fail at once) and values over [`MAX_TIMEOUT`].
-pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+/// A humantime duration (500ms, 2s, 1m30s) inside `range`. clap's message around it names
+/// the flag and the value; this part says which bound was crossed and why.
+pub fn parse_duration_in(text: &str, range: DurationRange) -> Result<Duration, String> {
     let value = humantime::parse_duration(text)
         .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))?;
-    if value.is_zero() {
-        return Err("must be greater than zero, e.g. 500ms or 2s".into());
-    }
-    if value > MAX_TIMEOUT {
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if value < range.min {
         return Err(format!(
-            "at most {} is accepted (did you mean ms?)",
-            humantime::format_duration(MAX_TIMEOUT)
+            "{} is below the minimum of {}: {}",
+            show(value),
+            show(range.min),
+            range.why_min
+        ));
+    }
+    if value > range.max {
+        return Err(format!(
+            "{} is above the maximum of {} (did you mean ms?)",
+            show(value),
+            show(range.max)
         ));
     }
     Ok(value)
+}
+
+/// A socket timeout: `--timeout`, `--recv-timeout`, `--connect-timeout`.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_duration_in(text, SOCKET_TIMEOUT)
+}
+
+fn parse_p99_limit(text: &str) -> Result<Duration, String> {
+    parse_duration_in(text, P99_LIMIT)
 }
 
 impl Command {

@@ -77,28 +77,65 @@ pub fn run(cli: &Cli) -> Exit {
     }
 }
 
-/// Reports a command line clap refused. Under `--json` the message also goes into one
-/// JSON document on stdout, as every failure's does.
+/// Reports a command line clap did not turn into a run: a usage error (exit 2), or
+/// `--help` / `help` / `--version` (exit 0). Without `--json` clap prints them itself. Under
+/// `--json` stdout gets exactly one JSON document either way, as every run's does: an error
+/// document, or the help or version text in one; the usage error also goes to stderr.
 pub fn usage_error(error: &clap::Error) -> Exit {
-    let wants_json = std::env::args().any(|arg| arg == "--json");
-    if !error.use_stderr() || !wants_json {
-        // --help and --version print and exit 0; other errors exit 2.
+    // args_os: an argument that is not UTF-8 is itself a usage error, not a panic.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    if !args.iter().any(|arg| arg == "--json") {
         error.exit();
     }
-    let _ = error.print();
-    let command = std::env::args()
-        .skip(1)
-        .find_map(|arg| {
-            Cli::command()
-                .get_subcommands()
-                .find(|sub| sub.get_name() == arg)
-                .map(|sub| sub.get_name().to_string())
-        })
-        .unwrap_or_default();
-    let message = error.render().to_string();
-    let document = report::json::error_document(&command, message.trim(), Exit::Usage);
-    println!("{document}");
-    Exit::Usage
+    let text = error.render().to_string();
+    let command = subcommand_named(&args);
+    let document = match error.kind() {
+        clap::error::ErrorKind::DisplayHelp => serde_json::json!({
+            "command": command.as_deref().unwrap_or("help"),
+            "sockdoc_version": commands::VERSION,
+            "exit_code": Exit::Clean.code(),
+            "help": text,
+        }),
+        clap::error::ErrorKind::DisplayVersion => serde_json::json!({
+            "command": "version",
+            "sockdoc_version": commands::VERSION,
+            "exit_code": Exit::Clean.code(),
+            "version": text.trim(),
+        }),
+        _ => {
+            let _ = error.print();
+            let document = report::json::error_document(
+                command.as_deref().unwrap_or(""),
+                text.trim(),
+                Exit::Usage,
+            );
+            print_document(&document);
+            return Exit::Usage;
+        }
+    };
+    print_document(
+        &serde_json::to_string_pretty(&document).expect("a json! value always serializes"),
+    );
+    Exit::Clean
+}
+
+/// Prints one document on stdout; a reader that closed the pipe (`| head`) is not an error
+/// (`println!` would panic there).
+fn print_document(document: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{document}").and_then(|()| out.flush());
+}
+
+/// The first argument that names a subcommand (not `help`: `sockdoc help nagle` is nagle's
+/// help), for the `command` field of a document about a command line that did not run.
+fn subcommand_named(args: &[String]) -> Option<String> {
+    let cli = Cli::command();
+    args.iter()
+        .find(|arg| cli.get_subcommands().any(|sub| sub.get_name() == *arg))
+        .cloned()
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -8,7 +8,8 @@ fn main() -> ExitCode {
     match Cli::try_parse() {
         Ok(cli) => sockdoc::run(&cli).into(),
         // clap prints usage errors itself (exit 2) and --help / --version (exit 0); under
-        // --json a usage error also leaves its one JSON document on stdout.
+        // --json each of them is one JSON document on stdout instead (the error also on
+        // stderr).
         Err(error) => sockdoc::usage_error(&error).into(),
     }
 }

@@ -87,10 +87,13 @@ fn rejects_bad_values_naming_the_flag() {
         (&["sockdoc", "reuse-test", "--addr", "localhost"], "--addr"),
         (
             &["sockdoc", "reuse-test", "--timeout", "0s"],
-            "greater than zero",
+            "below the minimum of 1ms",
         ),
         (&["sockdoc", "reuse-test", "--timeout", "fast"], "--timeout"),
-        (&["sockdoc", "reuse-test", "--timeout", "2h"], "at most"),
+        (
+            &["sockdoc", "reuse-test", "--timeout", "2h"],
+            "above the maximum of 10m",
+        ),
         (
             &["sockdoc", "reuse-test", "--color", "sometimes"],
             "sometimes",
@@ -144,6 +147,204 @@ fn no_arguments_prints_help_and_fails_as_usage() {
 }
 
 #[test]
+fn every_duration_flag_has_a_stated_minimum_and_maximum() {
+    // (arguments before the value, the flag, the smallest accepted, the largest accepted)
+    let flags: &[(&[&str], &str, &str, &str)] = &[
+        (&["sockdoc", "udp"], "--timeout", "1ms", "10m"),
+        (&["sockdoc", "timeouts"], "--recv-timeout", "1ms", "10m"),
+        (&["sockdoc", "timeouts"], "--connect-timeout", "1ms", "10m"),
+        (&["sockdoc", "nagle"], "--max-p99", "1us", "10m"),
+    ];
+    for (prefix, flag, min, max) in flags {
+        let parse = |value: &str| {
+            let mut argv = prefix.to_vec();
+            argv.extend([*flag, value]);
+            Cli::try_parse_from(argv)
+        };
+        for value in [*min, *max] {
+            parse(value).unwrap_or_else(|e| panic!("{flag} {value} must be accepted: {e}"));
+        }
+        let min_d = humantime::parse_duration(min).unwrap();
+        let max_d = humantime::parse_duration(max).unwrap();
+        let below = humantime::format_duration(min_d.checked_sub(Duration::from_nanos(1)).unwrap())
+            .to_string();
+        let above = humantime::format_duration(max_d + Duration::from_nanos(1)).to_string();
+        for (value, needle) in [
+            (below.as_str(), format!("below the minimum of {min}")),
+            ("0s", format!("below the minimum of {min}")),
+            (above.as_str(), format!("above the maximum of {max}")),
+        ] {
+            let err = parse(value).expect_err(&format!("{flag} {value} must be rejected"));
+            let text = err.to_string();
+            assert_eq!(err.exit_code(), 2, "{flag} {value}");
+            assert!(text.contains(flag), "{flag} {value}: {text}");
+            assert!(text.contains(value), "{flag} {value}: {text}");
+            assert!(text.contains(&needle), "{flag} {value}: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_sub_millisecond_timeout_is_a_usage_error_naming_the_flag() {
+    // socket2 turned 999ns into SO_RCVTIMEO {0, 0}, which the kernel reads as "no timeout":
+    // a peer that never answered blocked sockdoc forever. Now it never reaches a socket.
+    for args in [
+        &["--timeout", "999ns", "reuse-test"][..],
+        &["udp", "--timeout", "999us"],
+        &["timeouts", "--recv-timeout", "500us"],
+    ] {
+        let output = sockdoc().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(args[args.len() - 2]), "{args:?}: {stderr}");
+        assert!(stderr.contains("minimum of 1ms"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn the_smallest_accepted_timeout_reaches_the_kernel_as_a_real_timeout() {
+    // The path every --timeout takes (sys::socket sets SO_RCVTIMEO through socket2): at the
+    // minimum the kernel holds a timeout (one jiffy or more, rounded up in
+    // sock_set_timeout) and a recv() with nothing to read gives up; 999ns would have read
+    // back as no timeout at all.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sock = socket2::SockRef::from(&socket);
+    sock.set_read_timeout(Some(Duration::from_nanos(999)))
+        .unwrap();
+    assert_eq!(
+        sock.read_timeout().unwrap(),
+        None,
+        "999ns reads back as no timeout"
+    );
+    sock.set_read_timeout(Some(sockdoc::cli::MIN_TIMEOUT))
+        .unwrap();
+    let held = sock.read_timeout().unwrap().expect("a timeout is set");
+    assert!(held >= sockdoc::cli::MIN_TIMEOUT, "{held:?}");
+    let started = std::time::Instant::now();
+    let error = socket.recv(&mut [0; 8]).expect_err("nothing was sent");
+    assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock, "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn one_size_grammar_for_every_byte_flag() {
+    let nagle = |size: &str| match Cli::try_parse_from(["sockdoc", "nagle", "--size", size]) {
+        Ok(Cli {
+            command: Command::Nagle(args),
+            ..
+        }) => Ok(args.size),
+        Ok(_) => unreachable!(),
+        Err(e) => Err(e),
+    };
+    let partial =
+        |flag: &str, size: &str| match Cli::try_parse_from(["sockdoc", "partial-send", flag, size])
+        {
+            Ok(Cli {
+                command: Command::PartialSend(args),
+                ..
+            }) => Ok((args.bytes, args.sndbuf)),
+            Ok(_) => unreachable!(),
+            Err(e) => Err(e),
+        };
+    let udp = |flag: &str, size: &str| match Cli::try_parse_from(["sockdoc", "udp", flag, size]) {
+        Ok(Cli {
+            command: Command::Udp(args),
+            ..
+        }) => Ok((args.size, args.bufsize)),
+        Ok(_) => unreachable!(),
+        Err(e) => Err(e),
+    };
+    // K = 1024, any case, with or without B / iB, everywhere.
+    for text in ["1K", "1k", "1KB", "1KiB", "1024", "1024B"] {
+        assert_eq!(nagle(text).unwrap(), 1024, "nagle --size {text}");
+        assert_eq!(partial("--bytes", text).unwrap().0, 1024, "--bytes {text}");
+        assert_eq!(
+            partial("--sndbuf", text).unwrap().1,
+            1024,
+            "--sndbuf {text}"
+        );
+        assert_eq!(udp("--size", text).unwrap().0, 1024, "udp --size {text}");
+        assert_eq!(udp("--bufsize", text).unwrap().1, 1024, "--bufsize {text}");
+        assert_eq!(
+            sockdoc::commands::sockopt::parse_size(text),
+            Some(1024),
+            "--set rcvbuf={text}"
+        );
+    }
+    assert_eq!(nagle("64K").unwrap(), 65_536);
+    assert_eq!(partial("--bytes", "1M").unwrap().0, 1 << 20);
+    assert_eq!(partial("--sndbuf", "1G").unwrap().1, 1 << 30);
+    // Zero, overflow, garbage and out-of-range sizes are usage errors naming the flag.
+    let rejected: &[(&str, &str, &str)] = &[
+        ("nagle", "--size", "0"),
+        ("nagle", "--size", "65537"),
+        ("nagle", "--size", "1M"),
+        ("nagle", "--size", "-1"),
+        ("nagle", "--size", "1.5K"),
+        ("udp", "--size", "64K"),
+        ("udp", "--bufsize", "0"),
+        ("partial-send", "--bytes", "0"),
+        ("partial-send", "--bytes", "65M"),
+        ("partial-send", "--bytes", "99999999999999999999K"),
+        ("partial-send", "--bytes", "18014398509481984K"),
+        ("partial-send", "--sndbuf", "2G"),
+        ("partial-send", "--sndbuf", "K"),
+    ];
+    for (command, flag, value) in rejected {
+        let err = Cli::try_parse_from(["sockdoc", command, flag, value])
+            .expect_err(&format!("{command} {flag} {value} must be rejected"));
+        let text = err.to_string();
+        assert_eq!(err.exit_code(), 2, "{command} {flag} {value}");
+        assert!(
+            text.contains(flag) && text.contains(value),
+            "{command} {flag} {value}: {text}"
+        );
+    }
+}
+
+#[test]
+fn sockets_state_and_listening_together_are_a_usage_error() {
+    let output = sockdoc()
+        .args(["sockets", "--state", "established", "--listening"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--state") && stderr.contains("--listening"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn sockopt_help_lists_every_set_option_with_a_value_that_parses() {
+    use sockdoc::commands::sockopt::{parse_set, value_form};
+    use sockdoc::sys::sockopt::Opt;
+
+    let output = sockdoc().args(["sockopt", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for opt in Opt::ALL {
+        let (form, example) = value_form(opt);
+        let line = help
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(opt.name()))
+            .unwrap_or_else(|| panic!("--help has no line for {}:\n{help}", opt.name()));
+        assert!(line.contains(opt.kernel_name(false)), "{line}");
+        assert!(line.contains(&form), "{line}");
+        let request = parse_set(&format!("{}={example}", opt.name()))
+            .unwrap_or_else(|e| panic!("the help's example for {} fails: {e}", opt.name()));
+        assert_eq!(request.opt, opt);
+    }
+}
+
+#[test]
 fn help_snapshots() {
     let mut cmd = Cli::command().term_width(100);
     cmd.build();
@@ -152,6 +353,123 @@ fn help_snapshots() {
         let name = sub.get_name().replace('-', "_");
         insta::assert_snapshot!(format!("help_{name}"), sub.render_long_help().to_string());
     }
+}
+
+#[test]
+fn json_version_and_help_are_one_document_each() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--json", "--version"], "version", "version"),
+        (&["-V", "--json"], "version", "version"),
+        (&["--json", "help"], "help", "help"),
+        (&["--json", "--help"], "help", "help"),
+        (&["--json", "help", "nagle"], "nagle", "help"),
+        (&["nagle", "--json", "-h"], "nagle", "help"),
+        (&["sockopt", "--help", "--json"], "sockopt", "help"),
+    ];
+    for (args, command, field) in cases {
+        let output = sockdoc().args(*args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let document: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e})"));
+        assert_eq!(document["command"], *command, "{args:?}");
+        assert_eq!(document["sockdoc_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(document["exit_code"], 0, "{args:?}");
+        let text = document[*field].as_str().expect("the text is a string");
+        if *field == "version" {
+            assert_eq!(text, concat!("sockdoc ", env!("CARGO_PKG_VERSION")));
+        } else {
+            assert!(text.contains("Usage: sockdoc"), "{args:?}: {text}");
+            assert!(!text.contains('\u{1b}'), "{args:?}: escape codes in {text}");
+        }
+    }
+    // sockopt's help carries the generated --set list into the document too.
+    let output = sockdoc()
+        .args(["--json", "sockopt", "--help"])
+        .output()
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(document["help"].as_str().unwrap().contains("SO_RCVTIMEO"));
+    // Without --json, help stays plain text.
+    let output = sockdoc().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        concat!("sockdoc ", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn exit_3_full_reports_carry_exit_code() {
+    // A refused option: IP_TTL 0 is EINVAL (do_ip_setsockopt takes 1..=255), the full set
+    // report comes back with exit 3.
+    let (report, output) = common::run_json(&["sockopt", "--set", "ttl=0"]);
+    assert_eq!(output.status.code(), Some(3), "{report}");
+    assert_eq!(report["exit_code"], 3);
+    assert_eq!(report["mode"], "set");
+    assert_eq!(report["refused"], 1);
+    // A port held by a live listener: the survey report comes back with exit 3.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let (report, output) = common::run_json(&["reuse-test", &port]);
+    assert_eq!(output.status.code(), Some(3), "{report}");
+    assert_eq!(report["command"], "reuse-test");
+    assert_eq!(report["exit_code"], 3);
+    assert!(report["sockdoc_version"].is_string());
+    drop(holder);
+}
+
+#[test]
+fn sockopt_defaults_json_has_integer_figures_beside_the_display_strings() {
+    let (report, output) = common::run_json(&["sockopt", "--defaults"]);
+    assert!(output.status.code().is_some_and(|c| c < 2), "{report}");
+    let rows = report["defaults"].as_array().expect("defaults rows");
+    let columns = [
+        "socket",
+        "socket2",
+        "std_listener",
+        "std_stream",
+        "std_accepted",
+    ];
+    let mut seen = (0, 0);
+    for row in rows {
+        let name = row["name"].as_str().unwrap();
+        for column in columns {
+            let display = row[column].as_str().unwrap();
+            match row["unit"].as_str().unwrap() {
+                "bytes" => {
+                    seen.0 += 1;
+                    let figure = &row[format!("{column}_bytes")];
+                    assert_eq!(
+                        figure.as_u64(),
+                        display.parse::<u64>().ok(),
+                        "{name} {column}: {display} vs {figure}"
+                    );
+                    assert!(row.get(format!("{column}_us")).is_none(), "{name}");
+                }
+                "duration" => {
+                    seen.1 += 1;
+                    let figure = row
+                        .get(format!("{column}_us"))
+                        .unwrap_or_else(|| panic!("{name} has no {column}_us"));
+                    let expected = humantime::parse_duration(display)
+                        .ok()
+                        .map(|d| u64::try_from(d.as_micros()).unwrap());
+                    assert_eq!(figure.as_u64(), expected, "{name} {column}: {display}");
+                    assert_eq!(
+                        figure.is_null(),
+                        matches!(display, "none" | "off") || display.starts_with("unreadable"),
+                        "{name} {column}: {display}"
+                    );
+                }
+                _ => {
+                    assert!(row.get(format!("{column}_bytes")).is_none(), "{name}");
+                    assert!(row.get(format!("{column}_us")).is_none(), "{name}");
+                }
+            }
+        }
+    }
+    // rcvbuf and sndbuf; linger, the two timeouts and TCP's keepalive and user timeouts.
+    assert_eq!(seen.0, 2 * columns.len(), "byte rows");
+    assert!(seen.1 >= 3 * columns.len(), "duration rows");
 }
 
 #[test]

@@ -732,6 +732,11 @@ fn defaults_rendering_is_stable() {
     report.refused = 0;
     report.verdict = "As documented.".into();
     let column = |values: [&str; 5], name, kernel, note: Option<&str>| DefaultsRow {
+        unit: if name == "ttl" {
+            Unit::Count
+        } else {
+            Unit::Bool
+        },
         name,
         kernel,
         socket: values[0].into(),
@@ -739,6 +744,7 @@ fn defaults_rendering_is_stable() {
         std_listener: values[2].into(),
         std_stream: values[3].into(),
         std_accepted: values[4].into(),
+        figures: serde_json::Map::new(),
         note: note.map(str::to_string),
     };
     report.defaults = Some(vec![

@@ -6,6 +6,7 @@
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use super::Context;
 use super::scenario::{Check, Checksum, Scenario, ScenarioReport};
 use crate::cli::PartialSendArgs;
 use crate::exit::Exit;
-use crate::sys::SysError;
 use crate::sys::socket::{self as sock, ReuseFlags};
+use crate::sys::sockopt::{BUFFER_CLAMP, BUFFER_DOUBLING};
+use crate::sys::{SysError, procfs};
 
 /// The receiver's SO_RCVBUF: small, so the path fills quickly.
 const RECEIVER_RCVBUF: usize = 4096;
@@ -31,6 +33,11 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     let mut sent_sum = Checksum::default();
     sent_sum.update(&data);
 
+    // Read live, in this network namespace: the cap SO_SNDBUF requests meet.
+    let wmem_max = procfs::read_sysctl(Path::new("/"), "net.core.wmem_max")
+        .ok()
+        .flatten()
+        .and_then(|value| value.trim().parse::<u64>().ok());
     let (mut client, server) = small_buffer_pair(&s, args.sndbuf, timeout)?;
     let sndbuf_applied = sock::send_buffer(&client)?;
     sock::set_nonblocking(&client, true)?;
@@ -50,6 +57,7 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     s.detail("bytes", total);
     s.detail("sndbuf_requested", args.sndbuf);
     s.detail("sndbuf_applied", sndbuf_applied);
+    s.detail("wmem_max", wmem_max);
     s.detail("receiver_rcvbuf_requested", RECEIVER_RCVBUF);
     s.detail("first_send_bytes", first);
     s.detail("accepted_before_eagain", accepted);
@@ -103,14 +111,8 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
         format!("{total} of {total} bytes, checksum equal"),
         delivered,
     ));
-    let verdict = verdict(
-        &filled,
-        total,
-        (sndbuf_applied, args.sndbuf),
-        received,
-        delivered,
-        &loop_stats,
-    );
+    let sndbuf = sndbuf_story(args.sndbuf, sndbuf_applied as u64, wmem_max);
+    let verdict = verdict(&filled, total, &sndbuf, received, delivered, &loop_stats);
     Ok(s.finish(
         "send() copies into the socket's send buffer only what fits (SO_SNDBUF, and the peer's \
          window) and returns that count; a non-blocking socket then says EAGAIN instead of \
@@ -180,7 +182,7 @@ fn write(client: &mut TcpStream, data: &[u8]) -> Result<Option<usize>, SysError>
 fn verdict(
     filled: &Filled,
     total: usize,
-    (sndbuf_applied, sndbuf_requested): (usize, u64),
+    sndbuf: &str,
     received: usize,
     delivered: bool,
     loop_stats: &LoopStats,
@@ -210,10 +212,45 @@ fn verdict(
         format!("delivered {received} of {total} bytes, checksum different")
     };
     format!(
-        "With SO_SNDBUF {sndbuf_applied} (asked {sndbuf_requested}, the kernel doubles it) and \
-         nobody reading, {filling}. Once the receiver read, a loop that waited for POLLOUT and \
-         resent the remainder {delivery}."
+        "With {sndbuf} and nobody reading, {filling}. Once the receiver read, a loop that waited \
+         for POLLOUT and resent the remainder {delivery}."
     )
+}
+
+/// What became of the SO_SNDBUF request, from the measured value and the live
+/// net.core.wmem_max. The rule (SO_SNDBUF in `sk_setsockopt`, net/core/sock.c): the request
+/// is capped at net.core.wmem_max and at INT_MAX / 2, doubled, then raised to
+/// SOCK_MIN_SNDBUF. Each case is stated only when the measured value matches it.
+fn sndbuf_story(requested: u64, applied: u64, wmem_max: Option<u64>) -> String {
+    let capped = wmem_max
+        .map_or(requested, |cap| requested.min(cap))
+        .min(BUFFER_CLAMP);
+    let doubled = capped * BUFFER_DOUBLING;
+    match wmem_max {
+        Some(cap) if requested > cap && applied == doubled => format!(
+            "SO_SNDBUF {applied} (asked {requested}, more than net.core.wmem_max = {cap}: the \
+             kernel capped the request at {cap}, then doubled it; raise net.core.wmem_max, or \
+             use SO_SNDBUFFORCE with CAP_NET_ADMIN, for a larger buffer)"
+        ),
+        _ if requested > BUFFER_CLAMP && applied == doubled => format!(
+            "SO_SNDBUF {applied} (asked {requested}: the kernel clamps a request to INT_MAX / 2 \
+             = {BUFFER_CLAMP} so that doubling it still fits an int, then doubled it)"
+        ),
+        _ if applied == doubled => format!(
+            "SO_SNDBUF {applied} (asked {requested}, doubled by the kernel{})",
+            wmem_max.map_or_else(String::new, |cap| format!(
+                "; net.core.wmem_max = {cap} did not limit it"
+            ))
+        ),
+        _ if applied > doubled => format!(
+            "SO_SNDBUF {applied} (asked {requested}; doubled, {doubled} is below the kernel's \
+             minimum send buffer, SOCK_MIN_SNDBUF, so it was raised to that)"
+        ),
+        _ => format!(
+            "SO_SNDBUF {applied} (asked {requested}; net.core.wmem_max {})",
+            wmem_max.map_or_else(|| "unreadable".to_string(), |cap| format!("= {cap}"))
+        ),
+    }
 }
 
 /// Phase 1: what non-blocking sends accepted before the first EAGAIN.
@@ -298,5 +335,30 @@ fn read_all(server: &mut TcpStream, timeout: Duration) -> anyhow::Result<(usize,
         }
         sum.update(&buf[..n]);
         received += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sndbuf_story_names_the_rule_that_applied() {
+        let capped = sndbuf_story(1 << 30, 2 * 212_992, Some(212_992));
+        assert!(
+            capped.contains("more than net.core.wmem_max = 212992"),
+            "{capped}"
+        );
+        assert!(capped.contains("capped the request at 212992"), "{capped}");
+        let doubled = sndbuf_story(4096, 8192, Some(212_992));
+        assert!(doubled.contains("doubled by the kernel"), "{doubled}");
+        assert!(doubled.contains("212992 did not limit it"), "{doubled}");
+        let floored = sndbuf_story(1, 4608, Some(212_992));
+        assert!(floored.contains("SOCK_MIN_SNDBUF"), "{floored}");
+        let clamped = sndbuf_story(1 << 30, 2 * BUFFER_CLAMP, Some(u64::from(u32::MAX)));
+        assert!(clamped.contains("INT_MAX / 2"), "{clamped}");
+        // A measured value no rule explains is reported as measured, not explained away.
+        let odd = sndbuf_story(1 << 30, 12_345, None);
+        assert!(odd.contains("net.core.wmem_max unreadable"), "{odd}");
     }
 }

@@ -221,6 +221,9 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
 
 /// The idiag_states mask for each protocol. UDP sockets are CLOSE (unconnected) or
 /// ESTABLISHED (connected) to the kernel; "listening" UDP means unconnected, as in ss.
+/// `--listening` never comes with `--state`: clap rejects the pair as a usage error, since
+/// either reading of it (the union, or an intersection that is empty for most states) would
+/// surprise someone.
 fn state_mask(filters: &[StateFilter], listening: bool) -> impl Fn(Proto) -> u32 {
     let mut mask = 0_u32;
     for filter in filters {

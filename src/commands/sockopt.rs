@@ -19,12 +19,12 @@ use serde::Serialize;
 use socket2::Socket;
 
 use super::{Context, VERSION};
-use crate::cli::SockoptArgs;
+use crate::cli::{self, SockoptArgs};
 use crate::exit::{Exit, UsageError};
 use crate::sys::error::os_text;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::sockopt::{
-    self as opts, BUFFER_CLAMP, BUFFER_DOUBLING, C_INT_MAX, Kind, MAX_TCP_KEEPCNT,
+    self as opts, Applies, BUFFER_CLAMP, BUFFER_DOUBLING, C_INT_MAX, Kind, MAX_TCP_KEEPCNT,
     MAX_TCP_KEEPIDLE, MAX_TCP_WINDOW, Opt, SocketKind, TCP_CA_NAME_MAX, TCP_MIN_MSS, Value,
 };
 use crate::sys::{SysError, procfs};
@@ -171,6 +171,13 @@ pub struct DefaultsRow {
     pub std_stream: String,
     /// The stream the std listener accepted (inherits from the listener).
     pub std_accepted: String,
+    /// What the values measure.
+    pub unit: Unit,
+    /// For byte and duration options, each column as an integer with the unit in the key,
+    /// beside its display string: `socket_bytes` … `std_accepted_bytes`, or `socket_us` …
+    /// `std_accepted_us` (null for none, off or unreadable). Absent for other options.
+    #[serde(flatten)]
+    pub figures: serde_json::Map<String, serde_json::Value>,
     /// Why the columns differ; null when they agree.
     pub note: Option<String>,
 }
@@ -229,6 +236,56 @@ pub fn lookup(name: &str) -> Option<Opt> {
 /// Every option name, comma-separated, for usage messages.
 pub fn option_names() -> String {
     Opt::ALL.map(Opt::name).join(", ")
+}
+
+/// The long help of `--set`: every option with its kernel name and the values it takes,
+/// generated from the option table so the help lists exactly what `parse_set` accepts.
+pub fn set_help() -> String {
+    let mut help = String::from(
+        "OPTION=VALUE to set before bind/connect, repeatable. OPTION is sockdoc's name or the \
+         kernel's (rcvbuf or SO_RCVBUF, any case, - or _):\n",
+    );
+    for opt in Opt::ALL {
+        let info = opt.info();
+        let kernel = info.kernel;
+        let only = match info.applies {
+            Applies::Any => "",
+            Applies::Tcp => " (TCP)",
+            Applies::Udp => " (UDP)",
+            Applies::Ipv6 => " (-6)",
+        };
+        let (form, _) = value_form(opt);
+        let _ = write!(help, "\n  {:<18} {kernel:<16} {form}{only}", info.name);
+    }
+    help.push_str(
+        "\n\nSizes take K, M, G (K = 1024); durations are humantime (500ms, 2s, 1m). Each \
+         row of the report says what the kernel applied and why it differs.",
+    );
+    help
+}
+
+/// What `parse_value` accepts for `opt`, for the help, and an example it accepts.
+pub fn value_form(opt: Opt) -> (String, &'static str) {
+    match (opt, opt.info().kind) {
+        (_, Kind::Bool) => ("on|off".into(), "on"),
+        (_, Kind::Bytes) => ("size: 256K, 8M (at most 2G - 1)".into(), "256K"),
+        (Opt::UserTimeout, Kind::Timeout) => {
+            ("duration in ms: 30s, 500ms; off = default".into(), "30s")
+        }
+        (_, Kind::Timeout) => ("duration: 2s, 500ms; none = no timeout".into(), "2s"),
+        (_, Kind::Linger) => ("off, or whole seconds: 0s = close with RST".into(), "0s"),
+        (_, Kind::Seconds) => (format!("whole seconds: 1s to {MAX_TCP_KEEPIDLE}s"), "60s"),
+        // do_ip_setsockopt (net/ipv4/ip_sockglue.c) takes 1..=255, do_ipv6_setsockopt
+        // (net/ipv6/ipv6_sockglue.c) 0..=255; 0 still parses, to show the refusal.
+        (Opt::Ttl, Kind::Count) => (
+            "hops: 1 to 255; -6: IPV6_UNICAST_HOPS, 0 to 255".into(),
+            "64",
+        ),
+        (Opt::MaxSeg, Kind::Count) => (format!("bytes: {TCP_MIN_MSS} to {MAX_TCP_WINDOW}"), "1400"),
+        (Opt::KeepCount, Kind::Count) => (format!("probes: 1 to {MAX_TCP_KEEPCNT}"), "5"),
+        (_, Kind::Count) => ("a whole number".into(), "1"),
+        (_, Kind::Text) => ("name: see tcp_available_congestion_control".into(), "reno"),
+    }
 }
 
 fn parse_value(opt: Opt, raw: &str) -> Result<Value, String> {
@@ -328,25 +385,11 @@ fn parse_bool(raw: &str) -> Option<bool> {
     }
 }
 
-/// `65536`, `64K`, `8M`, `1G` (binary multiples; `KB`, `KiB` and lowercase accepted), at
-/// most a C int.
+/// `65536`, `64K`, `8M`, `1G` (K = 1024; `KB`, `KiB` and lowercase accepted), at most a
+/// C int.
 pub fn parse_size(raw: &str) -> Option<u64> {
-    let lower = raw.trim().to_ascii_lowercase();
-    let text = lower
-        .strip_suffix("ib")
-        .or_else(|| lower.strip_suffix('b'))
-        .unwrap_or(&lower);
-    let (digits, multiplier) = match text.char_indices().last()? {
-        (i, 'k') => (&text[..i], 1 << 10),
-        (i, 'm') => (&text[..i], 1 << 20),
-        (i, 'g') => (&text[..i], 1 << 30),
-        _ => (text, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let size = digits.parse::<u64>().ok()?.checked_mul(multiplier)?;
-    (size <= C_INT_MAX).then_some(size)
+    // The one size grammar every flag shares (cli::parse_size), capped at a C int.
+    cli::parse_size(raw).ok().filter(|size| *size <= C_INT_MAX)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1232,14 +1275,17 @@ fn run_defaults(
         .iter()
         .enumerate()
         .map(|(i, &opt)| {
+            let text = |column: usize| reading_text(opt, &columns[column][i]);
             let mut row = DefaultsRow {
                 name: opt.name(),
                 kernel: opt.kernel_name(kind.ipv6),
-                socket: columns[0][i].clone(),
-                socket2: columns[1][i].clone(),
-                std_listener: columns[2][i].clone(),
-                std_stream: columns[3][i].clone(),
-                std_accepted: columns[4][i].clone(),
+                socket: text(0),
+                socket2: text(1),
+                std_listener: text(2),
+                std_stream: text(3),
+                std_accepted: text(4),
+                unit: unit(opt.info().kind),
+                figures: figures(opt, columns.each_ref().map(|column| &column[i])),
                 note: None,
             };
             row.note = defaults_note(opt, &row);
@@ -1285,6 +1331,45 @@ fn run_defaults(
     Ok((report, exit))
 }
 
+/// The --defaults column names, in column order, as the JSON figure keys spell them.
+const DEFAULTS_COLUMNS: [&str; 5] = [
+    "socket",
+    "socket2",
+    "std_listener",
+    "std_stream",
+    "std_accepted",
+];
+
+/// One option read from one socket: the value, or why it could not be read.
+type Reading = Result<Value, String>;
+
+fn reading_text(opt: Opt, reading: &Reading) -> String {
+    match reading {
+        Ok(value) => show(opt, value),
+        Err(error) => format!("unreadable: {error}"),
+    }
+}
+
+/// The integer figures of one --defaults row (see `DefaultsRow::figures`).
+fn figures(opt: Opt, readings: [&Reading; 5]) -> serde_json::Map<String, serde_json::Value> {
+    let (suffix, integer): (&str, fn(&Value) -> Option<u64>) = match unit(opt.info().kind) {
+        Unit::Bytes => ("bytes", |value| match value {
+            Value::Bytes(n) => Some(*n),
+            _ => None,
+        }),
+        Unit::Duration => ("us", duration_us),
+        _ => return serde_json::Map::new(),
+    };
+    DEFAULTS_COLUMNS
+        .iter()
+        .zip(readings)
+        .map(|(column, reading)| {
+            let figure = reading.as_ref().ok().and_then(integer);
+            (format!("{column}_{suffix}"), figure.into())
+        })
+        .collect()
+}
+
 /// Reads `options` from a bare socket(2), a socket2 socket, a std listener, a std stream
 /// connected to it and the stream it accepted, in that column order; each socket is read
 /// before anything else touches it. Returns the columns and the listener's address.
@@ -1292,19 +1377,16 @@ fn measure_defaults(
     kind: SocketKind,
     options: &[Opt],
     timeout: Duration,
-) -> anyhow::Result<([Vec<String>; 5], SocketAddr)> {
+) -> anyhow::Result<([Vec<Reading>; 5], SocketAddr)> {
     let loopback = if kind.ipv6 {
         IpAddr::V6(Ipv6Addr::LOCALHOST)
     } else {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     };
-    let read_all = |socket: &dyn AsFd| -> Vec<String> {
+    let read_all = |socket: &dyn AsFd| -> Vec<Reading> {
         options
             .iter()
-            .map(|&opt| match opts::get(&socket.as_fd(), opt, kind.ipv6) {
-                Ok(value) => show(opt, &value),
-                Err(error) => format!("unreadable: {}", error_text(&error)),
-            })
+            .map(|&opt| opts::get(&socket.as_fd(), opt, kind.ipv6).map_err(|e| error_text(&e)))
             .collect()
     };
     let plain = opts::plain_socket(kind)?;
