@@ -39,8 +39,8 @@ pub struct Style {
 pub const PIPE_WIDTH: u16 = 100;
 
 /// The narrowest width sockdoc lays out for; a smaller COLUMNS or terminal is treated as
-/// this, since a table of four columns cannot be narrower in a useful way.
-pub const MIN_WIDTH: u16 = 40;
+/// this: `nagle`'s table of ten columns needs 41 for its borders and one character each.
+pub const MIN_WIDTH: u16 = 50;
 
 impl Style {
     pub fn decide(when: ColorWhen, stdout_is_terminal: bool, no_color: bool, width: u16) -> Self {

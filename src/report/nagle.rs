@@ -7,7 +7,7 @@ use std::time::Duration;
 use comfy_table::{Cell, CellAlignment};
 
 use super::Style;
-use super::table::{good_bad, heading, mark_cell, new_table, paint};
+use super::table::{good_bad, mark_cell, new_table, paint};
 use super::text;
 use crate::commands::nagle::{ModeReport, NagleReport, round_ranges};
 use crate::units::human;
@@ -33,7 +33,8 @@ pub fn render(report: &NagleReport, style: Style, out: &mut impl Write) -> io::R
     };
     write_request_response(report, first, style, out)?;
     write_burst(report, first, style, out)?;
-    writeln!(out, "\n{}", heading(style, "Attribution"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Attribution")?;
     for m in &report.modes {
         text::wrap(
             out,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use comfy_table::{Cell, CellAlignment};
 
 use super::Style;
-use super::table::{good_bad, heading, mark_cell, new_table, paint};
+use super::table::{good_bad, mark_cell, new_table, paint};
 use super::text;
 use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseReport, Trial};
 use crate::units::human;
@@ -221,7 +221,8 @@ fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io:
             "old/new socket: options read back from each socket; - = none, std = made by \
              std::net::TcpListener::bind",
         )?;
-        writeln!(out, "\n{}", heading(style, "Rules measured"))?;
+        writeln!(out)?;
+        text::heading(out, style, "Rules measured")?;
         for (i, t) in report.trials.iter().enumerate() {
             write_trial_rule(out, style, i + 1, t, &report.fix)?;
         }
@@ -246,7 +247,8 @@ fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io:
 /// Step 4: the TIME_WAIT lifetime from --wait.
 fn write_wait(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(wait) = &report.wait {
-        writeln!(out, "\n{}", heading(style, "TIME_WAIT lifetime (--wait)"))?;
+        writeln!(out)?;
+        text::heading(out, style, "TIME_WAIT lifetime (--wait)")?;
         let lived = format!(
             "{} ↔ {}: lived {} (Linux: TCP_TIMEWAIT_LEN = {}, fired up to {} late by \
              timer-wheel rounding) {}",

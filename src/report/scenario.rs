@@ -8,7 +8,7 @@ use comfy_table::Cell;
 use serde_json::Value;
 
 use super::Style;
-use super::table::{heading, mark_cell, new_table, paint};
+use super::table::{mark_cell, new_table, paint};
 use super::text::{self, display_width, human_size};
 use crate::commands::scenario::ScenarioReport;
 use crate::units::human;
@@ -26,13 +26,11 @@ pub fn render(report: &ScenarioReport, style: Style, out: &mut impl Write) -> io
         "  ",
         &format!("{title} on {}", report.address),
     )?;
-    writeln!(out, "\n{}", heading(style, "Measured"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Measured")?;
     write_measured(report, style, out)?;
-    writeln!(
-        out,
-        "\n{}",
-        heading(style, "Checks against documented Linux behaviour")
-    )?;
+    writeln!(out)?;
+    text::heading(out, style, "Checks against documented Linux behaviour")?;
     let mut table = new_table(style, &["check", "measured", "Linux documents", ""]);
     for check in &report.checks {
         table.add_row(vec![
@@ -66,22 +64,26 @@ fn write_measured(report: &ScenarioReport, style: Style, out: &mut impl Write) -
     // Values need room of their own; on a narrow terminal they follow the label instead.
     let aligned = label_width + 4 + MIN_VALUE_ROOM <= width;
     for (label, value) in rows {
-        let (first, rest) = if aligned {
+        if aligned {
             let pad = label_width - display_width(&label);
-            (
-                format!("  {label}{}  ", " ".repeat(pad)),
-                " ".repeat(label_width + 4),
-            )
+            let first = format!("  {label}{}  ", " ".repeat(pad));
+            text::wrap(out, style, &first, &" ".repeat(label_width + 4), &value)?;
+        } else if display_width(&label) + 4 + MIN_INLINE_VALUE <= width {
+            text::wrap(out, style, &format!("  {label}: "), "      ", &value)?;
         } else {
-            (format!("  {label}: "), "      ".to_string())
-        };
-        text::wrap(out, style, &first, &rest, &value)?;
+            // Too narrow even for that: the label, then its value under it.
+            text::wrap(out, style, "  ", "    ", &format!("{label}:"))?;
+            text::wrap(out, style, "      ", "      ", &value)?;
+        }
     }
     Ok(())
 }
 
 /// The narrowest value column worth aligning to.
 const MIN_VALUE_ROOM: usize = 24;
+
+/// The least room after `label: ` for a value to follow on the same line.
+const MIN_INLINE_VALUE: usize = 8;
 
 /// How a figure is shown: the unit its JSON key names, or one the label table gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

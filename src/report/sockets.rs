@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use comfy_table::Cell;
 
-use super::table::{heading, new_table, paint};
+use super::table::{new_table, paint};
 use super::text::{self, display_width};
 use super::{Format, Style};
 use crate::commands::VERSION;
@@ -377,7 +377,7 @@ fn bits_per_second(bytes_per_second: u64) -> String {
 }
 
 fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Result<()> {
-    writeln!(out, "{}", heading(style, "Sockets by state"))?;
+    text::heading(out, style, "Sockets by state")?;
     if summary.by_state.is_empty() {
         writeln!(out, "  none matched")?;
     } else {
@@ -444,10 +444,11 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
         text::wrap(out, style, "  ", "  ", &p.reason)?;
     }
 
-    writeln!(
+    writeln!(out)?;
+    text::heading(
         out,
-        "\n{}",
-        heading(style, "Listeners with connections waiting for accept()")
+        style,
+        "Listeners with connections waiting for accept()",
     )?;
     if summary.accept_queues.is_empty() {
         writeln!(out, "  none: every accept queue is empty")?;

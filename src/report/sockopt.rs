@@ -8,7 +8,7 @@ use std::time::Duration;
 use comfy_table::{Cell, Color};
 
 use super::Style;
-use super::table::{good_bad, heading, new_table, paint};
+use super::table::{good_bad, new_table, paint};
 use super::text;
 use crate::commands::sockopt::{
     DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
@@ -116,7 +116,8 @@ fn write_options(rows: &[OptionRow], style: Style, out: &mut impl Write) -> io::
         .filter_map(|r| r.note.as_ref().map(|n| (r.name, n)))
         .collect();
     if !notes.is_empty() {
-        writeln!(out, "\n{}", heading(style, "Why"))?;
+        writeln!(out)?;
+        text::heading(out, style, "Why")?;
         for (name, note) in notes {
             text::wrap(out, style, &format!("  {name}: "), "    ", note)?;
         }
@@ -197,7 +198,8 @@ fn write_defaults(rows: &[DefaultsRow], style: Style, out: &mut impl Write) -> i
         .filter_map(|r| r.note.as_ref().map(|n| (r.name, n)))
         .collect();
     if !notes.is_empty() {
-        writeln!(out, "\n{}", heading(style, "Where they differ"))?;
+        writeln!(out)?;
+        text::heading(out, style, "Where they differ")?;
         for (name, note) in notes {
             text::wrap(out, style, &format!("  {name}: "), "    ", note)?;
         }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use comfy_table::{Cell, Color};
 
 use super::Style;
-use super::table::{heading, new_table, paint};
+use super::table::{new_table, paint};
 use super::text;
 use crate::cli::AdviceFormat;
 use crate::commands::sysctl_advice::{ConfigProblem, Finding, Level, SysctlReport};
@@ -67,7 +67,8 @@ fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Resul
         width,
     )?;
 
-    writeln!(out, "\n{}", heading(style, "Why, with the live evidence"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Why, with the live evidence")?;
     for f in &report.findings {
         let first = format!("{} ", level_mark(style, f.level));
         let line = format!(
@@ -176,7 +177,8 @@ fn write_config(
         }
         return Ok(());
     }
-    writeln!(out, "\n{}", heading(style, "Config problems"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Config problems")?;
     for p in &report.config {
         let assignment = match (&p.key, &p.value) {
             (Some(key), Some(value)) => format!("  {key} = {}", shown_value(value)),

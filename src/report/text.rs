@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use textwrap::{Options, WordSeparator};
+use textwrap::{Options, WordSeparator, WordSplitter};
 
 use super::Style;
 
@@ -43,11 +43,13 @@ pub(crate) fn wrap_to(
 
 /// The lines of [`wrap_to`], for callers that lay them out themselves.
 pub(crate) fn wrapped(width: usize, first: &str, rest: &str, text: &str) -> Vec<String> {
-    // Splitting at spaces only keeps paths, sysctl keys and `a/b` pairs whole.
+    // Breaking at spaces only keeps paths, sysctl keys, `a/b` pairs and hyphenated words
+    // (`--format`, `Send-Q`) whole.
     let options = Options::new(width)
         .initial_indent(first)
         .subsequent_indent(rest)
         .word_separator(WordSeparator::AsciiSpace)
+        .word_splitter(WordSplitter::NoHyphenation)
         .break_words(true);
     let lines = textwrap::wrap(text, options);
     if lines.is_empty() {
