@@ -19,7 +19,16 @@ use report::{Format, Style};
 /// Runs the command, prints its report (or the error, once) and returns the exit code.
 pub fn run(cli: &Cli) -> Exit {
     let stdout = io::stdout();
-    let style = Style::decide(cli.global.color, stdout.is_terminal(), no_color_env());
+    let width = report::output_width(
+        std::env::var("COLUMNS").ok().as_deref(),
+        report::terminal_columns(&stdout),
+    );
+    let style = Style::decide(
+        cli.global.color,
+        stdout.is_terminal(),
+        no_color_env(),
+        width,
+    );
     let format = if cli.global.json {
         Format::Json
     } else {

@@ -1,14 +1,19 @@
 //! Renderer snapshots: fixed reports in, exact text and JSON out. No sockets here; the
 //! loopback tests cover what the reports contain.
 
+use std::net::SocketAddr;
+
 use sockdoc::commands::Report;
 use sockdoc::commands::reuse_test::{
     Api, FlagReadback, HolderState, Occupant, PortStatus, Reproduction, ReuseReport, TimeWaitEntry,
     TimeWaitProbe, Trial, WaitResult,
 };
+use sockdoc::commands::scenario::{Check, ScenarioReport};
+use sockdoc::commands::sockets::{Footer, InfoRow, SocketRow};
 use sockdoc::exit::Exit;
 use sockdoc::report::{self, Format, Style};
-use sockdoc::sys::diag::{Source, TcpState};
+use sockdoc::sys::diag::{Proto, Source, TcpState};
+use unicode_width::UnicodeWidthStr;
 
 fn trial(name: &'static str, outcome: &str, expected: &str, port: u16) -> Trial {
     Trial {
@@ -135,10 +140,47 @@ fn reuse_test_table() {
 
 #[test]
 fn reuse_test_table_fits_a_narrow_terminal() {
+    // Tables, and the prose around them: verdicts, rules, legends.
     let text = render(Format::Table, Style::plain(60));
-    for line in text.lines().filter(|l| l.starts_with(['┌', '│', '└', '╞'])) {
-        assert!(line.chars().count() <= 60, "too wide: {line}");
+    assert_fits(&text, 60);
+}
+
+#[test]
+fn reuse_test_colour_does_not_change_the_layout() {
+    let plain = render(Format::Table, Style::plain(60));
+    let coloured = render(
+        Format::Table,
+        Style {
+            color: true,
+            ..Style::plain(60)
+        },
+    );
+    assert_eq!(strip_ansi(&coloured), plain);
+}
+
+/// Every line within `width` display columns.
+fn assert_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(
+            UnicodeWidthStr::width(line) <= width,
+            "wider than {width}: {line}\n{text}"
+        );
     }
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars
+                .by_ref()
+                .find(|c| ('\u{40}'..='\u{7e}').contains(c) && *c != '[');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[test]
@@ -156,4 +198,210 @@ fn reuse_test_json() {
     let text = render(Format::Json, Style::plain(100));
     let value: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
     insta::assert_json_snapshot!(value);
+}
+
+/// A lesson report with figures in every unit the scenarios use.
+fn scenario() -> ScenarioReport {
+    let details = serde_json::json!({
+        "recv_timeout_ms": 200,
+        "blocking_recv_waited_us": 201_266,
+        "blocking_recv_result": "EAGAIN",
+        "somaxconn": 4096,
+        "tcp_abort_on_overflow": 0,
+        "tcp_rto_max_ms": 120_000,
+        "syn_retry_schedule_ms": [1000, 3000, 7000, 15_000, 31_000, 63_000],
+        "listen_drops": null,
+        "bytes": 1_048_576,
+        "first_send_bytes": 2_626_560,
+        "udp_sent_sizes": [8, 100, 512],
+        "queue_fill_percent": 90,
+        "some_new_figure_us": 1500
+    });
+    let serde_json::Value::Object(details) = details else {
+        unreachable!()
+    };
+    ScenarioReport {
+        command: "timeouts",
+        sockdoc_version: "0.0.0-test",
+        address: "127.0.0.1".into(),
+        details,
+        checks: vec![Check::new(
+            "a blocking recv() with SO_RCVTIMEO fails with EAGAIN after the set time",
+            "EAGAIN after 201.3ms",
+            "EAGAIN after 200.0ms",
+            true,
+        )],
+        mechanism: "The mechanism, a sentence long enough to need wrapping on any terminal \
+                    narrower than its own length, which is well over eighty columns."
+            .into(),
+        verdict: "The verdict.".into(),
+        fix: "The fix.".into(),
+        notes: vec![
+            "A note that is also long enough to wrap once it meets a terminal of \
+                     sixty columns."
+                .into(),
+        ],
+        elapsed_us: 1,
+    }
+}
+
+fn render_scenario(style: Style) -> String {
+    let mut out = Vec::new();
+    report::render(
+        &Report::Scenario(Box::new(scenario())),
+        Exit::Clean,
+        Format::Table,
+        style,
+        &mut out,
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn scenario_table() {
+    insta::assert_snapshot!(render_scenario(Style::plain(80)));
+}
+
+#[test]
+fn scenario_measured_shows_labels_and_units_not_keys() {
+    let text = render_scenario(Style::plain(60));
+    assert_fits(&text, 60);
+    for raw in ["_us", "recv timeout ms", "waited us", "201266", "1048576"] {
+        assert!(
+            !text.contains(raw),
+            "raw key or figure {raw:?} shown:\n{text}"
+        );
+    }
+    for human in [
+        "blocking recv() waited",
+        "201.3ms",
+        "net.ipv4.tcp_abort_on_overflow",
+        "1 MiB",
+        "2.5 MiB (2626560 B)",
+        "some new figure  ",
+        "1.5ms",
+        "90%",
+    ] {
+        assert!(text.contains(human), "{human:?} missing:\n{text}");
+    }
+}
+
+#[test]
+fn scenario_json_keeps_the_integer_keys() {
+    let mut out = Vec::new();
+    report::render(
+        &Report::Scenario(Box::new(scenario())),
+        Exit::Clean,
+        Format::Json,
+        Style::plain(80),
+        &mut out,
+    )
+    .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(value["blocking_recv_waited_us"], 201_266);
+    assert_eq!(value["tcp_rto_max_ms"], 120_000);
+    assert_eq!(value["bytes"], 1_048_576);
+}
+
+/// Socket rows streamed through the table sink at `width`.
+fn socket_rows(width: u16) -> String {
+    let v4 = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let long_v6: SocketAddr = "[fd12:3456:789a:1::1234:5678]:443".parse().unwrap();
+    let rows = [
+        SocketRow {
+            proto: Proto::Tcp,
+            state: TcpState::Listen,
+            local: v4(8080),
+            remote: v4(0),
+            recv_q: 0,
+            send_q: 4096,
+            timer: None,
+            expires_ms: None,
+            uid: Some(1000),
+            inode: 1,
+            pid: Some(4_194_303),
+            process: Some("a-long-process-name"),
+            info: None,
+        },
+        SocketRow {
+            proto: Proto::Tcp,
+            state: TcpState::TimeWait,
+            local: v4(8080),
+            remote: v4(51_000),
+            recv_q: 0,
+            send_q: 0,
+            timer: Some("timewait"),
+            expires_ms: Some(59_900),
+            uid: None,
+            inode: 0,
+            pid: None,
+            process: None,
+            info: None,
+        },
+        SocketRow {
+            proto: Proto::Tcp,
+            state: TcpState::Established,
+            local: long_v6,
+            remote: "[fd12:3456:789a:1::9abc:def0]:51000".parse().unwrap(),
+            recv_q: 0,
+            send_q: 0,
+            timer: Some("keepalive"),
+            expires_ms: Some(7_199_000),
+            uid: Some(33),
+            inode: 2,
+            pid: Some(77),
+            process: Some("nginx"),
+            info: Some(InfoRow {
+                rtt_us: Some(1234),
+                rttvar_us: Some(600),
+                cwnd: Some(10),
+                mss: Some(1448),
+                retransmits: Some(0),
+                delivery_rate: Some(125_000_000),
+            }),
+        },
+    ];
+    let mut out = Vec::new();
+    {
+        let mut sink = report::sockets::sink(Format::Table, Style::plain(width), &mut out);
+        for row in &rows {
+            sink.socket(row).unwrap();
+        }
+        sink.finish(&Footer {
+            count: 3,
+            source: Source::SockDiag,
+            notes: vec![],
+            summary: None,
+            exit_code: 0,
+        })
+        .unwrap();
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn socket_rows_fit_every_width_and_say_what_they_hide() {
+    for width in [50, 60, 80, 100, 111, 160] {
+        let text = socket_rows(width);
+        assert_fits(&text, usize::from(width));
+        // The owner's pid is never cut, whatever happens to its name.
+        assert!(text.contains("/4194303"), "{width}: {text}");
+        assert!(text.contains("/77"), "{width}: {text}");
+        assert_eq!(text.contains(" hidden"), width < 111, "{width}: {text}");
+    }
+    // One line per IPv4 socket at the pipe width, uid and process last, as scripts read it.
+    let text = socket_rows(100);
+    let time_wait = text.lines().find(|l| l.contains("TIME_WAIT")).unwrap();
+    assert!(time_wait.ends_with(" - -"), "{time_wait}");
+}
+
+#[test]
+fn socket_rows_snapshot() {
+    insta::assert_snapshot!(format!(
+        "{}\n{}\n{}",
+        socket_rows(80),
+        socket_rows(100),
+        socket_rows(160)
+    ));
 }

@@ -9,6 +9,7 @@ pub mod sockets;
 pub mod sockopt;
 pub mod sysctl_advice;
 pub mod table;
+pub mod text;
 
 use std::io::{self, Write};
 
@@ -22,21 +23,27 @@ pub enum Format {
     Json,
 }
 
-/// How output looks, decided once from the terminal, `--color` and NO_COLOR.
+/// How output looks, decided once from the terminal, `--color`, NO_COLOR and COLUMNS.
+/// Colour and width are independent: `--color never` or NO_COLOR change only the colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
     pub color: bool,
     /// stdout is a terminal: progress bars may be drawn.
     pub interactive: bool,
-    /// Table width in columns; `None` lets comfy-table ask the terminal.
-    pub width: Option<u16>,
+    /// Columns every line of the human output fits in (tables, wrapped prose, `sockets` rows).
+    pub width: u16,
 }
 
-/// Width used when stdout is not a terminal, so piped output is stable.
+/// Width used when stdout is not a terminal and COLUMNS is unset, so piped output is
+/// stable from one run to the next.
 pub const PIPE_WIDTH: u16 = 100;
 
+/// The narrowest width sockdoc lays out for; a smaller COLUMNS or terminal is treated as
+/// this: `nagle`'s table of ten columns needs 41 for its borders and one character each.
+pub const MIN_WIDTH: u16 = 50;
+
 impl Style {
-    pub fn decide(when: ColorWhen, stdout_is_terminal: bool, no_color: bool) -> Self {
+    pub fn decide(when: ColorWhen, stdout_is_terminal: bool, no_color: bool, width: u16) -> Self {
         let color = match when {
             ColorWhen::Always => true,
             ColorWhen::Never => false,
@@ -45,7 +52,7 @@ impl Style {
         Self {
             color,
             interactive: stdout_is_terminal,
-            width: (!stdout_is_terminal).then_some(PIPE_WIDTH),
+            width,
         }
     }
 
@@ -54,9 +61,29 @@ impl Style {
         Self {
             color: false,
             interactive: false,
-            width: Some(width),
+            width,
         }
     }
+}
+
+/// The output width: COLUMNS when it holds a positive number (as GNU `ls -C` honours it,
+/// also into a pipe: a user who sets it means it), else the terminal's width when stdout is one, else [`PIPE_WIDTH`];
+/// never below [`MIN_WIDTH`].
+pub fn output_width(columns: Option<&str>, terminal_columns: Option<u16>) -> u16 {
+    let from_env = columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c > 0);
+    // A pseudo-terminal nobody sized reports 0 columns: that is no width at all.
+    let from_terminal = terminal_columns.filter(|&c| c > 0);
+    from_env
+        .or(from_terminal)
+        .unwrap_or(PIPE_WIDTH)
+        .max(MIN_WIDTH)
+}
+
+/// The width of the terminal behind `stdout` (TIOCGWINSZ), if it is one.
+pub fn terminal_columns(stdout: impl std::os::fd::AsFd) -> Option<u16> {
+    terminal_size::terminal_size_of(stdout).map(|(terminal_size::Width(w), _)| w)
 }
 
 pub fn render(
@@ -84,11 +111,44 @@ mod tests {
 
     #[test]
     fn colour_follows_flag_terminal_and_no_color() {
-        let auto = |tty, no_color| Style::decide(ColorWhen::Auto, tty, no_color).color;
+        let auto = |tty, no_color| Style::decide(ColorWhen::Auto, tty, no_color, 80).color;
         assert!(auto(true, false));
         assert!(!auto(true, true), "NO_COLOR turns auto colour off");
         assert!(!auto(false, false), "no colour into a pipe");
-        assert!(Style::decide(ColorWhen::Always, false, true).color);
-        assert!(!Style::decide(ColorWhen::Never, true, false).color);
+        assert!(Style::decide(ColorWhen::Always, false, true, 80).color);
+        assert!(!Style::decide(ColorWhen::Never, true, false, 80).color);
+    }
+
+    #[test]
+    fn colour_settings_never_change_the_width() {
+        for when in [ColorWhen::Auto, ColorWhen::Always, ColorWhen::Never] {
+            for tty in [true, false] {
+                for no_color in [true, false] {
+                    let style = Style::decide(when, tty, no_color, 80);
+                    assert_eq!(style.width, 80, "{when:?} tty={tty} NO_COLOR={no_color}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn width_is_columns_then_terminal_then_the_pipe_default() {
+        assert_eq!(output_width(Some("80"), Some(200)), 80, "COLUMNS wins");
+        assert_eq!(
+            output_width(Some("132"), None),
+            132,
+            "COLUMNS also into a pipe"
+        );
+        assert_eq!(output_width(None, Some(120)), 120);
+        assert_eq!(output_width(None, None), PIPE_WIDTH);
+        assert_eq!(
+            output_width(Some("wide"), Some(90)),
+            90,
+            "invalid COLUMNS ignored"
+        );
+        assert_eq!(output_width(Some("0"), None), PIPE_WIDTH);
+        assert_eq!(output_width(Some(""), None), PIPE_WIDTH);
+        assert_eq!(output_width(None, Some(0)), PIPE_WIDTH, "an unsized pty");
+        assert_eq!(output_width(Some("12"), None), MIN_WIDTH);
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use comfy_table::{Cell, CellAlignment};
 
 use super::Style;
-use super::table::{good_bad, heading, mark_cell, new_table, paint};
+use super::table::{good_bad, mark_cell, new_table, paint};
+use super::text;
 use crate::commands::nagle::{ModeReport, NagleReport, round_ranges};
 use crate::units::human;
 
@@ -16,28 +17,37 @@ pub fn render(report: &NagleReport, style: Style, out: &mut impl Write) -> io::R
         .tcp_autocorking
         .as_deref()
         .map_or_else(|| "absent".to_string(), str::to_string);
-    writeln!(
+    let title = paint(style, anstyle::Style::new().bold(), "sockdoc nagle");
+    text::wrap(
         out,
-        "{} on {}, port {} (net.ipv4.tcp_autocorking = {autocorking})",
-        paint(style, anstyle::Style::new().bold(), "sockdoc nagle"),
-        report.address,
-        report.port
+        style,
+        "",
+        "  ",
+        &format!(
+            "{title} on {}, port {} (net.ipv4.tcp_autocorking = {autocorking})",
+            report.address, report.port
+        ),
     )?;
     let Some(first) = report.modes.first() else {
         return Ok(());
     };
     write_request_response(report, first, style, out)?;
     write_burst(report, first, style, out)?;
-    writeln!(out, "\n{}", heading(style, "Attribution"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Attribution")?;
     for m in &report.modes {
-        writeln!(out, "  {}: {}", mode_label(m), m.attribution)?;
+        text::wrap(
+            out,
+            style,
+            &format!("  {}: ", mode_label(m)),
+            "    ",
+            &m.attribution,
+        )?;
     }
-    writeln!(out, "\n{} {}", heading(style, "Verdict:"), report.verdict)?;
-    writeln!(out, "{} {}", heading(style, "Fix:"), report.fix)?;
-    for note in &report.notes {
-        writeln!(out, "Note: {note}")?;
-    }
-    Ok(())
+    writeln!(out)?;
+    text::labelled(out, style, "Verdict:", &report.verdict)?;
+    text::labelled(out, style, "Fix:", &report.fix)?;
+    text::notes(out, style, &report.notes)
 }
 
 fn mode_label(m: &ModeReport) -> String {
@@ -73,16 +83,15 @@ fn write_request_response(
     style: Style,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    writeln!(
+    writeln!(out)?;
+    text::heading(
         out,
-        "\n{}",
-        heading(
-            style,
-            &format!(
-                "Request/response: header and body as two send() calls, then the reply ({} rounds after {} warm-up)",
-                first.rounds, first.warmup
-            )
-        )
+        style,
+        &format!(
+            "Request/response: header and body as two send() calls, then the reply ({} rounds \
+             after {} warm-up)",
+            first.rounds, first.warmup
+        ),
     )?;
     let mut table = new_table(
         style,
@@ -118,20 +127,33 @@ fn write_request_response(
     let thresh = report
         .tcp_pingpong_thresh
         .map_or_else(|| "absent, counted as 1".to_string(), |n| n.to_string());
-    writeln!(
+    text::wrap(
         out,
-        "  stalled: measured rounds ≥ 20 ms; fast: rounds under 20 ms and predicted: rounds the receiver's pingpong count (net.ipv4.tcp_pingpong_thresh = {thresh}) predicts to stall, numbered from 1, warm-up first; DelayedACKs: the kernel counter's rise over all rounds"
+        style,
+        "  ",
+        "  ",
+        &format!(
+            "stalled: measured rounds ≥ 20 ms; fast: rounds under 20 ms and predicted: rounds \
+             the receiver's pingpong count (net.ipv4.tcp_pingpong_thresh = {thresh}) predicts to \
+             stall, numbered from 1, warm-up first; DelayedACKs: the kernel counter's rise over \
+             all rounds"
+        ),
     )?;
     if let Some(max) = report.max_p99_us {
         for m in &report.modes {
             let over = m.rtt_p99_us > max;
-            writeln!(
+            text::wrap(
                 out,
-                "  --max-p99 {}: {} p99 {} {}",
-                human(Duration::from_micros(max)),
-                mode_label(m),
-                human(Duration::from_micros(m.rtt_p99_us)),
-                good_bad(style, !over, if over { "EXCEEDED" } else { "ok" })
+                style,
+                "  ",
+                "    ",
+                &format!(
+                    "--max-p99 {}: {} p99 {} {}",
+                    human(Duration::from_micros(max)),
+                    mode_label(m),
+                    human(Duration::from_micros(m.rtt_p99_us)),
+                    good_bad(style, !over, if over { "EXCEEDED" } else { "ok" })
+                ),
             )?;
         }
     }
@@ -145,16 +167,14 @@ fn write_burst(
     style: Style,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    writeln!(
+    writeln!(out)?;
+    text::heading(
         out,
-        "\n{}",
-        heading(
-            style,
-            &format!(
-                "Burst: {} writes of {} bytes back to back",
-                first.burst.writes, first.burst.write_size
-            )
-        )
+        style,
+        &format!(
+            "Burst: {} writes of {} bytes back to back",
+            first.burst.writes, first.burst.write_size
+        ),
     )?;
     let mut table = new_table(
         style,
@@ -187,9 +207,13 @@ fn write_burst(
         ]);
     }
     writeln!(out, "{table}")?;
-    writeln!(
+    text::wrap(
         out,
-        "  segments sent: TCP_INFO tcpi_data_segs_out on the sender; cwnd: its tcpi_snd_cwnd before the first write → once the reader had every byte; framed: the same stream with a 4-byte big-endian length prefix"
-    )?;
-    Ok(())
+        style,
+        "  ",
+        "  ",
+        "segments sent: TCP_INFO tcpi_data_segs_out on the sender; cwnd: its tcpi_snd_cwnd \
+         before the first write → once the reader had every byte; framed: the same stream with a \
+         4-byte big-endian length prefix",
+    )
 }

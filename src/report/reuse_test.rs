@@ -7,7 +7,8 @@ use std::time::Duration;
 use comfy_table::{Cell, CellAlignment};
 
 use super::Style;
-use super::table::{good_bad, heading, mark_cell, new_table, paint};
+use super::table::{good_bad, mark_cell, new_table, paint};
+use super::text;
 use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseReport, Trial};
 use crate::units::human;
 
@@ -16,37 +17,40 @@ pub fn render(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::R
         Some(port) => format!("port {port}"),
         None => format!("ephemeral port {}", report.port),
     };
-    writeln!(
+    let title = paint(style, anstyle::Style::new().bold(), "sockdoc reuse-test");
+    text::wrap(
         out,
-        "{} on {}, {port_text}",
-        paint(style, anstyle::Style::new().bold(), "sockdoc reuse-test"),
-        report.address
+        style,
+        "",
+        "  ",
+        &format!("{title} on {}, {port_text}", report.address),
     )?;
-    writeln!(out, "{}", summary_line(report, style))?;
+    text::wrap(out, style, "", "", &summary_line(report, style))?;
 
     write_occupants(report, style, out)?;
     write_reproduction(report, style, out)?;
     write_matrix(report, style, out)?;
     write_wait(report, style, out)?;
-    writeln!(out, "\n{} {}", heading(style, "Verdict:"), report.verdict)?;
-    writeln!(out, "{} {}", heading(style, "Fix:"), report.fix)?;
-    for note in &report.notes {
-        writeln!(out, "Note: {note}")?;
-    }
-    Ok(())
+    writeln!(out)?;
+    text::labelled(out, style, "Verdict:", &report.verdict)?;
+    text::labelled(out, style, "Fix:", &report.fix)?;
+    text::notes(out, style, &report.notes)
 }
 
 /// Step 1: the sockets found on the requested port.
 fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(port) = report.requested_port {
         let status = port_status_text(report.port_status);
-        writeln!(
-            out,
-            "\n{}",
-            heading(style, &format!("Who holds port {port}: {status}"))
-        )?;
+        writeln!(out)?;
+        text::heading(out, style, &format!("Who holds port {port}: {status}"))?;
         if report.occupants.is_empty() {
-            writeln!(out, "  nobody: no TCP socket uses port {port}")?;
+            text::wrap(
+                out,
+                style,
+                "  ",
+                "    ",
+                &format!("nobody: no TCP socket uses port {port}"),
+            )?;
         } else {
             let mut table = new_table(
                 style,
@@ -92,11 +96,16 @@ fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> 
                     probe.old_had_reuseport,
                 ),
             ] {
-                writeln!(
+                text::wrap(
                     out,
-                    "  bind() probe with {option}: {:<10} → the old sockets {} {option}",
-                    good_bad(style, had, outcome),
-                    if had { "had" } else { "lacked" }
+                    style,
+                    "  ",
+                    "    ",
+                    &format!(
+                        "bind() probe with {option}: {} → the old sockets {} {option}",
+                        good_bad(style, had, &format!("{outcome:<10}")),
+                        if had { "had" } else { "lacked" }
+                    ),
                 )?;
             }
         }
@@ -107,11 +116,8 @@ fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> 
 /// Step 2: TIME_WAIT → EADDRINUSE reproduced.
 fn write_reproduction(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(repro) = &report.reproduction {
-        writeln!(
-            out,
-            "\n{}",
-            heading(style, &format!("Reproduction on port {}", repro.port))
-        )?;
+        writeln!(out)?;
+        text::heading(out, style, &format!("Reproduction on port {}", repro.port))?;
         let server_end = match (repro.server_state, repro.expires_ms) {
             (Some(state), Some(ms)) => {
                 format!("{state} (expires in {})", human(Duration::from_millis(ms)))
@@ -119,28 +125,52 @@ fn write_reproduction(report: &ReuseReport, style: Style, out: &mut impl Write) 
             (Some(state), None) => state.to_string(),
             (None, _) => "gone (no TIME_WAIT)".into(),
         };
-        writeln!(
+        text::wrap(
             out,
-            "  server {} closed first, client {} second → server side {server_end}",
-            repro.server, repro.client
+            style,
+            "  ",
+            "    ",
+            &format!(
+                "server {} closed first, client {} second → server side {server_end}",
+                repro.server, repro.client
+            ),
         )?;
-        writeln!(
+        text::wrap(
             out,
-            "  new bind() without SO_REUSEADDR → {:<11} the error a restarting server hits",
-            good_bad(style, false, &repro.bind_without_reuseaddr)
+            style,
+            "  ",
+            "    ",
+            &format!(
+                "new bind() without SO_REUSEADDR → {} the error a restarting server hits",
+                good_bad(
+                    style,
+                    false,
+                    &format!("{:<11}", repro.bind_without_reuseaddr)
+                )
+            ),
         )?;
-        writeln!(
+        text::wrap(
             out,
-            "  new bind() with SO_REUSEADDR    → {:<11} the fix",
-            good_bad(style, true, &repro.bind_with_reuseaddr)
+            style,
+            "  ",
+            "    ",
+            &format!(
+                "new bind() with SO_REUSEADDR    → {} the fix",
+                good_bad(style, true, &format!("{:<11}", repro.bind_with_reuseaddr))
+            ),
         )?;
         for tw in &report.time_wait {
-            writeln!(
+            text::wrap(
                 out,
-                "  TIME_WAIT {} ↔ {}, expires in {}",
-                tw.local,
-                tw.remote,
-                human(Duration::from_millis(tw.expires_ms))
+                style,
+                "  ",
+                "    ",
+                &format!(
+                    "TIME_WAIT {} ↔ {}, expires in {}",
+                    tw.local,
+                    tw.remote,
+                    human(Duration::from_millis(tw.expires_ms))
+                ),
             )?;
         }
     }
@@ -150,13 +180,12 @@ fn write_reproduction(report: &ReuseReport, style: Style, out: &mut impl Write) 
 /// Step 3: the bind-rule matrix and the rule each trial measured.
 fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if !report.trials.is_empty() {
-        writeln!(
+        writeln!(out)?;
+        text::heading(
             out,
-            "\n{}",
-            heading(
-                style,
-                "Bind-rule matrix (each trial on a fresh ephemeral port; options read back from the kernel)"
-            )
+            style,
+            "Bind-rule matrix (each trial on a fresh ephemeral port; options read back from the \
+             kernel)",
         )?;
         let mut table = new_table(
             style,
@@ -184,21 +213,31 @@ fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io:
             ]);
         }
         writeln!(out, "{table}")?;
-        writeln!(
+        text::wrap(
             out,
-            "  old/new socket: options read back from each socket; - = none, std = made by std::net::TcpListener::bind"
+            style,
+            "  ",
+            "  ",
+            "old/new socket: options read back from each socket; - = none, std = made by \
+             std::net::TcpListener::bind",
         )?;
-        writeln!(out, "\n{}", heading(style, "Rules measured"))?;
+        writeln!(out)?;
+        text::heading(out, style, "Rules measured")?;
         for (i, t) in report.trials.iter().enumerate() {
-            write_trial_rule(out, i + 1, t, &report.fix)?;
+            write_trial_rule(out, style, i + 1, t, &report.fix)?;
         }
         if let Some(d) = &report.std_listener_defaults {
-            writeln!(
+            text::wrap(
                 out,
-                "  std::net::TcpListener::bind left SO_REUSEADDR {} and SO_REUSEPORT {} (read back); \
-                 a raw socket2 socket sets neither.",
-                on_off(d.reuseaddr),
-                on_off(d.reuseport)
+                style,
+                "  ",
+                "  ",
+                &format!(
+                    "std::net::TcpListener::bind left SO_REUSEADDR {} and SO_REUSEPORT {} (read \
+                     back); a raw socket2 socket sets neither.",
+                    on_off(d.reuseaddr),
+                    on_off(d.reuseport)
+                ),
             )?;
         }
     }
@@ -208,10 +247,10 @@ fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io:
 /// Step 4: the TIME_WAIT lifetime from --wait.
 fn write_wait(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if let Some(wait) = &report.wait {
-        writeln!(out, "\n{}", heading(style, "TIME_WAIT lifetime (--wait)"))?;
-        writeln!(
-            out,
-            "  {} ↔ {}: lived {} (Linux: TCP_TIMEWAIT_LEN = {}, fired up to {} late by \
+        writeln!(out)?;
+        text::heading(out, style, "TIME_WAIT lifetime (--wait)")?;
+        let lived = format!(
+            "{} ↔ {}: lived {} (Linux: TCP_TIMEWAIT_LEN = {}, fired up to {} late by \
              timer-wheel rounding) {}",
             wait.local,
             wait.remote,
@@ -223,12 +262,18 @@ fn write_wait(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::R
                 wait.matches,
                 if wait.matches { "✓" } else { "✗ MISMATCH" }
             )
-        )?;
-        writeln!(
+        );
+        text::wrap(out, style, "  ", "    ", &lived)?;
+        text::wrap(
             out,
-            "  net.ipv4.tcp_fin_timeout = {}: it bounds orphaned FIN_WAIT2, not TIME_WAIT",
-            wait.tcp_fin_timeout_s
-                .map_or_else(|| "unreadable".into(), |s| format!("{s} s"))
+            style,
+            "  ",
+            "    ",
+            &format!(
+                "net.ipv4.tcp_fin_timeout = {}: it bounds orphaned FIN_WAIT2, not TIME_WAIT",
+                wait.tcp_fin_timeout_s
+                    .map_or_else(|| "unreadable".into(), |s| format!("{s} s"))
+            ),
         )?;
     }
     Ok(())
@@ -236,24 +281,34 @@ fn write_wait(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::R
 
 fn write_trial_rule(
     out: &mut impl Write,
+    style: Style,
     number: usize,
     t: &Trial,
     main_fix: &str,
 ) -> io::Result<()> {
-    writeln!(out, "  {number:>2}. {} [{}]", t.rule, t.source)?;
+    const INDENT: &str = "      ";
+    text::wrap(
+        out,
+        style,
+        &format!("  {number:>2}. "),
+        INDENT,
+        &format!("{} [{}]", t.rule, t.source),
+    )?;
     for e in &t.evidence {
-        writeln!(out, "      measured: {e}")?;
+        text::wrap(out, style, INDENT, "        ", &format!("measured: {e}"))?;
     }
     if let Some(step) = t.failed_step {
-        writeln!(
+        text::wrap(
             out,
-            "      measured: {} from {step}() on {}",
-            t.outcome, t.new_address
+            style,
+            INDENT,
+            "        ",
+            &format!("measured: {} from {step}() on {}", t.outcome, t.new_address),
         )?;
     }
     // The common fix is printed once at the end; only a trial-specific one is shown here.
     if t.fix != main_fix {
-        writeln!(out, "      fix: {}", t.fix)?;
+        text::wrap(out, style, INDENT, "        ", &format!("fix: {}", t.fix))?;
     }
     Ok(())
 }

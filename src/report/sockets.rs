@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use comfy_table::Cell;
 
-use super::table::{heading, new_table, paint};
+use super::table::{new_table, paint};
+use super::text::{self, display_width};
 use super::{Format, Style};
 use crate::commands::VERSION;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
@@ -27,28 +28,227 @@ pub fn sink<'a>(format: Format, style: Style, out: &'a mut dyn Write) -> Box<dyn
     }
 }
 
-/// Column widths: an IPv4 endpoint takes at most 21 characters; longer IPv6 endpoints
-/// push the row out rather than truncate an address.
-const ADDR_WIDTH: usize = 23;
-
 struct TableSink<'a> {
     out: &'a mut dyn Write,
     style: Style,
     header_written: bool,
 }
 
+/// The listing's columns in order, with the width each is padded to. An IPv4 endpoint
+/// takes at most 21 characters; a longer IPv6 one pushes the rest of its row along (onto
+/// a continuation line if the row would pass the width) rather than lose characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Proto,
+    State,
+    RecvQ,
+    SendQ,
+    Local,
+    Remote,
+    Timer,
+    Uid,
+}
+
+impl Column {
+    const ALL: [Self; 8] = [
+        Self::Proto,
+        Self::State,
+        Self::RecvQ,
+        Self::SendQ,
+        Self::Local,
+        Self::Remote,
+        Self::Timer,
+        Self::Uid,
+    ];
+
+    /// Dropped first to last while the row does not fit: the timer (--json keeps it), the
+    /// uid (the process column usually names the owner), the protocol (the state and the
+    /// filters usually tell it). State, queues, addresses and process always stay.
+    const DROP_ORDER: [Self; 3] = [Self::Timer, Self::Uid, Self::Proto];
+
+    fn width(self) -> usize {
+        match self {
+            // "proto"; a uid up to 99999 (a larger one pushes its row along).
+            Self::Proto | Self::Uid => 5,
+            // "ESTABLISHED"; NEW_SYN_RECV and BOUND_INACTIVE push their rows along.
+            Self::State => 11,
+            Self::RecvQ | Self::SendQ => 6,
+            Self::Local | Self::Remote => 21,
+            // "retransmit 204.0ms"; a keepalive of hours pushes its row along.
+            Self::Timer => 18,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Proto => "proto",
+            Self::State => "state",
+            Self::RecvQ => "recv-q",
+            Self::SendQ => "send-q",
+            Self::Local => "local",
+            Self::Remote => "remote",
+            Self::Timer => "timer",
+            Self::Uid => "uid",
+        }
+    }
+
+    fn right_aligned(self) -> bool {
+        matches!(self, Self::RecvQ | Self::SendQ | Self::Uid)
+    }
+}
+
+/// The least room the process column (`name/pid`, the name cut with `…` when longer) is
+/// given before a column is dropped for it.
+const MIN_PROCESS: usize = 10;
+
+/// Continuation lines of a row start this far in, so they read as part of the row above.
+const CONTINUATION: &str = "  ";
+
+/// The columns shown at `width`: all of them when they fit with the process column,
+/// else without the ones [`Column::DROP_ORDER`] names first. Decided once, before the
+/// first row, so rows stream.
+fn layout(width: usize) -> Vec<Column> {
+    let needed = |columns: &[Column]| -> usize {
+        columns.iter().map(|c| c.width() + 1).sum::<usize>() + MIN_PROCESS
+    };
+    let mut columns = Column::ALL.to_vec();
+    for drop in Column::DROP_ORDER {
+        if needed(&columns) <= width {
+            break;
+        }
+        columns.retain(|&c| c != drop);
+    }
+    columns
+}
+
+/// The width at which every column shows.
+fn full_width() -> usize {
+    Column::ALL.iter().map(|c| c.width() + 1).sum::<usize>() + MIN_PROCESS
+}
+
+/// One row laid out to the width: padded cells, then the process, then free text (the
+/// tcp_info), moving to a continuation line whatever would pass the edge.
+struct RowText {
+    width: usize,
+    lines: Vec<String>,
+    line: String,
+}
+
+impl RowText {
+    fn new(width: usize) -> Self {
+        Self {
+            width,
+            lines: Vec::new(),
+            line: String::new(),
+        }
+    }
+
+    fn used(&self) -> usize {
+        display_width(&self.line)
+    }
+
+    /// Room left on the current line for a cell after its separating space.
+    fn room(&self) -> usize {
+        if self.line.is_empty() {
+            self.width
+        } else {
+            self.width.saturating_sub(self.used() + 1)
+        }
+    }
+
+    fn break_line(&mut self) {
+        let line = std::mem::replace(&mut self.line, CONTINUATION.to_string());
+        self.lines.push(line);
+    }
+
+    fn is_fresh_continuation(&self) -> bool {
+        self.line == CONTINUATION
+    }
+
+    fn push(&mut self, cell: &str) {
+        if display_width(cell) > self.room()
+            && !self.is_fresh_continuation()
+            && !self.line.is_empty()
+        {
+            self.break_line();
+        }
+        if !self.line.is_empty() && !self.is_fresh_continuation() {
+            self.line.push(' ');
+        }
+        self.line.push_str(cell);
+    }
+
+    fn cell(&mut self, column: Column, text: &str) {
+        let pad = column.width().saturating_sub(display_width(text));
+        let cell = if column.right_aligned() {
+            format!("{}{text}", " ".repeat(pad))
+        } else {
+            format!("{text}{}", " ".repeat(pad))
+        };
+        self.push(&cell);
+    }
+
+    /// `name/pid`, the name shortened with `…` to the room left; on a line of its own
+    /// when even that does not fit.
+    fn process(&mut self, name: &str, pid: Option<&str>) {
+        let whole = match pid {
+            Some(pid) => format!("{name}/{pid}"),
+            None => name.to_string(),
+        };
+        if display_width(&whole) <= self.room() {
+            return self.push(&whole);
+        }
+        let suffix = pid.map_or_else(String::new, |pid| format!("/{pid}"));
+        let room = if self.room() >= MIN_PROCESS {
+            self.room()
+        } else {
+            self.width - CONTINUATION.len()
+        };
+        let keep = room.saturating_sub(display_width(&suffix) + 1);
+        let short: String = name.chars().take(keep.max(1)).collect();
+        self.push(&format!("{short}…{suffix}"));
+    }
+
+    /// Free text after the row: on the same line when it fits there whole, else on
+    /// continuation lines, wrapped at its spaces.
+    fn trailer(&mut self, text: &str) {
+        if display_width(text) <= self.room() {
+            return self.push(text);
+        }
+        self.break_line();
+        let mut lines = super::text::wrapped(self.width, CONTINUATION, CONTINUATION, text);
+        self.line = lines.pop().unwrap_or_default();
+        self.lines.extend(lines);
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.line.trim().is_empty() {
+            self.lines.push(self.line);
+        }
+        self.lines
+    }
+}
+
 impl TableSink<'_> {
+    fn width(&self) -> usize {
+        usize::from(self.style.width)
+    }
+
     fn header(&mut self) -> io::Result<()> {
         self.header_written = true;
-        let header = format!(
-            "{:<5} {:<12} {:>7} {:>7} {:<ADDR_WIDTH$} {:<ADDR_WIDTH$} {:<16} {:>6} process",
-            "proto", "state", "recv-q", "send-q", "local", "remote", "timer", "uid"
-        );
-        writeln!(
-            self.out,
-            "{}",
-            paint(self.style, anstyle::Style::new().bold(), &header)
-        )
+        let mut text = RowText::new(self.width());
+        for column in layout(self.width()) {
+            text.cell(column, column.name());
+        }
+        text.push("process");
+        for line in text.finish() {
+            writeln!(
+                self.out,
+                "{}",
+                paint(self.style, anstyle::Style::new().bold(), line.trim_end())
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -57,35 +257,44 @@ impl Sink for TableSink<'_> {
         if !self.header_written {
             self.header()?;
         }
-        let proto = match row.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        };
-        let timer = match (row.timer, row.expires_ms) {
-            (Some(name), Some(ms)) => format!("{name} {}", human(Duration::from_millis(ms))),
-            (Some(name), None) => name.to_string(),
-            _ => "-".to_string(),
-        };
-        write!(
-            self.out,
-            "{proto:<5} {:<12} {:>7} {:>7} {:<ADDR_WIDTH$} {:<ADDR_WIDTH$} {timer:<16} {:>6} ",
-            row.state.name(),
-            row.recv_q,
-            row.send_q,
-            row.local,
-            row.remote,
-            // No owner reported (TIME_WAIT, a request socket): "-", not a 0 that reads as root.
-            row.uid
-                .map_or_else(|| "-".to_string(), |uid| uid.to_string())
-        )?;
+        let mut text = RowText::new(self.width());
+        for column in layout(self.width()) {
+            let cell = match column {
+                Column::Proto => match row.proto {
+                    Proto::Tcp => "tcp".to_string(),
+                    Proto::Udp => "udp".to_string(),
+                },
+                Column::State => row.state.name().to_string(),
+                Column::RecvQ => row.recv_q.to_string(),
+                Column::SendQ => row.send_q.to_string(),
+                Column::Local => row.local.to_string(),
+                Column::Remote => row.remote.to_string(),
+                Column::Timer => match (row.timer, row.expires_ms) {
+                    (Some(name), Some(ms)) => {
+                        format!("{name} {}", human(Duration::from_millis(ms)))
+                    }
+                    (Some(name), None) => name.to_string(),
+                    _ => "-".to_string(),
+                },
+                // No owner reported (TIME_WAIT, a request socket): "-", not a 0 that reads
+                // as root.
+                Column::Uid => row
+                    .uid
+                    .map_or_else(|| "-".to_string(), |uid| uid.to_string()),
+            };
+            text.cell(column, &cell);
+        }
         match (row.process, row.pid) {
-            (Some(process), Some(pid)) => write!(self.out, "{process}/{pid}")?,
-            _ => write!(self.out, "-")?,
+            (Some(process), Some(pid)) => text.process(process, Some(&pid.to_string())),
+            _ => text.push("-"),
         }
         if let Some(info) = &row.info {
-            write!(self.out, "  {}", info_text(info))?;
+            text.trailer(&info_text(info));
         }
-        writeln!(self.out)
+        for line in text.finish() {
+            writeln!(self.out, "{}", line.trim_end())?;
+        }
+        Ok(())
     }
 
     fn finish(&mut self, footer: &Footer) -> io::Result<()> {
@@ -98,10 +307,32 @@ impl Sink for TableSink<'_> {
             };
             writeln!(self.out, "{} sockets (from {source})", footer.count)?;
         }
-        for note in &footer.notes {
-            writeln!(self.out, "Note: {note}")?;
+        let shown = layout(self.width());
+        let hidden: Vec<&str> = Column::ALL
+            .iter()
+            .filter(|c| !shown.contains(c))
+            .map(|c| c.name())
+            .collect();
+        if self.header_written && !hidden.is_empty() {
+            let what = match hidden.as_slice() {
+                [one] => format!("{one} column is"),
+                [rest @ .., last] => format!("{} and {last} columns are", rest.join(", ")),
+                [] => unreachable!("checked non-empty above"),
+            };
+            text::wrap(
+                self.out,
+                self.style,
+                "Note: ",
+                "  ",
+                &format!(
+                    "the {what} hidden to fit {} columns: COLUMNS={} or wider shows every \
+                     column, and --json every field.",
+                    self.width(),
+                    full_width()
+                ),
+            )?;
         }
-        Ok(())
+        text::notes(self.out, self.style, &footer.notes)
     }
 
     fn fail(&mut self, _error: &str, _exit: Exit) -> io::Result<()> {
@@ -146,7 +377,7 @@ fn bits_per_second(bytes_per_second: u64) -> String {
 }
 
 fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Result<()> {
-    writeln!(out, "{}", heading(style, "Sockets by state"))?;
+    text::heading(out, style, "Sockets by state")?;
     if summary.by_state.is_empty() {
         writeln!(out, "  none matched")?;
     } else {
@@ -175,7 +406,8 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
             summary.time_wait
         ),
     };
-    writeln!(out, "\n{}", heading(style, &heading_text))?;
+    writeln!(out)?;
+    text::heading(out, style, &heading_text)?;
     if summary.time_wait_destinations.is_empty() {
         writeln!(out, "  none")?;
     } else {
@@ -209,13 +441,14 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
         .as_ref()
         .filter(|p| p.level == Level::Ok)
     {
-        writeln!(out, "  {}", p.reason)?;
+        text::wrap(out, style, "  ", "  ", &p.reason)?;
     }
 
-    writeln!(
+    writeln!(out)?;
+    text::heading(
         out,
-        "\n{}",
-        heading(style, "Listeners with connections waiting for accept()")
+        style,
+        "Listeners with connections waiting for accept()",
     )?;
     if summary.accept_queues.is_empty() {
         writeln!(out, "  none: every accept queue is empty")?;
@@ -240,7 +473,8 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
         writeln!(out, "\nNothing needs action.")?;
     }
     for finding in &summary.findings {
-        writeln!(out, "\n{} {finding}", heading(style, "Finding:"))?;
+        writeln!(out)?;
+        text::labelled(out, style, "Finding:", finding)?;
     }
     Ok(())
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use comfy_table::{Cell, Color};
 
 use super::Style;
-use super::table::{good_bad, heading, new_table, paint};
+use super::table::{good_bad, new_table, paint};
+use super::text;
 use crate::commands::sockopt::{
     DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
 };
@@ -16,37 +17,33 @@ use crate::units::human;
 
 pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let title = paint(style, anstyle::Style::new().bold(), "sockdoc sockopt");
-    match (&report.mode, &report.socket) {
-        (ReportMode::Set, Some(socket)) => {
-            writeln!(out, "{title}: {}", describe_socket(socket))?;
-        }
-        _ => writeln!(
-            out,
+    let first = match (&report.mode, &report.socket) {
+        (ReportMode::Set, Some(socket)) => format!("{title}: {}", describe_socket(socket)),
+        _ => format!(
             "{title} --defaults: what each way of making a TCP socket leaves set, read back \
              from real sockets"
-        )?,
-    }
-    writeln!(out, "{}", describe_limits(&report.limits))?;
+        ),
+    };
+    text::wrap(out, style, "", "  ", &first)?;
+    text::wrap(out, style, "", "  ", &describe_limits(&report.limits))?;
     if let Some(defaults) = &report.defaults {
         write_defaults(defaults, style, out)?;
     } else {
         write_options(&report.options, style, out)?;
     }
     let good = report.mismatches == 0 && report.refused == 0;
-    writeln!(
+    writeln!(out)?;
+    text::labelled(
         out,
-        "\n{} {}",
-        heading(style, "Verdict:"),
-        if good {
+        style,
+        "Verdict:",
+        &if good {
             report.verdict.clone()
         } else {
             good_bad(style, false, &report.verdict)
-        }
+        },
     )?;
-    for note in &report.notes {
-        writeln!(out, "Note: {note}")?;
-    }
-    Ok(())
+    text::notes(out, style, &report.notes)
 }
 
 fn describe_socket(socket: &SocketInfo) -> String {
@@ -106,19 +103,23 @@ fn write_options(rows: &[OptionRow], style: Style, out: &mut impl Write) -> io::
         ]);
     }
     writeln!(out, "{table}")?;
-    writeln!(
+    text::wrap(
         out,
-        "  ✓ as requested; adjusted: changed the way Linux documents; -: not requested (the \
-         socket's value at this stage)"
+        style,
+        "  ",
+        "  ",
+        "✓ as requested; adjusted: changed the way Linux documents; -: not requested (the \
+         socket's value at this stage)",
     )?;
     let notes: Vec<_> = rows
         .iter()
         .filter_map(|r| r.note.as_ref().map(|n| (r.name, n)))
         .collect();
     if !notes.is_empty() {
-        writeln!(out, "\n{}", heading(style, "Why"))?;
+        writeln!(out)?;
+        text::heading(out, style, "Why")?;
         for (name, note) in notes {
-            writeln!(out, "  {name}: {note}")?;
+            text::wrap(out, style, &format!("  {name}: "), "    ", note)?;
         }
     }
     Ok(())
@@ -197,9 +198,10 @@ fn write_defaults(rows: &[DefaultsRow], style: Style, out: &mut impl Write) -> i
         .filter_map(|r| r.note.as_ref().map(|n| (r.name, n)))
         .collect();
     if !notes.is_empty() {
-        writeln!(out, "\n{}", heading(style, "Where they differ"))?;
+        writeln!(out)?;
+        text::heading(out, style, "Where they differ")?;
         for (name, note) in notes {
-            writeln!(out, "  {name}: {note}")?;
+            text::wrap(out, style, &format!("  {name}: "), "    ", note)?;
         }
     }
     Ok(())

@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use comfy_table::{Cell, Color};
 
 use super::Style;
-use super::table::{heading, new_table, paint};
+use super::table::{new_table, paint};
+use super::text;
 use crate::cli::AdviceFormat;
 use crate::commands::sysctl_advice::era::Bound;
 use crate::commands::sysctl_advice::{ConfigProblem, Finding, Level, SysctlReport};
@@ -28,19 +29,25 @@ pub fn render(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::
 // ---------------------------------------------------------------------------------------
 
 fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Result<()> {
-    let width = usize::from(style.width.unwrap_or(super::PIPE_WIDTH));
-    writeln!(
-        out,
-        "{} for role {}, network namespace {}",
-        paint(style, anstyle::Style::new().bold(), "sockdoc sysctl-advice"),
+    let width = usize::from(style.width);
+    let title = paint(style, anstyle::Style::new().bold(), "sockdoc sysctl-advice");
+    let first = format!(
+        "{title} for role {}, network namespace {}",
         report.role,
         netns_text(report)
-    )?;
+    );
+    text::wrap_to(out, width, "", "  ", &first)?;
     if report.root != "/" {
-        writeln!(out, "Read from --root {}", report.root)?;
+        text::wrap_to(
+            out,
+            width,
+            "",
+            "  ",
+            &format!("Read from --root {}", report.root),
+        )?;
     }
-    writeln!(out, "{}", summary_line(report, style))?;
-    wrap_into(out, &kernel_line(report), "", width)?;
+    text::wrap_to(out, width, "", "  ", &summary_line(report, style))?;
+    text::wrap_to(out, width, "", "  ", &kernel_line(report))?;
 
     let mut table = new_table(style, &["key", "current", "suggested", "level", "why"]);
     for f in &report.findings {
@@ -61,16 +68,17 @@ fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Resul
         width,
     )?;
 
-    writeln!(out, "\n{}", heading(style, "Why, with the live evidence"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Why, with the live evidence")?;
     for f in &report.findings {
-        writeln!(
-            out,
-            "{} {} = {} [{}]",
-            level_mark(style, f.level),
+        let first = format!("{} ", level_mark(style, f.level));
+        let line = format!(
+            "{} = {} [{}]",
             f.key,
             f.current.as_deref().map_or("(absent)", shown_value),
             f.source
-        )?;
+        );
+        text::wrap_to(out, width, &first, "    ", &line)?;
         let mut text = f.reason.clone();
         if let Some(s) = &f.suggested
             && f.suggested != f.current
@@ -101,11 +109,16 @@ fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Resul
     write_config(report, style, width, out)?;
 
     if report.findings.iter().any(has_change) {
-        writeln!(
+        writeln!(out)?;
+        text::labelled(
             out,
-            "\n{} sockdoc sysctl-advice --role {} --format conf   (a sysctl.d snippet of the suggested values)",
-            heading(style, "Next:"),
-            report.role
+            style,
+            "Next:",
+            &format!(
+                "sockdoc sysctl-advice --role {} --format conf   (a sysctl.d snippet of the \
+                 suggested values)",
+                report.role
+            ),
         )?;
     }
     for note in &report.notes {
@@ -120,19 +133,20 @@ fn write_config(
     width: usize,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    writeln!(
+    writeln!(out)?;
+    text::heading(
         out,
-        "\n{}",
-        heading(
-            style,
-            "Config files, in the order `sysctl --system` applies them (later lines win)"
-        )
+        style,
+        "Config files, in the order `sysctl --system` applies them (later lines win)",
     )?;
     if report.config_files.is_empty() {
-        writeln!(
+        text::wrap_to(
             out,
-            "  none under /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d, \
-             /lib/sysctl.d or /etc/sysctl.conf"
+            width,
+            "  ",
+            "    ",
+            "none under /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, \
+             /usr/lib/sysctl.d, /lib/sysctl.d or /etc/sysctl.conf",
         )?;
     }
     let name_width = report
@@ -147,7 +161,16 @@ fn write_config(
             (None, 1) => format!("{}, 1 assignment", file.status),
             (None, n) => format!("{}, {n} assignments", file.status),
         };
-        writeln!(out, "  {:<name_width$}  {detail}", file.file)?;
+        // Details line up after the longest name while that leaves them room; a long path
+        // puts its detail on the next line instead of past the edge.
+        let name = format!("  {:<name_width$}  ", file.file);
+        if text::display_width(&name) + MIN_DETAIL_ROOM <= width {
+            let rest = " ".repeat(text::display_width(&name));
+            text::wrap_to(out, width, &name, &rest, &detail)?;
+        } else {
+            text::wrap_to(out, width, "  ", "    ", &file.file)?;
+            text::wrap_to(out, width, "    ", "    ", &detail)?;
+        }
     }
     if report.config.is_empty() {
         if !report.config_files.is_empty() {
@@ -155,22 +178,28 @@ fn write_config(
         }
         return Ok(());
     }
-    writeln!(out, "\n{}", heading(style, "Config problems"))?;
+    writeln!(out)?;
+    text::heading(out, style, "Config problems")?;
     for p in &report.config {
         let assignment = match (&p.key, &p.value) {
             (Some(key), Some(value)) => format!("  {key} = {}", shown_value(value)),
             _ => String::new(),
         };
-        writeln!(
+        let first = format!("{} ", level_mark(style, p.level));
+        text::wrap_to(
             out,
-            "{} {}{assignment}",
-            level_mark(style, p.level),
-            location(p)
+            width,
+            &first,
+            "    ",
+            &format!("{}{assignment}", location(p)),
         )?;
         wrap_into(out, &p.problem, "    ", width)?;
     }
     Ok(())
 }
+
+/// The narrowest column a config file's detail is lined up in.
+const MIN_DETAIL_ROOM: usize = 24;
 
 /// Which kernel era the advice assumed, and why: "Kernel: tcp_tw_recycle present (older
 /// than Linux 4.12); tcp_tw_reuse = 2 is loopback only (Linux 4.18+): no, default 0; ...".
@@ -225,23 +254,7 @@ fn level_mark(style: Style, level: Level) -> String {
 
 /// Writes `text` word-wrapped to `width` columns, every line starting with `indent`.
 fn wrap_into(out: &mut impl Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
-    let room = width.saturating_sub(indent.chars().count()).max(20);
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        let needed = line.chars().count() + 1 + word.chars().count();
-        if !line.is_empty() && needed > room {
-            writeln!(out, "{indent}{line}")?;
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        writeln!(out, "{indent}{line}")?;
-    }
-    Ok(())
+    super::text::wrap_to(out, width, indent, indent, text)
 }
 
 /// An empty value reads as `""` rather than as nothing.
@@ -466,7 +479,8 @@ fn conf_setting(f: &Finding, out: &mut impl Write) -> io::Result<()> {
     )
 }
 
-/// `text` as `# ` comment lines, wrapped to the pipe width.
+/// `text` as `# ` comment lines, wrapped to the pipe width whatever the terminal: the
+/// snippet is a file, and the same command should write the same file.
 fn comment(out: &mut impl Write, text: &str) -> io::Result<()> {
     wrap_into(out, text, "# ", usize::from(super::PIPE_WIDTH))
 }

@@ -5,23 +5,20 @@ use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
 use super::Style;
 
-/// A table with sockdoc's look, honouring colour and width.
+/// A table with sockdoc's look, honouring colour and width. The width is always set
+/// explicitly: comfy-table would otherwise ask the terminal itself and ignore COLUMNS, and
+/// its own fallback without a terminal is no width limit at all.
 pub(crate) fn new_table(style: Style, header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(Cell::new));
-    if let Some(width) = style.width {
-        table.set_width(width);
-    }
+        .set_header(header.iter().map(Cell::new))
+        .set_width(style.width);
     if style.color {
         table.enforce_styling();
     } else {
         table.force_no_tty();
-        if style.width.is_none() {
-            table.set_width(super::PIPE_WIDTH);
-        }
     }
     table
 }
