@@ -61,7 +61,9 @@ pub const P99_LIMIT: DurationRange = DurationRange {
         attributes them to the mechanism that caused them, with evidence, and gives the fix.\n\n\
         Exit codes: 0 ran and found nothing that needs action; 1 found something that needs \
         action (or the kernel disagreed with its documented behaviour); 2 bad usage; \
-        3 could not run as asked (port held by a live socket, permission, feature missing).",
+        3 could not run as asked (port held by a live socket, permission, feature missing).\n\n\
+        Output width: COLUMNS when set, else the terminal's width, else 100 columns when piped; \
+        --color and NO_COLOR change colour only.",
     arg_required_else_help = true,
     max_term_width = 100
 )]
