@@ -368,8 +368,6 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
     Ok((report, exit))
 }
 
-/// A root that is not a directory is a usage error (exit 2); one without proc/sys/net
-/// cannot be judged at all (exit 3), and passing it would let a typo in CI pass.
 impl Summary {
     fn new(findings: &[Finding], config: &[ConfigProblem]) -> Self {
         let mut summary = Self {
@@ -404,6 +402,8 @@ fn needs_root_note(files: &[ConfigFile]) -> Option<String> {
     })
 }
 
+/// A root that is not a directory is a usage error (exit 2); one without proc/sys/net
+/// cannot be judged at all (exit 3): passing it would let a typo in CI pass.
 fn check_root(root: &Path) -> anyhow::Result<()> {
     if let Some(problem) = sysctl::root_problem(root) {
         return Err(UsageError(format!(
@@ -413,14 +413,14 @@ fn check_root(root: &Path) -> anyhow::Result<()> {
         ))
         .into());
     }
+    if sysctl::proc_sys_net_present(root) {
+        return Ok(());
+    }
     let missing = if sysctl::proc_sys_present(root) {
         "proc/sys/net"
     } else {
         "proc/sys"
     };
-    if sysctl::proc_sys_net_present(root) {
-        return Ok(());
-    }
     anyhow::bail!(
         "--root {}: there is no {missing} under it, so no network sysctl can be read and \
          nothing can be judged; point --root at a tree that holds proc/sys/net (a mounted \
