@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,7 +28,16 @@ const FINDING_KEYS: &[&str] = &[
     "remove_override",
     "kernel_default",
 ];
-const CONFIG_KEYS: &[&str] = &["file", "line", "key", "value", "problem", "level"];
+const CONFIG_KEYS: &[&str] = &[
+    "file",
+    "line",
+    "key",
+    "value",
+    "value_bytes",
+    "problem",
+    "level",
+    "kind",
+];
 
 /// A fixture root, relative to the package, as a user would type it.
 fn fixture(name: &str) -> String {
@@ -712,75 +722,58 @@ fn the_config_lint_names_file_and_line() {
                 p["file"].as_str().unwrap().to_string(),
                 p["line"].as_u64().unwrap(),
                 p["level"].as_str().unwrap().to_string(),
-                p["problem"].as_str().unwrap().to_string(),
+                p["kind"].as_str().unwrap().to_string(),
             )
         })
         .collect();
     let expected: &[(&str, u64, &str, &str)] = &[
-        (
-            "/usr/lib/sysctl.d/10-legacy.conf",
-            2,
-            "warn",
-            "no such key on this kernel (tcp_tw_recycle was removed in Linux 4.12)",
-        ),
+        // tcp_tw_recycle (removed in 4.12), without and with a leading '-'.
+        ("/usr/lib/sysctl.d/10-legacy.conf", 2, "warn", "no-such-key"),
         (
             "/usr/lib/sysctl.d/10-legacy.conf",
             3,
             "info",
-            "ignored because of the leading '-'",
+            "absent-ignored",
         ),
         // Outside net.*: listed, at info (never fails --check).
         (
             "/usr/lib/sysctl.d/50-pid-max.conf",
             2,
             "info",
-            "not applied: the kernel has \"32768\"",
+            "not-applied",
         ),
         (
             "/usr/lib/sysctl.d/50-pid-max.conf",
             3,
             "info",
-            "no such key",
+            "no-such-key",
         ),
-        (
-            "/etc/sysctl.d/60-tuning.conf",
-            2,
-            "advise",
-            "not applied: the kernel has \"4096\"",
-        ),
-        (
-            "/etc/sysctl.d/60-tuning.conf",
-            3,
-            "advise",
-            "not applied: the kernel has \"60\"",
-        ),
-        (
-            "/etc/sysctl.d/60-tuning.conf",
-            4,
-            "info",
-            "overridden by /etc/sysctl.conf:2, which sets \"2\"",
-        ),
+        ("/etc/sysctl.d/60-tuning.conf", 2, "advise", "not-applied"),
+        ("/etc/sysctl.d/60-tuning.conf", 3, "advise", "not-applied"),
+        ("/etc/sysctl.d/60-tuning.conf", 4, "info", "overridden"),
         ("/etc/sysctl.d/60-tuning.conf", 5, "advise", "malformed"),
-        ("/etc/sysctl.d/60-tuning.conf", 6, "info", "a glob"),
+        ("/etc/sysctl.d/60-tuning.conf", 6, "info", "glob"),
+        // `9000-9001, 8080`: proc_do_large_bitmap() allows no space after the comma
+        // (EINVAL, measured in a private network namespace).
+        ("/etc/sysctl.d/60-tuning.conf", 7, "warn", "invalid-value"),
         (
             "/etc/sysctl.d/60-tuning.conf",
             8,
             "advise",
-            "a '#' inside the value",
+            "inline-comment",
         ),
     ];
-    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
-    for (got, want) in problems.iter().zip(expected) {
-        assert_eq!(
-            (got.0.as_str(), got.1, got.2.as_str()),
-            (want.0, want.1, want.2)
-        );
-        assert!(got.3.contains(want.3), "{}:{}: {}", got.0, got.1, got.3);
-    }
-    // Not reported: 10-legacy.conf:4 sets the same 30 as the line that wins; the reserved
-    // ports are applied, only written in another order; the masked and shadowed files are
-    // never read.
-    assert_eq!(report["summary"]["config_problems"], 10);
+    let got: Vec<(&str, u64, &str, &str)> = problems
+        .iter()
+        .map(|p| (p.0.as_str(), p.1, p.2.as_str(), p.3.as_str()))
+        .collect();
+    assert_eq!(got, expected);
+    // Not reported: 10-legacy.conf:4 sets the same 30 as the line that wins; the masked and
+    // shadowed files are never read.
+    assert_eq!(report["summary"]["config_problems"], 11);
+    let reserved = &report["config"][9];
+    assert_eq!(reserved["value"], "9000-9001, 8080");
+    assert_eq!(reserved["live"], "8080,9000-9001");
 }
 
 #[test]
@@ -861,31 +854,49 @@ fn malformed_and_missing_files_are_notes_not_panics() {
     assert_eq!(config[4].0, "/etc/sysctl.d/60-gone.conf");
     assert!(config[4].1.is_null());
     assert!(config[4].2.contains("/etc/nowhere.conf does not exist"));
+}
 
-    // A root with nothing in it at all.
+/// A root without proc/sys/net has no kernel to judge: it cannot run (exit 3), with or
+/// without --check, rather than pass with every knob "not judged" (a typo in a CI job's
+/// --root would otherwise pass). The message names --root and what is missing.
+#[test]
+fn a_root_without_proc_sys_cannot_be_judged() {
     let empty = tempfile::tempdir().unwrap();
-    let (report, output) = run_json(&["sysctl-advice", "--root", empty.path().to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(0));
-    assert!(report["notes"].to_string().contains("has no proc/sys/net"));
-    assert!(
-        levels(&report).iter().all(|l| l == "info"),
-        "nothing is claimed about a kernel that cannot be seen: {report:#}"
-    );
-    assert_eq!(report["config_files"], Value::Array(vec![]));
-
-    // Only /etc (an unpacked image, say): syntax is checked, values are not judged.
+    let root = empty.path().to_str().unwrap();
+    let expect_cannot_run = |missing: &str| {
+        for check in [false, true] {
+            let mut args = vec!["sysctl-advice", "--root", root];
+            if check {
+                args.push("--check");
+            }
+            let (report, output) = run_json(&args);
+            assert_eq!(output.status.code(), Some(3), "{report:#}");
+            assert_eq!(report["exit_code"], 3);
+            assert_eq!(report["command"], "sysctl-advice");
+            assert!(report.get("findings").is_none(), "{report:#}");
+            let error = report["error"].as_str().unwrap();
+            assert!(error.starts_with(&format!("--root {root}:")), "{error}");
+            assert!(error.contains(&format!("no {missing} under it")), "{error}");
+        }
+    };
+    expect_cannot_run("proc/sys");
+    // Only /etc (an unpacked image, say): still nothing to judge the files against.
     std::fs::create_dir(empty.path().join("etc")).unwrap();
     std::fs::write(
         empty.path().join("etc/sysctl.conf"),
-        "net.ipv4.tcp_tw_recycle = 1\nnot an assignment\n",
+        "net.ipv4.tcp_tw_recycle = 1\n",
     )
     .unwrap();
-    let (report, output) = run_json(&["sysctl-advice", "--root", empty.path().to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(0));
-    let config = report["config"].as_array().unwrap();
-    assert_eq!(config.len(), 1, "{config:#?}");
-    assert_eq!(config[0]["line"], 2);
-    assert!(report["notes"].to_string().contains("syntax only"));
+    expect_cannot_run("proc/sys");
+    std::fs::create_dir_all(empty.path().join("proc/sys/kernel")).unwrap();
+    expect_cannot_run("proc/sys/net");
+    // The table run says the same on stderr and prints nothing on stdout.
+    sockdoc()
+        .args(["sysctl-advice", "--root", root, "--check"])
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::contains("no proc/sys/net under it"));
 }
 
 #[test]
@@ -961,8 +972,29 @@ fn the_conf_snippet_sets_only_suggested_changes() {
         snippet.contains("# net.ipv4.tcp_max_tw_buckets: 5000 → remove the override (advise)."),
         "{snippet}"
     );
-    assert!(snippet.contains("sudo sysctl --system"));
-    assert!(snippet.contains("sudo sysctl -p /etc/sysctl.d/99-sockdoc.conf"));
+    // A '-' line does not keep `sysctl -p` from failing on a kernel without the key: the
+    // snippet offers `sysctl -e -p`, and says why on the line.
+    let (report, _) = advice("old-kernel", &[]);
+    let conf = &report["conf"];
+    assert_eq!(conf["optional_keys"], json!(["net.ipv4.tcp_tw_recycle"]));
+    let commands: Vec<&str> = conf["apply"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "sudo sysctl -e -p /etc/sysctl.d/99-sockdoc.conf",
+            "sudo sysctl --system"
+        ]
+    );
+    for command in commands {
+        assert!(snippet.contains(&format!("#   {command} ")), "{snippet}");
+    }
+    let note = conf["optional_note"].as_str().unwrap();
+    assert!(snippet.replace("\n# ", " ").contains(note), "{snippet}");
     assert!(
         snippet
             .contains("# Warning: /etc/sysctl.conf:2 sets it to 1 and is applied after this file")
@@ -970,6 +1002,15 @@ fn the_conf_snippet_sets_only_suggested_changes() {
     assert!(
         snippet.lines().all(|line| line.chars().count() <= 100),
         "{snippet}"
+    );
+
+    let (report, _) = advice("lint", &[]);
+    let conf = &report["conf"];
+    assert_eq!(conf["optional_keys"], json!([]));
+    assert!(conf["optional_note"].is_null());
+    assert_eq!(
+        conf["apply"][0]["command"],
+        "sudo sysctl -p /etc/sysctl.d/99-sockdoc.conf"
     );
 
     let (snippet, code) = text("default", &["--format", "conf"]);
@@ -1681,5 +1722,353 @@ fn abort_on_overflow_resets_only_requests_already_in_syn_recv() {
                 level("ok")
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Values the kernel refuses or reads in part; files only root can read; long values
+// ---------------------------------------------------------------------------------------
+
+/// The config problems of a report as (line, level, kind), for one file.
+fn kinds_in(report: &Value, file: &str) -> Vec<(u64, String, String)> {
+    report["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["file"] == file)
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap_or(0),
+                p["level"].as_str().unwrap().to_string(),
+                p["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn values_the_kernel_refuses_are_invalid_not_unapplied() {
+    // The kernel already shows the two numbers it reads of `1024 65535 1`.
+    let root = fixture_with(
+        "default",
+        &[
+            (
+                "etc/sysctl.d/50-bad.conf",
+                "net.ipv4.tcp_tw_reuse = 99999999999999999999999\n\
+                 net.ipv4.ip_local_port_range = 1024 65535 1\n\
+                 net.ipv4.tcp_fin_timeout =\n\
+                 net.ipv4.ip_local_reserved_ports = 9000-9001, 8080\n",
+            ),
+            ("proc/sys/net/ipv4/ip_local_port_range", "1024\t65535\n"),
+        ],
+    );
+    let (report, code) = advice_in(root.path(), &[]);
+    assert_eq!(code, 1, "a value the kernel refuses is a warn: {report:#}");
+    let file = "/etc/sysctl.d/50-bad.conf";
+    let kinds = kinds_in(&report, file);
+    let kinds: Vec<(u64, &str, &str)> = kinds
+        .iter()
+        .map(|(line, level, kind)| (*line, level.as_str(), kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "warn", "invalid-value"),
+            (2, "advise", "partly-read"),
+            (3, "warn", "invalid-value"),
+            (4, "warn", "invalid-value"),
+        ]
+    );
+    let problem = |line: usize| report["config"][line - 1]["problem"].as_str().unwrap();
+    assert!(problem(1).contains("23 characters"), "{}", problem(1));
+    assert!(
+        problem(2).contains("ignores the rest (\"1\")"),
+        "{}",
+        problem(2)
+    );
+    assert!(problem(3).contains("no number"), "{}", problem(3));
+    // The findings agree: the range is applied as the kernel reads it, tcp_tw_reuse not.
+    let applied = |key: &str| finding(&report, key)["configured"]["applied"].clone();
+    assert_eq!(applied("net.ipv4.ip_local_port_range"), true);
+    assert_eq!(applied("net.ipv4.tcp_tw_reuse"), false);
+    assert_eq!(applied("net.ipv4.tcp_fin_timeout"), false);
+}
+
+/// What the kernel does with each value, measured in a private network namespace, and
+/// what the lint says about the same value against the same kernel state: they must
+/// agree. A refused write must be `invalid-value`; a taken one must never be, and must
+/// count as applied once the kernel shows what it took.
+#[test]
+fn the_lint_agrees_with_the_kernel() {
+    if skip_unless_root("writes each value to a knob in a private network namespace") {
+        return;
+    }
+    let cases: &[(&str, &str)] = &[
+        ("net/ipv4/tcp_tw_reuse", "99999999999999999999999"),
+        ("net/ipv4/tcp_tw_reuse", "3"),
+        ("net/ipv4/tcp_tw_reuse", "1 2"),
+        ("net/ipv4/tcp_tw_reuse", "010"),
+        ("net/ipv4/ip_local_port_range", "1024 65535 1"),
+        ("net/ipv4/ip_local_port_range", "40000"),
+        ("net/ipv4/ip_local_port_range", "80 60999"),
+        ("net/ipv4/ip_local_port_range", "60000 1024"),
+        ("net/ipv4/ip_local_port_range", ""),
+        ("net/ipv4/tcp_fin_timeout", ""),
+        ("net/ipv4/tcp_max_syn_backlog", "0x10"),
+        ("net/ipv4/tcp_max_syn_backlog", "08"),
+        ("net/ipv4/tcp_autocorking", "2"),
+        ("net/ipv4/ip_local_reserved_ports", "9000-9001, 8080"),
+        ("net/ipv4/ip_local_reserved_ports", "8080,9000-9001,"),
+        ("net/ipv4/ip_local_reserved_ports", "70000"),
+    ];
+    // One namespace per case, so each write meets the kernel's defaults: "before|rc|after".
+    let mut script = String::new();
+    for (knob, value) in cases {
+        writeln!(
+            script,
+            "unshare --net sh -c 'f=/proc/sys/{knob}; b=$(cat $f); \
+             printf \"%s\\n\" \"$1\" > $f 2>/dev/null; echo \"$b|$?|$(cat $f)\"' - '{value}'"
+        )
+        .unwrap();
+    }
+    let output = in_private_netns(&script);
+    assert!(output.status.success(), "{output:?}");
+    let measured = String::from_utf8(output.stdout).unwrap();
+    let measured: Vec<&str> = measured.lines().collect();
+    assert_eq!(measured.len(), cases.len(), "{measured:?}");
+    for ((knob, value), line) in cases.iter().zip(measured) {
+        let [before, rc, after] = line.split('|').collect::<Vec<_>>()[..] else {
+            panic!("{line}");
+        };
+        let refused = rc != "0";
+        // The same kernel state as a fixture: the value the kernel showed before the write
+        // for the checks, and after it for the comparison.
+        let key = knob.replace('/', ".");
+        let root = fixture_with(
+            "default",
+            &[
+                ("etc/sysctl.d/50-case.conf", &format!("{key} = {value}\n")),
+                (&format!("proc/sys/{knob}"), &format!("{after}\n")),
+            ],
+        );
+        let (report, _) = advice_in(root.path(), &[]);
+        let kinds = kinds_in(&report, "/etc/sysctl.d/50-case.conf");
+        let said: Vec<&str> = kinds.iter().map(|(_, _, kind)| kind.as_str()).collect();
+        let context =
+            format!("{key} = {value:?}: kernel rc {rc}, {before:?} → {after:?}; {said:?}");
+        if refused {
+            assert_eq!(before, after, "{context}");
+            assert_eq!(said, ["invalid-value"], "{context}");
+        } else {
+            assert!(
+                said.iter().all(|k| *k == "partly-read"),
+                "taken, and shown now: {context}"
+            );
+            assert_eq!(
+                finding_or_config_applied(&report, &key),
+                Some(true),
+                "{context}"
+            );
+        }
+    }
+}
+
+/// `configured.applied` of the finding for `key`, when sockdoc judges that knob.
+fn finding_or_config_applied(report: &Value, key: &str) -> Option<bool> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == key)
+        .and_then(|f| f["configured"]["applied"].as_bool())
+}
+
+/// A config file only root may read is applied by `sysctl --system` (which runs as
+/// root): checked as another user, it is "not checked: needs root" at info, never a
+/// failed --check.
+#[test]
+fn a_file_only_root_can_read_is_not_checked_rather_than_failed() {
+    use std::os::unix::fs::PermissionsExt;
+    if skip_unless_root("a root-owned 0600 config file, read by sockdoc running as nobody") {
+        return;
+    }
+    let root = fixture_with(
+        "default",
+        &[
+            ("etc/sysctl.d/70-secret.conf", "net.ipv4.tcp_tw_reuse = 2\n"),
+            (
+                "run/sysctl.d/80-runtime.conf",
+                "net.ipv4.tcp_tw_reuse = 2\n",
+            ),
+        ],
+    );
+    let set_mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // nobody must get through the temporary directory to everything but the one file.
+    set_mode(root.path(), 0o755);
+    let secret = root.path().join("etc/sysctl.d/70-secret.conf");
+    set_mode(&secret, 0o600);
+    // A whole directory only root may list.
+    set_mode(&root.path().join("run/sysctl.d"), 0o700);
+    let dir = root.path().to_str().unwrap();
+    let as_nobody = |args: &[&str]| {
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+            .args(["sysctl-advice", "--root", dir, "--json"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("setpriv runs");
+        (json_of(&output), output.status.code())
+    };
+    let (report, code) = as_nobody(&["--check"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let entry = report["config_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "/etc/sysctl.d/70-secret.conf")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(entry["status"], "needs-root");
+    let kinds = kinds_in(&report, "/etc/sysctl.d/70-secret.conf");
+    assert_eq!(kinds, [(0, "info".to_string(), "needs-root".to_string())]);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("Not checked without root: /etc/sysctl.d/70-secret.conf"),
+        "{report:#}"
+    );
+    assert!(
+        notes.contains("/run/sysctl.d not checked: needs root"),
+        "{report:#}"
+    );
+    // As root the files are read and judged like any other.
+    let (report, code) = advice_in(root.path(), &["--check"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["config"], json!([]));
+    let statuses: Vec<&str> = report["config_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == "read"), "{statuses:?}");
+}
+
+#[test]
+fn long_values_are_echoed_capped() {
+    const LEN: usize = 900_000;
+    let long = "9".repeat(LEN);
+    let root = fixture_with(
+        "default",
+        &[(
+            "etc/sysctl.d/80-long.conf",
+            &format!("net.ipv4.tcp_fin_timeout = {long}\n"),
+        )],
+    );
+    let (report, _) = advice_in(root.path(), &[]);
+    let problem = &report["config"][0];
+    assert_eq!(problem["kind"], "invalid-value");
+    assert_eq!(problem["value_bytes"], LEN);
+    let shown = problem["value"].as_str().unwrap();
+    assert_eq!(shown, format!("{}… ({LEN} bytes)", &long[..80]));
+    let configured = &finding(&report, "net.ipv4.tcp_fin_timeout")["configured"];
+    assert_eq!(configured["value"], shown);
+    assert_eq!(configured["value_bytes"], LEN);
+    assert!(report.to_string().len() < 64 << 10, "the JSON stays small");
+    // The table and the conf snippet show no more than the JSON does.
+    for args in [&[][..], &["--format", "conf"][..]] {
+        let output = sockdoc()
+            .args(["sysctl-advice", "--root", root.path().to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(text.len() < 64 << 10, "{args:?}: {} bytes", text.len());
+        assert!(
+            text.contains(&format!("({LEN} bytes)")),
+            "{args:?}: the size is shown: {text}"
+        );
+    }
+}
+
+/// The commands the conf snippet offers, and what its comments say about them, run for
+/// real on this kernel (which has no tcp_tw_recycle), in a private network namespace:
+/// only net.* keys, whose writes stay there.
+#[test]
+fn the_offered_apply_command_works_where_sysctl_p_fails() {
+    if skip_unless_root("applies a sysctl.d snippet in a private network namespace") {
+        return;
+    }
+    if std::process::Command::new("sysctl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("SKIP (needs procps sysctl): applying the conf snippet with sysctl -p");
+        return;
+    }
+    let (snippet, _) = text("old-kernel", &["--format", "conf"]);
+    let keys = assignments(&snippet);
+    assert!(
+        keys.iter().all(|(key, _)| key.starts_with("net.")),
+        "only per-namespace keys may be applied here: {keys:?}"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &snippet).unwrap();
+    let (report, _) = advice("old-kernel", &[]);
+    let offered = report["conf"]["apply"][0]["command"].as_str().unwrap();
+    let offered = offered
+        .strip_prefix("sudo ")
+        .unwrap()
+        .replace("/etc/sysctl.d/99-sockdoc.conf", "\"$FILE\"");
+    let systemd = [
+        "/usr/lib/systemd/systemd-sysctl",
+        "/lib/systemd/systemd-sysctl",
+    ]
+    .into_iter()
+    .find(|path| Path::new(path).exists());
+    // Move the knobs off the snippet's values first, so applying it shows.
+    let reset = "echo 128 > /proc/sys/net/core/somaxconn; \
+                 echo '40000 40009' > /proc/sys/net/ipv4/ip_local_port_range";
+    let show = "echo \"$(cat /proc/sys/net/core/somaxconn) $(cat /proc/sys/net/ipv4/ip_local_port_range)\"";
+    let mut script = format!(
+        "{reset}\nset +e\nsysctl -p \"$FILE\" >/dev/null 2>\"$ERR\"; echo \"p=$? $(cat \"$ERR\")\"\n\
+         {show}\n{reset}\n{offered} >/dev/null 2>\"$ERR\"; echo \"offered=$? $(cat \"$ERR\")\"\n{show}\n"
+    );
+    if let Some(systemd) = systemd {
+        writeln!(
+            script,
+            "{reset}\n{systemd} \"$FILE\" 2>\"$ERR\"; echo \"systemd=$? $(cat \"$ERR\")\"\n{show}"
+        )
+        .unwrap();
+    } else {
+        println!("SKIP (needs systemd-sysctl): the '-' line under systemd-sysctl");
+    }
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["--net", "sh", "-ec"])
+        .arg(script)
+        .env("FILE", file.path())
+        .env("ERR", err.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    // procps-ng `sysctl -p`: the '-' line still fails ("cannot stat"), the rest is applied.
+    assert!(lines[0].starts_with("p=1 "), "{stdout}");
+    assert!(
+        lines[0].contains("cannot stat /proc/sys/net/ipv4/tcp_tw_recycle"),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "4096 32768\t60999", "{stdout}");
+    // The command the snippet offers: no error, everything applied.
+    assert_eq!(lines[2].trim_end(), "offered=0", "{stdout}");
+    assert_eq!(lines[3], "4096 32768\t60999", "{stdout}");
+    if systemd.is_some() {
+        // systemd-sysctl: the '-' line is skipped silently.
+        assert_eq!(lines[4].trim_end(), "systemd=0", "{stdout}");
+        assert_eq!(lines[5], "4096 32768\t60999", "{stdout}");
     }
 }

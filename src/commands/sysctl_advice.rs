@@ -7,6 +7,7 @@
 //! (<https://docs.kernel.org/networking/ip-sysctl.html>) or the kernel source it rests on.
 
 pub mod era;
+mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -88,6 +89,9 @@ pub struct SysctlReport {
     /// Problems found in those files, each with file:line.
     pub config: Vec<ConfigProblem>,
     pub summary: Summary,
+    /// How `--format conf` says to apply its snippet, and what the tools do with the
+    /// snippet's '-'-prefixed lines.
+    pub conf: ConfAdvice,
     /// Whether `--check` was given (it changes the exit code, not the advice).
     pub check: bool,
     pub notes: Vec<String>,
@@ -155,8 +159,12 @@ pub struct Finding {
 pub struct ConfigRef {
     pub file: String,
     pub line: usize,
+    /// The value, capped like every value sockdoc echoes (see [`echo`]).
     pub value: String,
-    /// Whether the kernel shows this value now.
+    /// The whole value's length in bytes: more than `value` shows when it was capped.
+    pub value_bytes: usize,
+    /// Whether the kernel shows this value now (as the kernel reads it: `1024 65535 1` is
+    /// applied when the kernel shows `1024 65535`).
     pub applied: bool,
 }
 
@@ -222,7 +230,9 @@ pub struct OutgoingTimeWait {
 pub struct ConfigFileEntry {
     pub file: String,
     /// `read`, `masked` (a symlink to /dev/null), `shadowed` (a same-named file in an
-    /// earlier directory wins), `same-file` (a symlink to a file read later) or `unreadable`.
+    /// earlier directory wins), `same-file` (a symlink to a file read later), `needs-root`
+    /// (permission denied to a user other than root; `sysctl --system` runs as root and
+    /// applies it) or `unreadable`.
     pub status: &'static str,
     pub detail: Option<String>,
     /// Assignments read from it.
@@ -234,10 +244,19 @@ pub struct ConfigProblem {
     pub file: String,
     pub line: Option<usize>,
     pub key: Option<String>,
+    /// The value, capped like every value sockdoc echoes (see [`echo`]).
     pub value: Option<String>,
-    /// The kernel's value of the key, when it has one.
+    /// The whole value's length in bytes: more than `value` shows when it was capped.
+    pub value_bytes: Option<usize>,
+    /// The kernel's value of the key, when it has one (capped too).
     pub live: Option<String>,
     pub level: Level,
+    /// What is wrong, as a stable name: `invalid-value` (the kernel refuses the write),
+    /// `partly-read` (the kernel takes part of it), `not-applied`, `differs-in-netns`,
+    /// `overridden`, `no-such-key`, `absent-ignored` (no such key, leading '-'),
+    /// `inline-comment`, `reuse-2-meaning`, `glob`, `not-compared`, `malformed`,
+    /// `needs-root` or `unreadable`.
+    pub kind: &'static str,
     pub problem: String,
 }
 
@@ -274,32 +293,23 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
     };
     let mut findings = judge.findings();
 
-    let kernel = sysctl::proc_sys_present(root);
-    if !kernel && !files.is_empty() {
-        notes.push(format!(
-            "{} has no proc/sys: the config files are checked for syntax only, not against a \
-             kernel.",
-            root.display()
-        ));
-    }
-    let config = lint(root, &files, &netns, kernel, &live.era);
+    notes.extend(needs_root_note(&files));
+    let reading = values::Context {
+        era: &live.era,
+        unprivileged_start: unprivileged_start(&live, &files),
+    };
+    let config = lint(root, &files, &netns, &reading);
     for f in &mut findings {
-        f.configured = configured(&files, f.key, f.current.as_deref());
+        f.configured = configured(&files, f.key, f.current.as_deref(), &reading);
+    }
+    let conf = ConfAdvice::new(&findings);
+    // Judged on the whole text above; shown capped from here on.
+    for f in &mut findings {
+        f.current = f.current.as_deref().map(echo);
     }
     let config_files = files.iter().map(file_entry).collect();
 
-    let mut summary = Summary {
-        config_problems: config.len(),
-        ..Summary::default()
-    };
-    for f in &findings {
-        match f.level {
-            Level::Ok => summary.ok += 1,
-            Level::Info => summary.info += 1,
-            Level::Advise => summary.advise += 1,
-            Level::Warn => summary.warn += 1,
-        }
-    }
+    let summary = Summary::new(&findings, &config);
     let worst = findings
         .iter()
         .map(|f| f.level)
@@ -350,6 +360,7 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
         config_files,
         config,
         summary,
+        conf,
         check: args.check,
         notes,
         elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -358,16 +369,65 @@ pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlRep
     Ok((report, exit))
 }
 
+impl Summary {
+    fn new(findings: &[Finding], config: &[ConfigProblem]) -> Self {
+        let mut summary = Self {
+            config_problems: config.len(),
+            ..Self::default()
+        };
+        for f in findings {
+            match f.level {
+                Level::Ok => summary.ok += 1,
+                Level::Info => summary.info += 1,
+                Level::Advise => summary.advise += 1,
+                Level::Warn => summary.warn += 1,
+            }
+        }
+        summary
+    }
+}
+
+/// The files a user other than root may not read: what they set is not known here.
+fn needs_root_note(files: &[ConfigFile]) -> Option<String> {
+    let hidden: Vec<&str> = files
+        .iter()
+        .filter(|f| matches!(f.status, FileStatus::NeedsRoot(_)))
+        .map(|f| f.path.as_str())
+        .collect();
+    (!hidden.is_empty()).then(|| {
+        format!(
+            "Not checked without root: {}. `sysctl --system` runs as root and applies them, so \
+             what they set is not known here; run sockdoc as root to check them.",
+            hidden.join(", ")
+        )
+    })
+}
+
+/// A root that is not a directory is a usage error (exit 2); one without proc/sys/net
+/// cannot be judged at all (exit 3): passing it would let a typo in CI pass.
 fn check_root(root: &Path) -> anyhow::Result<()> {
-    match sysctl::root_problem(root) {
-        None => Ok(()),
-        Some(problem) => Err(UsageError(format!(
+    if let Some(problem) = sysctl::root_problem(root) {
+        return Err(UsageError(format!(
             "--root {}: {problem}; give an existing directory that stands for / (it holds \
              proc/ and etc/)",
             root.display()
         ))
-        .into()),
+        .into());
     }
+    if sysctl::proc_sys_net_present(root) {
+        return Ok(());
+    }
+    let missing = if sysctl::proc_sys_present(root) {
+        "proc/sys/net"
+    } else {
+        "proc/sys"
+    };
+    anyhow::bail!(
+        "--root {}: there is no {missing} under it, so no network sysctl can be read and \
+         nothing can be judged; point --root at a tree that holds proc/sys/net (a mounted \
+         /proc, or a fixture) besides etc/",
+        root.display()
+    )
 }
 
 pub fn role_name(role: Role) -> &'static str {
@@ -403,9 +463,9 @@ const KNOBS: &[&str] = &[
     "net.ipv4.tcp_autocorking",
 ];
 
+/// The kernel's side, read once. `check_root` made sure `root/proc/sys/net` exists, so a
+/// missing knob is missing from the kernel (or the namespace), not from the tree.
 struct Live {
-    /// `root/proc/sys/net` exists; without it "absent" means nothing.
-    proc_sys: bool,
     knobs: HashMap<&'static str, Knob>,
     sockstat: Option<Sockstat>,
     /// The port knobs, parsed, or why they could not be.
@@ -421,14 +481,6 @@ struct Live {
 
 impl Live {
     fn read(root: &Path, notes: &mut Vec<String>) -> Self {
-        let proc_sys = sysctl::proc_sys_net_present(root);
-        if !proc_sys {
-            notes.push(format!(
-                "{} has no proc/sys/net: no knob could be read, so none is judged. Is /proc \
-                 mounted there?",
-                root.display()
-            ));
-        }
         let knobs: HashMap<&'static str, Knob> = KNOBS
             .iter()
             .map(|&key| (key, sysctl::read_knob(root, key)))
@@ -445,8 +497,7 @@ impl Live {
             _ => None,
         };
         let outgoing = tally.map(|(tally, source)| OutgoingTimeWait::new(&tally, source));
-        // Without proc/sys/net nothing is judged, and the note above says so.
-        if let (Err(why), true) = (&outgoing, proc_sys) {
+        if let Err(why) = &outgoing {
             notes.push(format!(
                 "TIME_WAIT per destination not measured: {why}. No port-pressure advice is \
                  given without it; the TIME_WAIT count shown is the total from \
@@ -460,7 +511,6 @@ impl Live {
         // Unreadable counts as present: the file is there.
         let era = Era::detect(|key| sysctl::read_knob(root, key) != Knob::Absent);
         Self {
-            proc_sys,
             knobs,
             sockstat,
             ports,
@@ -775,28 +825,8 @@ impl Judge<'_> {
     fn present(&self, key: &'static str, source: &'static str) -> Result<String, Box<Finding>> {
         match self.live.knob(key) {
             Knob::Value(text) => Ok(text.clone()),
-            knob => Err(Box::new(self.unavailable(key, knob, source))),
+            knob => Err(Box::new(unavailable(key, knob, source))),
         }
-    }
-
-    fn unavailable(&self, key: &'static str, knob: &Knob, source: &'static str) -> Finding {
-        let (why, reason) = match knob {
-            _ if !self.live.proc_sys => (
-                "not judged: no /proc/sys",
-                "Not judged: there is no proc/sys/net under the root.".to_string(),
-            ),
-            Knob::Unreadable(error) => (
-                "not judged: unreadable",
-                format!("Not judged: the knob could not be read ({error})."),
-            ),
-            _ => (
-                "absent here",
-                "Not on this kernel, or not visible in this network namespace (older kernels \
-                 keep some knobs in the initial namespace only)."
-                    .to_string(),
-            ),
-        };
-        finding(key, None, source).set(Level::Info, why, reason)
     }
 
     fn counters(&self, names: &[&str]) -> Option<String> {
@@ -932,7 +962,7 @@ impl Judge<'_> {
                 .suggest("0")
                 .evidence(self.counters(&["TcpExt.PAWSPassive"])),
             Knob::Value(v) => unexpected(KEY, v, "0 or 1", SOURCE),
-            other => self.unavailable(KEY, other, SOURCE),
+            other => unavailable(KEY, other, SOURCE),
         };
         Some(f.myth(MYTH_TW_RECYCLE))
     }
@@ -1351,7 +1381,12 @@ impl Judge<'_> {
         let tw = self.live.time_wait();
         let near_limit = tw.is_some_and(|tw| tw.saturating_mul(10) >= value.max(0) as u64 * 8);
         let raised = |at_least: i64| value.saturating_mul(2).max(at_least).to_string();
-        let set_by = configured(self.files, KEY, Some(&text));
+        // An integer knob: the kernel's reading does not depend on the port knobs.
+        let reading = values::Context {
+            era: &self.live.era,
+            unprivileged_start: None,
+        };
+        let set_by = configured(self.files, KEY, Some(&text), &reading);
         let hit = if overflow > 0 {
             format!(
                 "The limit was hit: {overflow} closing connections skipped TIME_WAIT (TCPTimeWaitOverflow)."
@@ -1977,13 +2012,58 @@ impl Judge<'_> {
     }
 }
 
+/// A knob that is absent or unreadable: shown, not judged.
+fn unavailable(key: &'static str, knob: &Knob, source: &'static str) -> Finding {
+    let (why, reason) = match knob {
+        Knob::Unreadable(error) => (
+            "not judged: unreadable",
+            format!("Not judged: the knob could not be read ({error})."),
+        ),
+        _ => (
+            "absent here",
+            "Not on this kernel, or not visible in this network namespace (older kernels keep \
+             some knobs in the initial namespace only)."
+                .to_string(),
+        ),
+    };
+    finding(key, None, source).set(Level::Info, why, reason)
+}
+
 /// A knob whose text is not what the kernel documents: shown, not judged.
 fn unexpected(key: &'static str, text: &str, expected: &str, source: &'static str) -> Finding {
     finding(key, Some(text), source).set(
         Level::Info,
         "unexpected value",
-        format!("Not judged: {text:?} is not {expected}, which the kernel documents."),
+        format!(
+            "Not judged: {} is not {expected}, which the kernel documents.",
+            echo_quoted(text)
+        ),
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// Echoed values
+// ---------------------------------------------------------------------------------------
+
+/// The most characters of a value sockdoc echoes: a config value can be up to 1 MiB
+/// ([`sysctl::CONFIG_LIMIT`]) and a kernel value up to 256 KiB, and a report that repeats
+/// one in full is unreadable. Longer values are cut here, with their size, in every
+/// format (JSON too: the file:line or knob the report names holds the whole text, and
+/// `value_bytes` gives its length).
+pub const ECHO_LIMIT_CHARS: usize = 80;
+
+/// `text` as sockdoc shows it: whole up to [`ECHO_LIMIT_CHARS`] characters, otherwise
+/// its first [`ECHO_LIMIT_CHARS`] followed by `… (N bytes)`.
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_LIMIT_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// [`echo`] in quotes, for a value inside a sentence.
+fn echo_quoted(text: &str) -> String {
+    format!("{:?}", echo(text))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2004,6 +2084,10 @@ fn file_entry(file: &ConfigFile) -> ConfigFileEntry {
             "same-file",
             Some(format!("a symlink to {file}, judged there (read last)")),
         ),
+        FileStatus::NeedsRoot(why) => (
+            "needs-root",
+            Some(format!("not checked: needs root ({why})")),
+        ),
         FileStatus::Unreadable(why) => ("unreadable", Some(why.clone())),
     };
     ConfigFileEntry {
@@ -2018,15 +2102,32 @@ fn file_entry(file: &ConfigFile) -> ConfigFileEntry {
     }
 }
 
+/// `ip_local_port_range` is checked against `ip_unprivileged_port_start` as the kernel
+/// has it, unless a config line sets that knob too: then the order of the writes decides.
+fn unprivileged_start(live: &Live, files: &[ConfigFile]) -> Option<i128> {
+    const PATH: &str = "net/ipv4/ip_unprivileged_port_start";
+    let configured = files.iter().any(|file| {
+        file.lines
+            .iter()
+            .any(|(_, line)| matches!(line, Line::Assignment(a) if a.path == PATH))
+    });
+    if configured {
+        return None;
+    }
+    live.number("net.ipv4.ip_unprivileged_port_start")
+        .map(i128::from)
+}
+
 /// Judges every line of the files in the order `sysctl --system` applies them. Only the
 /// effective (last) assignment of a key is compared with the live value; earlier ones
-/// are reported when a later line overrides them with a different value.
+/// are reported when a later line overrides them with a different value. A value the
+/// kernel refuses is reported on every line: procps-ng's `sysctl --system` writes every
+/// line in order, overridden or not.
 fn lint(
     root: &Path,
     files: &[ConfigFile],
     netns: &Netns,
-    kernel: bool,
-    era: &Era,
+    reading: &values::Context,
 ) -> Vec<ConfigProblem> {
     let mut last = HashMap::new();
     for (index, file) in files.iter().enumerate() {
@@ -2042,38 +2143,52 @@ fn lint(
         root,
         files,
         netns,
-        era,
+        reading,
         last,
         live: HashMap::new(),
     };
     let mut problems = Vec::new();
     for (index, file) in files.iter().enumerate() {
-        if let FileStatus::Unreadable(why) = &file.status {
-            problems.push(ConfigProblem {
-                file: file.path.clone(),
-                line: None,
-                key: None,
-                value: None,
-                live: None,
-                level: Level::Advise,
-                problem: format!("cannot be read, so its settings are not applied: {why}"),
-            });
+        let whole_file = |level, kind, problem| ConfigProblem {
+            file: file.path.clone(),
+            line: None,
+            key: None,
+            value: None,
+            value_bytes: None,
+            live: None,
+            level,
+            kind,
+            problem,
+        };
+        match &file.status {
+            FileStatus::Unreadable(why) => problems.push(whole_file(
+                Level::Advise,
+                "unreadable",
+                format!("cannot be read, so its settings are not applied: {why}"),
+            )),
+            FileStatus::NeedsRoot(why) => problems.push(whole_file(
+                Level::Info,
+                "needs-root",
+                format!(
+                    "not checked: needs root ({why}). `sysctl --system` runs as root and \
+                     applies it; run sockdoc as root to check it"
+                ),
+            )),
+            _ => {}
         }
         for (number, line) in &file.lines {
             let found = match line {
                 Line::Malformed(why) => Some(ConfigProblem {
-                    file: file.path.clone(),
                     line: Some(*number),
-                    key: None,
-                    value: None,
-                    live: None,
-                    level: Level::Advise,
-                    problem: format!("malformed, skipped: {why}"),
+                    ..whole_file(
+                        Level::Advise,
+                        "malformed",
+                        format!("malformed, skipped: {why}"),
+                    )
                 }),
-                Line::Assignment(a) if kernel || a.glob => lint
+                Line::Assignment(a) => lint
                     .assignment(index, *number, a)
                     .map(|problem| in_scope(problem, a)),
-                Line::Assignment(_) => None,
             };
             problems.extend(found);
         }
@@ -2092,15 +2207,103 @@ fn in_scope(mut problem: ConfigProblem, a: &sysctl::Assignment) -> ConfigProblem
     problem
 }
 
+/// What the tools that apply config files do with a line whose key the kernel lacks,
+/// measured with procps-ng 4.0.2 and systemd 252 (Debian 12) inside `unshare --net`, and
+/// read in their sources: procps-ng's `WriteSetting()` (src/sysctl.c) stat()s the key
+/// before it looks at the '-' and fails unless errors are ignored, which `--system` and
+/// `-e` do; systemd's `sysctl_write_or_warn()` (src/sysctl/sysctl.c) skips the key
+/// silently with the '-', and with a log line but no failure without it.
+const SYSCTL_P_ABSENT: &str = "`sysctl -p FILE` (procps-ng) prints \"cannot stat\" for it and \
+     exits 1, '-' prefix or not";
+
 struct Lint<'a> {
     root: &'a Path,
     files: &'a [ConfigFile],
     netns: &'a Netns,
-    era: &'a Era,
+    reading: &'a values::Context<'a>,
     /// Where each knob (by /proc/sys path) is assigned last: (file index, line).
     last: HashMap<&'a str, (usize, usize)>,
     /// Live values, read once per knob.
     live: HashMap<&'a str, Knob>,
+}
+
+/// One config line, for building its problem.
+struct Site<'s> {
+    file: &'s str,
+    line: usize,
+    a: &'s sysctl::Assignment,
+}
+
+impl Site<'_> {
+    fn problem(
+        &self,
+        level: Level,
+        kind: &'static str,
+        live: Option<&str>,
+        problem: String,
+    ) -> ConfigProblem {
+        ConfigProblem {
+            file: self.file.to_string(),
+            line: Some(self.line),
+            key: Some(self.a.key.clone()),
+            value: Some(echo(&self.a.value)),
+            value_bytes: Some(self.a.value.len()),
+            live: live.map(echo),
+            level,
+            kind,
+            problem,
+        }
+    }
+
+    /// A key the kernel lacks: what each tool does with the line (see [`SYSCTL_P_ABSENT`]).
+    fn absent(&self) -> ConfigProblem {
+        let removed = removed_in(&self.a.path);
+        if self.a.ignore_errors {
+            self.problem(
+                Level::Info,
+                "absent-ignored",
+                None,
+                format!(
+                    "no such key on this kernel{removed}: systemd-sysctl skips it silently \
+                     because of the leading '-', and `sysctl --system` skips any key the kernel \
+                     lacks; but {SYSCTL_P_ABSENT}"
+                ),
+            )
+        } else {
+            self.problem(
+                Level::Warn,
+                "no-such-key",
+                None,
+                format!(
+                    "no such key on this kernel{removed}: {SYSCTL_P_ABSENT}; `sysctl --system` \
+                     skips it, and systemd-sysctl logs it and goes on. Delete the line"
+                ),
+            )
+        }
+    }
+
+    /// A value the kernel refuses, and what each tool then does (measured with procps-ng
+    /// 4.0.2 and systemd 252: both exit 1 on EINVAL; systemd-sysctl writes only a key's
+    /// last assignment and is silent about it with a leading '-').
+    fn invalid(&self, why: &str, effective: bool, live: Option<&str>) -> ConfigProblem {
+        let systemd = if !effective {
+            "systemd-sysctl writes only a key's last assignment, so it skips this one"
+        } else if self.a.ignore_errors {
+            "systemd-sysctl skips it silently because of the leading '-'"
+        } else {
+            "so does systemd-sysctl"
+        };
+        self.problem(
+            Level::Warn,
+            "invalid-value",
+            live,
+            format!(
+                "invalid value: {why}. The kernel refuses the write (EINVAL), so this line is \
+                 never applied, and `sysctl -p` and `sysctl --system` (procps-ng, which write \
+                 every line) report it and exit 1; {systemd}. Fix or delete the line"
+            ),
+        )
+    }
 }
 
 impl<'a> Lint<'a> {
@@ -2111,18 +2314,15 @@ impl<'a> Lint<'a> {
         number: usize,
         a: &'a sysctl::Assignment,
     ) -> Option<ConfigProblem> {
-        let at = |level, live: Option<&str>, problem: String| ConfigProblem {
-            file: self.files[index].path.clone(),
-            line: Some(number),
-            key: Some(a.key.clone()),
-            value: Some(a.value.clone()),
-            live: live.map(str::to_string),
-            level,
-            problem,
+        let site = Site {
+            file: &self.files[index].path,
+            line: number,
+            a,
         };
         if a.glob {
-            return Some(at(
+            return Some(site.problem(
                 Level::Info,
+                "glob",
                 None,
                 "a glob (systemd 249 and later): not checked against the knobs it matches".into(),
             ));
@@ -2135,61 +2335,117 @@ impl<'a> Lint<'a> {
             .clone();
         let winner = self.last.get(a.path.as_str()).copied();
         let effective = winner == Some((index, number));
-        match &knob {
-            Knob::Absent if a.ignore_errors => Some(at(
-                Level::Info,
-                None,
-                format!(
-                    "no such key on this kernel{}; ignored because of the leading '-'",
-                    removed_in(&a.path)
-                ),
-            )),
-            Knob::Absent => Some(at(
-                Level::Warn,
-                None,
-                format!(
-                    "no such key on this kernel{}: `sysctl -p` and `sysctl --system` report an \
-                     error for this line; delete it (or prefix the key with '-')",
-                    removed_in(&a.path)
-                ),
-            )),
-            Knob::Unreadable(why) if effective => Some(at(
-                Level::Info,
-                None,
-                format!("cannot compare with the live value: {why}"),
-            )),
-            Knob::Unreadable(_) => None,
-            Knob::Value(current) if a.value.contains('#') => Some(at(
-                Level::Advise,
-                Some(current),
-                "a '#' inside the value: comments must be on their own line, so the kernel is \
-                 given the comment too"
-                    .into(),
-            )),
-            Knob::Value(current)
-                if effective
-                    && a.path == "net/ipv4/tcp_tw_reuse"
-                    && a.value.trim().parse::<i64>() == Ok(2) =>
-            {
-                self.reuse_two(current, at)
-            }
-            Knob::Value(current) if effective => (!same_value(&a.value, current, &a.path))
-                .then(|| not_applied(a, current, self.netns, at)),
-            Knob::Value(current) => {
-                let (winner_index, winner_line) = winner?;
-                let value = self.value_at(winner_index, winner_line)?;
-                (!same_value(&a.value, value, &a.path)).then(|| {
-                    at(
-                        Level::Info,
-                        Some(current),
-                        format!(
-                            "overridden by {}:{winner_line}, which sets {value:?}",
-                            self.files[winner_index].path
-                        ),
-                    )
-                })
-            }
+        if knob == Knob::Absent {
+            return Some(site.absent());
         }
+        let taken = match values::read(&a.path, &a.value, self.reading) {
+            values::Reading::Rejected(why) => {
+                return Some(site.invalid(&why, effective, knob.value()));
+            }
+            values::Reading::Takes(taken) => Some(taken),
+            values::Reading::Unknown => None,
+        };
+        let Knob::Value(current) = &knob else {
+            let why = match &knob {
+                Knob::Unreadable(why) => why.as_str(),
+                _ => "",
+            };
+            return effective.then(|| {
+                site.problem(
+                    Level::Info,
+                    "not-compared",
+                    None,
+                    format!("cannot compare with the live value: {why}"),
+                )
+            });
+        };
+        if a.value.contains('#') {
+            return Some(
+                site.problem(
+                    Level::Advise,
+                    "inline-comment",
+                    Some(current),
+                    "a '#' inside the value: comments must be on their own line, so the kernel is \
+                 given the comment too"
+                        .into(),
+                ),
+            );
+        }
+        if !effective {
+            return self.overridden(&site, taken.as_ref(), winner?, current);
+        }
+        if a.path == "net/ipv4/tcp_tw_reuse" && a.value.trim().parse::<i64>() == Ok(2) {
+            return self.reuse_two(current, |level, live, problem| {
+                site.problem(level, "reuse-2-meaning", live, problem)
+            });
+        }
+        let shown = match &taken {
+            Some(taken) => taken.shown_in(current),
+            None => same_value(&a.value, current),
+        };
+        if !shown {
+            return Some(not_applied(
+                a,
+                current,
+                self.netns,
+                taken.as_ref(),
+                |level, kind, problem| site.problem(level, kind, Some(current), problem),
+            ));
+        }
+        let note = taken.and_then(|t| t.note)?;
+        Some(site.problem(
+            Level::Advise,
+            "partly-read",
+            Some(current),
+            format!("{note}. Write only what the kernel reads, so the file says what it does"),
+        ))
+    }
+
+    /// A line a later one overrides: reported when the later one sets something else.
+    fn overridden(
+        &self,
+        site: &Site,
+        taken: Option<&values::Taken>,
+        (winner_index, winner_line): (usize, usize),
+        current: &str,
+    ) -> Option<ConfigProblem> {
+        let a = site.a;
+        let value = self.value_at(winner_index, winner_line)?;
+        let winner_path = &self.files[winner_index].path;
+        let winner_taken = match values::read(&a.path, value, self.reading) {
+            values::Reading::Takes(taken) => Some(taken),
+            values::Reading::Rejected(_) => {
+                // Measured (procps-ng 4.0.2, systemd 252): `sysctl --system` writes this
+                // line, then fails on the later one; systemd-sysctl writes only the later.
+                return Some(site.problem(
+                    Level::Info,
+                    "overridden",
+                    Some(current),
+                    format!(
+                        "overridden by {winner_path}:{winner_line}, whose value the kernel \
+                         refuses (see there): after procps-ng's `sysctl --system` this line's \
+                         value stays; systemd-sysctl writes only that last one, so the kernel \
+                         keeps its own"
+                    ),
+                ));
+            }
+            values::Reading::Unknown => None,
+        };
+        let same = match (taken, &winner_taken) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => same_value(&a.value, value),
+        };
+        (!same).then(|| {
+            site.problem(
+                Level::Info,
+                "overridden",
+                Some(current),
+                format!(
+                    "overridden by {winner_path}:{winner_line}, which sets {}",
+                    echo_quoted(value)
+                ),
+            )
+        })
     }
 
     /// `tcp_tw_reuse = 2` in a file: loopback only since Linux 4.18, global reuse before.
@@ -2198,7 +2454,7 @@ impl<'a> Lint<'a> {
         current: &str,
         at: impl Fn(Level, Option<&str>, String) -> ConfigProblem,
     ) -> Option<ConfigProblem> {
-        let has = self.era.has(&TW_REUSE_LOOPBACK);
+        let has = self.reading.era.has(&TW_REUSE_LOOPBACK);
         let (level, side) = match has {
             Has::Yes(_) => return None,
             Has::No(_) => (
@@ -2238,7 +2494,12 @@ impl<'a> Lint<'a> {
 
 /// The last assignment of `key` in the files, in the order they are applied, and whether
 /// the kernel's `current` value matches it.
-fn configured(files: &[ConfigFile], key: &str, current: Option<&str>) -> Option<ConfigRef> {
+fn configured(
+    files: &[ConfigFile],
+    key: &str,
+    current: Option<&str>,
+    reading: &values::Context,
+) -> Option<ConfigRef> {
     let path = key.replace('.', "/");
     let path = path.as_str();
     files
@@ -2247,44 +2508,57 @@ fn configured(files: &[ConfigFile], key: &str, current: Option<&str>) -> Option<
             file.lines
                 .iter()
                 .filter_map(move |(number, line)| match line {
-                    Line::Assignment(a) if a.path == path => Some(ConfigRef {
-                        file: file.path.clone(),
-                        line: *number,
-                        value: a.value.clone(),
-                        // An inline comment is its own config problem; judge the value.
-                        applied: current.is_some_and(|c| {
-                            let value = a.value.split('#').next().unwrap_or_default();
-                            same_value(value, c, path)
-                        }),
-                    }),
+                    Line::Assignment(a) if a.path == path => Some((file, *number, a)),
                     _ => None,
                 })
         })
         .last()
+        .map(|(file, line, a)| ConfigRef {
+            file: file.path.clone(),
+            line,
+            value: echo(&a.value),
+            value_bytes: a.value.len(),
+            // The kernel's own reading where sockdoc knows the handler (`1 # x` sets 1,
+            // `1#x` is refused); otherwise the text before an inline comment, which is its
+            // own config problem.
+            applied: current.is_some_and(|c| match values::read(path, &a.value, reading) {
+                values::Reading::Takes(taken) => taken.shown_in(c),
+                values::Reading::Rejected(_) => false,
+                values::Reading::Unknown => {
+                    same_value(a.value.split('#').next().unwrap_or_default(), c)
+                }
+            }),
+        })
 }
 
 fn not_applied(
     a: &sysctl::Assignment,
     current: &str,
     netns: &Netns,
-    at: impl Fn(Level, Option<&str>, String) -> ConfigProblem,
+    taken: Option<&values::Taken>,
+    at: impl Fn(Level, &'static str, String) -> ConfigProblem,
 ) -> ConfigProblem {
+    let current = echo_quoted(current);
     if a.path.starts_with("net/") && netns.initial == Some(false) {
         at(
             Level::Info,
-            Some(current),
+            "differs-in-netns",
             format!(
-                "differs from this network namespace's value {current:?}; the files are applied \
+                "differs from this network namespace's value {current}; the files are applied \
                  to the initial namespace at boot, not to this one"
             ),
         )
     } else {
+        let note = taken
+            .and_then(|t| t.note.as_deref())
+            .map(|note| format!(" (as written, {note})"))
+            .unwrap_or_default();
         at(
             Level::Advise,
-            Some(current),
+            "not-applied",
             format!(
-                "not applied: the kernel has {current:?}. Run `sudo sysctl --system`, or find \
-                 what sets it back (a later tool, a container runtime)"
+                "not applied: the kernel has {current}{note}. Run `sudo sysctl --system`, or \
+                 find what sets it back (a later tool, a container runtime)"
             ),
         )
     }
@@ -2298,20 +2572,96 @@ fn removed_in(path: &str) -> &'static str {
     }
 }
 
-/// Whether a configured value is what the kernel shows: whitespace folded, numbers
-/// compared as numbers (`01` is `1`), port lists as sets (`9000-9001,80` is `80,9000-9001`).
-fn same_value(configured: &str, live: &str, path: &str) -> bool {
-    if path.ends_with("ip_local_reserved_ports")
-        && let (Ok(a), Ok(b)) = (ReservedPorts::parse(configured), ReservedPorts::parse(live))
-    {
-        return a == b;
-    }
+/// Whether a configured value is what the kernel shows, for keys whose handler sockdoc
+/// does not know (the others go through [`values::read`]): whitespace folded, numbers
+/// compared as the kernel reads them (`010` is octal 8, `0x10` is 16: `proc_get_long()`).
+fn same_value(configured: &str, live: &str) -> bool {
     let a: Vec<&str> = configured.split_whitespace().collect();
     let b: Vec<&str> = live.split_whitespace().collect();
+    let number = |text: &str| {
+        sysctl::kernel_numbers(text, 1)
+            .ok()
+            .filter(|n| n.ignored.is_empty())
+            .map(|n| n.values[0])
+    };
     a.len() == b.len()
-        && a.iter().zip(&b).all(|(x, y)| {
-            x == y || matches!((x.parse::<i128>(), y.parse::<i128>()), (Ok(p), Ok(q)) if p == q)
-        })
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| x == y || matches!((number(x), number(y)), (Some(p), Some(q)) if p == q))
+}
+
+// ---------------------------------------------------------------------------------------
+// Applying the conf snippet
+// ---------------------------------------------------------------------------------------
+
+/// The knob a snippet sets with a leading '-': Linux 4.12 removed it, and the snippet may
+/// outlive the kernel it was written for.
+const REMOVED_KEY: &str = "net.ipv4.tcp_tw_recycle";
+
+/// What the '-' before [`REMOVED_KEY`] does, tool by tool (see [`SYSCTL_P_ABSENT`] for
+/// the measurements and sources).
+const OPTIONAL_KEY_NOTE: &str = "tcp_tw_recycle is gone from Linux 4.12 on. There systemd-sysctl \
+     skips this line silently because of the leading '-' (sysctl_write_or_warn() in systemd's \
+     src/sysctl/sysctl.c; measured with systemd 252), and procps-ng's `sysctl --system` skips a \
+     key the kernel lacks with or without it; but `sysctl -p FILE` ignores the '-', prints \
+     \"cannot stat\" and exits 1 unless given -e (WriteSetting() in procps-ng's src/sysctl.c; \
+     measured with procps-ng 4.0.2). Delete this line once the kernel is 4.12 or later.";
+
+/// How `--format conf` tells the user to apply the snippet: computed here so the JSON
+/// carries the choice, printed by the renderer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfAdvice {
+    /// The commands, in the order offered, each with why, once the snippet is installed
+    /// as /etc/sysctl.d/99-sockdoc.conf.
+    pub apply: Vec<ApplyCommand>,
+    /// Keys the snippet writes with a leading '-' (knobs newer kernels lack).
+    pub optional_keys: Vec<&'static str>,
+    /// What the tools do with such a line; null when the snippet has none.
+    pub optional_note: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyCommand {
+    pub command: String,
+    pub comment: &'static str,
+}
+
+impl ConfAdvice {
+    fn new(findings: &[Finding]) -> Self {
+        let file = format!(
+            "/etc/sysctl.d/{}",
+            crate::report::sysctl_advice::SNIPPET_NAME
+        );
+        let optional_keys: Vec<&'static str> = findings
+            .iter()
+            .filter(|f| f.key == REMOVED_KEY && f.suggested.is_some() && f.suggested != f.current)
+            .map(|f| f.key)
+            .collect();
+        // `sysctl -p` would fail on a kernel without an optional key, '-' or not: -e
+        // makes it skip keys the kernel lacks, as `--system` does.
+        let this_file = if optional_keys.is_empty() {
+            ApplyCommand {
+                command: format!("sudo sysctl -p {file}"),
+                comment: "this file only, now",
+            }
+        } else {
+            ApplyCommand {
+                command: format!("sudo sysctl -e -p {file}"),
+                comment: "this file only; -e: skip absent keys",
+            }
+        };
+        Self {
+            apply: vec![
+                this_file,
+                ApplyCommand {
+                    command: "sudo sysctl --system".into(),
+                    comment: "or every file, in boot order",
+                },
+            ],
+            optional_note: (!optional_keys.is_empty()).then_some(OPTIONAL_KEY_NOTE),
+            optional_keys,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -2319,33 +2669,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_compare_as_the_kernel_prints_them() {
-        assert!(same_value(
-            "32768   60999",
-            "32768 60999",
-            "net/ipv4/ip_local_port_range"
-        ));
-        assert!(same_value("01", "1", "net/ipv4/tcp_tw_reuse"));
-        assert!(!same_value("1", "2", "net/ipv4/tcp_tw_reuse"));
-        assert!(!same_value("1 2", "1", "x/y"));
-        assert!(same_value("bbr", "bbr", "net/ipv4/tcp_congestion_control"));
-        assert!(same_value(
-            "9000-9001, 80",
-            "80,9000-9001",
-            "net/ipv4/ip_local_reserved_ports"
-        ));
-        assert!(!same_value(
-            "9000-9002",
-            "9000-9001",
-            "net/ipv4/ip_local_reserved_ports"
-        ));
-        assert!(same_value("", "", "net/ipv4/ip_local_reserved_ports"));
+    fn values_compare_as_the_kernel_reads_them() {
+        assert!(same_value("4096   131072\t6291456", "4096 131072 6291456"));
+        assert!(same_value("01", "1"));
+        // proc_get_long() reads a leading 0 as octal and 0x as hex (measured: 010 → 8).
+        assert!(same_value("010", "8"));
+        assert!(!same_value("010", "10"));
+        assert!(same_value("0x10", "16"));
+        assert!(!same_value("1", "2"));
+        assert!(!same_value("1 2", "1"));
+        assert!(same_value("bbr", "bbr"));
+        assert!(same_value("", ""));
+    }
+
+    #[test]
+    fn long_values_are_cut_with_their_size() {
+        assert_eq!(echo("1024 65535"), "1024 65535");
+        let exact = "x".repeat(ECHO_LIMIT_CHARS);
+        assert_eq!(echo(&exact), exact);
+        let long = "é".repeat(ECHO_LIMIT_CHARS + 1);
+        assert_eq!(
+            echo(&long),
+            format!("{}… ({} bytes)", "é".repeat(ECHO_LIMIT_CHARS), long.len())
+        );
+        assert_eq!(echo_quoted("a\"b"), "\"a\\\"b\"");
     }
 
     fn budget(usable: u32) -> PortBudget {
         let range = format!("1024 {}", 1024 + usable - 1);
         Live {
-            proc_sys: true,
             knobs: HashMap::from([("net.ipv4.ip_local_port_range", Knob::Value(range.clone()))]),
             sockstat: None,
             ports: PortSettings::from_knobs(Some(&range), None, None, None),

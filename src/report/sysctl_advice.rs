@@ -11,7 +11,7 @@ use super::table::{new_table, paint};
 use super::text;
 use crate::cli::AdviceFormat;
 use crate::commands::sysctl_advice::era::Bound;
-use crate::commands::sysctl_advice::{ConfigProblem, Finding, Level, SysctlReport};
+use crate::commands::sysctl_advice::{ConfAdvice, ConfigProblem, Finding, Level, SysctlReport};
 
 /// The file name the snippet suggests: sysctl.d files apply in file-name order and later
 /// ones win, so it sorts after the usual distribution files.
@@ -378,17 +378,14 @@ fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
             "#   sockdoc sysctl-advice --role {} --format conf | sudo tee /etc/sysctl.d/{SNIPPET_NAME}",
             report.role
         )?;
-        writeln!(
-            out,
-            "#   sudo sysctl -p /etc/sysctl.d/{SNIPPET_NAME}   # this file only, now"
-        )?;
-        writeln!(
-            out,
-            "#   sudo sysctl --system                          # or every file, in boot order"
-        )?;
+        let width = report.conf.apply.iter().map(|c| c.command.len()).max();
+        for step in &report.conf.apply {
+            let width = width.unwrap_or_default();
+            writeln!(out, "#   {:<width$}   # {}", step.command, step.comment)?;
+        }
         for f in changes {
             writeln!(out)?;
-            conf_setting(f, out)?;
+            conf_setting(f, &report.conf, out)?;
         }
     }
     let to_fix: Vec<&ConfigProblem> = report
@@ -414,7 +411,7 @@ fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
 /// comments only: sysctl.d has no way to unset a key, and writing the default as a number
 /// would be one more override, stale once the kernel's default changes (tcp_max_tw_buckets
 /// follows the hash table, which follows memory).
-fn conf_setting(f: &Finding, out: &mut impl Write) -> io::Result<()> {
+fn conf_setting(f: &Finding, conf: &ConfAdvice, out: &mut impl Write) -> io::Result<()> {
     if f.remove_override {
         comment(
             out,
@@ -461,12 +458,10 @@ fn conf_setting(f: &Finding, out: &mut impl Write) -> io::Result<()> {
         };
         comment(out, &text)?;
     }
-    let prefix = if f.key == REMOVED_KEY {
-        comment(
-            out,
-            "The leading '-' keeps this line harmless on kernels without the knob (Linux 4.12 \
-             and later).",
-        )?;
+    let prefix = if conf.optional_keys.contains(&f.key) {
+        if let Some(note) = conf.optional_note {
+            comment(out, note)?;
+        }
         "-"
     } else {
         ""
@@ -484,9 +479,6 @@ fn conf_setting(f: &Finding, out: &mut impl Write) -> io::Result<()> {
 fn comment(out: &mut impl Write, text: &str) -> io::Result<()> {
     wrap_into(out, text, "# ", usize::from(super::PIPE_WIDTH))
 }
-
-/// The knob the kernel removed: a snippet that sets it must not break newer kernels.
-const REMOVED_KEY: &str = "net.ipv4.tcp_tw_recycle";
 
 /// Whether `file` is applied after the snippet: /etc/sysctl.conf always is (procps reads
 /// it last), sysctl.d files when their name sorts after the snippet's.

@@ -348,6 +348,9 @@ pub enum FileStatus {
     SameAs { file: String },
     /// Could not be read (permission, a dangling symlink, a symlink loop).
     Unreadable(String),
+    /// Permission denied to a process that is not root. `sysctl --system` runs as root
+    /// and reads it, so its settings are applied; they are just not visible from here.
+    NeedsRoot(String),
 }
 
 /// One config file, named as the host sees it (`/etc/sysctl.d/99-x.conf`), in the order
@@ -380,10 +383,18 @@ pub fn config_files(root: &Path) -> (Vec<ConfigFile>, Vec<String>) {
                 notes.push(format!("{dir} could not be listed: {why}"));
                 continue;
             }
+            Resolved::Denied(why) => {
+                notes.push(unlisted(dir, &why));
+                continue;
+            }
         };
         let entries = match fs::read_dir(&real) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                notes.push(unlisted(dir, &os_text(&error)));
+                continue;
+            }
             Err(error) => {
                 notes.push(format!("{dir} could not be listed: {}", os_text(&error)));
                 continue;
@@ -443,6 +454,18 @@ pub fn config_files(root: &Path) -> (Vec<ConfigFile>, Vec<String>) {
     (files, notes)
 }
 
+/// The note for a directory this process may not list: not checked, rather than missing.
+fn unlisted(dir: &str, why: &str) -> String {
+    if running_as_root() {
+        format!("{dir} could not be listed: {why}")
+    } else {
+        format!(
+            "{dir} not checked: needs root ({why}). `sysctl --system` runs as root and applies \
+             the files in it; run sockdoc as root to check them."
+        )
+    }
+}
+
 /// systemd and procps read `*.conf` and skip hidden files.
 fn is_conf_name(name: &OsString) -> bool {
     let name = name.to_string_lossy();
@@ -460,6 +483,7 @@ fn load(root: &Path, path: &str) -> (ConfigFile, Option<String>) {
     match resolve(root, path) {
         Resolved::DevNull => (file(FileStatus::Masked, Vec::new()), None),
         Resolved::Broken(why) => (file(FileStatus::Unreadable(why), Vec::new()), None),
+        Resolved::Denied(why) => (file(denied(why), Vec::new()), None),
         Resolved::File(real, canonical) => match read_regular(&real, CONFIG_LIMIT) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
@@ -470,6 +494,9 @@ fn load(root: &Path, path: &str) -> (ConfigFile, Option<String>) {
                     .collect();
                 (file(FileStatus::Read, lines), Some(canonical))
             }
+            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                (file(denied(os_text(&error)), Vec::new()), None)
+            }
             Err(error) => (
                 file(FileStatus::Unreadable(os_text(&error)), Vec::new()),
                 None,
@@ -478,12 +505,29 @@ fn load(root: &Path, path: &str) -> (ConfigFile, Option<String>) {
     }
 }
 
+/// A permission error: for root it is a real problem (an LSM, a root-squashed mount); for
+/// anyone else it only means the file is root's, as sysctl.d files may be.
+fn denied(why: String) -> FileStatus {
+    if running_as_root() {
+        FileStatus::Unreadable(why)
+    } else {
+        FileStatus::NeedsRoot(why)
+    }
+}
+
+/// Whether sockdoc runs with uid 0, as `sysctl --system` does when it applies the files.
+pub fn running_as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 enum Resolved {
     /// The real file (or directory) under the root, and its symlink-free host path.
     File(PathBuf, String),
     /// A symlink (chain) to /dev/null.
     DevNull,
     Broken(String),
+    /// A component could not be looked up: permission denied.
+    Denied(String),
 }
 
 /// Follows symlinks the way the host would, one path component at a time, but inside
@@ -534,6 +578,9 @@ fn resolve(root: &Path, host_path: &str) -> Resolved {
             Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 return Resolved::Broken(format!("{host} does not exist"));
+            }
+            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                return Resolved::Denied(os_text(&error));
             }
             Err(error) => return Resolved::Broken(os_text(&error)),
         }
@@ -685,6 +732,185 @@ pub fn parse_port_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
             Ok((low, high))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// How the kernel reads a value written to a knob
+// ---------------------------------------------------------------------------------------
+
+/// The longest number the kernel's integer parser takes, sign and `0x` included:
+/// `proc_get_long()` (kernel/sysctl.c) copies at most `TMPBUFLEN - 1` = 21 bytes and
+/// refuses a number that fills them, since it cannot tell where such a number ends.
+pub const KERNEL_NUMBER_MAX_CHARS: usize = 20;
+
+/// What the kernel's integer handlers read from a written value: `proc_dointvec()`,
+/// `proc_douintvec()`, `proc_dou8vec_minmax()` and their variants (kernel/sysctl.c) skip
+/// whitespace, read up to as many numbers as the knob holds, and never look at what
+/// follows (`__do_proc_dointvec()` returns a short write, `do_proc_douintvec_w()` none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelNumbers {
+    /// The numbers read, at most the `count` asked for; fewer when the text has fewer.
+    pub values: Vec<i128>,
+    /// What follows the last number read, trimmed: text the kernel ignores.
+    pub ignored: String,
+}
+
+/// Reads `text` (a config value, as sysctl(8) and systemd-sysctl write it, with a newline
+/// after it) the way the kernel's integer handlers do, up to `count` numbers, or says why
+/// the kernel refuses it (EINVAL). Each number: an optional `-`, then digits in base 10,
+/// 16 after `0x`, or 8 after a leading `0` (`_parse_integer_fixup_radix()`), at most
+/// [`KERNEL_NUMBER_MAX_CHARS`] characters and 64 bits, ended by a space, tab or newline
+/// (`proc_get_long()`). No number at all is refused too (`__do_proc_dointvec()`).
+/// Whether each number fits the knob's type and bounds is the caller's to judge.
+pub fn kernel_numbers(text: &str, count: usize) -> Result<KernelNumbers, String> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut values = Vec::new();
+    while values.len() < count {
+        while at < bytes.len() && is_c_space(bytes[at]) {
+            at += 1;
+        }
+        if at == bytes.len() {
+            break;
+        }
+        let (value, used) = kernel_number(&bytes[at..], b" \t\n")?;
+        values.push(value);
+        at += used;
+    }
+    if values.is_empty() {
+        return Err("it holds no number, and the kernel refuses a write without one".into());
+    }
+    Ok(KernelNumbers {
+        values,
+        ignored: text[at..].trim().to_string(),
+    })
+}
+
+/// Reads an `ip_local_reserved_ports` value the way `proc_do_large_bitmap()`
+/// (kernel/sysctl.c) does: ports or `low-high` ranges below 65536, separated by commas
+/// alone (a space is refused), numbers as [`kernel_numbers`] reads them; empty clears the
+/// list. Returns the ranges or why the kernel refuses the write.
+pub fn kernel_port_list(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    const BITS: i128 = 1 << 16;
+    // sysctl(8) and systemd-sysctl end the value with a newline; the kernel skips
+    // newlines between entries and allows one as a terminator.
+    let written = format!("{text}\n");
+    let bytes = written.as_bytes();
+    let mut at = 0;
+    let mut ranges = Vec::new();
+    let skip_newlines = |at: &mut usize| {
+        while *at < bytes.len() && bytes[*at] == b'\n' {
+            *at += 1;
+        }
+    };
+    skip_newlines(&mut at);
+    while at < bytes.len() {
+        let (low, used) = kernel_number(&bytes[at..], b"-,\n")?;
+        at += used;
+        let port = |value: i128| {
+            if (0..BITS).contains(&value) {
+                Ok(value as u16)
+            } else {
+                Err(format!("{value} is not a port (0 to 65535)"))
+            }
+        };
+        let low = port(low)?;
+        let terminator = bytes.get(at).copied();
+        at += usize::from(terminator.is_some());
+        let high = if terminator == Some(b'-') {
+            let (high, used) = kernel_number(&bytes[at..], b",\n\0")?;
+            at += used;
+            at += usize::from(at < bytes.len());
+            let high = port(high)?;
+            if high < low {
+                return Err(format!("the range {low}-{high} runs backwards"));
+            }
+            high
+        } else {
+            low
+        };
+        ranges.push((low, high));
+        skip_newlines(&mut at);
+    }
+    Ok(ranges)
+}
+
+/// One number at the start of `bytes` as `proc_get_long()` reads it, and the bytes it
+/// used; what follows it must be one of `terminators` (or the end).
+fn kernel_number(bytes: &[u8], terminators: &[u8]) -> Result<(i128, usize), String> {
+    let shown = |end: usize| String::from_utf8_lossy(&bytes[..end.min(bytes.len())]).into_owned();
+    let word_end = bytes
+        .iter()
+        .position(|b| is_c_space(*b) || terminators.contains(b))
+        .unwrap_or(bytes.len())
+        .max(1);
+    match bytes.first() {
+        None | Some(b'\n' | b'\0') => {
+            return Err("a number is missing where the kernel expects one".into());
+        }
+        Some(b) if is_c_space(*b) => {
+            return Err("a space where the kernel expects a digit (it allows none there)".into());
+        }
+        Some(b) if terminators.contains(b) => {
+            return Err(format!(
+                "{:?} where the kernel expects a digit",
+                char::from(*b)
+            ));
+        }
+        Some(_) => {}
+    }
+    let negative = bytes.first() == Some(&b'-') && bytes.len() > 1;
+    let mut at = usize::from(negative);
+    if !bytes.get(at).is_some_and(u8::is_ascii_digit) {
+        return Err(format!(
+            "{:?} is not a number (the kernel reads digits, with an optional '-')",
+            shown(word_end)
+        ));
+    }
+    let radix = match (bytes.get(at), bytes.get(at + 1), bytes.get(at + 2)) {
+        (Some(b'0'), Some(b'x' | b'X'), Some(d)) if d.is_ascii_hexdigit() => {
+            at += 2;
+            16
+        }
+        (Some(b'0'), ..) => 8,
+        _ => 10,
+    };
+    let mut value: u64 = 0;
+    let mut overflow = false;
+    while let Some(digit) = bytes.get(at).and_then(|b| char::from(*b).to_digit(radix)) {
+        match value
+            .checked_mul(u64::from(radix))
+            .and_then(|v| v.checked_add(u64::from(digit)))
+        {
+            Some(v) => value = v,
+            None => overflow = true,
+        }
+        at += 1;
+    }
+    if at > KERNEL_NUMBER_MAX_CHARS {
+        return Err(format!(
+            "a number of {at} characters: the kernel reads at most {KERNEL_NUMBER_MAX_CHARS}"
+        ));
+    }
+    if overflow {
+        return Err(format!("{} does not fit in 64 bits", shown(at)));
+    }
+    if let Some(next) = bytes.get(at)
+        && !terminators.contains(next)
+    {
+        return Err(format!(
+            "{:?} is not a number: {:?} follows the digits",
+            shown(word_end),
+            char::from(*next)
+        ));
+    }
+    let value = i128::from(value);
+    Ok((if negative { -value } else { value }, at))
+}
+
+/// C's isspace(): what `proc_skip_spaces()` skips.
+fn is_c_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
 #[cfg(test)]
@@ -1015,6 +1241,76 @@ mod tests {
         assert!(!proc_sys_net_present(&root.path().join("nowhere")));
     }
 
+    // Each case was written to a knob inside `unshare --net` (Linux 6.18); the comment
+    // says what the kernel did.
+    #[test]
+    fn numbers_are_read_as_the_kernel_reads_them() {
+        let read = |text: &str, count| kernel_numbers(text, count);
+        let values = |text: &str, count| read(text, count).unwrap().values;
+        assert_eq!(values("  7 ", 1), [7]);
+        assert_eq!(values("-5", 1), [-5]);
+        // 010 → 8, 0x10 → 16, 0X1f → 31.
+        assert_eq!(values("010", 1), [8]);
+        assert_eq!(values("0x10", 1), [16]);
+        assert_eq!(values("0X1f", 1), [31]);
+        assert_eq!(values("0", 1), [0]);
+        // `1024 65535 1` to the two-number range: 11 of 13 bytes taken.
+        let r = read("1024 65535 1", 2).unwrap();
+        assert_eq!((r.values, r.ignored.as_str()), (vec![1024, 65535], "1"));
+        // `5	6` and `1 x` to one number: 5 and 1.
+        assert_eq!(read("5	6", 1).unwrap().ignored, "6");
+        assert_eq!(read("1 x", 1).unwrap().ignored, "x");
+        assert_eq!(values("1025", 2), [1025]);
+        // Refused (EINVAL) each: nothing, a sign without digits, `+`, a letter right
+        // after the digits, a digit outside octal, `0x` without a hex digit, a comma,
+        // 21 characters, 20 digits past 64 bits.
+        for (text, why) in [
+            ("", "no number"),
+            ("   ", "no number"),
+            ("-", "not a number"),
+            ("+5", "not a number"),
+            ("1x", "not a number"),
+            ("09", "not a number"),
+            ("0x", "not a number"),
+            ("1024,65535", "not a number"),
+            ("123456789012345678901", "21 characters"),
+            ("99999999999999999999", "64 bits"),
+        ] {
+            let error = read(text, 2).unwrap_err();
+            assert!(error.contains(why), "{text:?}: {error}");
+        }
+        assert_eq!(values("18446744073709551615", 1), [i128::from(u64::MAX)]);
+    }
+
+    #[test]
+    fn port_lists_are_read_as_the_kernel_reads_them() {
+        assert_eq!(kernel_port_list("").unwrap(), []);
+        assert_eq!(
+            kernel_port_list("8080,9000-9010").unwrap(),
+            [(8080, 8080), (9000, 9010)]
+        );
+        // A trailing comma and hex are taken (measured: `1,2,3,` → `1-3`, `0x1F90` → 8080).
+        assert_eq!(
+            kernel_port_list("1,2,3,").unwrap(),
+            [(1, 1), (2, 2), (3, 3)]
+        );
+        assert_eq!(kernel_port_list("0x1F90").unwrap(), [(8080, 8080)]);
+        assert_eq!(kernel_port_list("65535").unwrap(), [(65535, 65535)]);
+        // Refused (EINVAL) each.
+        for text in [
+            "8080, 9000",
+            "8080 ,9000",
+            "8080,,9000",
+            "9000-",
+            "-5",
+            "65536",
+            "9000-8000",
+            "http",
+        ] {
+            assert!(kernel_port_list(text).is_err(), "{text:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_lines_never_panic_and_keys_stay_inside(text in "\\PC*") {
@@ -1023,6 +1319,8 @@ mod tests {
             }
             let _ = parse_sockstat(&text);
             let _ = parse_port_ranges(&text);
+            let _ = kernel_numbers(&text, 2);
+            let _ = kernel_port_list(&text);
         }
     }
 }
