@@ -51,7 +51,7 @@ fn lvl_depth(hz: u64) -> u32 {
 /// The level calc_wheel_index() picks for a timer `delta` jiffies away: 0 below
 /// LVL_START(1), level n from LVL_START(n) up to LVL_START(n + 1). (A delta past the last
 /// level's range is clamped to it; sockdoc's timeouts, at most 10 minutes, stay far below:
-/// the wheel reaches 12 days or more at any HZ.)
+/// the last level ends 12 days or more away at HZ = 100, 250, 300 and 1000.)
 fn wheel_level(delta: u64, hz: u64) -> u32 {
     let last = lvl_depth(hz) - 1;
     (1..=last)
