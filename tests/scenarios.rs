@@ -239,9 +239,28 @@ fn timeouts_are_measured_against_the_requested_time() {
     assert_scenario_shape(&report, "timeouts");
     let blocking = report["blocking_recv_waited_us"].as_u64().unwrap();
     assert!((79_000..200_000).contains(&blocking), "{blocking} µs");
+    // The window comes from the timer wheel: never early, at most one bucket (plus the
+    // wake-up margin) late, and the measured wait lies inside it.
+    let (min, max) = (
+        report["recv_expected_min_us"].as_u64().unwrap(),
+        report["recv_expected_max_us"].as_u64().unwrap(),
+    );
+    assert_eq!(min, 80_000, "{report:#}");
+    assert!(min <= blocking && blocking <= max, "{report:#}");
+    // HZ comes from the jiffy the kernel reports (USEC_PER_SEC / HZ), and SO_RCVTIMEO
+    // reads back rounded up to whole jiffies.
+    let jiffy = report["jiffy_us"].as_u64().unwrap();
+    assert_eq!(report["hz"].as_u64().unwrap(), 1_000_000 / jiffy);
+    let in_kernel = report["recv_timeout_in_kernel_us"].as_u64().unwrap();
+    assert!((80_000..80_000 + jiffy).contains(&in_kernel), "{report:#}");
     assert!(report["nonblocking_recv_waited_us"].as_u64().unwrap() < 5_000);
     let connect = report["connect_waited_us"].as_u64().unwrap();
     assert!((119_000..300_000).contains(&connect), "{connect} µs");
+    let (min, max) = (
+        report["connect_expected_min_us"].as_u64().unwrap(),
+        report["connect_expected_max_us"].as_u64().unwrap(),
+    );
+    assert!(min <= connect && connect <= max, "{report:#}");
     assert_eq!(report["connect_result"], "timed out");
     assert!(elapsed_ms(&report) < 2_000);
 }

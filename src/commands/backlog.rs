@@ -16,13 +16,18 @@ use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::BacklogArgs;
 use crate::exit::Exit;
+use crate::sys::SysError;
 use crate::sys::diag::{self, Proto, TcpState};
 use crate::sys::procfs;
 use crate::sys::socket as sock;
 
-/// Handshakes on loopback finish in microseconds; the queue is read again until it stops
-/// changing or this much time has passed (further capped by --timeout).
-const SETTLE: Duration = Duration::from_millis(300);
+/// How often the accept queue is read while the handshakes complete (microseconds each on
+/// loopback).
+const QUEUE_POLL: Duration = Duration::from_millis(2);
+
+/// Once the queue holds what it should, it is watched this much longer, so a queue that
+/// would grow past that is seen doing it.
+const OVERSHOOT_LOOK: Duration = Duration::from_millis(20);
 
 /// Measured in the run (the accept queue, SYN_SENT, ListenOverflows), with the function that
 /// does it.
@@ -50,15 +55,7 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     let capacity = effective + 1;
     let expected_completed = args.clients.min(capacity);
 
-    // One descriptor per client, the listener, and a margin for stdio and sock_diag.
-    let needed = u64::from(args.clients) + 16;
-    if let Err(limit) = sock::ensure_open_files(needed) {
-        anyhow::bail!(
-            "--clients {} needs about {needed} open files but this process may open only \
-             {limit} (ulimit -n): lower --clients or raise the limit",
-            args.clients
-        );
-    }
+    make_room_for(args.clients)?;
     let listener = sock::listener_with_backlog(
         s.ephemeral(),
         i32::try_from(args.backlog).expect("--backlog is at most 1024"),
@@ -70,15 +67,23 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
         .collect::<Result<Vec<_>, _>>()
         .context("starting the clients' connects")?;
 
-    let queued = wait_for_queue(listen_addr, expected_completed, SETTLE.min(ctx.timeout))?;
+    let overflows_before = counters_before
+        .as_ref()
+        .and_then(|c| c.get(LISTEN_OVERFLOWS).copied());
+    let queued = wait_for_queue(listen_addr, expected_completed, ctx.timeout, || {
+        overflowed_since(root, overflows_before)
+    })?;
     let states = classify(&clients, listen_addr)?;
     let counters_after = procfs::read_netstat(root).ok();
     let delta = |key: &str| -> Option<u64> {
         let before = counters_before.as_ref()?.get(key)?;
         Some(counters_after.as_ref()?.get(key)?.saturating_sub(*before))
     };
-    let overflows = delta("TcpExt.ListenOverflows");
+    let overflows = delta(LISTEN_OVERFLOWS);
     let drops = delta("TcpExt.ListenDrops");
+    if let Some(lost) = queued.lost(expected_completed, &states, [overflows, drops], ctx) {
+        return Err(lost.into());
+    }
     // Closing the listener resets the connections still in its queue, so everything the
     // report says about resets was read above, before this.
     drop(clients);
@@ -198,6 +203,28 @@ impl Knobs {
             schedule.map(|plan| plan.gives_up_after_ms),
         );
     }
+}
+
+/// Raises the open-file limit for `clients` sockets, or says why it cannot.
+fn make_room_for(clients: u32) -> anyhow::Result<()> {
+    // One descriptor per client, the listener, and a margin for stdio and sock_diag.
+    let needed = u64::from(clients) + 16;
+    if let Err(limit) = sock::ensure_open_files(needed) {
+        anyhow::bail!(
+            "--clients {clients} needs about {needed} open files but this process may open only \
+             {limit} (ulimit -n): lower --clients or raise the limit"
+        );
+    }
+    Ok(())
+}
+
+/// Whether the listener has dropped a SYN for a full queue since ListenOverflows read
+/// `before`: then the queue will not grow any more.
+fn overflowed_since(root: &Path, before: Option<u64>) -> bool {
+    let now = procfs::read_netstat(root)
+        .ok()
+        .and_then(|c| c.get(LISTEN_OVERFLOWS).copied());
+    before.zip(now).is_some_and(|(before, now)| now > before)
 }
 
 /// Each client as its own socket sees it.
@@ -387,38 +414,89 @@ fn seconds_list(times_ms: &[u64]) -> String {
     }
 }
 
+/// `TcpExtListenOverflows` in /proc/net/netstat: SYNs a listener dropped for a full queue.
+const LISTEN_OVERFLOWS: &str = "TcpExt.ListenOverflows";
+
 struct Queue {
     queued: u32,
     limit: u32,
+    /// The queue reached what it should hold, or the listener started dropping SYNs for a
+    /// full queue; false when `timeout` ran out first.
+    settled: bool,
 }
 
-/// Reads the listener's accept queue (its recv_q; send_q is the limit) until it reaches
-/// `expected` or stops changing within `settle`.
+impl Queue {
+    /// When the queue had room and the listener dropped nothing (neither for a full accept
+    /// queue, ListenOverflows, nor for any other reason, ListenDrops), yet handshakes did not
+    /// complete, a SYN or a SYN-ACK never arrived: the timeout that names the step, for an
+    /// exit 3. Not a verdict on the kernel.
+    fn lost(
+        &self,
+        expected: u32,
+        states: &States,
+        [overflows, drops]: [Option<u64>; 2],
+        ctx: &Context,
+    ) -> Option<SysError> {
+        let lost = !self.settled
+            && self.queued < expected
+            && states.syn_sent > 0
+            && overflows.is_none_or(|n| n == 0)
+            && drops.is_none_or(|n| n == 0);
+        lost.then(|| {
+            let step = format!(
+                "waiting for the clients' handshakes ({} of {} completed and {} are still in \
+                 SYN_SENT, although the accept queue had room for {} more and the listener dropped \
+                 nothing{}: their SYNs or the SYN-ACKs were lost)",
+                states.completed,
+                states.completed + states.syn_sent + states.reset + states.other,
+                states.syn_sent,
+                expected - self.queued,
+                if overflows.is_some() && drops.is_some() {
+                    " (TcpExtListenOverflows +0, TcpExtListenDrops +0)"
+                } else {
+                    ""
+                },
+            );
+            SysError::Timeout {
+                step,
+                timeout: ctx.timeout,
+            }
+            .diagnosed()
+        })
+    }
+}
+
+/// Reads the listener's accept queue (its recv_q; send_q is the limit) until it holds
+/// `expected` connections or `overflowed()` says the listener is refusing more, for at most
+/// `timeout`.
 fn wait_for_queue(
     listen_addr: SocketAddr,
     expected: u32,
-    settle: Duration,
+    timeout: Duration,
+    overflowed: impl Fn() -> bool,
 ) -> anyhow::Result<Queue> {
-    let deadline = Instant::now() + settle;
+    let deadline = Instant::now() + timeout;
     let unspecified = diag::listener_peer(listen_addr);
-    loop {
+    let read = || -> anyhow::Result<(u32, u32)> {
         let record = diag::lookup(Proto::Tcp, listen_addr, unspecified)?
             .context("the listener vanished from sock_diag")?;
-        let queue = Queue {
-            queued: record.recv_q,
-            limit: record.send_q,
-        };
-        if queue.queued >= expected || Instant::now() >= deadline {
-            // A little longer, so a queue that would grow past `expected` is seen doing it.
-            thread::sleep(Duration::from_millis(20));
-            let record = diag::lookup(Proto::Tcp, listen_addr, unspecified)?
-                .context("the listener vanished from sock_diag")?;
+        Ok((record.recv_q, record.send_q))
+    };
+    loop {
+        let (queued, _) = read()?;
+        let settled = queued >= expected || overflowed();
+        if settled || Instant::now() >= deadline {
+            if settled {
+                thread::sleep(OVERSHOOT_LOOK);
+            }
+            let (queued, limit) = read()?;
             return Ok(Queue {
-                queued: record.recv_q,
-                limit: record.send_q,
+                queued,
+                limit,
+                settled,
             });
         }
-        thread::sleep(Duration::from_millis(1));
+        thread::sleep(QUEUE_POLL);
     }
 }
 

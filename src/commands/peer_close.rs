@@ -6,11 +6,13 @@
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::ScenarioArgs;
 use crate::exit::Exit;
+use crate::sys::SysError;
 use crate::sys::error::errno_name;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
 
@@ -18,8 +20,11 @@ use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
 const REPEATED_READS: usize = 3;
 
 /// Writes after the peer closed, until one fails: the first is accepted (the kernel does
-/// not yet know), the peer answers with RST, a later one fails.
-const MAX_WRITES: usize = 5;
+/// not yet know), the peer answers with RST, the next one fails.
+const MAX_WRITES: usize = 3;
+
+/// What the writes after the close send.
+const PROBE: &[u8] = b"are you there?";
 
 pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("peer-close", args.addr);
@@ -79,22 +84,7 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
         "reading the peer's FIN",
         timeout,
     )?);
-    let mut writes = Vec::new();
-    for _ in 0..MAX_WRITES {
-        let outcome = match client.write(b"are you there?") {
-            Ok(n) => format!("{n} bytes accepted"),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".into(),
-            Err(e) => errno_name(&e).unwrap_or_else(|| e.to_string()),
-        };
-        let failed = !outcome.ends_with("accepted");
-        writes.push(outcome);
-        if failed {
-            break;
-        }
-        // Give the peer's RST (answering the first write) time to arrive: loopback
-        // delivers it within the write call itself, so a wait is a formality.
-        let _ = sock::recv_once(&mut client, "reading the peer's RST", timeout);
-    }
+    let writes = write_until_refused(&mut client, timeout)?;
     drop(client);
     let last = writes.last().cloned().unwrap_or_default();
     s.detail("write_after_close_eof_read", &eof);
@@ -125,6 +115,40 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
         "Treat recv() == 0 as \"peer closed\" and leave the read loop; handle ECONNRESET and EPIPE \
          as a closed connection, not a crash; in C, send with MSG_NOSIGNAL or ignore SIGPIPE.",
     ))
+}
+
+/// Writes to a connection whose peer closed until a write fails, waiting after each accepted
+/// write for the RST the closed peer answers it with; returns each write's outcome.
+fn write_until_refused(client: &mut TcpStream, timeout: Duration) -> anyhow::Result<Vec<String>> {
+    let mut writes = Vec::new();
+    for attempt in 1..=MAX_WRITES {
+        let outcome = match client.write(PROBE) {
+            Ok(n) => format!("{n} bytes accepted"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".into(),
+            Err(e) => errno_name(&e).unwrap_or_else(|| e.to_string()),
+        };
+        let failed = !outcome.ends_with("accepted");
+        writes.push(outcome);
+        if failed {
+            break;
+        }
+        // The closed peer answers the data with RST. Until it lands the socket reads as
+        // "end of stream", so wait for the error it leaves (POLLERR), bounded by --timeout.
+        if !sock::wait_for_error(&client, timeout)? {
+            return Err(SysError::Timeout {
+                step: format!(
+                    "waiting for the peer's RST after write {attempt} to the connection it \
+                     closed (the {}-byte write was accepted; a closed socket answers data with \
+                     RST: tcp_rcv_state_process(), net/ipv4/tcp_input.c, TCPAbortOnData)",
+                    PROBE.len()
+                ),
+                timeout,
+            }
+            .diagnosed()
+            .into());
+        }
+    }
+    Ok(writes)
 }
 
 fn describe(end: &RecvEnd) -> String {

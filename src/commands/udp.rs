@@ -11,6 +11,7 @@ use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::UdpArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
+use crate::sys::error::Op;
 use crate::sys::socket::{self as sock, ReuseFlags};
 
 /// The message sizes of the boundary experiment: small, odd, one byte, and larger.
@@ -123,13 +124,13 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
 }
 
 fn send(sender: &UdpSocket, datagram: &[u8], to: std::net::SocketAddr) -> Result<(), SysError> {
-    sender
-        .send_to(datagram, to)
-        .map(drop)
-        .map_err(|error| SysError::Io {
+    sender.send_to(datagram, to).map(drop).map_err(|error| {
+        SysError::Io {
             step: format!("sending a {}-byte datagram to {to}", datagram.len()),
             error,
-        })
+        }
+        .diagnosed_as(Op::Send(to))
+    })
 }
 
 fn message(index: usize, size: usize) -> Vec<u8> {

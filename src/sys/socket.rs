@@ -51,7 +51,7 @@ pub fn tcp_socket(addr: SocketAddr, flags: ReuseFlags) -> Result<Socket, SysErro
         "TCP/IPv4"
     };
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(|error| SysError::Socket { what, error })?;
+        .map_err(|error| SysError::Socket { what, error }.diagnosed())?;
     if flags.reuse_address {
         socket
             .set_reuse_address(true)
@@ -91,13 +91,13 @@ pub fn reuse_flags(socket: &impl AsFd) -> Result<ReuseFlags, SysError> {
 pub fn bind(socket: &Socket, addr: SocketAddr) -> Result<(), SysError> {
     socket
         .bind(&addr.into())
-        .map_err(|error| SysError::Bind { addr, error })
+        .map_err(|error| SysError::Bind { addr, error }.diagnosed())
 }
 
 pub fn listen(socket: &Socket, addr: SocketAddr) -> Result<(), SysError> {
     socket
         .listen(BACKLOG)
-        .map_err(|error| SysError::Listen { addr, error })
+        .map_err(|error| SysError::Listen { addr, error }.diagnosed())
 }
 
 /// The address the kernel actually bound (resolves port 0 to the chosen port).
@@ -132,7 +132,8 @@ pub fn listener(
 /// A listener made the way `std::net::TcpListener::bind` makes it (std sets SO_REUSEADDR
 /// itself on Unix), with a bounded accept.
 pub fn std_listener(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, SysError> {
-    let listener = TcpListener::bind(addr).map_err(|error| SysError::Bind { addr, error })?;
+    let listener =
+        TcpListener::bind(addr).map_err(|error| SysError::Bind { addr, error }.diagnosed())?;
     set_timeouts(&listener, timeout)?;
     Ok(listener)
 }
@@ -180,16 +181,72 @@ pub fn send_all(
         .map_err(|error| SysError::io_step(step, error, timeout))
 }
 
-/// Reads exactly `buf.len()` bytes from a socket (or a buffered reader over one).
+/// Reads exactly `buf.len()` bytes from a socket (or a buffered reader over one). A peer
+/// that closes first is a `PeerClosed` that says how many bytes came, not std's "failed to
+/// fill whole buffer".
 pub fn recv_exact(
     stream: &mut impl Read,
     buf: &mut [u8],
     step: &str,
     timeout: Duration,
 ) -> Result<(), SysError> {
-    stream
-        .read_exact(buf)
-        .map_err(|error| SysError::io_step(step, error, timeout))
+    let mut received = 0;
+    while received < buf.len() {
+        match stream.read(&mut buf[received..]) {
+            Ok(0) => {
+                return Err(SysError::PeerClosed {
+                    step: step.into(),
+                    received,
+                    expected: buf.len(),
+                });
+            }
+            Ok(n) => received += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(SysError::io_step(step, error, timeout)),
+        }
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout` for an error or a hang-up on `socket` (POLLERR / POLLHUP, which
+/// poll(2) reports whatever events were asked for): what a peer's RST leaves on a
+/// connection, also one whose peer already sent FIN and so always reads as readable.
+/// Returns false when the time ran out with neither.
+pub fn wait_for_error(socket: &impl AsFd, timeout: Duration) -> Result<bool, SysError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let limit = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::empty())];
+    let ready = poll(&mut fds, limit).map_err(|errno| SysError::Io {
+        step: "waiting for an error on the socket (poll)".into(),
+        error: errno.into(),
+    })?;
+    Ok(ready > 0)
+}
+
+/// One jiffy, the unit the kernel keeps SO_RCVTIMEO in, read from the kernel itself: a
+/// 1 µs timeout is rounded up to one jiffy (`sock_set_timeout()`, net/core/sock.c:
+/// `DIV_ROUND_UP(tv_usec, USEC_PER_SEC / HZ)`) and read back as that jiffy in µs
+/// (`sock_get_timeout()`: `(timeo % HZ) * USEC_PER_SEC / HZ`). Leaves SO_RCVTIMEO at that
+/// jiffy: set the timeout you need afterwards.
+pub fn jiffy(socket: &impl AsFd) -> Result<Duration, SysError> {
+    SockRef::from(socket)
+        .set_read_timeout(Some(Duration::from_micros(1)))
+        .map_err(|error| SysError::SetOption {
+            option: "SO_RCVTIMEO",
+            error,
+        })?;
+    read_timeout(socket)
+}
+
+/// SO_RCVTIMEO as the kernel holds it (whole jiffies); zero when unset.
+pub fn read_timeout(socket: &impl AsFd) -> Result<Duration, SysError> {
+    SockRef::from(socket)
+        .read_timeout()
+        .map(Option::unwrap_or_default)
+        .map_err(|error| SysError::GetOption {
+            option: "SO_RCVTIMEO",
+            error,
+        })
 }
 
 /// What one `recv()` saw after the peer closed: an orderly FIN (end of stream), data, or
@@ -221,7 +278,8 @@ pub fn recv_once(
             Err(SysError::Timeout {
                 step: step.into(),
                 timeout,
-            })
+            }
+            .diagnosed())
         }
         Err(error) => Ok(RecvEnd::Error(error)),
     }
@@ -299,7 +357,7 @@ pub fn connect_nonblocking(addr: SocketAddr) -> Result<Socket, SysError> {
     match socket.connect(&addr.into()) {
         Ok(()) => Ok(socket),
         Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
-        Err(error) => Err(SysError::Connect { addr, error }),
+        Err(error) => Err(SysError::Connect { addr, error }.diagnosed()),
     }
 }
 
@@ -321,7 +379,7 @@ pub fn listener_with_backlog(addr: SocketAddr, backlog: i32) -> Result<Socket, S
     bind(&socket, addr)?;
     socket
         .listen(backlog)
-        .map_err(|error| SysError::Listen { addr, error })?;
+        .map_err(|error| SysError::Listen { addr, error }.diagnosed())?;
     Ok(socket)
 }
 
@@ -379,7 +437,8 @@ pub fn wait_writable(socket: &impl AsFd, timeout: Duration) -> Result<bool, SysE
 
 /// A UDP socket bound to `addr` (port 0 = ephemeral), with bounded receives.
 pub fn udp_socket(addr: SocketAddr, timeout: Duration) -> Result<std::net::UdpSocket, SysError> {
-    let socket = std::net::UdpSocket::bind(addr).map_err(|error| SysError::Bind { addr, error })?;
+    let socket = std::net::UdpSocket::bind(addr)
+        .map_err(|error| SysError::Bind { addr, error }.diagnosed())?;
     socket
         .set_read_timeout(Some(timeout))
         .map_err(|error| SysError::SetOption {
@@ -418,8 +477,9 @@ pub fn connect_socket(
                     step: format!("connecting to {addr} (the TCP handshake)"),
                     timeout,
                 }
+                .diagnosed()
             } else {
-                SysError::Connect { addr, error }
+                SysError::Connect { addr, error }.diagnosed()
             }
         })?;
     let stream = TcpStream::from(socket);
@@ -444,4 +504,58 @@ pub fn ensure_open_files(needed: u64) -> Result<(), u64> {
         return Ok(());
     }
     Err(soft.max(raised.min(hard)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let timeout = Duration::from_secs(2);
+        let listener = listener("127.0.0.1:0".parse().unwrap(), ReuseFlags::NONE, timeout).unwrap();
+        let client = connect(local_addr(&listener).unwrap(), timeout).unwrap();
+        let server = accept(&listener, timeout).unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn a_short_read_says_how_many_bytes_came() {
+        let (mut client, mut server) = pair();
+        server.write_all(b"abc").unwrap();
+        drop(server);
+        let mut buf = [0_u8; 5];
+        let error =
+            recv_exact(&mut client, &mut buf, "reading", Duration::from_secs(2)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "reading: the peer closed the connection after 3 of 5 bytes"
+        );
+    }
+
+    #[test]
+    fn the_rst_after_a_write_to_a_closed_peer_is_seen_as_an_error() {
+        let (mut client, server) = pair();
+        drop(server);
+        let mut buf = [0_u8; 1];
+        assert_eq!(client.read(&mut buf).unwrap(), 0, "the FIN");
+        // Nothing yet: a connection whose peer sent FIN reads as "end of stream" forever.
+        assert!(!wait_for_error(&client, Duration::from_millis(20)).unwrap());
+        client.write_all(b"x").unwrap();
+        assert!(wait_for_error(&client, Duration::from_secs(2)).unwrap());
+    }
+
+    #[test]
+    fn a_microsecond_timeout_reads_back_as_one_jiffy() {
+        let socket = tcp_socket("127.0.0.1:0".parse().unwrap(), ReuseFlags::NONE).unwrap();
+        let jiffy = jiffy(&socket).unwrap();
+        assert!(
+            jiffy > Duration::ZERO && jiffy < Duration::from_secs(1),
+            "{jiffy:?}"
+        );
+        // Two microseconds round up to the same jiffy.
+        SockRef::from(&socket)
+            .set_read_timeout(Some(Duration::from_micros(2)))
+            .unwrap();
+        assert_eq!(read_timeout(&socket).unwrap(), jiffy);
+    }
 }

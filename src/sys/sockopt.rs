@@ -286,9 +286,12 @@ impl SocketKind {
 /// A socket made by socket2's `Socket::new`, which passes SOCK_CLOEXEC and sets nothing else.
 pub fn new_socket(kind: SocketKind) -> Result<Socket, SysError> {
     let (ty, protocol) = kind.type_and_protocol();
-    Socket::new(kind.domain(), ty, Some(protocol)).map_err(|error| SysError::Socket {
-        what: kind.label(),
-        error,
+    Socket::new(kind.domain(), ty, Some(protocol)).map_err(|error| {
+        SysError::Socket {
+            what: kind.label(),
+            error,
+        }
+        .diagnosed()
     })
 }
 
@@ -305,9 +308,12 @@ pub fn plain_socket(kind: SocketKind) -> Result<OwnedFd, SysError> {
     } else {
         (SockType::Stream, SockProtocol::Tcp)
     };
-    nixsock::socket(family, ty, SockFlag::empty(), protocol).map_err(|errno| SysError::Socket {
-        what: kind.label(),
-        error: errno.into(),
+    nixsock::socket(family, ty, SockFlag::empty(), protocol).map_err(|errno| {
+        SysError::Socket {
+            what: kind.label(),
+            error: errno.into(),
+        }
+        .diagnosed()
     })
 }
 
@@ -333,7 +339,7 @@ pub fn connect_bounded(
                     timeout,
                 }
             } else {
-                SysError::Connect { addr, error }
+                SysError::Connect { addr, error }.diagnosed()
             }
         });
     let restored = socket
@@ -392,7 +398,7 @@ pub fn accept_bounded(
 /// itself on Unix). Unlike `socket::std_listener`, nothing is added for sockdoc's own use,
 /// because this listener's options are what gets read back.
 pub fn std_listener_as_is(addr: SocketAddr) -> Result<TcpListener, SysError> {
-    TcpListener::bind(addr).map_err(|error| SysError::Bind { addr, error })
+    TcpListener::bind(addr).map_err(|error| SysError::Bind { addr, error }.diagnosed())
 }
 
 /// `std::net::TcpStream::connect_timeout`, exactly as an application calls it (std leaves
@@ -405,7 +411,7 @@ pub fn std_stream_as_is(addr: SocketAddr, timeout: Duration) -> Result<TcpStream
                 timeout,
             }
         } else {
-            SysError::Connect { addr, error }
+            SysError::Connect { addr, error }.diagnosed()
         }
     })
 }
