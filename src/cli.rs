@@ -134,14 +134,16 @@ pub enum Command {
             --summary counts sockets by state; counts the TIME_WAIT sockets that hold an ephemeral \
             port (local port inside ip_local_port_range: this host opened the connection and closed \
             first) per (local address, remote address, remote port) — the unit ports run out in — \
-            against the range minus ip_local_reserved_ports, judged as sysctl-advice judges it; and \
-            lists listeners whose accept queue is filling.",
+            against the range minus ip_local_reserved_ports, judged as sysctl-advice judges it; \
+            lists listeners whose accept queue is filling or full (it holds backlog + 1); and counts \
+            CLOSE_WAIT sockets per process against the process's open-files limit, flagging a \
+            process that leaves them unclosed.",
         after_long_help = "Examples:\n  \
             sockdoc sockets                          # every TCP and UDP socket\n  \
             sockdoc sockets -t --state time-wait     # TIME_WAIT with the time left\n  \
             sockdoc sockets --listening              # listeners and their processes\n  \
             sockdoc sockets --port 8080 --info       # one port, with rtt, cwnd, retransmits\n  \
-            sockdoc sockets --summary                # states, TIME_WAIT per destination, queues"
+            sockdoc sockets --summary                # states, TIME_WAIT, queues, CLOSE_WAIT"
     )]
     Sockets(SocketsArgs),
 
@@ -393,8 +395,8 @@ pub struct SocketsArgs {
     #[arg(long)]
     pub no_processes: bool,
 
-    /// Counts by state, TIME_WAIT per destination against the port budget, and filling
-    /// accept queues, instead of the list
+    /// Counts by state, TIME_WAIT per destination against the port budget, filling accept
+    /// queues and CLOSE_WAIT per process, instead of the list
     #[arg(short, long)]
     pub summary: bool,
 }

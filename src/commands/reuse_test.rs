@@ -759,7 +759,13 @@ fn changed_hands_verdict(port: u16, change: &PortChange) -> String {
     };
     let mut seen = Vec::new();
     if !change.appeared.is_empty() {
-        let list: Vec<String> = change.appeared.iter().map(describe).collect();
+        // Live sockets first (they name a process), then at most three in all.
+        let mut appeared: Vec<&Occupant> = change.appeared.iter().collect();
+        appeared.sort_by_key(|o| o.state == TcpState::TimeWait);
+        let mut list: Vec<String> = appeared.iter().take(3).map(|o| describe(o)).collect();
+        if appeared.len() > 3 {
+            list.push(format!("{} more", appeared.len() - 3));
+        }
         seen.push(format!("found new sockets on it: {}", list.join("; ")));
     }
     if !change.departed.is_empty() {
