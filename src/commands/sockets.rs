@@ -647,8 +647,10 @@ fn is_leak(count: u64, idle: Option<u64>, open_fds: Option<u64>, fd_limit: Optio
 /// it runs into, and the fix.
 fn close_wait_finding(o: &CloseWaitOwner) -> String {
     let who = match (&o.process, o.pid) {
-        (Some(process), Some(pid)) => format!("{process} (pid {pid})"),
-        _ => "A process /proc does not name to this user".to_string(),
+        (Some(process), Some(pid)) => format!("{process} (pid {pid}) holds"),
+        _ => "Processes this run did not name (/proc/PID/fd unreadable to it, or --no-processes) \
+              hold"
+            .to_string(),
     };
     let idle = match (o.idle, o.longest_idle_ms) {
         (Some(idle), Some(longest)) => format!(
@@ -670,7 +672,7 @@ fn close_wait_finding(o: &CloseWaitOwner) -> String {
             .to_string(),
     };
     format!(
-        "{who} holds {} TCP sockets in CLOSE_WAIT{idle}: their peers closed (the FIN moved \
+        "{who} {} TCP sockets in CLOSE_WAIT{idle}: their peers closed (the FIN moved \
          them to CLOSE_WAIT: tcp_fin(), net/ipv4/tcp_input.c, which sets no timer) and the \
          program never called close(), which is what moves a socket on (tcp_close_state(), \
          net/ipv4/tcp.c) — a descriptor leak.{fds} Close the socket when read() or recv() \
