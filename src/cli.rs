@@ -173,19 +173,21 @@ pub enum Command {
         long_about = "Lists TCP and UDP sockets, IPv4 and IPv6, through NETLINK_SOCK_DIAG (falling back to \
             /proc/net with a note): state, addresses, queues, the pending timer with the time left \
             (TIME_WAIT included), uid (\"-\" where the kernel reports none: TIME_WAIT and SYN_RECV request \
-            sockets, inet_twsk_diag_fill() and inet_req_diag_fill() in net/ipv4/inet_diag.c) and the owning process where /proc shows it. Rows are printed as \
-            they are read, so hundreds of thousands of sockets stream with flat memory.\n\n\
+            sockets, inet_twsk_diag_fill() and inet_req_diag_fill() in net/ipv4/inet_diag.c) and the \
+            owning process where /proc shows it. Rows are printed as they are read, so hundreds of thousands of sockets stream with flat memory.\n\n\
             --summary counts sockets by state; counts the TIME_WAIT sockets that hold an ephemeral \
             port (local port inside ip_local_port_range: normally a connection this host opened and \
             closed first) per (local address, remote address, remote port) — the unit ports run out in — \
-            against the range minus ip_local_reserved_ports, judged as sysctl-advice judges it; and \
-            lists listeners whose accept queue is filling.",
+            against the range minus ip_local_reserved_ports, judged as sysctl-advice judges it; \
+            lists listeners whose accept queue is filling or full (it holds backlog + 1); and counts \
+            CLOSE_WAIT sockets per process against the process's open-files limit, flagging a \
+            process that leaves them unclosed.",
         after_long_help = "Examples:\n  \
             sockdoc sockets                          # every TCP and UDP socket\n  \
             sockdoc sockets -t --state time-wait     # TIME_WAIT with the time left\n  \
             sockdoc sockets --listening              # listeners and their processes\n  \
             sockdoc sockets --port 8080 --info       # one port, with rtt, cwnd, retransmits\n  \
-            sockdoc sockets --summary                # states, TIME_WAIT per destination, queues"
+            sockdoc sockets --summary                # states, TIME_WAIT, queues, CLOSE_WAIT"
     )]
     Sockets(SocketsArgs),
 
@@ -439,8 +441,8 @@ pub struct SocketsArgs {
     #[arg(long)]
     pub no_processes: bool,
 
-    /// Counts by state, TIME_WAIT per destination against the port budget, and filling
-    /// accept queues, instead of the list
+    /// Counts by state, TIME_WAIT per destination against the port budget, filling accept
+    /// queues and CLOSE_WAIT per process, instead of the list
     #[arg(short, long)]
     pub summary: bool,
 }

@@ -59,6 +59,7 @@ fn sample() -> ReuseReport {
             process: None,
             expires_ms: Some(42_300),
             conflicts: true,
+            inode: 0,
         }],
         port_status: PortStatus::TimeWaitOnly,
         time_wait_probe: Some(TimeWaitProbe {
@@ -113,6 +114,9 @@ fn sample() -> ReuseReport {
             matches: true,
             tcp_fin_timeout_s: Some(30),
         }),
+        port_changed_during_run: false,
+        port_change: None,
+        owner_search: None,
         verdict: "The verdict sentence.".into(),
         fix: "The fix sentence.".into(),
         notes: vec!["A note.".into()],

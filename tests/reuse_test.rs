@@ -4,8 +4,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use serde_json::Value;
 use sockdoc::sys::diag::{self, Proto, TcpState};
 use socket2::{Domain, Socket, Type};
@@ -523,4 +525,197 @@ fn a_bound_but_idle_socket_is_named_as_the_holder() {
                 .contains("bound but not listening")
         );
     }
+}
+
+/// A port below the ephemeral range that no socket uses now (a bind without SO_REUSEADDR
+/// succeeds, so not even a TIME_WAIT sits there): no connect() of a parallel test picks it.
+fn quiet_port() -> u16 {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let start = low.saturating_sub(1 + (std::process::id() % 4000) as u16);
+    (1024..=start)
+        .rev()
+        .find(|&port| {
+            let probe = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            probe
+                .bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+                .is_ok()
+        })
+        .expect("a free port below the ephemeral range")
+}
+
+#[test]
+fn concurrent_runs_on_one_port_never_blame_the_old_sockets() {
+    // 16 runs on one port at once: each surveys the port, then probes it, while the others
+    // open listeners and leave TIME_WAIT sockets there, all with SO_REUSEADDR. No run may
+    // blame "the program that made them" nor the kernel for what another run did.
+    let port = quiet_port().to_string();
+    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
+    let mut clean = 0;
+    for _round in 0..2 {
+        let children: Vec<_> = (0..16)
+            .map(|_| {
+                std::process::Command::new(exe)
+                    .args(["reuse-test", &port, "--json"])
+                    .env("NO_COLOR", "1")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let report = json_of(&output);
+            let code = output.status.code();
+            assert!(
+                matches!(code, Some(0 | 3)),
+                "a race is no finding: {report:#}"
+            );
+            assert!(report.get("error").is_none(), "{report:#}");
+            if let Some(probe) = report["time_wait_probe"].as_object() {
+                assert_eq!(probe["old_had_reuseaddr"], true, "{report:#}");
+            }
+            let verdict = report["verdict"].as_str().unwrap();
+            assert!(
+                !verdict.contains("SO_REUSEPORT but not SO_REUSEADDR"),
+                "{verdict}"
+            );
+            assert!(!verdict.contains("neither SO_REUSEADDR"), "{verdict}");
+            if code == Some(3) {
+                let changed = report["port_changed_during_run"] == true;
+                assert!(changed || report["port_status"] == "held", "{report:#}");
+                if changed {
+                    assert!(report["port_change"]["step"].is_string(), "{report:#}");
+                    assert!(
+                        verdict.contains("changed hands during the run"),
+                        "{verdict}"
+                    );
+                }
+            } else {
+                clean += 1;
+                assert_eq!(report["port_changed_during_run"], false);
+                assert_eq!(report["reproduction"]["reproduced"], true, "{report:#}");
+            }
+        }
+    }
+    assert!(clean > 0, "some runs found the port quiet enough to finish");
+}
+
+#[test]
+fn an_ipv4_listener_holds_its_ipv4_mapped_twin() {
+    if !ipv6_loopback_available() {
+        println!("SKIP (no IPv6 on this host): reuse-test --addr ::ffff:127.0.0.1");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (report, output) = run_json(&[
+        "reuse-test",
+        &port.to_string(),
+        "--addr",
+        "::ffff:127.0.0.1",
+    ]);
+    // ipv6_rcv_saddr_equal(): a mapped address and an IPv4 socket compare as IPv4.
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["port_status"], "held", "{report:#}");
+    let ours = report["occupants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["local"] == format!("127.0.0.1:{port}"))
+        .expect("the IPv4 listener is listed");
+    assert_eq!(ours["conflicts"], true);
+    assert_eq!(ours["pid"], std::process::id());
+    // The whole experiment runs on the mapped address too, and the kernel agrees.
+    let (report, output) = run_json(&["reuse-test", "--addr", "::ffff:127.0.0.1"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_matrix_matches_kernel(&report);
+}
+
+#[test]
+fn an_orphan_holder_is_named_as_no_process() {
+    // The client closes while the server never does: the client's socket sits in FIN_WAIT2
+    // with no file left (an orphan), holding its port. No /proc/PID/fd can name it, for root
+    // or anyone, so the verdict must not send the user to look for a process.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let client_addr = client.local_addr().unwrap();
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while diag::lookup(Proto::Tcp, client_addr, server.local_addr().unwrap())
+        .unwrap()
+        .is_none_or(|r| r.state != TcpState::FinWait2)
+    {
+        assert!(Instant::now() < deadline, "no FIN_WAIT2 appeared");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (report, output) = run_json(&["reuse-test", &client_addr.port().to_string()]);
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    let holder = report["occupants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["state"] == "FIN_WAIT2")
+        .unwrap_or_else(|| panic!("the orphan is listed: {report:#}"));
+    assert_eq!(holder["inode"], 0);
+    assert!(holder["pid"].is_null());
+    let search = &report["owner_search"];
+    assert_eq!(search["as_root"], common::is_root(), "{search}");
+    let reason = search["reason"].as_str().unwrap();
+    assert!(reason.starts_with("no process"), "{reason}");
+    assert!(!reason.contains("run as root"), "{reason}");
+    assert!(report["verdict"].as_str().unwrap().contains(reason));
+    drop(server);
+}
+
+#[test]
+fn root_is_told_what_hides_an_owner_instead_of_to_run_as_root() {
+    if skip_unless_root("a listener held only by an fd in flight, looked up as root") {
+        return;
+    }
+    // A listener whose only descriptor travels in a Unix-socket message nobody has received
+    // (SCM_RIGHTS): it listens, and no process has it in /proc/PID/fd.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, _receiver) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fds = [listener.as_raw_fd()];
+    sendmsg::<()>(
+        sender.as_raw_fd(),
+        &[std::io::IoSlice::new(b"x")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    drop(listener);
+
+    let (report, output) = run_json(&["reuse-test", &port.to_string()]);
+    assert_eq!(output.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["port_status"], "held");
+    let holder = &report["occupants"][0];
+    assert_eq!(holder["state"], "LISTEN");
+    assert!(holder["pid"].is_null(), "{holder}");
+    assert_ne!(holder["inode"], 0, "a file still holds it");
+    let search = &report["owner_search"];
+    assert_eq!(search["as_root"], true);
+    assert_eq!(search["still_there"], true);
+    let reason = search["reason"].as_str().unwrap();
+    assert!(!reason.contains("run as root"), "{reason}");
+    assert!(reason.contains("SCM_RIGHTS"), "{reason}");
+    // Only the causes this run measured are named.
+    assert_eq!(
+        reason.contains("hidepid"),
+        !search["hidepid"].is_null(),
+        "{search}"
+    );
+    assert_eq!(
+        reason.contains("refused to show even to root"),
+        search["unreadable_processes"].as_u64().unwrap() > 0,
+        "{search}"
+    );
+    assert!(!report["verdict"].as_str().unwrap().contains("run as root"));
 }

@@ -1,6 +1,6 @@
 //! `sockdoc sockets` on real loopback sockets: each known socket is found with the right
 //! state, addresses, timer and owner; the listing agrees with `ss`; the summary counts
-//! TIME_WAIT per destination and sees filling accept queues.
+//! TIME_WAIT per destination, sees filling and full accept queues, and CLOSE_WAIT leaks.
 
 mod common;
 
@@ -14,6 +14,7 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 use common::{in_private_netns, json_of, run_json, skip_unless_root, sockdoc};
+use sockdoc::sys::diag::{self, Proto, TcpState};
 
 /// A listener, one established pair, and one server-side TIME_WAIT on a second port.
 struct Known {
@@ -370,11 +371,14 @@ fn summary_counts_time_wait_per_destination_and_filling_queues() {
         .unwrap_or_else(|| panic!("queue listed: {summary:#}"));
     assert_eq!(q["queued"], 4);
     assert_eq!(q["backlog"], 4);
-    assert_eq!(q["fill_percent"], 100.0);
+    // The queue holds backlog + 1 (sk_acceptq_is_full() is `>`): 4 of 5 is not yet full.
+    assert_eq!(q["capacity"], 5);
+    assert_eq!(q["fill_percent"], 80.0);
+    assert_eq!(q["full"], false);
     assert_eq!(
         output.status.code(),
         Some(1),
-        "a full accept queue is a finding"
+        "a nearly full accept queue is a finding"
     );
     assert!(summary["findings"].to_string().contains("accept()"));
     drop(waiting);
@@ -575,4 +579,155 @@ fn a_listing_that_fails_part_way_still_ends_one_json_document() {
         report["error"].as_str().unwrap().contains("EIO"),
         "{report:#}"
     );
+}
+
+/// A listener with `backlog` that never accepts, and `clients` non-blocking connects to it,
+/// once its accept queue holds `expect` connections (the rest wait in SYN_SENT).
+fn unaccepted(backlog: i32, clients: usize, expect: u32) -> (Socket, SocketAddr, Vec<Socket>) {
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&loopback(0).into()).unwrap();
+    listener.listen(backlog).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let connecting: Vec<Socket> = (0..clients)
+        .map(|_| {
+            let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            client.set_nonblocking(true).unwrap();
+            let _in_progress = client.connect(&addr.into());
+            client
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let queued = diag::lookup(Proto::Tcp, addr, diag::listener_peer(addr))
+            .unwrap()
+            .map_or(0, |r| r.recv_q);
+        if queued >= expect {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{queued} queued on {addr}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (listener, addr, connecting)
+}
+
+fn accept_queue_of(report: &Value, addr: SocketAddr) -> Value {
+    report["summary"]["accept_queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["local"] == addr.to_string())
+        .unwrap_or_else(|| panic!("{addr} listed: {report:#}"))
+        .clone()
+}
+
+#[test]
+fn full_accept_queues_of_listen_0_and_listen_1_are_findings() {
+    // listen(0) holds one connection and listen(1) two: the queue is full at backlog + 1,
+    // and the further clients stay in SYN_SENT.
+    for backlog in [0_u32, 1] {
+        let capacity = backlog + 1;
+        let (_listener, addr, _clients) = unaccepted(backlog as i32, 3, capacity);
+        let port = addr.port().to_string();
+        let (report, output) = run_json(&["sockets", "--tcp", "--summary", "--port", &port]);
+        let q = accept_queue_of(&report, addr);
+        assert_eq!(q["queued"], capacity, "{q}");
+        assert_eq!(q["backlog"], backlog, "{q}");
+        assert_eq!(q["capacity"], capacity, "{q}");
+        assert_eq!(q["fill_percent"], 100.0, "{q}");
+        assert_eq!(q["full"], true, "{q}");
+        assert_eq!(q["pid"], std::process::id());
+        assert_eq!(output.status.code(), Some(1), "{report:#}");
+        let findings = report["summary"]["findings"].to_string();
+        assert!(findings.contains(&format!("{addr} is full")), "{findings}");
+        assert!(report["summary"]["by_state"]["tcp"]["SYN_SENT"].as_u64() >= Some(1));
+
+        // /proc/net/tcp prints no backlog for a listener: nothing is made up from its 0.
+        let output = sockdoc()
+            .env("SOCKDOC_NO_SOCK_DIAG", "1")
+            .args(["sockets", "--tcp", "--summary", "--port", &port, "--json"])
+            .output()
+            .unwrap();
+        let report = json_of(&output);
+        let q = accept_queue_of(&report, addr);
+        assert_eq!(q["queued"], capacity, "{q}");
+        assert!(q["backlog"].is_null() && q["full"].is_null(), "{q}");
+        assert!(q["fill_percent"].is_null(), "{q}");
+        assert_eq!(output.status.code(), Some(0), "{report:#}");
+    }
+}
+
+#[test]
+fn close_wait_left_by_a_program_that_never_closes_is_a_leak() {
+    // This process plays the leaking server: it accepts, the clients close, and it never
+    // closes its side, so each accepted socket sits in CLOSE_WAIT holding a descriptor.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut leaked = Vec::new();
+    for _ in 0..12 {
+        let client = TcpStream::connect(addr).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        drop(client);
+        leaked.push((server, peer));
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for (_, peer) in &leaked {
+        while diag::lookup(Proto::Tcp, addr, *peer)
+            .unwrap()
+            .is_none_or(|r| r.state != TcpState::CloseWait)
+        {
+            assert!(Instant::now() < deadline, "no CLOSE_WAIT for {peer}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // The summary counts a CLOSE_WAIT socket as left behind after 1 s without an ACK.
+    std::thread::sleep(Duration::from_millis(1100));
+
+    let port = addr.port().to_string();
+    let (report, output) = run_json(&["sockets", "--tcp", "--summary", "--port", &port]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let summary = &report["summary"];
+    let ours = summary["close_wait"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["pid"] == std::process::id())
+        .unwrap_or_else(|| panic!("this process is listed: {summary:#}"));
+    assert_eq!(ours["close_wait"], 12, "{ours}");
+    assert_eq!(ours["idle"], 12, "{ours}");
+    assert!(ours["longest_idle_ms"].as_u64().unwrap() >= 1000, "{ours}");
+    assert!(ours["open_fds"].as_u64().unwrap() >= 13, "{ours}");
+    let (soft, _) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    assert_eq!(ours["fd_limit"], soft, "{ours}");
+    assert_eq!(ours["leak"], true, "{ours}");
+    assert_eq!(ours["leak_at"], 10);
+    let findings = summary["findings"].to_string();
+    assert!(
+        findings.contains(&format!(
+            "(pid {}) holds 12 TCP sockets in CLOSE_WAIT",
+            std::process::id()
+        )),
+        "{findings}"
+    );
+    assert!(findings.contains("returns 0"), "{findings}");
+
+    // Closing them is the fix: the finding goes away.
+    drop(leaked);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (report, output) = run_json(&["sockets", "--tcp", "--summary", "--port", &port]);
+        if report["summary"]["close_wait"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            assert_eq!(output.status.code(), Some(0), "{report:#}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CLOSE_WAIT still there: {report:#}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

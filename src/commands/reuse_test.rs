@@ -50,6 +50,16 @@ const TIMEWAIT_LIFETIME_WINDOW: (Duration, Duration) = (
         .saturating_add(OBSERVATION_SLACK),
 );
 
+/// How many times a step whose outcome the survey does not explain is tried again, each
+/// after a fresh survey, before the first survey is trusted to explain it. A socket that
+/// holds the port only for a moment (another program's bind() probe, another sockdoc run's
+/// listener) lives microseconds to milliseconds; the same outcome on every repeat, with no
+/// new socket listed, is the old sockets' doing.
+const RECHECKS: usize = 2;
+
+/// The pause before each repeat, so it does not fall into the same moment as the first try.
+const RECHECK_GAP: Duration = Duration::from_millis(2);
+
 const PING: &[u8] = b"ping";
 const PONG: &[u8] = b"pong";
 
@@ -84,6 +94,14 @@ pub struct ReuseReport {
     /// What `std::net::TcpListener::bind` leaves set, read back from a real listener.
     pub std_listener_defaults: Option<FlagReadback>,
     pub wait: Option<WaitResult>,
+    /// Whether the sockets on the port changed between sockdoc's survey and a step that
+    /// depends on it (another program, or another sockdoc run, took or left the port): then
+    /// neither the old sockets nor the kernel are judged, and the exit code is 3.
+    pub port_changed_during_run: bool,
+    /// What the second look found; null unless the port changed hands.
+    pub port_change: Option<PortChange>,
+    /// Why /proc named no process for the socket holding the port; null unless it named none.
+    pub owner_search: Option<OwnerSearch>,
     pub verdict: String,
     pub fix: String,
     pub notes: Vec<String>,
@@ -112,6 +130,67 @@ pub struct Occupant {
     pub expires_ms: Option<u64>,
     /// Whether this socket's address overlaps `--addr` (same address, or either is a wildcard).
     pub conflicts: bool,
+    /// The socket's inode; 0 when no file holds it: TIME_WAIT and request sockets, and
+    /// orphans (a socket its program closed while the kernel still finishes the connection:
+    /// `sock_i_ino()`, net/core/sock.c, reads 0 once `sk_socket` is gone).
+    pub inode: u64,
+}
+
+/// The step whose outcome the first survey of the port did not explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// The two bind() probes over a port held only by TIME_WAIT sockets.
+    TimeWaitProbe,
+    /// The reproduction's listener: bind() and listen() with SO_REUSEADDR.
+    Listen,
+    /// The reproduction's bind() and listen() with SO_REUSEADDR over its own TIME_WAIT.
+    Rebind,
+}
+
+impl Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::TimeWaitProbe => "the bind() probes over the TIME_WAIT sockets",
+            Self::Listen => "the reproduction's listener (bind() and listen() with SO_REUSEADDR)",
+            Self::Rebind => {
+                "the reproduction's bind() with SO_REUSEADDR over its own TIME_WAIT socket"
+            }
+        }
+    }
+}
+
+/// The port changed hands between the survey and a step that depends on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortChange {
+    pub step: Step,
+    /// What the step gave the first time.
+    pub first_outcome: String,
+    /// What it gave when tried again after a fresh survey.
+    pub second_outcome: String,
+    /// Sockets overlapping `--addr` that the fresh survey found and the first did not
+    /// (sockdoc's own left out).
+    pub appeared: Vec<Occupant>,
+    /// Sockets overlapping `--addr` that the first survey found and the fresh one did not.
+    pub departed: Vec<Occupant>,
+}
+
+/// Why /proc named no process for a socket that holds the port.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerSearch {
+    /// Whether sockdoc ran with effective uid 0.
+    pub as_root: bool,
+    /// Processes whose descriptors this run could not read: the owner may be one of them.
+    pub unreadable_processes: u64,
+    /// The `hidepid=` option of the /proc mount, when set.
+    pub hidepid: Option<String>,
+    /// Whether sockdoc runs in the host's (initial) PID namespace; null when unknown.
+    pub initial_pid_namespace: Option<bool>,
+    /// Whether the socket was still there after the search; null when not looked up (a
+    /// bound-only socket cannot be looked up by its addresses).
+    pub still_there: Option<bool>,
+    /// What hides the owner, as a sentence.
+    pub reason: String,
 }
 
 /// Two bind() probes over a port held only by TIME_WAIT sockets, one with SO_REUSEADDR
@@ -250,31 +329,36 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
             return Ok((report, Exit::CannotRun));
         }
     }
+    // Every step that depends on the survey looks again before it blames anyone: another
+    // program may have taken the port since. If it did, the run ends here.
+    let changed = |survey, partial, change| {
+        let report = changed_hands_report(args, survey, partial, change, started);
+        Ok((report, Exit::CannotRun))
+    };
 
-    // A port blocked by TIME_WAIT sockets without SO_REUSEADDR cannot host the
-    // reproduction; run it on an ephemeral port and say so.
+    // Which options the TIME_WAIT sockets on the port carry, if only they hold it.
     let probe = match (survey.status, requested_port) {
-        (PortStatus::TimeWaitOnly, Some(port)) => Some(probe_time_wait(addr, port, &survey)?),
+        (PortStatus::TimeWaitOnly, Some(port)) => match checked_probe(addr, port, &survey)? {
+            Ok(probe) => Some(probe),
+            // The probe's outcome is in the change; as a probe it is not believed.
+            Err(change) => return changed(survey, Partial::default(), change),
+        },
         _ => None,
     };
-    let repro_port = match (&probe, requested_port) {
-        (Some(p), Some(port)) if !p.old_had_reuseaddr => {
-            notes.push(format!(
-                "Port {port} is blocked by TIME_WAIT sockets made without SO_REUSEADDR, so the \
-                 reproduction ran on an ephemeral port instead."
-            ));
-            0
-        }
-        (_, port) => port.unwrap_or(0),
-    };
+    let repro_port = reproduction_port(probe.as_ref(), requested_port, &mut notes);
 
     // 2. Reproduce TIME_WAIT → EADDRINUSE.
-    let (reproduction, followed) = reproduce(addr, repro_port, ctx.timeout).with_context(|| {
-        format!(
-            "reproducing TIME_WAIT on {}",
-            SocketAddr::new(addr, repro_port)
-        )
-    })?;
+    let target = SocketAddr::new(addr, repro_port);
+    let (reproduction, followed) = match reproduce_checked(target, &survey, ctx.timeout)? {
+        Ok(done) => done,
+        Err((reproduction, change)) => {
+            let partial = Partial {
+                probe,
+                reproduction,
+            };
+            return changed(survey, partial, change);
+        }
+    };
     let (time_wait, listing) = time_wait_on(addr, reproduction.port)?;
     if requested_port.is_none() {
         survey.source = listing.source;
@@ -289,15 +373,10 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     // 4. --wait: follow the reproduction's TIME_WAIT socket to its end.
-    let wait = match (&followed, args.wait) {
-        (Some(tw), true) => Some(follow_time_wait(tw, ctx)?),
-        (None, true) => {
-            notes.push(
-                "--wait: no TIME_WAIT socket appeared, so there was nothing to follow.".into(),
-            );
-            None
-        }
-        (_, false) => None,
+    let wait = if args.wait {
+        follow_if_any(followed.as_ref(), ctx, &mut notes)?
+    } else {
+        None
     };
 
     notes.push(leftovers_note(reproduction.port));
@@ -338,12 +417,34 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
             reuseport: std_defaults.reuse_port,
         }),
         wait,
+        port_changed_during_run: false,
+        port_change: None,
+        owner_search: None,
         verdict,
         fix,
         notes,
         elapsed_us: micros(started.elapsed()),
     };
     Ok((report, if finding { Exit::Finding } else { Exit::Clean }))
+}
+
+/// The port the reproduction runs on: the user's, or an ephemeral one (0) when nothing was
+/// asked or when TIME_WAIT sockets without SO_REUSEADDR block the user's, which a note says.
+fn reproduction_port(
+    probe: Option<&TimeWaitProbe>,
+    requested: Option<u16>,
+    notes: &mut Vec<String>,
+) -> u16 {
+    match (probe, requested) {
+        (Some(p), Some(port)) if !p.old_had_reuseaddr => {
+            notes.push(format!(
+                "Port {port} is blocked by TIME_WAIT sockets made without SO_REUSEADDR, so the \
+                 reproduction ran on an ephemeral port instead."
+            ));
+            0
+        }
+        (_, port) => port.unwrap_or(0),
+    }
 }
 
 /// What the run leaves behind, and for how long.
@@ -360,7 +461,7 @@ fn leftovers_note(repro_port: u16) -> String {
 
 /// Refuses addresses no experiment can bind, before any socket is made.
 fn check_address(addr: IpAddr) -> anyhow::Result<()> {
-    if addr.is_unspecified() {
+    if addr.to_canonical().is_unspecified() {
         return Err(crate::exit::UsageError(format!(
             "--addr {addr}: the experiment binds a specific address (127.0.0.1, ::1 or one of \
              this host's); the survey already counts wildcard sockets as holding every address, \
@@ -387,6 +488,8 @@ struct PortSurvey {
     occupants: Vec<Occupant>,
     source: Source,
     note: Option<String>,
+    /// Processes whose descriptors the owner search could not read.
+    unreadable: u64,
 }
 
 impl PortSurvey {
@@ -396,6 +499,7 @@ impl PortSurvey {
             occupants: Vec::new(),
             source: Source::SockDiag,
             note: None,
+            unreadable: 0,
         }
     }
 }
@@ -411,7 +515,8 @@ fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
         .map(|r| r.inode)
         .filter(|&i| i != 0)
         .collect();
-    let owners = procfs::socket_owners_for(Path::new("/"), &inodes);
+    let scan = procfs::scan_socket_owners_for(Path::new("/"), &inodes);
+    let owners = scan.owners;
     let occupants: Vec<Occupant> = records
         .iter()
         .map(|r| {
@@ -425,6 +530,7 @@ fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
                 process: owner.map(|o| o.process.clone()),
                 expires_ms: r.expires.map(millis),
                 conflicts: overlaps(addr, r.local.ip(), r.v6only),
+                inode: r.inode,
             }
         })
         .collect();
@@ -443,19 +549,261 @@ fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
         occupants,
         source: listing.source,
         note: listing.fallback_reason,
+        unreadable: scan.unreadable,
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// The race: the port can change hands between the survey and a later step
+// ---------------------------------------------------------------------------------------
+
+/// Tries `step` again after a fresh survey, up to `RECHECKS` times, and returns what changed
+/// the first time anything did; `None` when every repeat agreed with the first outcome and
+/// no new socket appeared, so the first survey explains the outcome. `own` names sockdoc's
+/// own sockets on the port (local, remote), which are not newcomers.
+fn recheck(
+    addr: IpAddr,
+    port: u16,
+    step: Step,
+    first: &PortSurvey,
+    first_outcome: &str,
+    own: &[(String, String)],
+    mut again: impl FnMut() -> anyhow::Result<String>,
+) -> anyhow::Result<Option<PortChange>> {
+    for _ in 0..RECHECKS {
+        thread::sleep(RECHECK_GAP);
+        let second = survey_port(addr, port)?;
+        let outcome = again()?;
+        let change = port_change(
+            step,
+            (&first.occupants, first_outcome),
+            (&second.occupants, &outcome),
+            own,
+        );
+        if change.is_some() {
+            return Ok(change);
+        }
+    }
+    Ok(None)
+}
+
+/// Compares two looks at the port, each a survey and the outcome of the same step. The port
+/// changed hands when a socket overlapping `--addr` appeared that is not sockdoc's own (it
+/// may have caused the outcome), or when the outcome itself changed (a socket held the port
+/// for a moment, or one the first survey listed has gone). Sockets that left while the
+/// outcome stayed the same change nothing: those that remain still explain it.
+fn port_change(
+    step: Step,
+    (first, first_outcome): (&[Occupant], &str),
+    (second, second_outcome): (&[Occupant], &str),
+    own: &[(String, String)],
+) -> Option<PortChange> {
+    let key = |o: &Occupant| (o.state, o.local.clone(), o.remote.clone());
+    let before: HashSet<_> = first.iter().filter(|o| o.conflicts).map(key).collect();
+    let after: HashSet<_> = second.iter().filter(|o| o.conflicts).map(key).collect();
+    let appeared: Vec<Occupant> = second
+        .iter()
+        .filter(|o| o.conflicts && !before.contains(&key(o)))
+        .filter(|o| !own.iter().any(|(l, r)| *l == o.local && *r == o.remote))
+        .cloned()
+        .collect();
+    let departed: Vec<Occupant> = first
+        .iter()
+        .filter(|o| o.conflicts && !after.contains(&key(o)))
+        .cloned()
+        .collect();
+    (!appeared.is_empty() || first_outcome != second_outcome).then(|| PortChange {
+        step,
+        first_outcome: first_outcome.to_string(),
+        second_outcome: second_outcome.to_string(),
+        appeared,
+        departed,
+    })
+}
+
+/// The bind() probes over a TIME_WAIT-only port, or what changed when a refusal that would
+/// blame the old sockets did not hold up on a second look.
+fn checked_probe(
+    addr: IpAddr,
+    port: u16,
+    survey: &PortSurvey,
+) -> anyhow::Result<Result<TimeWaitProbe, PortChange>> {
+    let probe = probe_time_wait(addr, port, survey)?;
+    if probe.blames() {
+        let again = || Ok(probe_time_wait(addr, port, survey)?.outcomes());
+        let first = probe.outcomes();
+        if let Some(change) = recheck(addr, port, Step::TimeWaitProbe, survey, &first, &[], again)?
+        {
+            return Ok(Err(change));
+        }
+    }
+    Ok(Ok(probe))
+}
+
+/// The reproduction's listener on `target`. The survey said the port takes a listener with
+/// SO_REUSEADDR; when it does not, the port is looked at again before the refusal is
+/// explained (an error) or put down to a change of hands.
+fn repro_listener(
+    target: SocketAddr,
+    survey: &PortSurvey,
+    timeout: Duration,
+) -> anyhow::Result<Result<Socket, PortChange>> {
+    let error = match sock::listener(target, ReuseFlags::ADDR, timeout) {
+        Ok(listener) => return Ok(Ok(listener)),
+        Err(error) => error,
+    };
+    if error.errno() == Some(Errno::EADDRINUSE) && target.port() != 0 {
+        let again = || Ok(try_bind_listen(target, ReuseFlags::ADDR)?.outcome);
+        let (addr, port) = (target.ip(), target.port());
+        if let Some(change) = recheck(addr, port, Step::Listen, survey, "EADDRINUSE", &[], again)? {
+            return Ok(Err(change));
+        }
+    }
+    Err(explain_bind_error(error, target).context(format!("reproducing TIME_WAIT on {target}")))
+}
+
+/// A reproduction cut short because the port changed hands, with what it had measured.
+type Interrupted = (Option<Reproduction>, PortChange);
+
+/// Step 2 on `target`, each of its refusals checked against a second look at the port.
+fn reproduce_checked(
+    target: SocketAddr,
+    survey: &PortSurvey,
+    timeout: Duration,
+) -> anyhow::Result<Result<(Reproduction, Option<TimeWaitSocket>), Interrupted>> {
+    let listener = match repro_listener(target, survey, timeout)? {
+        Ok(listener) => listener,
+        Err(change) => return Ok(Err((None, change))),
+    };
+    let (reproduction, followed) = reproduce(listener, target.ip(), timeout)
+        .with_context(|| format!("reproducing TIME_WAIT on {target}"))?;
+    Ok(match checked_rebind(target, survey, &reproduction)? {
+        Some(change) => Err((Some(reproduction), change)),
+        None => Ok((reproduction, followed)),
+    })
+}
+
+/// On the user's port, the reproduction's bind() with SO_REUSEADDR should pass its own
+/// TIME_WAIT socket; when it does not, another socket may have arrived there meanwhile.
+fn checked_rebind(
+    target: SocketAddr,
+    survey: &PortSurvey,
+    reproduction: &Reproduction,
+) -> anyhow::Result<Option<PortChange>> {
+    if target.port() == 0
+        || reproduction.server_state != Some(TcpState::TimeWait)
+        || reproduction.bind_with_reuseaddr == "ok"
+    {
+        return Ok(None);
+    }
+    let own = [(reproduction.server.clone(), reproduction.client.clone())];
+    let again = || Ok(try_bind_listen(target, ReuseFlags::ADDR)?.outcome);
+    let first = &reproduction.bind_with_reuseaddr;
+    let (addr, port) = (target.ip(), target.port());
+    recheck(addr, port, Step::Rebind, survey, first, &own, again)
+}
+
+/// What a run had measured when the port changed hands.
+#[derive(Default)]
+struct Partial {
+    probe: Option<TimeWaitProbe>,
+    reproduction: Option<Reproduction>,
+}
+
+fn changed_hands_report(
+    args: &ReuseTestArgs,
+    survey: PortSurvey,
+    partial: Partial,
+    change: PortChange,
+    started: Instant,
+) -> ReuseReport {
+    let verdict = changed_hands_verdict(args.port, &change);
+    ReuseReport {
+        command: "reuse-test",
+        sockdoc_version: VERSION,
+        address: args.addr.to_string(),
+        port: args.port,
+        requested_port: Some(args.port),
+        listing_source: survey.source,
+        listing_note: survey.note.clone(),
+        occupants: survey.occupants,
+        port_status: survey.status,
+        time_wait_probe: partial.probe,
+        reproduction: partial.reproduction,
+        time_wait: Vec::new(),
+        trials: Vec::new(),
+        std_listener_defaults: None,
+        wait: None,
+        port_changed_during_run: true,
+        port_change: Some(change),
+        owner_search: None,
+        verdict,
+        fix: "Run sockdoc again when nothing else binds the port, or without PORT to reproduce \
+              on an ephemeral port of its own."
+            .to_string(),
+        notes: vec![
+            "sockdoc stopped when the port changed hands: the bind-rule matrix did not run.".into(),
+        ],
+        elapsed_us: micros(started.elapsed()),
+    }
+}
+
+/// The verdict when the port changed hands: what was seen, and why nothing is judged.
+fn changed_hands_verdict(port: u16, change: &PortChange) -> String {
+    let describe = |o: &Occupant| {
+        let owner = match (&o.process, o.pid) {
+            (Some(process), Some(pid)) => format!(" of {process} (pid {pid})"),
+            _ => String::new(),
+        };
+        format!("{} {} ↔ {}{owner}", o.state, o.local, o.remote)
+    };
+    let mut seen = Vec::new();
+    if !change.appeared.is_empty() {
+        // Live sockets first (they name a process), then at most three in all.
+        let mut appeared: Vec<&Occupant> = change.appeared.iter().collect();
+        appeared.sort_by_key(|o| o.state == TcpState::TimeWait);
+        let mut list: Vec<String> = appeared.iter().take(3).map(|o| describe(o)).collect();
+        if appeared.len() > 3 {
+            list.push(format!("{} more", appeared.len() - 3));
+        }
+        seen.push(format!("found new sockets on it: {}", list.join("; ")));
+    }
+    if !change.departed.is_empty() {
+        seen.push(format!(
+            "found {} of the first survey's sockets gone",
+            change.departed.len()
+        ));
+    }
+    if change.first_outcome != change.second_outcome {
+        seen.push(format!("tried it again and got {}", change.second_outcome));
+    }
+    if change.appeared.is_empty() && change.first_outcome != change.second_outcome {
+        seen.push(
+            "so a socket that no listing caught held the port for a moment (a bind() probe, \
+             a short-lived listener)"
+                .into(),
+        );
+    }
+    format!(
+        "Port {port} changed hands during the run: {} gave {}, which the sockets listed at the \
+         start do not explain; a second look {}. Another program (or another sockdoc run) used \
+         the port between sockdoc's survey and this step, so this run draws no conclusion \
+         about the options of the sockets that held it, nor about the kernel.",
+        change.step.describe(),
+        change.first_outcome,
+        seen.join(", ")
+    )
 }
 
 /// Whether a socket bound to `theirs` conflicts with a bind to `ours` on the same port:
 /// the same address, or either side a wildcard. An IPv6 wildcard covers IPv4 too unless
 /// the socket set IPV6_V6ONLY; sock_diag says which (INET_DIAG_SKV6ONLY), /proc does not,
-/// and then the cautious answer is that it does.
+/// and then the cautious answer is that it does. An IPv4-mapped address (`::ffff:a.b.c.d`),
+/// on either side, is its IPv4 twin: `ipv6_rcv_saddr_equal()`
+/// (net/ipv4/inet_connection_sock.c) treats a mapped address and an IPv4 socket's address
+/// ("if both are mapped, treat as IPv4") by their IPv4 addresses alone.
 fn overlaps(ours: IpAddr, theirs: IpAddr, their_v6only: Option<bool>) -> bool {
-    let theirs = match theirs {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(theirs, IpAddr::V4),
-        v4 @ IpAddr::V4(_) => v4,
-    };
-    match (ours, theirs) {
+    match (ours.to_canonical(), theirs.to_canonical()) {
         (IpAddr::V4(_), IpAddr::V6(t)) if t.is_unspecified() => their_v6only != Some(true),
         (IpAddr::V6(_), IpAddr::V6(t)) if t.is_unspecified() => true,
         (IpAddr::V4(o), IpAddr::V4(t)) => o.is_unspecified() || t.is_unspecified() || o == t,
@@ -498,6 +846,23 @@ fn probe_time_wait(addr: IpAddr, port: u16, survey: &PortSurvey) -> anyhow::Resu
     })
 }
 
+impl TimeWaitProbe {
+    /// Whether the probes blame the old sockets: SO_REUSEADDR refused means they lacked the
+    /// flag every restart needs (a refused SO_REUSEPORT alone blames nobody). Such a refusal
+    /// is checked again before it is believed.
+    fn blames(&self) -> bool {
+        self.bind_with_reuseaddr != "ok"
+    }
+
+    /// The two outcomes in one line, as the verdict quotes them.
+    fn outcomes(&self) -> String {
+        format!(
+            "SO_REUSEADDR → {}, SO_REUSEPORT → {}",
+            self.bind_with_reuseaddr, self.bind_with_reuseport
+        )
+    }
+}
+
 /// A fresh socket with `flags` tries bind() alone on `target`: `ok` or `EADDRINUSE`. The
 /// socket is closed before returning, never having listened.
 fn probe_bind(target: SocketAddr, flags: ReuseFlags) -> anyhow::Result<String> {
@@ -517,6 +882,109 @@ fn uid_text(uid: Option<u32>) -> String {
     )
 }
 
+/// Gathers what could hide the owner of `holder` from /proc, and says which of it applies.
+fn search_owner(holder: &Occupant, unreadable: u64) -> OwnerSearch {
+    let root = Path::new("/");
+    // A bound-only socket is in no lookup table but the bind hash, so only listeners and
+    // connections can be looked up again by their addresses.
+    let still_there = match (holder.state, holder.local.parse(), holder.remote.parse()) {
+        (TcpState::Close, _, _) | (_, Err(_), _) | (_, _, Err(_)) => None,
+        (_, Ok(local), Ok(remote)) => diag::lookup(Proto::Tcp, local, remote)
+            .ok()
+            .map(|found| found.is_some()),
+    };
+    let facts = OwnerFacts {
+        as_root: nix::unistd::geteuid().is_root(),
+        orphan: holder.inode == 0,
+        unreadable,
+        hidepid: procfs::proc_hidepid(root),
+        initial_pid_namespace: procfs::in_initial_pid_namespace(root),
+        still_there,
+    };
+    OwnerSearch {
+        reason: owner_hidden_reason(&facts, &uid_text(holder.uid)),
+        as_root: facts.as_root,
+        unreadable_processes: facts.unreadable,
+        hidepid: facts.hidepid,
+        initial_pid_namespace: facts.initial_pid_namespace,
+        still_there: facts.still_there,
+    }
+}
+
+/// What is known about a socket whose owner /proc did not name.
+struct OwnerFacts {
+    as_root: bool,
+    /// No file holds the socket (inode 0).
+    orphan: bool,
+    unreadable: u64,
+    hidepid: Option<String>,
+    initial_pid_namespace: Option<bool>,
+    still_there: Option<bool>,
+}
+
+/// Who owns a socket that /proc did not attribute, as the verdict names it after "owned
+/// by", with only the causes the run's measurements leave open. "Run as root" is offered
+/// only to a user who is not root and could not read some process's descriptors.
+fn owner_hidden_reason(f: &OwnerFacts, uid: &str) -> String {
+    if f.still_there == Some(false) {
+        return format!(
+            "a process ({uid}) that closed the socket right after the listing, before /proc \
+             was searched for its owner"
+        );
+    }
+    if f.orphan {
+        return format!(
+            "no process ({uid}): its program closed it and the kernel is finishing the \
+             connection on its own (an orphan socket has no file, so no /proc/PID/fd names it)"
+        );
+    }
+    let processes = |n: u64| {
+        if n == 1 {
+            "the one process".to_string()
+        } else {
+            format!("one of the {n} processes")
+        }
+    };
+    let mut causes = Vec::new();
+    if f.unreadable > 0 && !f.as_root {
+        causes.push(format!(
+            "to {} whose descriptors this user may not read (/proc shows them to their owner \
+             and to root: run as root to see it)",
+            processes(f.unreadable)
+        ));
+    } else if f.unreadable > 0 {
+        causes.push(format!(
+            "to {} whose descriptors the kernel refused to show even to root (the ptrace read \
+             check that guards /proc/PID/fd, ptrace_may_access() in proc_fd_access_allowed(), \
+             said no)",
+            processes(f.unreadable)
+        ));
+    }
+    if let Some(hidepid) = &f.hidepid {
+        causes.push(format!(
+            "to a process hidden by hidepid={hidepid} on /proc, which hides other users' \
+             processes from a reader without ptrace access (has_pid_permissions(), \
+             fs/proc/base.c)"
+        ));
+    }
+    if f.initial_pid_namespace == Some(false) {
+        causes.push(
+            "to a process outside sockdoc's PID namespace (sockdoc runs in one other than the \
+             host's, as in a container, and its /proc lists only that namespace's processes)"
+                .into(),
+        );
+    }
+    causes.push(
+        "to no process at all: a socket whose only descriptor travels in a Unix-socket message \
+         not yet received (SCM_RIGHTS), or one the kernel opened, is in no /proc/PID/fd"
+            .into(),
+    );
+    format!(
+        "nobody /proc names ({uid}): the socket belongs {}",
+        causes.join(", or ")
+    )
+}
+
 fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> ReuseReport {
     let holder = survey
         .occupants
@@ -524,12 +992,16 @@ fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> Re
         .filter(|o| o.conflicts && o.state != TcpState::TimeWait)
         .min_by_key(|o| o.state != TcpState::Listen)
         .expect("a held port has a live conflicting occupant");
-    let who = match (&holder.process, holder.pid) {
-        (Some(process), Some(pid)) => format!("{process} (pid {pid}, {})", uid_text(holder.uid)),
-        _ => format!(
-            "a process ({}) that /proc does not show to this user (run as root to see it)",
-            uid_text(holder.uid)
-        ),
+    let owner_search = holder
+        .pid
+        .is_none()
+        .then(|| search_owner(holder, survey.unreadable));
+    let who = match (&holder.process, holder.pid, &owner_search) {
+        (Some(process), Some(pid), _) => {
+            format!("{process} (pid {pid}, {})", uid_text(holder.uid))
+        }
+        (_, _, Some(search)) => search.reason.clone(),
+        _ => format!("an unknown process ({})", uid_text(holder.uid)),
     };
     // The rules below are `inet_bind_conflict()` (net/ipv4/inet_connection_sock.c): SO_REUSEADDR
     // on both sockets relaxes the conflict only when the old one is not listening; SO_REUSEPORT
@@ -598,6 +1070,9 @@ fn held_report(args: &ReuseTestArgs, survey: PortSurvey, started: Instant) -> Re
         trials: Vec::new(),
         std_listener_defaults: None,
         wait: None,
+        port_changed_during_run: false,
+        port_change: None,
+        owner_search,
         verdict,
         fix,
         notes: vec![
@@ -619,14 +1094,14 @@ struct TimeWaitSocket {
     seen_at: Instant,
 }
 
+/// Runs the reproduction on `listener`, made with SO_REUSEADDR so that the TIME_WAIT socket
+/// it leaves on the user's port does not block their own server (if it sets the flag too).
 fn reproduce(
+    listener: Socket,
     addr: IpAddr,
-    port: u16,
     timeout: Duration,
 ) -> anyhow::Result<(Reproduction, Option<TimeWaitSocket>)> {
-    // The listener sets SO_REUSEADDR, so the TIME_WAIT socket it leaves on the user's
-    // port does not block their own server (if it sets the flag too).
-    let pair = ConnectedPair::open(SocketAddr::new(addr, port), ReuseFlags::ADDR, timeout)?;
+    let pair = ConnectedPair::from_listener(listener, timeout)?;
     let port = pair.port();
     let server_addr = pair.server_local;
     let client_addr = pair.client_local;
@@ -1327,6 +1802,19 @@ fn std_listener_defaults(addr: IpAddr, timeout: Duration) -> anyhow::Result<Reus
 // Step 4: --wait
 // ---------------------------------------------------------------------------------------
 
+/// `--wait` on the reproduction's TIME_WAIT socket, or a note that none appeared.
+fn follow_if_any(
+    followed: Option<&TimeWaitSocket>,
+    ctx: &Context,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<WaitResult>> {
+    if let Some(tw) = followed {
+        return follow_time_wait(tw, ctx).map(Some);
+    }
+    notes.push("--wait: no TIME_WAIT socket appeared, so there was nothing to follow.".into());
+    Ok(None)
+}
+
 fn follow_time_wait(tw: &TimeWaitSocket, ctx: &Context) -> anyhow::Result<WaitResult> {
     let limit = TIMEWAIT_LIFETIME_WINDOW.1 + Duration::from_secs(20);
     let bar = if ctx.show_progress {
@@ -1475,10 +1963,7 @@ fn time_wait_verdict(port: u16, p: &TimeWaitProbe) -> (String, Option<String>) {
             )
         },
     );
-    let probes = format!(
-        "bind() probes: SO_REUSEADDR → {}, SO_REUSEPORT → {}",
-        p.bind_with_reuseaddr, p.bind_with_reuseport
-    );
+    let probes = format!("bind() probes: {}", p.outcomes());
     match (p.old_had_reuseaddr, p.old_had_reuseport) {
         (true, also_port) => (
             format!(
@@ -1629,5 +2114,158 @@ mod tests {
             "::ffff:127.0.0.1".parse().unwrap(),
             Some(false)
         ));
+    }
+
+    fn occupant(state: TcpState, local: &str, remote: &str) -> Occupant {
+        Occupant {
+            state,
+            local: local.into(),
+            remote: remote.into(),
+            uid: None,
+            pid: None,
+            process: None,
+            expires_ms: None,
+            conflicts: true,
+            inode: 0,
+        }
+    }
+
+    #[test]
+    fn the_port_changed_hands_only_when_a_socket_arrived_or_the_outcome_moved() {
+        let tw = |remote: &str| occupant(TcpState::TimeWait, "127.0.0.1:9000", remote);
+        let old = [tw("127.0.0.1:50000"), tw("127.0.0.1:50001")];
+        let probes = "SO_REUSEADDR → EADDRINUSE, SO_REUSEPORT → EADDRINUSE";
+        let step = Step::TimeWaitProbe;
+
+        // The same sockets, the same refusal: the old sockets explain it (no blame withheld).
+        assert!(port_change(step, (&old, probes), (&old, probes), &[]).is_none());
+        // One TIME_WAIT expired meanwhile, the rest still refuse: still explained.
+        assert!(port_change(step, (&old, probes), (&old[..1], probes), &[]).is_none());
+
+        // Another program's listener arrived: whatever the second outcome, the port changed.
+        let mut now = old.to_vec();
+        let mut listener = occupant(TcpState::Listen, "127.0.0.1:9000", "0.0.0.0:0");
+        listener.pid = Some(4242);
+        listener.process = Some("sockdoc".into());
+        now.push(listener);
+        let change = port_change(step, (&old, probes), (&now, probes), &[]).unwrap();
+        assert_eq!(change.appeared.len(), 1);
+        assert_eq!(change.appeared[0].state, TcpState::Listen);
+        assert!(change.departed.is_empty());
+        let verdict = changed_hands_verdict(9000, &change);
+        assert!(
+            verdict.contains("changed hands during the run"),
+            "{verdict}"
+        );
+        assert!(verdict.contains("sockdoc (pid 4242)"), "{verdict}");
+        assert!(!verdict.contains("did not set"), "no blame: {verdict}");
+
+        // Nothing new listed, but the repeat binds: something held the port for a moment.
+        let ok = "SO_REUSEADDR → ok, SO_REUSEPORT → EADDRINUSE";
+        let change = port_change(step, (&old, probes), (&old, ok), &[]).unwrap();
+        assert!(change.appeared.is_empty());
+        assert_eq!(change.second_outcome, ok);
+        assert!(changed_hands_verdict(9000, &change).contains("held the port for a moment"));
+
+        // sockdoc's own TIME_WAIT is not a newcomer; a stranger's is.
+        let own = [("127.0.0.1:9000".to_string(), "127.0.0.1:50002".to_string())];
+        let mut later = old.to_vec();
+        later.push(tw("127.0.0.1:50002"));
+        let rebind = Step::Rebind;
+        assert!(port_change(rebind, (&old, "EADDRINUSE"), (&later, "EADDRINUSE"), &own).is_none());
+        later.push(tw("127.0.0.1:50003"));
+        let change =
+            port_change(rebind, (&old, "EADDRINUSE"), (&later, "EADDRINUSE"), &own).unwrap();
+        assert_eq!(change.appeared.len(), 1);
+        assert_eq!(change.appeared[0].remote, "127.0.0.1:50003");
+
+        // Sockets on other addresses do not count.
+        let mut elsewhere = occupant(TcpState::Listen, "127.0.0.2:9000", "0.0.0.0:0");
+        elsewhere.conflicts = false;
+        let with_other = [old[0].clone(), old[1].clone(), elsewhere];
+        assert!(port_change(step, (&old, probes), (&with_other, probes), &[]).is_none());
+    }
+
+    fn facts() -> OwnerFacts {
+        OwnerFacts {
+            as_root: true,
+            orphan: false,
+            unreadable: 0,
+            hidepid: None,
+            initial_pid_namespace: Some(true),
+            still_there: Some(true),
+        }
+    }
+
+    #[test]
+    fn root_is_never_told_to_run_as_root() {
+        let reason = |f: &OwnerFacts| owner_hidden_reason(f, "uid 0");
+        // Root, everything readable: no process holds it.
+        let all_read = reason(&facts());
+        assert!(all_read.contains("no process at all"), "{all_read}");
+        assert!(!all_read.contains("run as root"), "{all_read}");
+        assert!(!all_read.contains("hidepid"), "{all_read}");
+        assert!(!all_read.contains("PID namespace"), "{all_read}");
+        // Root, but some process refused, /proc mounted with hidepid, inside a container.
+        let hidden = reason(&OwnerFacts {
+            unreadable: 3,
+            hidepid: Some("invisible".into()),
+            initial_pid_namespace: Some(false),
+            ..facts()
+        });
+        for part in [
+            "one of the 3 processes",
+            "even to root",
+            "hidepid=invisible",
+            "outside sockdoc's PID namespace",
+            "no process at all",
+        ] {
+            assert!(hidden.contains(part), "{part}: {hidden}");
+        }
+        assert!(!hidden.contains("run as root"), "{hidden}");
+        // Not root and some process unreadable: root would see it.
+        let user = reason(&OwnerFacts {
+            as_root: false,
+            unreadable: 1,
+            ..facts()
+        });
+        assert!(user.contains("run as root to see it"), "{user}");
+        assert!(user.contains("the one process"), "{user}");
+        // Not root but nothing unreadable: root would not help.
+        let nothing = reason(&OwnerFacts {
+            as_root: false,
+            ..facts()
+        });
+        assert!(!nothing.contains("run as root"), "{nothing}");
+        // An orphan, and a socket gone by the time /proc was searched.
+        let orphan = reason(&OwnerFacts {
+            orphan: true,
+            ..facts()
+        });
+        assert!(orphan.starts_with("no process (uid 0)"), "{orphan}");
+        let gone = reason(&OwnerFacts {
+            still_there: Some(false),
+            ..facts()
+        });
+        assert!(
+            gone.contains("closed the socket right after the listing"),
+            "{gone}"
+        );
+    }
+
+    #[test]
+    fn a_mapped_address_is_its_ipv4_twin() {
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let lo4: IpAddr = "127.0.0.1".parse().unwrap();
+        // An IPv4 listener on 127.0.0.1 or 0.0.0.0 holds ::ffff:127.0.0.1 too.
+        assert!(overlaps(mapped, lo4, None));
+        assert!(overlaps(mapped, "0.0.0.0".parse().unwrap(), None));
+        assert!(!overlaps(mapped, "127.0.0.2".parse().unwrap(), None));
+        // A dual-stack [::] covers it; an IPV6_V6ONLY one does not.
+        assert!(overlaps(mapped, "::".parse().unwrap(), Some(false)));
+        assert!(!overlaps(mapped, "::".parse().unwrap(), Some(true)));
+        // ::1 is IPv6 loopback, not 127.0.0.1.
+        assert!(!overlaps(mapped, "::1".parse().unwrap(), None));
+        assert!(overlaps(mapped, mapped, None));
     }
 }

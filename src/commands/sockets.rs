@@ -1,13 +1,14 @@
 //! `sockdoc sockets`: TCP and UDP sockets from NETLINK_SOCK_DIAG (or /proc/net), streamed
 //! row by row to a renderer so memory stays flat however many sockets there are, or folded
 //! into a summary: counts by state, TIME_WAIT per destination against the ephemeral-port
-//! budget (judged by [`crate::ports`], as `sysctl-advice` judges it), and accept queues that
-//! are filling.
+//! budget (judged by [`crate::ports`], as `sysctl-advice` judges it), accept queues that
+//! are filling, and CLOSE_WAIT sockets piling up in a process (a descriptor leak).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -19,9 +20,33 @@ use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::diag::{self, Proto, Query, SocketRecord, Source, TcpState, Timer};
 use crate::sys::procfs::{self, Owner};
 use crate::sys::sysctl;
+use crate::units::{human, millis};
 
 /// An accept queue this full drops or delays new connections at the next burst.
 const ACCEPT_QUEUE_WARN: f64 = 0.8;
+
+/// How long a CLOSE_WAIT socket must have heard nothing from its peer to count as left
+/// behind. The peer's FIN moved it to CLOSE_WAIT and is the last thing the peer sends unless
+/// the program still writes (the peer's ACKs then arrive), so the time since the last ACK
+/// (`tcpi_last_ack_recv`) is a lower bound on the time since the FIN. A program that closes
+/// on end of stream leaves CLOSE_WAIT within one turn of its loop; a second is far past that,
+/// and it keeps out sockets whose program is still answering a half-closed request.
+const CLOSE_WAIT_IDLE: Duration = Duration::from_secs(1);
+
+/// Idle CLOSE_WAIT sockets one process may hold before sockdoc calls it a leak: 10. CLOSE_WAIT
+/// has no timer (`tcp_fin()`, net/ipv4/tcp_input.c, only changes the state), so a snapshot
+/// cannot date a socket beyond `CLOSE_WAIT_IDLE`; one or two can be a slow request or a pooled
+/// connection the server closed, ten idle at once in one process is a pattern. Without
+/// tcp_info (/proc/net), every CLOSE_WAIT socket counts.
+const CLOSE_WAIT_LEAK: u64 = 10;
+
+/// The share of its open-files limit (soft RLIMIT_NOFILE) at which a process with any idle
+/// CLOSE_WAIT socket is flagged whatever their number: 80 %, where the next burst of
+/// connections can take the rest and accept() fails with EMFILE.
+const FD_LIMIT_WARN_PERCENT: u64 = 80;
+
+/// How many processes the CLOSE_WAIT table lists.
+const TOP_CLOSE_WAIT: usize = 10;
 
 /// How many TIME_WAIT destinations the summary lists.
 const TOP_DESTINATIONS: usize = 10;
@@ -89,6 +114,8 @@ pub struct Summary {
     /// socket was part of the listing (`--udp`, a `--state` without time-wait).
     pub port_pressure: Option<PortPressure>,
     pub accept_queues: Vec<AcceptQueue>,
+    /// TCP sockets in CLOSE_WAIT per owning process, most first (at most 10 processes).
+    pub close_wait: Vec<CloseWaitOwner>,
     /// Sentences about what needs action; empty when nothing does.
     pub findings: Vec<String>,
 }
@@ -106,13 +133,48 @@ pub struct Destination {
 #[derive(Debug, Serialize)]
 pub struct AcceptQueue {
     pub local: SocketAddr,
-    /// Connections waiting for accept() (a listener's recv_q).
+    /// Connections waiting for accept() (a listener's recv_q: `sk_ack_backlog`).
     pub queued: u32,
-    /// The effective backlog, min(listen() backlog, somaxconn) (a listener's send_q).
-    pub backlog: u32,
-    pub fill_percent: f64,
+    /// The effective backlog, min(listen() backlog, somaxconn): `sk_max_ack_backlog`, which
+    /// sock_diag reports as a listener's send_q (`tcp_diag_get_info()`, net/ipv4/tcp_diag.c).
+    /// Null from /proc/net/tcp, which prints 0 there (`get_tcp4_sock()`).
+    pub backlog: Option<u32>,
+    /// How many connections the queue holds: backlog + 1, since `sk_acceptq_is_full()`
+    /// (include/net/sock.h) is `sk_ack_backlog > sk_max_ack_backlog`.
+    pub capacity: Option<u32>,
+    /// queued ÷ capacity, in percent.
+    pub fill_percent: Option<f64>,
+    /// queued > backlog: the queue is full and new SYNs are dropped.
+    pub full: Option<bool>,
     pub pid: Option<u32>,
     pub process: Option<String>,
+}
+
+/// One process's sockets in CLOSE_WAIT: the peer closed, the program did not.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloseWaitOwner {
+    /// Null when /proc did not name the owner (another user's process without root, or
+    /// `--no-processes`).
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    /// Its TCP sockets in CLOSE_WAIT.
+    pub close_wait: u64,
+    /// Of those, how many heard nothing from the peer (no ACK, `tcpi_last_ack_recv`) for at
+    /// least `idle_threshold_ms`; null without tcp_info (/proc/net).
+    pub idle: Option<u64>,
+    pub idle_threshold_ms: u64,
+    /// The longest such silence: a lower bound on how long that socket has been in CLOSE_WAIT.
+    pub longest_idle_ms: Option<u64>,
+    /// Descriptors the process has open (entries of /proc/PID/fd); null when unreadable.
+    pub open_fds: Option<u64>,
+    /// Its soft RLIMIT_NOFILE ("Max open files" in /proc/PID/limits); null when unreadable.
+    pub fd_limit: Option<u64>,
+    /// open_fds ÷ fd_limit, in percent.
+    pub fd_used_percent: Option<f64>,
+    /// Whether this is a finding: at least `leak_at` idle sockets (all of them without
+    /// tcp_info), or any idle one while the process uses 80 % of its fd limit or more.
+    pub leak: bool,
+    pub leak_at: u64,
 }
 
 /// Where rows go: a renderer that writes each one as it arrives.
@@ -149,7 +211,8 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
             ipv4: !args.ipv6,
             ipv6: !args.ipv4,
             states: states(proto),
-            with_info: args.info,
+            // The summary dates CLOSE_WAIT sockets with tcp_info.
+            with_info: args.info || args.summary,
             ..Query::all(proto)
         };
         let listing = diag::for_each(&query, |record| {
@@ -198,7 +261,7 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
         );
     }
     let summary = summary.map(|builder| {
-        let (summary, note) = builder.finish();
+        let (summary, note) = builder.finish(source);
         notes.extend(note);
         summary
     });
@@ -334,6 +397,19 @@ struct SummaryBuilder {
     /// `tcp_tw_reuse_delay`, where this kernel has it.
     tw_reuse_delay_ms: Option<u64>,
     accept_queues: Vec<AcceptQueue>,
+    /// CLOSE_WAIT sockets per owner pid (None: owner unknown).
+    close_wait: HashMap<Option<u32>, CloseWaitTally>,
+}
+
+/// CLOSE_WAIT sockets of one owner, as they stream past.
+#[derive(Debug, Default)]
+struct CloseWaitTally {
+    process: Option<String>,
+    count: u64,
+    /// Sockets with tcp_info, and how many of them were idle for `CLOSE_WAIT_IDLE`.
+    dated: u64,
+    idle: u64,
+    longest_idle_ms: u64,
 }
 
 impl SummaryBuilder {
@@ -362,6 +438,7 @@ impl SummaryBuilder {
                 .value()
                 .and_then(|v| v.parse().ok()),
             accept_queues: Vec::new(),
+            close_wait: HashMap::new(),
         }
     }
 
@@ -382,17 +459,31 @@ impl SummaryBuilder {
             self.accept_queues.push(AcceptQueue {
                 local: record.local,
                 queued: record.recv_q,
-                backlog: record.send_q,
-                fill_percent: ports::percent(u64::from(record.recv_q), u64::from(record.send_q))
-                    .unwrap_or(0.0),
+                // Completed from send_q in finish(), once the source is known.
+                backlog: Some(record.send_q),
+                capacity: None,
+                fill_percent: None,
+                full: None,
                 pid: owner.map(|o| o.pid),
                 process: owner.map(|o| o.process.clone()),
             });
         }
+        if record.proto == Proto::Tcp && record.state == TcpState::CloseWait {
+            let tally = self.close_wait.entry(owner.map(|o| o.pid)).or_default();
+            if tally.process.is_none() {
+                tally.process = owner.map(|o| o.process.clone());
+            }
+            tally.count += 1;
+            if let Some(silent) = record.info.and_then(|i| i.last_ack_recv_ms) {
+                tally.dated += 1;
+                tally.idle += u64::from(u64::from(silent) >= millis(CLOSE_WAIT_IDLE));
+                tally.longest_idle_ms = tally.longest_idle_ms.max(u64::from(silent));
+            }
+        }
     }
 
     /// The summary, and a note when the port budget could not be judged.
-    fn finish(self) -> (Summary, Option<String>) {
+    fn finish(self, source: Source) -> (Summary, Option<String>) {
         let (port_budget, time_wait_destinations, port_pressure, note) = match &self.ports {
             Ok((settings, tally)) => {
                 let usable = settings.budget().usable;
@@ -423,7 +514,14 @@ impl SummaryBuilder {
             .ok()
             .and_then(|(s, _)| s.tw_reuse.clone());
         let mut accept_queues = self.accept_queues;
-        accept_queues.sort_by(|a, b| b.fill_percent.total_cmp(&a.fill_percent));
+        for q in &mut accept_queues {
+            complete_accept_queue(q, source);
+        }
+        accept_queues.sort_by(|a, b| {
+            let fill = |q: &AcceptQueue| q.fill_percent.unwrap_or(0.0);
+            fill(b).total_cmp(&fill(a))
+        });
+        let close_wait = close_wait_owners(self.close_wait, Path::new("/"));
 
         let mut findings = Vec::new();
         if let Some(p) = port_pressure
@@ -447,17 +545,8 @@ impl SummaryBuilder {
             };
             findings.push(format!("{}{remedy}", p.reason));
         }
-        for q in &accept_queues {
-            if q.fill_percent >= ACCEPT_QUEUE_WARN * 100.0 {
-                findings.push(format!(
-                    "The accept queue of {} holds {} of {} connections: the application is not \
-                     calling accept() fast enough, and once full the kernel drops new handshakes \
-                     (ListenOverflows). Accept faster, or raise the listen() backlog and \
-                     net.core.somaxconn.",
-                    q.local, q.queued, q.backlog
-                ));
-            }
-        }
+        findings.extend(accept_queues.iter().filter_map(accept_queue_finding));
+        findings.extend(close_wait.iter().filter(|o| o.leak).map(close_wait_finding));
         let summary = Summary {
             by_state: self.by_state,
             time_wait: self.time_wait,
@@ -466,10 +555,142 @@ impl SummaryBuilder {
             time_wait_destinations,
             port_pressure,
             accept_queues,
+            close_wait,
             findings,
         };
         (summary, note)
     }
+}
+
+/// Fills in capacity and fill from the backlog sock_diag reported; /proc/net/tcp reports no
+/// backlog for listeners, so from there both stay unknown.
+fn complete_accept_queue(q: &mut AcceptQueue, source: Source) {
+    if source == Source::ProcNet {
+        q.backlog = None;
+        return;
+    }
+    let Some(backlog) = q.backlog else { return };
+    let capacity = backlog.saturating_add(1);
+    q.capacity = Some(capacity);
+    q.fill_percent = ports::percent(u64::from(q.queued), u64::from(capacity));
+    q.full = Some(q.queued > backlog);
+}
+
+/// A full or nearly full accept queue, in a sentence; `None` below `ACCEPT_QUEUE_WARN`.
+fn accept_queue_finding(q: &AcceptQueue) -> Option<String> {
+    let (Some(backlog), Some(capacity), Some(fill)) = (q.backlog, q.capacity, q.fill_percent)
+    else {
+        return None;
+    };
+    let limit = format!(
+        "backlog {backlog} + 1: sk_acceptq_is_full() in include/net/sock.h is sk_ack_backlog > \
+         sk_max_ack_backlog"
+    );
+    let remedy = "Call accept() promptly (a dedicated accept loop, never blocked by request \
+                  work), or raise the listen() backlog and net.core.somaxconn together: the \
+                  smaller one wins.";
+    if q.full == Some(true) {
+        Some(format!(
+            "The accept queue of {} is full: {} connections wait for accept(), the most it \
+             holds ({limit}). New SYNs are dropped (tcp_conn_request(), net/ipv4/tcp_input.c, \
+             counted in TcpExtListenOverflows and ListenDrops) and their clients wait in \
+             SYN_SENT, retrying, until accept() makes room. {remedy}",
+            q.local, q.queued
+        ))
+    } else if fill >= ACCEPT_QUEUE_WARN * 100.0 {
+        Some(format!(
+            "The accept queue of {} is {fill:.0}% full: {} connections wait for accept() of the \
+             {capacity} it holds ({limit}); a burst fills it, and then new SYNs are dropped \
+             (TcpExtListenOverflows). {remedy}",
+            q.local, q.queued
+        ))
+    } else {
+        None
+    }
+}
+
+/// Each owner's CLOSE_WAIT tally, with its descriptors against its limit, judged; most
+/// sockets first, at most `TOP_CLOSE_WAIT`.
+fn close_wait_owners(
+    tallies: HashMap<Option<u32>, CloseWaitTally>,
+    root: &Path,
+) -> Vec<CloseWaitOwner> {
+    let mut owners: Vec<CloseWaitOwner> = tallies
+        .into_iter()
+        .map(|(pid, tally)| {
+            let open_fds = pid.and_then(|pid| procfs::open_fds(root, pid));
+            let fd_limit = pid.and_then(|pid| procfs::open_files_limit(root, pid));
+            let idle = (tally.dated == tally.count).then_some(tally.idle);
+            let fd_used_percent = open_fds
+                .zip(fd_limit)
+                .and_then(|(fds, limit)| ports::percent(fds, limit));
+            CloseWaitOwner {
+                leak: is_leak(tally.count, idle, open_fds, fd_limit),
+                pid,
+                process: tally.process,
+                close_wait: tally.count,
+                idle,
+                idle_threshold_ms: millis(CLOSE_WAIT_IDLE),
+                longest_idle_ms: (tally.dated > 0).then_some(tally.longest_idle_ms),
+                open_fds,
+                fd_limit,
+                fd_used_percent,
+                leak_at: CLOSE_WAIT_LEAK,
+            }
+        })
+        .collect();
+    owners.sort_by(|a, b| b.close_wait.cmp(&a.close_wait).then(a.pid.cmp(&b.pid)));
+    owners.truncate(TOP_CLOSE_WAIT);
+    owners
+}
+
+/// The leak rule: `CLOSE_WAIT_LEAK` idle sockets (every socket when none could be dated), or
+/// any idle one in a process at `FD_LIMIT_WARN_PERCENT` of its open-files limit.
+fn is_leak(count: u64, idle: Option<u64>, open_fds: Option<u64>, fd_limit: Option<u64>) -> bool {
+    let left_behind = idle.unwrap_or(count);
+    let near_limit = open_fds
+        .zip(fd_limit)
+        .is_some_and(|(fds, limit)| fds.saturating_mul(100) >= FD_LIMIT_WARN_PERCENT * limit);
+    left_behind >= CLOSE_WAIT_LEAK || (left_behind > 0 && near_limit)
+}
+
+/// A process leaking CLOSE_WAIT sockets, in a sentence: the count, the mechanism, the limit
+/// it runs into, and the fix.
+fn close_wait_finding(o: &CloseWaitOwner) -> String {
+    let who = match (&o.process, o.pid) {
+        (Some(process), Some(pid)) => format!("{process} (pid {pid}) holds"),
+        _ => "Processes this run did not name (/proc/PID/fd unreadable to it, or --no-processes) \
+              hold"
+            .to_string(),
+    };
+    let idle = match (o.idle, o.longest_idle_ms) {
+        (Some(idle), Some(longest)) => format!(
+            ", {idle} of them with no ACK from the peer for at least {} (the longest for \
+             {})",
+            human(CLOSE_WAIT_IDLE),
+            human(Duration::from_millis(longest))
+        ),
+        _ => " (how long each has waited is unknown: /proc/net/tcp has no tcp_info)".to_string(),
+    };
+    let fds = match (o.open_fds, o.fd_limit, o.fd_used_percent) {
+        (Some(fds), Some(limit), Some(used)) => format!(
+            " It has {fds} descriptors open of its limit of {limit} ({used:.1}%, soft \
+             RLIMIT_NOFILE); when none is left, accept() and socket() fail with EMFILE \
+             (alloc_fd(), fs/file.c)."
+        ),
+        _ => " Each holds a descriptor until then; when the process runs out (RLIMIT_NOFILE), \
+              accept() and socket() fail with EMFILE (alloc_fd(), fs/file.c)."
+            .to_string(),
+    };
+    format!(
+        "{who} {} TCP sockets in CLOSE_WAIT{idle}: their peers closed (the FIN moved \
+         them to CLOSE_WAIT: tcp_fin(), net/ipv4/tcp_input.c, which sets no timer) and the \
+         program never called close(), which is what moves a socket on (tcp_close_state(), \
+         net/ipv4/tcp.c) — a descriptor leak.{fds} Close the socket when read() or recv() \
+         returns 0 (end of stream) and on every error path; a connection pool should drop \
+         connections whose server has closed them.",
+        o.close_wait
+    )
 }
 
 #[cfg(test)]
@@ -487,5 +708,66 @@ mod tests {
         let listening_udp = state_mask(&[], true)(Proto::Udp);
         assert_ne!(listening_udp & TcpState::Close.mask(), 0);
         assert_eq!(state_mask(&[], false)(Proto::Tcp), Query::ALL_STATES);
+    }
+
+    #[test]
+    fn a_leak_is_ten_idle_sockets_or_any_near_the_fd_limit() {
+        // Ten idle CLOSE_WAIT sockets, whatever the limit.
+        assert!(is_leak(10, Some(10), Some(30), Some(1_000_000)));
+        assert!(!is_leak(10, Some(9), Some(30), Some(1_000_000)));
+        // Freshly closed ones are not counted: a busy server has them for a moment.
+        assert!(!is_leak(500, Some(0), Some(600), Some(1024)));
+        // Without tcp_info every one counts.
+        assert!(is_leak(10, None, None, None));
+        assert!(!is_leak(9, None, None, None));
+        // One idle socket in a process at 80 % of its limit.
+        assert!(is_leak(1, Some(1), Some(820), Some(1024)));
+        assert!(!is_leak(1, Some(1), Some(810), Some(1024)));
+        assert!(!is_leak(3, Some(0), Some(1024), Some(1024)));
+    }
+
+    fn queue(queued: u32, send_q: u32) -> AcceptQueue {
+        AcceptQueue {
+            local: "127.0.0.1:8080".parse().unwrap(),
+            queued,
+            backlog: Some(send_q),
+            capacity: None,
+            fill_percent: None,
+            full: None,
+            pid: None,
+            process: None,
+        }
+    }
+
+    #[test]
+    fn the_accept_queue_holds_its_backlog_plus_one() {
+        let judged = |queued, send_q, source| {
+            let mut q = queue(queued, send_q);
+            complete_accept_queue(&mut q, source);
+            q
+        };
+        // listen(0): one connection fills it.
+        let q = judged(1, 0, Source::SockDiag);
+        assert_eq!(
+            (q.capacity, q.fill_percent, q.full),
+            (Some(1), Some(100.0), Some(true))
+        );
+        assert!(accept_queue_finding(&q).unwrap().contains("is full"));
+        // listen(1) with two queued: full, not 200 %.
+        let q = judged(2, 1, Source::SockDiag);
+        assert_eq!(
+            (q.capacity, q.fill_percent, q.full),
+            (Some(2), Some(100.0), Some(true))
+        );
+        // 4 of 5: filling, a finding, not full.
+        let q = judged(4, 4, Source::SockDiag);
+        assert_eq!((q.fill_percent, q.full), (Some(80.0), Some(false)));
+        assert!(accept_queue_finding(&q).unwrap().contains("80% full"));
+        // 1 of 129: nothing to say.
+        assert!(accept_queue_finding(&judged(1, 128, Source::SockDiag)).is_none());
+        // /proc/net/tcp's 0 is not a backlog.
+        let q = judged(1, 0, Source::ProcNet);
+        assert_eq!((q.backlog, q.capacity, q.full), (None, None, None));
+        assert!(accept_queue_finding(&q).is_none());
     }
 }

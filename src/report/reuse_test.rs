@@ -327,6 +327,10 @@ fn summary_line(report: &ReuseReport, style: Style) -> String {
             "Could not reproduce TIME_WAIT → EADDRINUSE on port {}",
             r.port
         ),
+        None if report.port_changed_during_run => format!(
+            "Port {} changed hands during the run: nothing was judged",
+            report.port
+        ),
         None => format!(
             "Port {} is held by a live socket: nothing was run",
             report.port

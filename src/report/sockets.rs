@@ -444,6 +444,20 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
         text::wrap(out, style, "  ", "  ", &p.reason)?;
     }
 
+    write_accept_queues(out, style, summary)?;
+    write_close_wait(out, style, summary)?;
+    if summary.findings.is_empty() {
+        writeln!(out, "\nNothing needs action.")?;
+    }
+    for finding in &summary.findings {
+        writeln!(out)?;
+        text::labelled(out, style, "Finding:", finding)?;
+    }
+    Ok(())
+}
+
+/// Listeners whose accept queue holds connections, against what it can hold.
+fn write_accept_queues(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Result<()> {
     writeln!(out)?;
     text::heading(
         out,
@@ -462,21 +476,66 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
             table.add_row(vec![
                 Cell::new(q.local),
                 Cell::new(q.queued),
-                Cell::new(q.backlog),
-                Cell::new(format!("{:.0}%", q.fill_percent)),
+                Cell::new(q.backlog.map_or_else(|| "-".into(), |b| b.to_string())),
+                Cell::new(
+                    q.fill_percent
+                        .map_or_else(|| "-".into(), |f| format!("{f:.0}%")),
+                ),
                 Cell::new(process),
             ]);
         }
         writeln!(out, "{table}")?;
     }
-    if summary.findings.is_empty() {
-        writeln!(out, "\nNothing needs action.")?;
-    }
-    for finding in &summary.findings {
-        writeln!(out)?;
-        text::labelled(out, style, "Finding:", finding)?;
-    }
     Ok(())
+}
+
+/// CLOSE_WAIT sockets per process, with the process's descriptors against its limit.
+fn write_close_wait(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Result<()> {
+    writeln!(out)?;
+    text::heading(out, style, "CLOSE_WAIT per process")?;
+    if summary.close_wait.is_empty() {
+        return writeln!(out, "  none");
+    }
+    let idle = format!(
+        "idle ≥ {}",
+        human(Duration::from_millis(
+            summary.close_wait[0].idle_threshold_ms
+        ))
+    );
+    let mut table = new_table(
+        style,
+        &[
+            "process",
+            "CLOSE_WAIT",
+            &idle,
+            "longest idle",
+            "fds / limit",
+            "leak",
+        ],
+    );
+    let dash = || "-".to_string();
+    for o in &summary.close_wait {
+        let process = match (&o.process, o.pid) {
+            (Some(name), Some(pid)) => format!("{name}/{pid}"),
+            _ => dash(),
+        };
+        let fds = match (o.open_fds, o.fd_limit) {
+            (Some(fds), Some(limit)) => format!("{fds} / {limit}"),
+            _ => dash(),
+        };
+        table.add_row(vec![
+            Cell::new(process),
+            Cell::new(o.close_wait),
+            Cell::new(o.idle.map_or_else(dash, |n| n.to_string())),
+            Cell::new(
+                o.longest_idle_ms
+                    .map_or_else(dash, |ms| human(Duration::from_millis(ms))),
+            ),
+            Cell::new(fds),
+            Cell::new(if o.leak { "yes" } else { "no" }),
+        ]);
+    }
+    writeln!(out, "{table}")
 }
 
 /// One JSON document: the header, then `"sockets": [` with one object per line as rows

@@ -95,7 +95,7 @@ pub struct Owner {
 /// exit mid-scan are skipped, so their sockets are simply unowned. A socket shared across
 /// fork belongs to the lowest pid.
 pub fn socket_owners(root: &Path) -> HashMap<u64, Owner> {
-    scan_owners::<RandomState>(root, None)
+    scan_owners::<RandomState>(root, None).owners
 }
 
 /// `socket_owners` for just these inodes, stopping as soon as all are found.
@@ -103,10 +103,97 @@ pub fn socket_owners_for<S: BuildHasher>(
     root: &Path,
     inodes: &HashSet<u64, S>,
 ) -> HashMap<u64, Owner> {
+    scan_socket_owners_for(root, inodes).owners
+}
+
+/// What a walk through `/proc/*/fd` found, and how much of it this process could not see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerScan {
+    pub owners: HashMap<u64, Owner>,
+    /// Processes whose descriptors could not be read (EACCES on `/proc/PID/fd` or on one of
+    /// its links): the kernel shows a process's descriptors only to a reader that passes the
+    /// ptrace read check (`proc_fd_access_allowed()`, fs/proc: `ptrace_may_access(task,
+    /// PTRACE_MODE_READ_FSCREDS)`), so an owner among them stays unknown.
+    pub unreadable: u64,
+}
+
+/// `socket_owners_for`, with the count of processes it could not look into. The count is
+/// complete whenever some inode stays unowned: the walk stops early only once all are found.
+pub fn scan_socket_owners_for<S: BuildHasher>(root: &Path, inodes: &HashSet<u64, S>) -> OwnerScan {
     if inodes.is_empty() {
-        return HashMap::new();
+        return OwnerScan::default();
     }
     scan_owners(root, Some(inodes))
+}
+
+/// How many descriptors process `pid` has open: the entries of `root/proc/PID/fd`. `None`
+/// when the directory cannot be read (another user's process without root, or it exited).
+pub fn open_fds(root: &Path, pid: u32) -> Option<u64> {
+    let entries = fs::read_dir(root.join("proc").join(pid.to_string()).join("fd")).ok()?;
+    Some(entries.count() as u64)
+}
+
+/// The soft RLIMIT_NOFILE of process `pid`, from the "Max open files" line of
+/// `root/proc/PID/limits` (proc(5); world-readable). `None` when unreadable, or "unlimited".
+/// A new descriptor fails with EMFILE once every number below it is taken (`alloc_fd()`,
+/// fs/file.c, called with `rlimit(RLIMIT_NOFILE)` as its end).
+pub fn open_files_limit(root: &Path, pid: u32) -> Option<u64> {
+    let text = fs::read_to_string(root.join("proc").join(pid.to_string()).join("limits")).ok()?;
+    parse_open_files_limit(&text)
+}
+
+fn parse_open_files_limit(limits: &str) -> Option<u64> {
+    // `Max open files            1024                 524288               files`
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The `hidepid=` option of the proc filesystem mounted at `root/proc`, read from
+/// `root/proc/self/mountinfo` (proc(5)): `invisible` (or 2) hides other users' processes from
+/// readers without ptrace access, `noaccess` (or 1) shows their directories but not their
+/// contents (`has_pid_permissions()`, fs/proc/base.c). `None` when unset or unreadable.
+pub fn proc_hidepid(root: &Path) -> Option<String> {
+    let text = fs::read_to_string(root.join("proc/self/mountinfo")).ok()?;
+    parse_hidepid(&text)
+}
+
+fn parse_hidepid(mountinfo: &str) -> Option<String> {
+    // `22 27 0:21 / /proc rw,relatime shared:12 - proc proc rw,hidepid=invisible`: the mount
+    // point is field 5, and the super options follow the " - fstype source" separator.
+    mountinfo.lines().rev().find_map(|line| {
+        let (mount, fs) = line.split_once(" - ")?;
+        let mut fs = fs.split_whitespace();
+        let on_proc = mount.split_whitespace().nth(4) == Some("/proc");
+        if !on_proc || fs.next() != Some("proc") {
+            return None;
+        }
+        fs.nth(1)?
+            .split(',')
+            .find_map(|option| option.strip_prefix("hidepid="))
+            .map(str::to_string)
+    })
+}
+
+/// PROC_PID_INIT_INO (include/linux/proc_ns.h): the inode number of the initial (host's) PID
+/// namespace, as `/proc/self/ns/pid` names it (`pid:[4026531836]`).
+const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
+/// Whether this process runs in the initial PID namespace, from the link
+/// `root/proc/self/ns/pid`; `None` when it cannot be read. Outside it (a container), processes
+/// of the parent namespaces have no entry in this /proc.
+pub fn in_initial_pid_namespace(root: &Path) -> Option<bool> {
+    let link = fs::read_link(root.join("proc/self/ns/pid")).ok()?;
+    let inode: u64 = link
+        .to_str()?
+        .strip_prefix("pid:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    Some(inode == PROC_PID_INIT_INO)
 }
 
 /// The value of a sysctl, e.g. `net.ipv4.tcp_fin_timeout`, read from
@@ -291,10 +378,7 @@ fn ticks(count: u64, hz: u64) -> Duration {
     Duration::from_secs(count / hz) + Duration::from_nanos(nanos as u64)
 }
 
-fn scan_owners<S: BuildHasher>(
-    root: &Path,
-    wanted: Option<&HashSet<u64, S>>,
-) -> HashMap<u64, Owner> {
+fn scan_owners<S: BuildHasher>(root: &Path, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
     let proc = root.join("proc");
     let mut pids: Vec<u32> = fs::read_dir(&proc)
         .into_iter()
@@ -303,16 +387,29 @@ fn scan_owners<S: BuildHasher>(
         .collect();
     // Ascending, so the first holder found is the lowest pid and an early stop keeps it.
     pids.sort_unstable();
-    let mut owners = HashMap::new();
+    let mut scan = OwnerScan::default();
+    let denied = |error: &io::Error| error.kind() == io::ErrorKind::PermissionDenied;
     for pid in pids {
         let dir = proc.join(pid.to_string());
-        let Ok(fds) = fs::read_dir(dir.join("fd")) else {
-            continue;
+        let fds = match fs::read_dir(dir.join("fd")) {
+            Ok(fds) => fds,
+            Err(error) => {
+                scan.unreadable += u64::from(denied(&error));
+                continue;
+            }
         };
-        let inodes: Vec<u64> = fds
-            .filter_map(|fd| socket_inode(&fs::read_link(fd.ok()?.path()).ok()?))
-            .filter(|inode| wanted.is_none_or(|w| w.contains(inode)) && !owners.contains_key(inode))
-            .collect();
+        let mut refused = false;
+        let mut inodes = Vec::new();
+        for fd in fds.flatten() {
+            match fs::read_link(fd.path()) {
+                Ok(link) => inodes.extend(socket_inode(&link)),
+                Err(error) => refused |= denied(&error),
+            }
+        }
+        scan.unreadable += u64::from(refused);
+        inodes.retain(|inode| {
+            wanted.is_none_or(|w| w.contains(inode)) && !scan.owners.contains_key(inode)
+        });
         if inodes.is_empty() {
             continue;
         }
@@ -322,16 +419,16 @@ fn scan_owners<S: BuildHasher>(
         };
         let process = comm.trim_end_matches('\n').to_owned();
         for inode in inodes {
-            owners.entry(inode).or_insert_with(|| Owner {
+            scan.owners.entry(inode).or_insert_with(|| Owner {
                 pid,
                 process: process.clone(),
             });
         }
-        if wanted.is_some_and(|w| owners.len() == w.len()) {
+        if wanted.is_some_and(|w| scan.owners.len() == w.len()) {
             break;
         }
     }
-    owners
+    scan
 }
 
 /// `socket:[12345]` → 12345.
@@ -560,6 +657,59 @@ mod tests {
             HashMap::from([(777, owner(7, "parent"))])
         );
         assert!(socket_owners(&root.path().join("nowhere")).is_empty());
+    }
+
+    #[test]
+    fn fd_counts_and_limits_are_read_for_a_live_process() {
+        let me = std::process::id();
+        let _listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fds = open_fds(Path::new("/"), me).unwrap();
+        assert!(fds >= 4, "stdio and the listener: {fds}");
+        let limit = open_files_limit(Path::new("/"), me).unwrap();
+        let (soft, _) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(limit, soft);
+        assert_eq!(open_fds(Path::new("/nowhere"), me), None);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_the_soft_column() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             96365                96365                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_files_limit(limits), Some(1024));
+        assert_eq!(
+            parse_open_files_limit("Max open files  unlimited  unlimited  files"),
+            None
+        );
+        assert_eq!(parse_open_files_limit(""), None);
+    }
+
+    #[test]
+    fn hidepid_is_read_from_the_proc_mount_only() {
+        let plain = "22 27 0:21 / /proc rw,relatime shared:12 - proc proc rw\n\
+                     30 22 0:30 / /proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n";
+        assert_eq!(parse_hidepid(plain), None);
+        let hidden = "22 27 0:21 / /proc rw,relatime - proc proc rw,hidepid=invisible,gid=4\n";
+        assert_eq!(parse_hidepid(hidden).as_deref(), Some("invisible"));
+        // Another proc mount elsewhere does not count; the last /proc mount wins.
+        let elsewhere = "40 27 0:40 / /mnt/proc rw - proc proc rw,hidepid=2\n";
+        assert_eq!(parse_hidepid(elsewhere), None);
+        let remounted = format!("{plain}50 27 0:50 / /proc rw - proc proc rw,hidepid=1\n");
+        assert_eq!(parse_hidepid(&remounted).as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn the_pid_namespace_is_told_by_its_inode() {
+        let root = tempfile::tempdir().unwrap();
+        let ns = root.path().join("proc/self/ns");
+        fs::create_dir_all(&ns).unwrap();
+        symlink("pid:[4026531836]", ns.join("pid")).unwrap();
+        assert_eq!(in_initial_pid_namespace(root.path()), Some(true));
+        fs::remove_file(ns.join("pid")).unwrap();
+        symlink("pid:[4026532300]", ns.join("pid")).unwrap();
+        assert_eq!(in_initial_pid_namespace(root.path()), Some(false));
+        assert_eq!(in_initial_pid_namespace(&root.path().join("x")), None);
     }
 
     #[test]

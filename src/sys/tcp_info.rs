@@ -31,6 +31,10 @@ pub struct TcpInfo {
     pub total_retrans: Option<u32>,
     /// The most recent delivery rate in bytes per second (`tcpi_delivery_rate`, Linux 4.9+).
     pub delivery_rate: Option<u64>,
+    /// Milliseconds since the last ACK arrived (`tcpi_last_ack_recv`: `tcp_get_info()`,
+    /// net/ipv4/tcp.c, reports now − `rcv_tstamp`, which `tcp_ack()` in net/ipv4/tcp_input.c
+    /// stamps on every ACK it accepts).
+    pub last_ack_recv_ms: Option<u32>,
 }
 
 impl TcpInfo {
@@ -55,6 +59,7 @@ impl TcpInfo {
             snd_cwnd: field!(tcpi_snd_cwnd, u32),
             total_retrans: field!(tcpi_total_retrans, u32),
             delivery_rate: field!(tcpi_delivery_rate, u64),
+            last_ack_recv_ms: field!(tcpi_last_ack_recv, u32),
         }
     }
 }
