@@ -2022,15 +2022,6 @@ fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
                 target.port()
             )
         }
-        Some(Errno::EADDRNOTAVAIL) if target.is_ipv6() && ipv6_disabled_on_lo(root) => {
-            "IPv6 is disabled on this host (net.ipv6.conf.lo.disable_ipv6 = 1), so ::1 is not \
-             configured; use --addr 127.0.0.1 or enable IPv6"
-                .to_string()
-        }
-        Some(Errno::EADDRNOTAVAIL) => format!(
-            "{} is not an address of this host (see `ip addr`); use 127.0.0.1, ::1 or a local address",
-            target.ip()
-        ),
         Some(Errno::EADDRINUSE) => format!(
             "another socket holds {target} although the listing showed none that conflicts: \
              most likely one that is bound but not listening (a bind() before connect(), or a \
@@ -2046,21 +2037,11 @@ fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
              interface; use ::1 or a global address of this host"
                 .to_string()
         }
-        Some(Errno::EAFNOSUPPORT) => {
-            "this kernel has no IPv6 support (disabled at boot with ipv6.disable=1, or not built); \
-             use --addr 127.0.0.1"
-                .to_string()
-        }
+        // EADDRNOTAVAIL (not a local address, IPv6 off) and EAFNOSUPPORT come explained
+        // from the shared diagnosis (`sys::error::diagnose`).
         _ => return error.into(),
     };
     anyhow::Error::new(error).context(hint)
-}
-
-fn ipv6_disabled_on_lo(root: &Path) -> bool {
-    procfs::read_sysctl(root, "net.ipv6.conf.lo.disable_ipv6")
-        .ok()
-        .flatten()
-        .is_some_and(|v| v == "1")
 }
 
 #[cfg(test)]
