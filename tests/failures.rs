@@ -48,7 +48,9 @@ fn skip_unless_root_and_nft(what: &str) -> bool {
         return true;
     }
     if !has_tool("nft") {
-        println!("SKIP (nft not installed; apt-get install nftables): {what}");
+        common::skip(format_args!(
+            "SKIP (nft not installed; apt-get install nftables): {what}"
+        ));
         return true;
     }
     false
@@ -206,7 +208,9 @@ fn ipv6_disabled_on_lo_names_the_knob_that_did_it() {
         return;
     }
     if !std::path::Path::new("/proc/sys/net/ipv6").exists() {
-        println!("SKIP (kernel without IPv6): disable_ipv6 test");
+        common::skip(format_args!(
+            "SKIP (kernel without IPv6): disable_ipv6 test"
+        ));
         return;
     }
     let output = in_private_netns(

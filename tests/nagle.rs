@@ -75,7 +75,9 @@ fn skip_unless_default_pingpong_thresh() -> bool {
     if thresh.unwrap_or(1) == 1 {
         false
     } else {
-        println!("SKIP (net.ipv4.tcp_pingpong_thresh is {thresh:?} here, not 1)");
+        common::skip(format_args!(
+            "SKIP (net.ipv4.tcp_pingpong_thresh is {thresh:?} here, not 1)"
+        ));
         true
     }
 }
@@ -321,7 +323,9 @@ fn a_pinned_port_and_ipv6_are_honoured() {
     drop(holder);
 
     if !ipv6_loopback_available() {
-        println!("SKIP (no IPv6 loopback on this host): nagle --addr ::1");
+        common::skip(format_args!(
+            "SKIP (no IPv6 loopback on this host): nagle --addr ::1"
+        ));
         return;
     }
     let (report, output) =
@@ -441,7 +445,9 @@ fn a_raised_pingpong_threshold_makes_more_rounds_fast() {
         return;
     }
     if host_pingpong_thresh().is_none() {
-        println!("SKIP (this kernel has no net.ipv4.tcp_pingpong_thresh)");
+        common::skip(format_args!(
+            "SKIP (this kernel has no net.ipv4.tcp_pingpong_thresh)"
+        ));
         return;
     }
     let output = in_private_netns(

@@ -17,7 +17,9 @@ fn a_sndbuf_above_wmem_max_is_explained_by_the_cap() {
     assert_eq!(details["sndbuf_requested"], 1_u64 << 30);
     let verdict = report["verdict"].as_str().unwrap();
     if wmem_max >= 1 << 30 {
-        println!("SKIP: net.core.wmem_max = {wmem_max} does not cap a 1G request here");
+        common::skip(format_args!(
+            "SKIP: net.core.wmem_max = {wmem_max} does not cap a 1G request here"
+        ));
         return;
     }
     // The kernel capped the request at wmem_max, then doubled it (SO_SNDBUF in

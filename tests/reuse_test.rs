@@ -125,7 +125,9 @@ fn matrix_matches_the_kernel_on_ipv4_loopback() {
 #[test]
 fn matrix_matches_the_kernel_on_ipv6_loopback() {
     if !ipv6_loopback_available() {
-        println!("SKIP (no IPv6 loopback on this host): reuse-test --addr ::1");
+        common::skip(format_args!(
+            "SKIP (no IPv6 loopback on this host): reuse-test --addr ::1"
+        ));
         return;
     }
     let (report, output) = run_json(&["reuse-test", "--addr", "::1"]);
@@ -320,7 +322,9 @@ fn time_wait_from_a_reuseport_only_listener_names_reuseport_as_the_way_in() {
     assert_ne!(report["port"], port);
 
     if !common::is_root() {
-        println!("SKIP (needs root): the same probe from another uid");
+        common::skip(format_args!(
+            "SKIP (needs root): the same probe from another uid"
+        ));
         return;
     }
     // A TIME_WAIT socket's uid is not checked (inet_bind_conflict): nobody binds it too.
@@ -393,7 +397,9 @@ fn a_privileged_port_without_permission_is_explained() {
     let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
         .map_or(1024, |s| s.trim().parse().unwrap_or(1024));
     if start <= 1 {
-        println!("SKIP (every port is unprivileged here): privileged-port message");
+        common::skip(format_args!(
+            "SKIP (every port is unprivileged here): privileged-port message"
+        ));
         return;
     }
     let output = cmd.args(["reuse-test", "1"]).output().unwrap();
@@ -433,7 +439,9 @@ fn ipv6_disabled_is_explained() {
         return;
     }
     if !std::path::Path::new("/proc/sys/net/ipv6").exists() {
-        println!("SKIP (kernel without IPv6): disable_ipv6 test");
+        common::skip(format_args!(
+            "SKIP (kernel without IPv6): disable_ipv6 test"
+        ));
         return;
     }
     let output = in_private_netns(
@@ -464,7 +472,9 @@ fn a_peer_that_never_answers_names_the_step() {
 #[test]
 fn an_ipv6_only_wildcard_listener_does_not_block_ipv4() {
     if !ipv6_loopback_available() {
-        println!("SKIP (no IPv6 on this host): IPV6_V6ONLY listener");
+        common::skip(format_args!(
+            "SKIP (no IPv6 on this host): IPV6_V6ONLY listener"
+        ));
         return;
     }
     // nginx's `listen [::]:80` sets IPV6_V6ONLY: such a listener leaves 127.0.0.1 free.
@@ -607,7 +617,9 @@ fn concurrent_runs_on_one_port_never_blame_the_old_sockets() {
 #[test]
 fn an_ipv4_listener_holds_its_ipv4_mapped_twin() {
     if !ipv6_loopback_available() {
-        println!("SKIP (no IPv6 on this host): reuse-test --addr ::ffff:127.0.0.1");
+        common::skip(format_args!(
+            "SKIP (no IPv6 on this host): reuse-test --addr ::ffff:127.0.0.1"
+        ));
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -116,7 +116,9 @@ fn the_syn_retry_schedule_follows_this_kernels_knobs() {
         return;
     }
     if !std::path::Path::new("/proc/sys/net/ipv4/tcp_syn_linear_timeouts").exists() {
-        println!("SKIP (kernel before 6.5, no tcp_syn_linear_timeouts): the linear schedule");
+        common::skip(format_args!(
+            "SKIP (kernel before 6.5, no tcp_syn_linear_timeouts): the linear schedule"
+        ));
         return;
     }
     // Measured with tcpdump in such a namespace (a SYN to a full queue): retries at +1.0,
@@ -268,7 +270,9 @@ fn timeouts_are_measured_against_the_requested_time() {
 #[test]
 fn the_scenarios_work_over_ipv6_too() {
     if !common::ipv6_loopback_available() {
-        println!("SKIP (no IPv6 loopback on this host): scenarios over ::1");
+        common::skip(format_args!(
+            "SKIP (no IPv6 loopback on this host): scenarios over ::1"
+        ));
         return;
     }
     for command in ["udp", "peer-close"] {

@@ -271,7 +271,9 @@ fn agrees_with_ss() {
     let known = known_sockets();
     let ours = known.listener.local_addr().unwrap();
     let Some(ss) = ss_view(ours) else {
-        println!("SKIP (ss is not installed): comparison with ss");
+        common::skip(format_args!(
+            "SKIP (ss is not installed): comparison with ss"
+        ));
         return;
     };
     let listed: BTreeSet<(String, String, String)> = sockets_at(ours)
@@ -390,7 +392,9 @@ fn a_nearly_exhausted_port_budget_is_a_finding() {
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {
-        println!("SKIP (python3 is not installed): port-budget finding in a netns");
+        common::skip(format_args!(
+            "SKIP (python3 is not installed): port-budget finding in a netns"
+        ));
         return;
     }
     // Ten ephemeral ports, nine left in TIME_WAIT toward one destination: 90% used. With
@@ -509,7 +513,9 @@ fn time_wait_and_request_sockets_report_no_uid() {
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {
-        println!("SKIP (python3 is not installed): request sockets in a netns");
+        common::skip(format_args!(
+            "SKIP (python3 is not installed): request sockets in a netns"
+        ));
         return;
     }
     // Every segment from port 9000 goes to a class whose queue holds nothing: the listener's
@@ -537,7 +543,9 @@ kill $owner"#,
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     if stdout.starts_with("NO_TC") {
-        println!("SKIP (no htb/u32 in this kernel): request sockets in a netns");
+        common::skip(format_args!(
+            "SKIP (no htb/u32 in this kernel): request sockets in a netns"
+        ));
         return;
     }
     let diag = section(&stdout, "diag");
@@ -555,7 +563,9 @@ kill $owner"#,
 #[test]
 fn a_listing_that_fails_part_way_still_ends_one_json_document() {
     if Command::new("strace").arg("-V").output().is_err() {
-        println!("SKIP (strace is not installed): fault injection into the netlink dump");
+        common::skip(format_args!(
+            "SKIP (strace is not installed): fault injection into the netlink dump"
+        ));
         return;
     }
     let _listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -116,7 +116,9 @@ fn a_buffer_above_rmem_max_is_capped_and_the_note_names_the_cap() {
     let rmem_max: u64 = sysctl("net.core.rmem_max").unwrap().parse().unwrap();
     let request = rmem_max + 4096;
     if request > i32::MAX as u64 {
-        println!("SKIP: net.core.rmem_max {rmem_max} leaves no room above it for a C int");
+        common::skip(format_args!(
+            "SKIP: net.core.rmem_max {rmem_max} leaves no room above it for a C int"
+        ));
         return;
     }
     let set = format!("rcvbuf={request}");
@@ -358,7 +360,7 @@ fn udp_lists_only_udp_options_and_sets_broadcast_and_ttl() {
 #[test]
 fn ipv6_sets_v6only_and_hop_limit() {
     if !ipv6_loopback_available() {
-        println!("SKIP: no IPv6 loopback on this host");
+        common::skip(format_args!("SKIP: no IPv6 loopback on this host"));
         return;
     }
     let report = sockopt(
@@ -785,9 +787,10 @@ fn a_lowered_rmem_max_caps_rcvbuf_in_a_private_netns() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     if stdout.trim() == "NOT-WRITABLE" {
-        println!(
-            "SKIP: net.core.rmem_max is not writable per network namespace on this kernel (absent or read-only there)"
-        );
+        common::skip(format_args!(
+            "SKIP: net.core.rmem_max is not writable per network namespace on this kernel \
+             (absent or read-only there)"
+        ));
         return;
     }
     let report = json_of(&output);
@@ -802,7 +805,7 @@ fn ipv6_disabled_in_a_private_netns_is_exit_3_with_the_reason() {
         return;
     }
     if !ipv6_loopback_available() {
-        println!("SKIP: no IPv6 on this host");
+        common::skip(format_args!("SKIP: no IPv6 on this host"));
         return;
     }
     let output = in_private_netns(

@@ -2006,7 +2006,9 @@ fn the_offered_apply_command_works_where_sysctl_p_fails() {
         .output()
         .is_err()
     {
-        println!("SKIP (needs procps sysctl): applying the conf snippet with sysctl -p");
+        common::skip(format_args!(
+            "SKIP (needs procps sysctl): applying the conf snippet with sysctl -p"
+        ));
         return;
     }
     let (snippet, _) = text("old-kernel", &["--format", "conf"]);
@@ -2044,7 +2046,9 @@ fn the_offered_apply_command_works_where_sysctl_p_fails() {
         )
         .unwrap();
     } else {
-        println!("SKIP (needs systemd-sysctl): the '-' line under systemd-sysctl");
+        common::skip(format_args!(
+            "SKIP (needs systemd-sysctl): the '-' line under systemd-sysctl"
+        ));
     }
     let err = tempfile::NamedTempFile::new().unwrap();
     let output = std::process::Command::new("unshare")

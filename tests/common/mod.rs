@@ -40,9 +40,28 @@ pub fn skip_unless_root(what: &str) -> bool {
     if is_root() {
         false
     } else {
-        println!("SKIP (needs root): {what}");
+        skip(format_args!("SKIP (needs root): {what}"));
         true
     }
+}
+
+/// Prints a SKIP line where the person running `cargo test` sees it: the harness captures
+/// `println!`/`eprintln!` of a passing test, but not writes to the stderr handle itself.
+pub fn skip(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Prints a SKIP line and returns true when `tool` does not run here (`tool --version`).
+pub fn skip_unless_installed(tool: &str, what: &str) -> bool {
+    let runs = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !runs {
+        skip(format_args!("SKIP ({tool} is not installed): {what}"));
+    }
+    !runs
 }
 
 /// Whether this host can bind ::1 (IPv6 may be disabled).
