@@ -158,7 +158,8 @@ pub enum Command {
             the files `sysctl --system` reads. It never writes to /proc/sys.\n\n\
             Exit codes: 0 nothing at `warn` (with --check: nothing at `advise` or `warn`); 1 a \
             `warn` finding or config problem (with --check: any `advise` or `warn`); 2 bad usage, \
-            including a --root that does not exist.",
+            including a --root that does not exist; 3 nothing to judge: a --root (or a /proc) \
+            without proc/sys/net.",
         after_long_help = "Examples:\n  \
             sockdoc sysctl-advice                     # advice for a host that is both client and server\n  \
             sockdoc sysctl-advice --role client       # outbound-heavy: ports and tw_reuse\n  \

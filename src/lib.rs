@@ -73,7 +73,10 @@ pub fn run(cli: &Cli) -> Exit {
         Err(error) if is_broken_pipe(&error) => Exit::Clean,
         Err(error) => {
             let exit = exit::for_error(&error);
-            eprintln!("sockdoc: error: {error:#}");
+            eprintln!(
+                "{}",
+                report::error_text(&format!("sockdoc: error: {error:#}"))
+            );
             if format == Format::Json && !error_written {
                 // Keep the promise of one JSON document on stdout, even on failure.
                 let document =
@@ -117,7 +120,7 @@ pub fn usage_error(error: &clap::Error) -> Exit {
         _ => {
             let _ = error.print();
             let document = report::json::error_document(
-                command.as_deref().unwrap_or(""),
+                command.as_deref().unwrap_or("sockdoc"),
                 text.trim(),
                 Exit::Usage,
             );

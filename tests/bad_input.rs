@@ -33,6 +33,8 @@ const CASES: &[(&[&str], &str)] = &[
     (&["nagle", "--max-p99", "0s"], "--max-p99"),
     (&["nagle", "--max-p99", "500ns"], "--max-p99"),
     (&["nagle", "--max-p99", "-5ms"], "--max-p99"),
+    // shorter than the delayed-ACK stall nagle measures (refused after parsing, exit 2)
+    (&["nagle", "--timeout", "30ms"], "--timeout"),
     // sysctl-advice (a missing --root is refused after parsing, still exit 2)
     (&["sysctl-advice", "--role", "router"], "--role"),
     (&["sysctl-advice", "--format", "yaml"], "--format"),

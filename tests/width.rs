@@ -254,3 +254,39 @@ fn colour_is_on_in_a_terminal_and_off_with_no_color() {
     let plain = pty_output(&["sysctl-advice"], 80, &[("NO_COLOR", "1")]);
     assert!(!plain.contains('\u{1b}'), "colour despite NO_COLOR");
 }
+
+/// An error on a terminal wraps to its width; into a pipe or a log it stays one line.
+#[test]
+fn errors_on_a_terminal_wrap_to_its_width() {
+    let size = Winsize {
+        ws_row: 50,
+        ws_col: 60,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(&size, None).expect("openpty");
+    // Refused before any socket opens, with a message far longer than 60 columns.
+    let args = ["nagle", "--timeout", "30ms"];
+    let status = Command::new(assert_cmd::cargo::cargo_bin!("sockdoc"))
+        .args(args)
+        .env_remove("COLUMNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(pty.slave))
+        .status()
+        .expect("sockdoc runs");
+    assert_eq!(status.code(), Some(2));
+    let mut master = File::from(pty.master);
+    let mut bytes = vec![0_u8; 64 * 1024];
+    // The child has exited, so everything it wrote is in the master's buffer already.
+    let n = master
+        .read(&mut bytes)
+        .expect("the error reached the terminal");
+    let text = strip_ansi(&String::from_utf8_lossy(&bytes[..n]).replace('\r', ""));
+    assert!(text.lines().count() > 2, "wrapped: {text}");
+    assert!(too_wide(&text, 60).is_empty(), "{text}");
+
+    let piped = common::sockdoc().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}

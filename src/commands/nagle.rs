@@ -31,7 +31,7 @@ use socket2::Socket;
 
 use super::{Context, VERSION};
 use crate::cli::{NagleArgs, NodelayMode};
-use crate::exit::Exit;
+use crate::exit::{Exit, UsageError};
 use crate::sys::error::NO_ANSWER_CAUSES;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::{SysError, procfs, tcp_info};
@@ -39,6 +39,9 @@ use crate::units::{human, micros};
 
 /// TCP_DELACK_MIN (include/net/tcp.h): the shortest delayed ACK, HZ/25 = 40 ms.
 pub const TCP_DELACK_MIN: Duration = Duration::from_millis(40);
+
+/// TCP_DELACK_MAX (include/net/tcp.h): the longest a delayed ACK is held, HZ/5 = 200 ms.
+pub const TCP_DELACK_MAX: Duration = Duration::from_millis(200);
 
 /// A round that takes half the minimum delayed ACK or more was waiting for one: no loopback
 /// round trip comes near it otherwise.
@@ -250,8 +253,26 @@ fn modes(args: &NagleArgs) -> Vec<Mode> {
     modes
 }
 
+/// A Nagle-on round waits for the peer's delayed ACK: a --timeout shorter than the longest
+/// one would call a healthy host's stall a dropped packet.
+fn validate_timeout(args: &NagleArgs, timeout: Duration) -> anyhow::Result<()> {
+    if modes(args).iter().any(|m| m.expects_stall()) && timeout < TCP_DELACK_MAX {
+        return Err(UsageError(format!(
+            "--timeout {} is shorter than the stall nagle measures: with Nagle on, a round waits \
+             for the peer's delayed ACK, which the kernel may hold up to TCP_DELACK_MAX = \
+             {} (include/net/tcp.h). Use --timeout {} or more, or --nodelay on",
+            human(timeout),
+            human(TCP_DELACK_MAX),
+            human(TCP_DELACK_MAX)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit)> {
     let started = Instant::now();
+    validate_timeout(args, ctx.timeout)?;
     let root = Path::new("/");
     let bind_to = SocketAddr::new(args.addr, args.port);
     // SO_REUSEADDR so a pinned --port can be reused right after a previous run.

@@ -11,7 +11,7 @@ pub mod sysctl_advice;
 pub mod table;
 pub mod text;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use crate::cli::ColorWhen;
 use crate::commands::Report;
@@ -84,6 +84,18 @@ pub fn output_width(columns: Option<&str>, terminal_columns: Option<u16>) -> u16
 /// The width of the terminal behind `stdout` (TIOCGWINSZ), if it is one.
 pub fn terminal_columns(stdout: impl std::os::fd::AsFd) -> Option<u16> {
     terminal_size::terminal_size_of(stdout).map(|(terminal_size::Width(w), _)| w)
+}
+
+/// An error line for stderr, wrapped to the terminal's width when stderr is a terminal; a log
+/// or a pipe keeps one line per error, for grep.
+pub fn error_text(message: &str) -> String {
+    let stderr = io::stderr();
+    if !stderr.is_terminal() {
+        return message.to_owned();
+    }
+    let columns = std::env::var("COLUMNS").ok();
+    let width = output_width(columns.as_deref(), terminal_columns(&stderr));
+    text::wrapped(usize::from(width), "", "  ", message).join("\n")
 }
 
 pub fn render(
