@@ -18,6 +18,7 @@ use crate::cli::BacklogArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::diag::{self, Proto, TcpState};
+use crate::sys::error::Op;
 use crate::sys::procfs;
 use crate::sys::socket as sock;
 
@@ -231,7 +232,8 @@ fn overflowed_since(root: &Path, before: Option<u64>) -> bool {
 struct States {
     completed: u32,
     syn_sent: u32,
-    /// SO_ERROR says ECONNRESET or ECONNREFUSED: the client was answered with RST.
+    /// SO_ERROR says ECONNRESET: the listener reset the connection after its handshake
+    /// (tcp_abort_on_overflow = 1).
     reset: u32,
     other: u32,
 }
@@ -244,9 +246,20 @@ fn classify(clients: &[socket2::Socket], listen_addr: SocketAddr) -> anyhow::Res
         other: 0,
     };
     for client in clients {
-        match sock::take_error(client)?.and_then(|error| error.raw_os_error()) {
-            Some(libc::ECONNRESET | libc::ECONNREFUSED) => states.reset += 1,
-            Some(_) => states.other += 1,
+        match sock::take_error(client)? {
+            Some(error) if error.raw_os_error() == Some(libc::ECONNRESET) => states.reset += 1,
+            // Any other error ended the connect itself, and the listener, sockdoc's own and
+            // open, answers a SYN it cannot take with silence: a reset in answer to the SYN
+            // (ECONNREFUSED) or an EPERM came from a rule on this host, and the fd limit or
+            // a full port range is no verdict on the accept queue either.
+            Some(error) => {
+                return Err(SysError::Connect {
+                    addr: listen_addr,
+                    error,
+                }
+                .diagnosed_as(Op::ConnectOwn(listen_addr))
+                .into());
+            }
             None => {
                 let local = sock::local_addr(client)?;
                 match diag::lookup(Proto::Tcp, local, listen_addr)?.map(|r| r.state) {
@@ -272,7 +285,7 @@ fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
              found the queue full went unanswered."
         )
     } else {
-        format!("{reset} of {clients} clients were reset (ECONNRESET or ECONNREFUSED in SO_ERROR).")
+        format!("{reset} of {clients} clients were reset (ECONNRESET in SO_ERROR).")
     };
     let synack_retries = knobs.synack_retries.map_or_else(
         || "tcp_synack_retries".to_owned(),

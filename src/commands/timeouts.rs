@@ -11,7 +11,7 @@ use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::TimeoutsArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
-use crate::sys::error::errno_name;
+use crate::sys::error::Op;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::units::{human, micros, millis};
 
@@ -142,7 +142,8 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
 
     // 2. Non-blocking recv(): EAGAIN at once.
     sock::set_nonblocking(&client, true)?;
-    let (outcome, waited) = timed_read(&mut client);
+    let (outcome, waited) =
+        timed_read(&mut client, "the non-blocking recv() with nothing to read")?;
     let nonblocking = format!("{outcome} after {}", human(waited));
     s.detail("nonblocking_recv_waited_us", micros(waited));
     s.detail("nonblocking_recv_result", &outcome);
@@ -162,12 +163,12 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
     let started = Instant::now();
     let attempt = sock::connect(full_addr, args.connect_timeout);
     let waited = started.elapsed();
-    let outcome = match &attempt {
-        Ok(_) => "connected".to_string(),
-        Err(SysError::Timeout { .. }) => "timed out".to_string(),
-        Err(error) => error
-            .errno()
-            .map_or_else(|| error.to_string(), |e| format!("{e:?}")),
+    let outcome = match attempt {
+        Ok(_) => "connected",
+        Err(error) if matches!(error.undiagnosed_ref(), SysError::Timeout { .. }) => "timed out",
+        // Any other error (the fd limit, a firewall's reset or EPERM) says nothing about how
+        // long connect() waits: the step could not run, which is no verdict on the kernel.
+        Err(error) => return Err(error.into()),
     };
     let (connect_min, connect_slack_max) = connect_window(args.connect_timeout);
     let connect_max = connect_slack_max + WAKEUP_SLACK;
@@ -175,7 +176,7 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
     s.detail("connect_expected_min_us", micros(connect_min));
     s.detail("connect_expected_max_us", micros(connect_max));
     s.detail("connect_waited_us", micros(waited));
-    s.detail("connect_result", &outcome);
+    s.detail("connect_result", outcome);
     s.detail("connect_target", full_addr.to_string());
     s.check(Check::new(
         "connect() to a port that never answers the handshake ends only by its timeout",
@@ -233,7 +234,7 @@ fn blocking_recv(
     let in_kernel = sock::read_timeout(client)?;
     let window = RecvWindow::new(recv_timeout, hz);
     let recv_max = window.latest + WAKEUP_SLACK;
-    let (outcome, waited) = timed_read(client);
+    let (outcome, waited) = timed_read(client, "the blocking recv() with nothing to read")?;
     let blocking = format!("{outcome} after {}", human(waited));
     s.detail("hz", hz);
     s.detail("jiffy_us", micros(jiffy));
@@ -299,17 +300,28 @@ fn recv_window_note(window: &RecvWindow, jiffy: Duration, wakeup: Duration) -> S
     )
 }
 
-/// One read with nothing to read: its errno name (or what happened) and how long it took.
-fn timed_read(stream: &mut std::net::TcpStream) -> (String, Duration) {
+/// One read with nothing to read: what it returned (EAGAIN is the expected end) and how long
+/// it took. Any other error is not the timer's doing (the connection was reset or aborted
+/// from outside) and ends the run.
+fn timed_read(
+    stream: &mut std::net::TcpStream,
+    step: &str,
+) -> Result<(String, Duration), SysError> {
     let started = Instant::now();
     let mut buf = [0_u8; 16];
     let outcome = match stream.read(&mut buf) {
         Ok(0) => "0 (end of stream)".to_string(),
         Ok(n) => format!("{n} bytes"),
         Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".to_string(),
-        Err(e) => errno_name(&e).unwrap_or_else(|| e.to_string()),
+        Err(error) => {
+            return Err(SysError::Io {
+                step: step.into(),
+                error,
+            }
+            .diagnosed_as(Op::Other));
+        }
     };
-    (outcome, started.elapsed())
+    Ok((outcome, started.elapsed()))
 }
 
 #[cfg(test)]

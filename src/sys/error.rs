@@ -69,7 +69,7 @@ pub enum SysError {
     },
 
     /// An error with the cause [`diagnose`] read on this host when it happened.
-    #[error("{error}: {diagnosis}")]
+    #[error("{}", diagnosed_text(.error, .diagnosis))]
     Diagnosed {
         error: Box<SysError>,
         diagnosis: String,
@@ -171,6 +171,19 @@ impl SysError {
     }
 }
 
+/// A diagnosed error as one sentence. A timeout's diagnosis takes the place of the list of
+/// possible causes ([`NO_ANSWER_CAUSES`]): it is the one cause read on this host, so it
+/// leads, and the user is not sent to raise --timeout for a packet that cannot arrive.
+fn diagnosed_text(error: &SysError, diagnosis: &str) -> String {
+    match error {
+        SysError::Timeout { step, timeout } => format!(
+            "{step}: no answer within {}: {diagnosis}",
+            humantime::format_duration(*timeout)
+        ),
+        other => format!("{other}: {diagnosis}"),
+    }
+}
+
 /// The errno name as in errno(3), e.g. `EADDRINUSE`; `None` for errors without an errno.
 pub fn errno_name(error: &io::Error) -> Option<String> {
     let errno = Errno::from_raw(error.raw_os_error()?);
@@ -203,6 +216,9 @@ pub enum Op {
     Bind(SocketAddr),
     Listen(SocketAddr),
     Connect(SocketAddr),
+    /// connect(2) to a listener this process opened for the run and still holds open:
+    /// nothing on the far side can refuse it, so a refusal came from a rule on this host.
+    ConnectOwn(SocketAddr),
     /// sendto(2) of a datagram to this address.
     Send(SocketAddr),
     /// Any other call (accept, read, write): only errnos that mean the same everywhere
@@ -216,6 +232,19 @@ pub enum Op {
 /// The one place that turns (operation, errno, address) into a diagnosis, for every command.
 pub fn diagnose(op: Op, errno: Errno) -> Option<String> {
     let root = Path::new("/");
+    match (errno, op) {
+        (Errno::EPERM, Op::Send(_)) => return Some(output_drop_text()),
+        (Errno::EPERM, Op::Connect(_) | Op::ConnectOwn(_)) => {
+            return Some(CONNECT_DENIED.to_owned());
+        }
+        (Errno::ECONNREFUSED, Op::ConnectOwn(_)) => return Some(own_listener_reset_text()),
+        _ => {}
+    }
+    // Everything else reads the same whoever owns the listener.
+    let op = match op {
+        Op::ConnectOwn(addr) => Op::Connect(addr),
+        other => other,
+    };
     match (errno, op) {
         (Errno::EMFILE, _) => Some(fd_limit_text(open_files_limit())),
         (Errno::ENFILE, _) => Some(system_file_limit_text(
@@ -244,6 +273,53 @@ pub fn diagnose(op: Op, errno: Errno) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Where to look for the rules that drop or reject packets on this host.
+const FIREWALL_RULES: &str = "`nft list ruleset`, `iptables -S`, `ip6tables -S`";
+
+/// A datagram refused with EPERM. A netfilter hook that drops a packet returns EPERM to
+/// whoever sent it (`nf_hook_slow()`, net/netfilter/core.c: NF_DROP without an error of its
+/// own becomes -EPERM), and UDP hands that error back to sendto(2). Measured on 6.18 with nft
+/// `drop` and `reject` rules and iptables `-j DROP` in the OUTPUT chain, for IPv4 and IPv6.
+/// A cgroup BPF program on sendmsg() that denies the call gives EPERM as well
+/// (`__cgroup_bpf_run_filter_sock_addr()`, kernel/bpf/cgroup.c).
+fn output_drop_text() -> String {
+    format!(
+        "a firewall rule in the OUTPUT path dropped the datagram: a netfilter drop \
+         fails sendto() with EPERM (NF_DROP → -EPERM in nf_hook_slow(), net/netfilter/core.c); \
+         see {FIREWALL_RULES}. A cgroup BPF program on sendmsg() that denies the call fails it \
+         with EPERM too (__cgroup_bpf_run_filter_sock_addr(), kernel/bpf/cgroup.c; `bpftool \
+         cgroup tree`)"
+    )
+}
+
+/// A TCP connect() refused with EPERM. Not a netfilter drop of the SYN: `tcp_connect()`
+/// (net/ipv4/tcp_output.c) passes on only ECONNREFUSED from sending the SYN and retries it
+/// otherwise, so a dropped SYN shows as a connect() that times out (measured on 6.18 with
+/// nft and iptables OUTPUT drops: no EPERM). EPERM comes from a cgroup BPF program attached
+/// to connect() that denies it (`__cgroup_bpf_run_filter_sock_addr()`, kernel/bpf/cgroup.c).
+const CONNECT_DENIED: &str = "a policy on this host denied the connection: a cgroup BPF \
+     program on connect() that denies it fails the call with EPERM \
+     (__cgroup_bpf_run_filter_sock_addr(), kernel/bpf/cgroup.c; `bpftool cgroup tree`). A \
+     firewall that drops the SYN does not give EPERM: tcp_connect() (net/ipv4/tcp_output.c) \
+     passes on only ECONNREFUSED from sending it and retries otherwise, until the connect \
+     times out";
+
+/// ECONNREFUSED from a listener sockdoc opened and still holds. connect() fails with
+/// ECONNREFUSED when a reset answers its SYN (`tcp_reset()`, net/ipv4/tcp_input.c: a RST in
+/// SYN_SENT sets ECONNREFUSED); the listener was there, so a rule that rejects sent it.
+/// Measured on 6.18: nft `tcp flags syn reject with tcp reset` in the input or output hook,
+/// and iptables `-j REJECT --reject-with tcp-reset` in OUTPUT, make connect() fail with
+/// ECONNREFUSED at once; a plain `reject` (ICMP port unreachable) does not.
+fn own_listener_reset_text() -> String {
+    format!(
+        "that listener is sockdoc's own, opened for this run and still listening, yet a \
+         reset answered the SYN (connect() fails with ECONNREFUSED when a RST answers its SYN: \
+         tcp_reset(), net/ipv4/tcp_input.c): a firewall rule sent it, such as nft `reject with \
+         tcp reset` or iptables `-j REJECT --reject-with tcp-reset` in the INPUT or OUTPUT \
+         path; see {FIREWALL_RULES}"
+    )
 }
 
 /// An IPv6 address that is not IPv4-mapped (those go through IPv4).
@@ -633,6 +709,49 @@ mod tests {
         }
         .diagnosed();
         assert!(matches!(err, SysError::Connect { .. }));
+    }
+
+    #[test]
+    fn a_refusal_is_put_on_a_firewall_only_where_nothing_else_can_refuse() {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        // Somebody else's port may simply be closed; sockdoc's own listener is not.
+        assert_eq!(diagnose(Op::Connect(addr), Errno::ECONNREFUSED), None);
+        let own = diagnose(Op::ConnectOwn(addr), Errno::ECONNREFUSED).unwrap();
+        assert!(own.contains("reject with tcp reset"), "{own}");
+        let sent = diagnose(Op::Send(addr), Errno::EPERM).unwrap();
+        assert!(
+            sent.starts_with("a firewall rule in the OUTPUT path"),
+            "{sent}"
+        );
+        // A dropped SYN never gives EPERM (tcp_connect() retries it), so connect()'s EPERM
+        // is not put on a firewall drop.
+        for op in [Op::Connect(addr), Op::ConnectOwn(addr)] {
+            let denied = diagnose(op, Errno::EPERM).unwrap();
+            assert!(
+                denied.contains("cgroup BPF program on connect()"),
+                "{denied}"
+            );
+        }
+        // The other diagnoses read the same for sockdoc's own listener.
+        assert_eq!(
+            diagnose(Op::ConnectOwn(addr), Errno::EMFILE),
+            diagnose(Op::Connect(addr), Errno::EMFILE)
+        );
+    }
+
+    #[test]
+    fn a_diagnosed_timeout_leads_with_the_cause_read_on_this_host() {
+        let err = SysError::Diagnosed {
+            error: Box::new(SysError::Timeout {
+                step: "connecting".into(),
+                timeout: Duration::from_millis(300),
+            }),
+            diagnosis: LO_DOWN_DROPS.into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            format!("connecting: no answer within 300ms: {LO_DOWN_DROPS}")
+        );
     }
 
     #[test]

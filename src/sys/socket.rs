@@ -13,6 +13,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::SysError;
+use super::error::Op;
 
 /// The listen(2) backlog for sockdoc's own listeners: experiments open at most a few
 /// connections at a time.
@@ -138,7 +139,9 @@ pub fn std_listener(addr: SocketAddr, timeout: Duration) -> Result<TcpListener, 
     Ok(listener)
 }
 
-/// Connects to `addr` with a bounded handshake; reads and writes are bounded too.
+/// Connects to `addr`, a listener this process opened and still holds, with a bounded
+/// handshake; reads and writes are bounded too. A refusal is diagnosed as coming from a rule
+/// on this host ([`Op::ConnectOwn`]): use another call for somebody else's listener.
 pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SysError> {
     connect_socket(tcp_socket(addr, ReuseFlags::NONE)?, addr, timeout)
 }
@@ -463,7 +466,8 @@ pub fn recv_datagram(
 }
 
 /// Connects an already configured socket (options that must precede connect, such as
-/// SO_SNDBUF) with a bounded handshake; reads and writes are bounded too.
+/// SO_SNDBUF) to `addr`, a listener this process opened and still holds, with a bounded
+/// handshake; reads and writes are bounded too.
 pub fn connect_socket(
     socket: Socket,
     addr: SocketAddr,
@@ -479,7 +483,7 @@ pub fn connect_socket(
                 }
                 .diagnosed()
             } else {
-                SysError::Connect { addr, error }.diagnosed()
+                SysError::Connect { addr, error }.diagnosed_as(Op::ConnectOwn(addr))
             }
         })?;
     let stream = TcpStream::from(socket);
