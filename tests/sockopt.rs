@@ -117,7 +117,14 @@ fn rcvbuf_and_sndbuf_read_back_doubled_under_the_live_caps() {
 fn set_mode_gives_sizes_and_durations_as_integers_with_the_unit_in_the_key() {
     let rmem_max: u64 = sysctl("net.core.rmem_max").unwrap().parse().unwrap();
     let report = sockopt(
-        &["--set", "rcvbuf=256K", "--set", "recv-timeout=1s", "--set", "ttl=9"],
+        &[
+            "--set",
+            "rcvbuf=256K",
+            "--set",
+            "recv-timeout=1s",
+            "--set",
+            "ttl=9",
+        ],
         0,
     );
     let floor = number(&report["limits"]["rcvbuf_min"]);
@@ -141,7 +148,12 @@ fn set_mode_gives_sizes_and_durations_as_integers_with_the_unit_in_the_key() {
     assert_eq!(timeout["applied_bytes"], Value::Null);
     // Neither a size nor a duration: null in both.
     let ttl = row(&report, "ttl");
-    for key in ["requested_bytes", "applied_bytes", "requested_us", "applied_us"] {
+    for key in [
+        "requested_bytes",
+        "applied_bytes",
+        "requested_us",
+        "applied_us",
+    ] {
         assert_eq!(ttl[key], Value::Null, "ttl {key}");
     }
 }
