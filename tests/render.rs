@@ -423,3 +423,33 @@ fn socket_rows_snapshot() {
         socket_rows(160)
     ));
 }
+
+#[test]
+fn a_single_socket_is_counted_in_the_singular() {
+    let footer = |count| {
+        let mut out = Vec::new();
+        let mut sink = report::sockets::sink(Format::Table, Style::plain(100), &mut out);
+        sink.finish(&Footer {
+            count,
+            source: Source::SockDiag,
+            notes: vec![],
+            summary: None,
+            exit_code: 0,
+        })
+        .unwrap();
+        drop(sink);
+        String::from_utf8(out).unwrap()
+    };
+    let one = footer(1);
+    assert!(
+        one.lines()
+            .any(|l| l == "1 socket (from NETLINK_SOCK_DIAG)"),
+        "{one}"
+    );
+    let two = footer(2);
+    assert!(
+        two.lines()
+            .any(|l| l == "2 sockets (from NETLINK_SOCK_DIAG)"),
+        "{two}"
+    );
+}
