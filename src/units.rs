@@ -1,6 +1,7 @@
 //! Durations as JSON integers (the unit in the key: `_us`, `_ms`) and as text a person
-//! reads. One place, so every command rounds the same way.
+//! reads, and counts with their noun. One place, so every command rounds the same way.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 pub fn micros(d: Duration) -> u64 {
@@ -24,9 +25,26 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// A count with its noun, singular for exactly one: "1 connection", "0 connections".
+/// `noun` is the singular and takes an "s" otherwise.
+pub fn count<N: Display + PartialEq + From<u8> + Copy>(n: N, noun: &str) -> String {
+    if n == N::from(1) {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_takes_the_singular() {
+        assert_eq!(count(1u32, "connection"), "1 connection");
+        assert_eq!(count(0u64, "connection"), "0 connections");
+        assert_eq!(count(2usize, "byte"), "2 bytes");
+    }
 
     #[test]
     fn human_durations_round_for_reading() {

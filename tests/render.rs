@@ -211,6 +211,8 @@ fn scenario() -> ScenarioReport {
         "blocking_recv_waited_us": 201_266,
         "blocking_recv_result": "EAGAIN",
         "somaxconn": 4096,
+        "wmem_max": 4_194_304,
+        "hz": 250,
         "tcp_abort_on_overflow": 0,
         "tcp_rto_max_ms": 120_000,
         "syn_retry_schedule_ms": [1000, 3000, 7000, 15_000, 31_000, 63_000],
@@ -271,7 +273,15 @@ fn scenario_table() {
 fn scenario_measured_shows_labels_and_units_not_keys() {
     let text = render_scenario(Style::plain(60));
     assert_fits(&text, 60);
-    for raw in ["_us", "recv timeout ms", "waited us", "201266", "1048576"] {
+    for raw in [
+        "_us",
+        "recv timeout ms",
+        "waited us",
+        "201266",
+        "1048576",
+        "wmem max",
+        "hz ",
+    ] {
         assert!(
             !text.contains(raw),
             "raw key or figure {raw:?} shown:\n{text}"
@@ -286,6 +296,10 @@ fn scenario_measured_shows_labels_and_units_not_keys() {
         "some new figure  ",
         "1.5ms",
         "90%",
+        "net.core.wmem_max",
+        "4194304 (4 MiB)",
+        "kernel tick rate (HZ)",
+        "250 Hz",
     ] {
         assert!(text.contains(human), "{human:?} missing:\n{text}");
     }
@@ -408,4 +422,34 @@ fn socket_rows_snapshot() {
         socket_rows(100),
         socket_rows(160)
     ));
+}
+
+#[test]
+fn a_single_socket_is_counted_in_the_singular() {
+    let footer = |count| {
+        let mut out = Vec::new();
+        let mut sink = report::sockets::sink(Format::Table, Style::plain(100), &mut out);
+        sink.finish(&Footer {
+            count,
+            source: Source::SockDiag,
+            notes: vec![],
+            summary: None,
+            exit_code: 0,
+        })
+        .unwrap();
+        drop(sink);
+        String::from_utf8(out).unwrap()
+    };
+    let one = footer(1);
+    assert!(
+        one.lines()
+            .any(|l| l == "1 socket (from NETLINK_SOCK_DIAG)"),
+        "{one}"
+    );
+    let two = footer(2);
+    assert!(
+        two.lines()
+            .any(|l| l == "2 sockets (from NETLINK_SOCK_DIAG)"),
+        "{two}"
+    );
 }

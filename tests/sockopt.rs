@@ -25,6 +25,8 @@ const ROW_KEYS: &[&str] = &[
     "applied",
     "requested_us",
     "applied_us",
+    "requested_bytes",
+    "applied_bytes",
     "status",
     "note",
 ];
@@ -109,6 +111,51 @@ fn rcvbuf_and_sndbuf_read_back_doubled_under_the_live_caps() {
         number(&sndbuf["applied"]),
         doubled(262_144, wmem_max, snd_floor)
     );
+}
+
+#[test]
+fn set_mode_gives_sizes_and_durations_as_integers_with_the_unit_in_the_key() {
+    let rmem_max: u64 = sysctl("net.core.rmem_max").unwrap().parse().unwrap();
+    let report = sockopt(
+        &[
+            "--set",
+            "rcvbuf=256K",
+            "--set",
+            "recv-timeout=1s",
+            "--set",
+            "ttl=9",
+        ],
+        0,
+    );
+    let floor = number(&report["limits"]["rcvbuf_min"]);
+    let rcvbuf = row(&report, "rcvbuf");
+    assert_eq!(rcvbuf["requested_bytes"], 262_144);
+    assert_eq!(
+        rcvbuf["applied_bytes"],
+        doubled(262_144, rmem_max, floor),
+        "{rcvbuf}"
+    );
+    assert_eq!(number(&rcvbuf["applied"]), number(&rcvbuf["applied_bytes"]));
+    assert_eq!(rcvbuf["requested_us"], Value::Null);
+    assert_eq!(rcvbuf["applied_us"], Value::Null);
+    // Not requested, still a size: the default read back, as an integer.
+    let sndbuf = row(&report, "sndbuf");
+    assert_eq!(sndbuf["requested_bytes"], Value::Null);
+    assert_eq!(number(&sndbuf["applied_bytes"]), number(&sndbuf["applied"]));
+    let timeout = row(&report, "recv-timeout");
+    assert_eq!(timeout["requested_us"], 1_000_000);
+    assert_eq!(timeout["requested_bytes"], Value::Null);
+    assert_eq!(timeout["applied_bytes"], Value::Null);
+    // Neither a size nor a duration: null in both.
+    let ttl = row(&report, "ttl");
+    for key in [
+        "requested_bytes",
+        "applied_bytes",
+        "requested_us",
+        "applied_us",
+    ] {
+        assert_eq!(ttl[key], Value::Null, "ttl {key}");
+    }
 }
 
 #[test]
@@ -625,6 +672,8 @@ fn sample() -> SockoptReport {
                 applied: applied.into(),
                 requested_us: None,
                 applied_us: None,
+                requested_bytes: None,
+                applied_bytes: None,
                 status,
                 note: note.map(str::to_string),
             }

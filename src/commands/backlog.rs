@@ -21,6 +21,7 @@ use crate::sys::diag::{self, Proto, TcpState};
 use crate::sys::error::Op;
 use crate::sys::procfs;
 use crate::sys::socket as sock;
+use crate::units::count;
 
 /// How often the accept queue is read while the handshakes complete (microseconds each on
 /// loopback).
@@ -140,12 +141,12 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     s.note(syn_schedule_note(&knobs, schedule.as_ref()));
     s.note(SYNCOOKIES_NOTE);
     let verdict = format!(
-        "The listener with backlog {} (effective {effective}{}) took {} of {} clients into its \
-         accept queue and stopped; the other {} sat in SYN_SENT with their SYNs dropped{}.",
+        "The listener with backlog {} (effective {effective}{}) took {} of {} into its accept \
+         queue and stopped; the other {} sat in SYN_SENT with their SYNs dropped{}.",
         args.backlog,
         somaxconn.map_or_else(String::new, |m| format!(", somaxconn {m}")),
         queued.queued,
-        args.clients,
+        count(args.clients, "client"),
         states.syn_sent,
         overflows.map_or_else(String::new, |n| format!(" (ListenOverflows +{n})"))
     );
@@ -280,16 +281,25 @@ fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
         .abort_on_overflow
         .map_or_else(|| "unreadable".to_owned(), |v| v.to_string());
     let measured = if reset == 0 {
+        let all = if clients == 1 {
+            "the one client".to_owned()
+        } else {
+            format!("all {clients} clients")
+        };
         format!(
-            "no client was reset in this run (SO_ERROR of all {clients} clients); the SYNs that \
-             found the queue full went unanswered."
+            "no client was reset in this run (SO_ERROR of {all}); the SYNs that found the queue \
+             full went unanswered."
         )
     } else {
-        format!("{reset} of {clients} clients were reset (ECONNRESET in SO_ERROR).")
+        format!(
+            "{reset} of {} {} reset (ECONNRESET in SO_ERROR).",
+            count(clients, "client"),
+            if reset == 1 { "was" } else { "were" }
+        )
     };
     let synack_retries = knobs.synack_retries.map_or_else(
-        || "tcp_synack_retries".to_owned(),
-        |n| format!("tcp_synack_retries = {n}"),
+        || "tcp_synack_retries times".to_owned(),
+        |n| format!("tcp_synack_retries = {}", count(n, "time")),
     );
     format!(
         "net.ipv4.tcp_abort_on_overflow = {value}: {measured} New SYNs to a full accept queue are \
@@ -300,7 +310,7 @@ fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
          client already sees its connect() succeed: at 1 the listener answers that ACK with RST \
          and the client's next read or write fails with ECONNRESET; at 0 it ignores the ACK, \
          keeps the request and resends its SYN-ACK on the request timer (reqsk_timer_handler() \
-         in net/ipv4/inet_connection_sock.c, up to {synack_retries} times), so a later ACK from \
+         in net/ipv4/inet_connection_sock.c, up to {synack_retries}), so a later ACK from \
          the client can still get in once accept() makes room."
     )
 }
@@ -319,12 +329,18 @@ fn syn_schedule_note(knobs: &Knobs, schedule: Option<&SynSchedule>) -> String {
                 .to_owned()
         },
         |n| {
+            let gone_out = match n {
+                1 => "1 retransmission has gone out".to_owned(),
+                n => format!("{n} retransmissions have gone out"),
+            };
+            let first = match n + 1 {
+                1 => "the first timeout is 1 s".to_owned(),
+                k => format!("the first {k} timeouts are 1 s each"),
+            };
             format!(
                 "tcp_retransmit_timer() keeps the initial 1 s RTO (TCP_TIMEOUT_INIT) until \
-                 tcp_syn_linear_timeouts = {n} retransmissions have gone out, so the first {} \
-                 timeouts are 1 s each (commit ccce324dabfe, Linux 6.5; ip-sysctl.rst: \
-                 tcp_syn_linear_timeouts), and doubles it after",
-                n + 1
+                 tcp_syn_linear_timeouts = {gone_out}, so {first} (commit ccce324dabfe, Linux \
+                 6.5; ip-sysctl.rst: tcp_syn_linear_timeouts), and doubles it after"
             )
         },
     );
@@ -523,6 +539,45 @@ mod tests {
             plan.retransmits_ms.iter().map(|ms| ms / 1000).collect(),
             plan.gives_up_after_ms / 1000,
         )
+    }
+
+    fn knobs(synack_retries: u32, syn_linear_timeouts: u32) -> Knobs {
+        Knobs {
+            abort_on_overflow: Some(0),
+            synack_retries: Some(synack_retries),
+            syncookies: Some(1),
+            syn_retries: Some(6),
+            syn_linear_timeouts: Some(syn_linear_timeouts),
+            rto_max_ms: None,
+        }
+    }
+
+    #[test]
+    fn counts_of_one_read_in_the_singular() {
+        let note = abort_on_overflow_note(&knobs(1, 4), 1, 0);
+        assert!(note.contains("(SO_ERROR of the one client)"), "{note}");
+        assert!(
+            note.contains("up to tcp_synack_retries = 1 time)"),
+            "{note}"
+        );
+        let note = abort_on_overflow_note(&knobs(5, 4), 3, 1);
+        assert!(note.contains("1 of 3 clients was reset"), "{note}");
+        assert!(
+            note.contains("up to tcp_synack_retries = 5 times)"),
+            "{note}"
+        );
+        let one_linear = knobs(5, 1);
+        let note = syn_schedule_note(&one_linear, one_linear.syn_schedule().as_ref());
+        assert!(
+            note.contains("= 1 retransmission has gone out, so the first 2 timeouts are 1 s each"),
+            "{note}"
+        );
+        let none_linear = knobs(5, 0);
+        let note = syn_schedule_note(&none_linear, none_linear.syn_schedule().as_ref());
+        assert!(
+            note.contains("= 0 retransmissions have gone out, so the first timeout is 1 s"),
+            "{note}"
+        );
     }
 
     #[test]

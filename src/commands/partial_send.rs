@@ -17,6 +17,7 @@ use crate::exit::Exit;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::sockopt::{BUFFER_CLAMP, BUFFER_DOUBLING};
 use crate::sys::{SysError, procfs};
+use crate::units::count;
 
 /// The receiver's SO_RCVBUF: small, so the path fills quickly.
 const RECEIVER_RCVBUF: usize = 4096;
@@ -76,22 +77,31 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     if all_fit {
         // Nothing was short, so there is nothing to hold against the documented behaviour.
         s.note(format!(
-            "Not demonstrated: all {total} bytes fit in the socket buffers at once, so no send() \
-             came back short. Use a larger --bytes or a smaller --sndbuf."
+            "Not demonstrated: {} fit in the socket buffers at once, so no send() came back \
+             short. Use a larger --bytes or a smaller --sndbuf.",
+            all_bytes(total)
         ));
     } else {
         s.check(Check::new(
             "send() returns fewer bytes than asked when the buffers fill",
-            format!("{first} of {total} bytes"),
+            format!("{first} of {}", count(total, "byte")),
             "fewer than asked",
             true,
         ));
         s.check(Check::new(
             "a non-blocking send() then fails with EAGAIN",
             if eagain {
-                format!("EAGAIN after {accepted} bytes in {calls} calls")
+                format!(
+                    "EAGAIN after {} in {}",
+                    count(accepted, "byte"),
+                    count(calls, "call")
+                )
             } else {
-                format!("no EAGAIN after {calls} calls ({accepted} bytes accepted)")
+                format!(
+                    "no EAGAIN after {} ({} accepted)",
+                    count(calls, "call"),
+                    count(accepted, "byte")
+                )
             },
             "EAGAIN",
             eagain,
@@ -101,14 +111,15 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     s.check(Check::new(
         "a send-all loop delivers every byte, in order",
         format!(
-            "{received} of {total} bytes, checksum {}",
+            "{received} of {}, checksum {}",
+            count(total, "byte"),
             if received_sum == sent_sum {
                 "equal"
             } else {
                 "DIFFERENT"
             }
         ),
-        format!("{total} of {total} bytes, checksum equal"),
+        format!("{total} of {}, checksum equal", count(total, "byte")),
         delivered,
     ));
     let sndbuf = sndbuf_story(args.sndbuf, sndbuf_applied as u64, wmem_max);
@@ -188,14 +199,14 @@ fn verdict(
     loop_stats: &LoopStats,
 ) -> String {
     let filling = if filled.first == total {
-        format!("the first send() took all {total} bytes")
+        format!("the first send() took {}", all_bytes(total))
     } else {
         format!(
-            "the first send() of {total} bytes took {}, and {} calls took {} bytes in all, the \
-             last {}",
+            "the first send() of {} took {}, and {} took {} in all, the last {}",
+            count(total, "byte"),
             filled.first,
-            filled.calls,
-            filled.accepted,
+            count(filled.calls, "call"),
+            count(filled.accepted, "byte"),
             if filled.eagain {
                 "failing with EAGAIN"
             } else {
@@ -205,16 +216,30 @@ fn verdict(
     };
     let delivery = if delivered {
         format!(
-            "delivered all {received} bytes ({} partial sends, {} EAGAINs), checksum equal",
-            loop_stats.partial, loop_stats.eagain
+            "delivered {} ({}, {}), checksum equal",
+            all_bytes(received),
+            count(loop_stats.partial, "partial send"),
+            count(loop_stats.eagain, "EAGAIN")
         )
     } else {
-        format!("delivered {received} of {total} bytes, checksum different")
+        format!(
+            "delivered {received} of {}, checksum different",
+            count(total, "byte")
+        )
     };
     format!(
         "With {sndbuf} and nobody reading, {filling}. Once the receiver read, a loop that waited \
          for POLLOUT and resent the remainder {delivery}."
     )
+}
+
+/// "all 4096 bytes", or "the 1 byte" when there is only one.
+fn all_bytes(n: usize) -> String {
+    if n == 1 {
+        "the 1 byte".into()
+    } else {
+        format!("all {n} bytes")
+    }
 }
 
 /// What became of the SO_SNDBUF request, from the measured value and the live
@@ -312,8 +337,8 @@ fn send_all(
         if !sock::wait_writable(client, timeout)? {
             return Err(SysError::Timeout {
                 step: format!(
-                    "waiting for the receiver to make room ({sent} of {} bytes sent)",
-                    data.len()
+                    "waiting for the receiver to make room ({sent} of {} sent)",
+                    count(data.len(), "byte")
                 ),
                 timeout,
             }
@@ -360,5 +385,43 @@ mod tests {
         // A measured value no rule explains is reported as measured, not explained away.
         let odd = sndbuf_story(1 << 30, 12_345, None);
         assert!(odd.contains("net.core.wmem_max unreadable"), "{odd}");
+    }
+
+    #[test]
+    fn counts_of_one_read_in_the_singular() {
+        let one_call = Filled {
+            first: 6144,
+            accepted: 6144,
+            calls: 1,
+            eagain: true,
+        };
+        let once = LoopStats {
+            calls: 2,
+            partial: 1,
+            eagain: 1,
+        };
+        let text = verdict(&one_call, 8192, "SO_SNDBUF 4096", 8192, true, &once);
+        assert!(text.contains("and 1 call took 6144 bytes in all"), "{text}");
+        assert!(
+            text.contains("delivered all 8192 bytes (1 partial send, 1 EAGAIN)"),
+            "{text}"
+        );
+        let whole = Filled {
+            first: 1,
+            accepted: 1,
+            calls: 1,
+            eagain: false,
+        };
+        let none = LoopStats {
+            calls: 0,
+            partial: 0,
+            eagain: 0,
+        };
+        let text = verdict(&whole, 1, "SO_SNDBUF 4096", 1, true, &none);
+        assert!(text.contains("the first send() took the 1 byte."), "{text}");
+        assert!(
+            text.contains("delivered the 1 byte (0 partial sends, 0 EAGAINs)"),
+            "{text}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::error::errno_name;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
+use crate::units::count;
 
 /// How often recv() is called after the FIN, to show that 0 repeats.
 const REPEATED_READS: usize = 3;
@@ -123,7 +124,7 @@ fn write_until_refused(client: &mut TcpStream, timeout: Duration) -> anyhow::Res
     let mut writes = Vec::new();
     for attempt in 1..=MAX_WRITES {
         let outcome = match client.write(PROBE) {
-            Ok(n) => format!("{n} bytes accepted"),
+            Ok(n) => format!("{} accepted", count(n, "byte")),
             Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".into(),
             Err(e) => errno_name(&e).unwrap_or_else(|| e.to_string()),
         };
@@ -154,7 +155,19 @@ fn write_until_refused(client: &mut TcpStream, timeout: Duration) -> anyhow::Res
 fn describe(end: &RecvEnd) -> String {
     match end {
         RecvEnd::EndOfStream => "0 (end of stream)".into(),
-        RecvEnd::Data(n) => format!("{n} bytes"),
+        RecvEnd::Data(n) => count(*n, "byte"),
         RecvEnd::Error(e) => errno_name(e).unwrap_or_else(|| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_byte_read_is_singular() {
+        assert_eq!(describe(&RecvEnd::Data(1)), "1 byte");
+        assert_eq!(describe(&RecvEnd::Data(14)), "14 bytes");
+        assert_eq!(describe(&RecvEnd::EndOfStream), "0 (end of stream)");
     }
 }

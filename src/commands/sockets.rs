@@ -20,7 +20,7 @@ use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::diag::{self, Proto, Query, SocketRecord, Source, TcpState, Timer};
 use crate::sys::procfs::{self, Owner};
 use crate::sys::sysctl;
-use crate::units::{human, millis};
+use crate::units::{count, human, millis};
 
 /// An accept queue this full drops or delays new connections at the next burst.
 const ACCEPT_QUEUE_WARN: f64 = 0.8;
@@ -589,20 +589,26 @@ fn accept_queue_finding(q: &AcceptQueue) -> Option<String> {
     let remedy = "Call accept() promptly (a dedicated accept loop, never blocked by request \
                   work), or raise the listen() backlog and net.core.somaxconn together: the \
                   smaller one wins.";
+    let waiting = format!(
+        "{} for accept()",
+        match q.queued {
+            1 => "1 connection waits".to_string(),
+            n => format!("{n} connections wait"),
+        }
+    );
     if q.full == Some(true) {
         Some(format!(
-            "The accept queue of {} is full: {} connections wait for accept(), the most it \
-             holds ({limit}). New SYNs are dropped (tcp_conn_request(), net/ipv4/tcp_input.c, \
+            "The accept queue of {} is full: {waiting}, the most it holds ({limit}). New SYNs are dropped (tcp_conn_request(), net/ipv4/tcp_input.c, \
              counted in TcpExtListenOverflows and ListenDrops) and their clients wait in \
              SYN_SENT, retrying, until accept() makes room. {remedy}",
-            q.local, q.queued
+            q.local
         ))
     } else if fill >= ACCEPT_QUEUE_WARN * 100.0 {
         Some(format!(
-            "The accept queue of {} is {fill:.0}% full: {} connections wait for accept() of the \
-             {capacity} it holds ({limit}); a burst fills it, and then new SYNs are dropped \
+            "The accept queue of {} is {fill:.0}% full: {waiting}, of the {capacity} it \
+             holds ({limit}); a burst fills it, and then new SYNs are dropped \
              (TcpExtListenOverflows). {remedy}",
-            q.local, q.queued
+            q.local
         ))
     } else {
         None
@@ -674,22 +680,23 @@ fn close_wait_finding(o: &CloseWaitOwner) -> String {
     };
     let fds = match (o.open_fds, o.fd_limit, o.fd_used_percent) {
         (Some(fds), Some(limit), Some(used)) => format!(
-            " It has {fds} descriptors open of its limit of {limit} ({used:.1}%, soft \
+            " It has {} open of its limit of {limit} ({used:.1}%, soft \
              RLIMIT_NOFILE); when none is left, accept() and socket() fail with EMFILE \
-             (alloc_fd(), fs/file.c)."
+             (alloc_fd(), fs/file.c).",
+            count(fds, "descriptor")
         ),
         _ => " Each holds a descriptor until then; when the process runs out (RLIMIT_NOFILE), \
               accept() and socket() fail with EMFILE (alloc_fd(), fs/file.c)."
             .to_string(),
     };
     format!(
-        "{who} {} TCP sockets in CLOSE_WAIT{idle}: their peers closed (the FIN moved \
+        "{who} {} in CLOSE_WAIT{idle}: their peers closed (the FIN moved \
          them to CLOSE_WAIT: tcp_fin(), net/ipv4/tcp_input.c, which sets no timer) and the \
          program never called close(), which is what moves a socket on (tcp_close_state(), \
          net/ipv4/tcp.c) — a descriptor leak.{fds} Close the socket when read() or recv() \
          returns 0 (end of stream) and on every error path; a connection pool should drop \
          connections whose server has closed them.",
-        o.close_wait
+        count(o.close_wait, "TCP socket")
     )
 }
 
@@ -726,6 +733,28 @@ mod tests {
         assert!(!is_leak(3, Some(0), Some(1024), Some(1024)));
     }
 
+    #[test]
+    fn one_close_wait_socket_is_counted_in_the_singular() {
+        let owner = CloseWaitOwner {
+            pid: Some(42),
+            process: Some("server".into()),
+            close_wait: 1,
+            idle: None,
+            idle_threshold_ms: 0,
+            longest_idle_ms: None,
+            open_fds: Some(1000),
+            fd_limit: Some(1024),
+            fd_used_percent: Some(97.7),
+            leak: true,
+            leak_at: CLOSE_WAIT_LEAK,
+        };
+        let finding = close_wait_finding(&owner);
+        assert!(
+            finding.starts_with("server (pid 42) holds 1 TCP socket in CLOSE_WAIT"),
+            "{finding}"
+        );
+    }
+
     fn queue(queued: u32, send_q: u32) -> AcceptQueue {
         AcceptQueue {
             local: "127.0.0.1:8080".parse().unwrap(),
@@ -752,7 +781,11 @@ mod tests {
             (q.capacity, q.fill_percent, q.full),
             (Some(1), Some(100.0), Some(true))
         );
-        assert!(accept_queue_finding(&q).unwrap().contains("is full"));
+        let finding = accept_queue_finding(&q).unwrap();
+        assert!(
+            finding.contains("is full: 1 connection waits for accept(),"),
+            "{finding}"
+        );
         // listen(1) with two queued: full, not 200 %.
         let q = judged(2, 1, Source::SockDiag);
         assert_eq!(
@@ -762,7 +795,11 @@ mod tests {
         // 4 of 5: filling, a finding, not full.
         let q = judged(4, 4, Source::SockDiag);
         assert_eq!((q.fill_percent, q.full), (Some(80.0), Some(false)));
-        assert!(accept_queue_finding(&q).unwrap().contains("80% full"));
+        let finding = accept_queue_finding(&q).unwrap();
+        assert!(
+            finding.contains("80% full: 4 connections wait for accept(), of the 5"),
+            "{finding}"
+        );
         // 1 of 129: nothing to say.
         assert!(accept_queue_finding(&judged(1, 128, Source::SockDiag)).is_none());
         // /proc/net/tcp's 0 is not a backlog.

@@ -124,6 +124,9 @@ pub struct OptionRow {
     /// "none" / "off").
     pub requested_us: Option<u64>,
     pub applied_us: Option<u64>,
+    /// `requested` and `applied` in bytes for buffer sizes (null otherwise).
+    pub requested_bytes: Option<u64>,
+    pub applied_bytes: Option<u64>,
     pub status: Status,
     /// Why applied differs from requested, or what to know about the option; null when
     /// there is nothing to say.
@@ -1125,6 +1128,8 @@ fn option_row(
         },
         requested_us: requested.and_then(|(r, _)| duration_us(&r.value)),
         applied_us: applied.as_ref().ok().and_then(duration_us),
+        requested_bytes: requested.and_then(|(r, _)| bytes(&r.value)),
+        applied_bytes: applied.as_ref().ok().and_then(bytes),
         status: Status::Default,
         note: None,
     };
@@ -1242,6 +1247,13 @@ fn duration_us(value: &Value) -> Option<u64> {
     }
 }
 
+fn bytes(value: &Value) -> Option<u64> {
+    match value {
+        Value::Bytes(n) => Some(*n),
+        _ => None,
+    }
+}
+
 /// A SysError's text without the "setting X on the socket" prefix the row already implies.
 fn error_text(error: &SysError) -> String {
     match error {
@@ -1353,10 +1365,7 @@ fn reading_text(opt: Opt, reading: &Reading) -> String {
 /// The integer figures of one --defaults row (see `DefaultsRow::figures`).
 fn figures(opt: Opt, readings: [&Reading; 5]) -> serde_json::Map<String, serde_json::Value> {
     let (suffix, integer): (&str, fn(&Value) -> Option<u64>) = match unit(opt.info().kind) {
-        Unit::Bytes => ("bytes", |value| match value {
-            Value::Bytes(n) => Some(*n),
-            _ => None,
-        }),
+        Unit::Bytes => ("bytes", bytes),
         Unit::Duration => ("us", duration_us),
         _ => return serde_json::Map::new(),
     };

@@ -29,6 +29,7 @@ use crate::sys::diag::{self, Query, Source, TcpState};
 use crate::sys::error::os_text;
 use crate::sys::procfs;
 use crate::sys::sysctl::{self, ConfigFile, FileStatus, Knob, Line, Netns, Sockstat};
+use crate::units::count;
 
 /// The kernel's default ephemeral range: ip-sysctl.rst, ip_local_port_range.
 pub const PORT_RANGE_DEFAULT: (u16, u16) = (32768, 60999);
@@ -918,8 +919,8 @@ impl Judge<'_> {
     /// "28232 ports, ≈470/s per dest" (or "10 ports, ≈10/min per dest") for the table.
     fn budget_summary(&self, size: u32) -> String {
         match self.budget {
-            Some(b) => format!("{size} ports, ≈{} per dest", rate_text(&b, "")),
-            None => format!("{size} ports"),
+            Some(b) => format!("{}, ≈{} per dest", count(size, "port"), rate_text(&b, "")),
+            None => count(size, "port"),
         }
     }
 
@@ -1389,7 +1390,8 @@ impl Judge<'_> {
         let set_by = configured(self.files, KEY, Some(&text), &reading);
         let hit = if overflow > 0 {
             format!(
-                "The limit was hit: {overflow} closing connections skipped TIME_WAIT (TCPTimeWaitOverflow)."
+                "The limit was hit: {} skipped TIME_WAIT (TCPTimeWaitOverflow).",
+                count(overflow, "closing connection")
             )
         } else {
             "TIME_WAIT sockets are at 80% of the limit or more; past it, closing connections \
@@ -1517,6 +1519,7 @@ impl Judge<'_> {
         };
         let f = finding(KEY, Some(&text), SOURCE);
         let size = u32::from(high - low) + 1;
+        let ports = count(size, "port");
         let default_size = u32::from(PORT_RANGE_DEFAULT.1 - PORT_RANGE_DEFAULT.0) + 1;
         let client_size = u32::from(CLIENT_PORT_RANGE.1 - CLIENT_PORT_RANGE.0) + 1;
         let pressure = self.pressure().is_some();
@@ -1539,9 +1542,9 @@ impl Judge<'_> {
                 Level::Advise,
                 "too few ports for a client",
                 format!(
-                    "{size} ports, {why}: an outbound-heavy host can open at most usable ports \
-                     ÷ 60 s new connections per second to one destination. Widen it, after \
-                     listing your services' listening ports in ip_local_reserved_ports."
+                    "{ports}, {why}: an outbound-heavy host can open at most usable ports ÷ 60 s \
+                     new connections per second to one destination. Widen it, after listing \
+                     your services' listening ports in ip_local_reserved_ports."
                 ),
             )
             .suggest(range(CLIENT_PORT_RANGE))
@@ -1550,9 +1553,8 @@ impl Judge<'_> {
                 Level::Advise,
                 "narrower than the default",
                 format!(
-                    "Only {size} ports, fewer than the default {default_size}: outgoing \
-                     connect() fails with EADDRNOTAVAIL once they are all in use or in \
-                     TIME_WAIT."
+                    "Only {ports}, fewer than the default {default_size}: outgoing connect() \
+                     fails with EADDRNOTAVAIL once they are all in use or in TIME_WAIT."
                 ),
             )
             .suggest(range(PORT_RANGE_DEFAULT))
@@ -1577,8 +1579,8 @@ impl Judge<'_> {
                 Level::Ok,
                 self.budget_summary(size),
                 format!(
-                    "{size} ports. If connect() fails with EADDRNOTAVAIL, widen it (e.g. {}) \
-                     after reserving your listening ports.",
+                    "{ports}. If connect() fails with EADDRNOTAVAIL, widen it (e.g. {}) after \
+                     reserving your listening ports.",
                     range(CLIENT_PORT_RANGE)
                 ),
             )
@@ -1586,7 +1588,7 @@ impl Judge<'_> {
             f.set(
                 Level::Ok,
                 self.budget_summary(size),
-                format!("{size} ports for outgoing connections."),
+                format!("{ports} for outgoing connections."),
             )
         };
         if same_parity {
@@ -1632,7 +1634,7 @@ impl Judge<'_> {
             return Some(f.set(
                 Level::Ok,
                 format!("{total} reserved"),
-                format!("{total} ports reserved."),
+                format!("{} reserved.", count(total, "port")),
             ));
         };
         Some(if total == 0 {
@@ -1647,9 +1649,16 @@ impl Judge<'_> {
                 Level::Advise,
                 "most of the range reserved",
                 format!(
-                    "{} of the {} ephemeral ports are reserved, leaving {} for connect() and \
+                    "{} of the {} ephemeral ports {} reserved, leaving {} for connect() and \
                      bind(0). Reserve only ports your services listen on.",
-                    b.reserved_in_range, b.ports, b.usable
+                    b.reserved_in_range,
+                    b.ports,
+                    if b.reserved_in_range == 1 {
+                        "is"
+                    } else {
+                        "are"
+                    },
+                    b.usable
                 ),
             )
         } else {
@@ -1657,9 +1666,11 @@ impl Judge<'_> {
                 Level::Ok,
                 format!("{total} reserved"),
                 format!(
-                    "{total} ports reserved ({} inside the ephemeral range): connect() and \
-                     bind(0) skip them.",
-                    b.reserved_in_range
+                    "{} reserved ({} inside the ephemeral range): connect() and bind(0) skip \
+                     {}.",
+                    count(total, "port"),
+                    b.reserved_in_range,
+                    if total == 1 { "it" } else { "them" }
                 ),
             )
         })
@@ -1804,9 +1815,10 @@ impl Judge<'_> {
                 Level::Info,
                 "overflows: check app backlog",
                 format!(
-                    "Accept queues overflowed {overflows} times though somaxconn is {value}: the \
+                    "Accept queues overflowed {} though somaxconn is {value}: the \
                      application's listen() backlog or a slow accept() loop is the limit \
-                     (`ss -ltn` shows each listener's backlog as Send-Q)."
+                     (`ss -ltn` shows each listener's backlog as Send-Q).",
+                    count(overflows, "time")
                 ),
             )
         } else {
@@ -1888,9 +1900,10 @@ impl Judge<'_> {
                 Level::Info,
                 "cookies sent: queue overflowed",
                 format!(
-                    "Cookies were sent {sent} times: a listener's SYN queue overflowed. If that \
-                     was real load rather than a flood, raise the listen() backlog and \
-                     somaxconn; cookies are a fallback and must not carry legal load."
+                    "Cookies were sent {}: a listener's SYN queue overflowed. If that was real \
+                     load rather than a flood, raise the listen() backlog and somaxconn; cookies \
+                     are a fallback and must not carry legal load.",
+                    count(sent, "time")
                 ),
             ),
             1 => f.set(

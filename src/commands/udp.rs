@@ -13,6 +13,7 @@ use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::error::Op;
 use crate::sys::socket::{self as sock, ReuseFlags};
+use crate::units::count;
 
 /// The message sizes of the boundary experiment: small, odd, one byte, and larger.
 const SIZES: [usize; 5] = [8, 100, 1, 33, 512];
@@ -43,8 +44,11 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
     s.detail("udp_received_sizes", &received_sizes);
     s.check(Check::new(
         "UDP: one recv() per send(), same sizes",
-        format!("{} recv() calls: {received_sizes:?}", received_sizes.len()),
-        format!("{} recv() calls: {SIZES:?}", SIZES.len()),
+        format!(
+            "{}: {received_sizes:?}",
+            count(received_sizes.len(), "recv() call")
+        ),
+        format!("{}: {SIZES:?}", count(SIZES.len(), "recv() call")),
         received_sizes == SIZES,
     ));
 
@@ -72,8 +76,12 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
     s.detail("bytes_lost", reported.saturating_sub(copied));
     s.check(Check::new(
         "MSG_TRUNC reports the datagram's real length",
-        format!("{reported} bytes reported, {copied} received"),
-        format!("{size} bytes reported, {} received", size.min(bufsize)),
+        format!("{} reported, {copied} received", count(reported, "byte")),
+        format!(
+            "{} reported, {} received",
+            count(size, "byte"),
+            size.min(bufsize)
+        ),
         reported == size && copied == size.min(bufsize) && intact,
     ));
     s.check(Check::new(
@@ -81,7 +89,7 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
         if next_is_marker {
             "the next datagram".to_string()
         } else {
-            format!("{after} other bytes")
+            count(after, "other byte")
         },
         "the next datagram",
         next_is_marker,
@@ -91,25 +99,26 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
          them in Udp RcvbufErrors (/proc/net/snmp).",
     );
 
+    let boundaries = format!(
+        "{} arrived as {} of the same sizes, while TCP delivered the same writes in {}.",
+        count(SIZES.len(), "send"),
+        count(received_sizes.len(), "datagram"),
+        count(tcp_reads.len(), "read"),
+    );
     let verdict = if truncated {
+        let discarded = match reported.saturating_sub(copied) {
+            1 => "the other byte was discarded".to_string(),
+            n => format!("the other {n} bytes were discarded"),
+        };
         format!(
-            "{} sends arrived as {} datagrams of the same sizes, while TCP delivered the same \
-             writes in {} read(s). The {size}-byte datagram read into a {bufsize}-byte buffer kept \
-             {copied} bytes; recv() with MSG_TRUNC reported {reported}, and the other {} bytes \
-             were discarded.",
-            SIZES.len(),
-            received_sizes.len(),
-            tcp_reads.len(),
-            reported.saturating_sub(copied)
+            "{boundaries} The {size}-byte datagram read into a {bufsize}-byte buffer kept {}; \
+             recv() with MSG_TRUNC reported {reported}, and {discarded}.",
+            count(copied, "byte"),
         )
     } else {
         format!(
-            "{} sends arrived as {} datagrams of the same sizes, while TCP delivered the same \
-             writes in {} read(s). The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing \
-             was cut (use --size larger than --bufsize to see truncation).",
-            SIZES.len(),
-            received_sizes.len(),
-            tcp_reads.len()
+            "{boundaries} The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing was \
+             cut (use --size larger than --bufsize to see truncation)."
         )
     };
     Ok(s.finish(

@@ -10,7 +10,7 @@ use super::Style;
 use super::table::{good_bad, mark_cell, new_table, paint};
 use super::text;
 use crate::commands::nagle::{ModeReport, NagleReport, round_ranges};
-use crate::units::human;
+use crate::units::{count, human};
 
 pub fn render(report: &NagleReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let autocorking = report
@@ -88,9 +88,10 @@ fn write_request_response(
         out,
         style,
         &format!(
-            "Request/response: header and body as two send() calls, then the reply ({} rounds \
-             after {} warm-up)",
-            first.rounds, first.warmup
+            "Request/response: header and body as two send() calls, then the reply ({} after \
+             {})",
+            count(first.rounds, "round"),
+            count(first.warmup, "warm-up")
         ),
     )?;
     let mut table = new_table(
@@ -172,8 +173,9 @@ fn write_burst(
         out,
         style,
         &format!(
-            "Burst: {} writes of {} bytes back to back",
-            first.burst.writes, first.burst.write_size
+            "Burst: {} of {} back to back",
+            count(first.burst.writes, "write"),
+            count(first.burst.write_size, "byte")
         ),
     )?;
     let mut table = new_table(

@@ -48,13 +48,19 @@ pub fn render(report: &ScenarioReport, style: Style, out: &mut impl Write) -> io
     text::notes(out, style, &report.notes)
 }
 
-/// One line per figure, `label  value`, values aligned in a column and wrapped under it.
-fn write_measured(report: &ScenarioReport, style: Style, out: &mut impl Write) -> io::Result<()> {
-    let rows: Vec<(String, String)> = report
+/// The "Measured" section as (label, value) rows, in the report's order: each figure's human
+/// label and its value in human units.
+pub fn measured_rows(report: &ScenarioReport) -> Vec<(String, String)> {
+    report
         .details
         .iter()
         .map(|(key, value)| (label(key), value_text(key, value)))
-        .collect();
+        .collect()
+}
+
+/// One line per figure, `label  value`, values aligned in a column and wrapped under it.
+fn write_measured(report: &ScenarioReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    let rows = measured_rows(report);
     let width = usize::from(style.width);
     let label_width = rows
         .iter()
@@ -93,10 +99,15 @@ enum Unit {
     Bytes,
     /// A sysctl's raw value, as `sysctl` prints it (with the duration beside an `_ms` one).
     Knob,
+    /// A sysctl in bytes: its raw value, with the size beside it.
+    KnobBytes,
+    /// A frequency, per second.
+    Hertz,
 }
 
-/// Labels for the scenario keys whose name alone reads poorly; every other key is shown
-/// with its underscores as spaces and its unit suffix dropped.
+/// The label and unit of every scenario key. A key missing here is shown with its
+/// underscores as spaces and its unit suffix dropped, a fallback the tests forbid
+/// (tests/render.rs runs every scenario and checks each of its keys is here).
 const LABELS: &[(&str, &str, Unit)] = &[
     // backlog
     ("backlog", "listen() backlog", Unit::FromKey),
@@ -123,7 +134,11 @@ const LABELS: &[(&str, &str, Unit)] = &[
         "clients waiting in SYN_SENT",
         Unit::FromKey,
     ),
-    ("clients_reset", "clients reset", Unit::FromKey),
+    (
+        "clients_reset",
+        "clients reset (ECONNRESET or ECONNREFUSED)",
+        Unit::FromKey,
+    ),
     ("other", "clients in another state", Unit::FromKey),
     (
         "listen_overflows",
@@ -176,6 +191,7 @@ const LABELS: &[(&str, &str, Unit)] = &[
     ("bytes", "bytes to send", Unit::Bytes),
     ("sndbuf_requested", "SO_SNDBUF requested", Unit::Bytes),
     ("sndbuf_applied", "SO_SNDBUF read back", Unit::Bytes),
+    ("wmem_max", "net.core.wmem_max", Unit::KnobBytes),
     (
         "receiver_rcvbuf_requested",
         "receiver's SO_RCVBUF requested",
@@ -203,7 +219,17 @@ const LABELS: &[(&str, &str, Unit)] = &[
         Unit::FromKey,
     ),
     ("send_all_eagains", "send-all loop: EAGAINs", Unit::FromKey),
-    ("received_bytes", "received", Unit::FromKey),
+    ("received_bytes", "the receiver read in all", Unit::FromKey),
+    (
+        "checksum_sent",
+        "FNV-1a checksum of the bytes sent",
+        Unit::FromKey,
+    ),
+    (
+        "checksum_received",
+        "FNV-1a checksum of the bytes received",
+        Unit::FromKey,
+    ),
     // peer-close
     ("orderly_close_reads", "recv() after a FIN", Unit::FromKey),
     ("abortive_close_read", "recv() after an RST", Unit::FromKey),
@@ -218,7 +244,34 @@ const LABELS: &[(&str, &str, Unit)] = &[
         Unit::FromKey,
     ),
     // timeouts
+    ("hz", "kernel tick rate (HZ)", Unit::Hertz),
+    ("jiffy_us", "one jiffy (1/HZ)", Unit::FromKey),
     ("recv_timeout_ms", "SO_RCVTIMEO set", Unit::FromKey),
+    (
+        "recv_timeout_in_kernel_us",
+        "SO_RCVTIMEO read back (whole jiffies)",
+        Unit::FromKey,
+    ),
+    (
+        "recv_timer_wheel_level",
+        "recv() timer: timer wheel level",
+        Unit::FromKey,
+    ),
+    (
+        "recv_timer_granularity_us",
+        "recv() timer: that level's granularity",
+        Unit::FromKey,
+    ),
+    (
+        "recv_expected_min_us",
+        "blocking recv() expected to wait at least",
+        Unit::FromKey,
+    ),
+    (
+        "recv_expected_max_us",
+        "blocking recv() expected to wait at most",
+        Unit::FromKey,
+    ),
     (
         "blocking_recv_waited_us",
         "blocking recv() waited",
@@ -240,6 +293,16 @@ const LABELS: &[(&str, &str, Unit)] = &[
         Unit::FromKey,
     ),
     ("connect_timeout_ms", "connect() timeout", Unit::FromKey),
+    (
+        "connect_expected_min_us",
+        "connect() expected to wait at least",
+        Unit::FromKey,
+    ),
+    (
+        "connect_expected_max_us",
+        "connect() expected to wait at most",
+        Unit::FromKey,
+    ),
     ("connect_waited_us", "connect() waited", Unit::FromKey),
     ("connect_result", "connect() result", Unit::FromKey),
     ("connect_target", "connect() target", Unit::FromKey),
@@ -279,7 +342,9 @@ fn value_text(key: &str, value: &Value) -> String {
             (Unit::Knob, Some(ms)) if key.ends_with("_ms") => {
                 format!("{n} ({})", human(Duration::from_millis(ms)))
             }
+            (Unit::KnobBytes, Some(bytes)) => format!("{n} ({})", human_size(bytes)),
             (Unit::Bytes, Some(bytes)) => human_size(bytes),
+            (Unit::Hertz, _) => format!("{n} Hz"),
             (Unit::FromKey, Some(v)) if key.ends_with("_us") => human(Duration::from_micros(v)),
             (Unit::FromKey, Some(v)) if key.ends_with("_ms") => human(Duration::from_millis(v)),
             (Unit::FromKey, Some(v)) if key.ends_with("_bytes") => human_size(v),

@@ -15,7 +15,7 @@ use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
 use crate::exit::Exit;
 use crate::ports::Level;
 use crate::sys::diag::{Proto, Source};
-use crate::units::human;
+use crate::units::{count, human};
 
 pub fn sink<'a>(format: Format, style: Style, out: &'a mut dyn Write) -> Box<dyn Sink + 'a> {
     match format {
@@ -305,7 +305,11 @@ impl Sink for TableSink<'_> {
                 Source::SockDiag => "NETLINK_SOCK_DIAG",
                 Source::ProcNet => "/proc/net",
             };
-            writeln!(self.out, "{} sockets (from {source})", footer.count)?;
+            writeln!(
+                self.out,
+                "{} (from {source})",
+                count(footer.count, "socket")
+            )?;
         }
         let shown = layout(self.width());
         let hidden: Vec<&str> = Column::ALL
@@ -393,13 +397,17 @@ fn write_summary(out: &mut dyn Write, style: Style, summary: &Summary) -> io::Re
     let range = summary.port_range.as_deref().unwrap_or("unknown");
     let heading_text = match (&summary.port_pressure, summary.port_budget) {
         (Some(p), _) => format!(
-            "TIME_WAIT holding ephemeral ports, per destination: {} of {} TIME_WAIT; {} usable \
-             ports per destination (ip_local_port_range {range}, {} reserved in it)",
-            p.time_wait_in_range, summary.time_wait, p.budget.usable, p.budget.reserved_in_range
+            "TIME_WAIT holding ephemeral ports, per destination: {} of {} TIME_WAIT; {} per \
+             destination (ip_local_port_range {range}, {} reserved in it)",
+            p.time_wait_in_range,
+            summary.time_wait,
+            count(p.budget.usable, "usable port"),
+            p.budget.reserved_in_range
         ),
         (None, Some(usable)) => format!(
-            "TIME_WAIT holding ephemeral ports, per destination: {usable} usable ports per \
-             destination (ip_local_port_range {range})"
+            "TIME_WAIT holding ephemeral ports, per destination: {} per destination \
+             (ip_local_port_range {range})",
+            count(usable, "usable port")
         ),
         (None, None) => format!(
             "TIME_WAIT: {} in all; port budget unknown (ip_local_port_range {range})",
