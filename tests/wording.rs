@@ -182,7 +182,7 @@ fn partial_send_of_one_byte_is_singular() {
 fn backlog_with_one_client_is_singular() {
     let report = clean(&["backlog", "--backlog", "0", "--clients", "1"]);
     let verdict = report["verdict"].as_str().unwrap();
-    assert!(verdict.contains("took 1 of 1 client into"), "{verdict}");
+    assert!(verdict.contains("took its one client into"), "{verdict}");
     let notes = texts(&report["notes"]);
     assert!(
         notes[0].contains("(SO_ERROR of the one client)"),

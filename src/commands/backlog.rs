@@ -140,17 +140,49 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     s.note(abort_on_overflow_note(&knobs, args.clients, states.reset));
     s.note(syn_schedule_note(&knobs, schedule.as_ref()));
     s.note(SYNCOOKIES_NOTE);
-    let verdict = format!(
-        "The listener with backlog {} (effective {effective}{}) took {} of {} into its accept \
-         queue and stopped; the other {} sat in SYN_SENT with their SYNs dropped{}.",
-        args.backlog,
-        somaxconn.map_or_else(String::new, |m| format!(", somaxconn {m}")),
-        queued.queued,
-        count(args.clients, "client"),
-        states.syn_sent,
-        overflows.map_or_else(String::new, |n| format!(" (ListenOverflows +{n})"))
-    );
+    let verdict = verdict(args, somaxconn, effective, &queued, &states, overflows);
     Ok(s.finish(MECHANISM, verdict, FIX))
+}
+
+/// One sentence from the measured outcome: whether the queue filled, and what the rest did.
+fn verdict(
+    args: &BacklogArgs,
+    somaxconn: Option<u32>,
+    effective: u32,
+    queued: &Queue,
+    states: &States,
+    overflows: Option<u64>,
+) -> String {
+    let listener = format!(
+        "The listener with backlog {} (effective {effective}{})",
+        args.backlog,
+        somaxconn.map_or_else(String::new, |m| format!(", somaxconn {m}"))
+    );
+    if states.syn_sent == 0 {
+        format!(
+            "{listener} took {} into its accept queue: the queue never filled, so no SYN was \
+             dropped (raise --clients above {} to see it overflow).",
+            if args.clients == 1 {
+                "its one client".to_owned()
+            } else {
+                format!("all {} clients", args.clients)
+            },
+            effective + 1
+        )
+    } else {
+        format!(
+            "{listener} took {} of {} into its accept queue and stopped; the other {} in \
+             SYN_SENT with their SYNs dropped{}.",
+            queued.queued,
+            count(args.clients, "client"),
+            if states.syn_sent == 1 {
+                "1 sat".to_owned()
+            } else {
+                format!("{} sat", states.syn_sent)
+            },
+            overflows.map_or_else(String::new, |n| format!(" (ListenOverflows +{n})"))
+        )
+    }
 }
 
 /// The knobs that decide what a client of a full accept queue goes through; `None` where

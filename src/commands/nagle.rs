@@ -35,7 +35,7 @@ use crate::exit::{Exit, UsageError};
 use crate::sys::error::NO_ANSWER_CAUSES;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::{SysError, procfs, tcp_info};
-use crate::units::{human, micros};
+use crate::units::{count, human, micros};
 
 /// TCP_DELACK_MIN (include/net/tcp.h): the shortest delayed ACK, HZ/25 = 40 ms.
 pub const TCP_DELACK_MIN: Duration = Duration::from_millis(40);
@@ -1070,19 +1070,25 @@ fn attribute_burst(mode: Mode, m: &ModeReport, control_segments: Option<u64>) ->
     let autocork = count_text(m.burst_counters.TCPAutoCorking, "autocorked writes");
     let Some(segments) = b.data_segments else {
         return format!(
-            "Burst: {} writes arrived in {} reads; segments sent are unavailable on this kernel.",
-            b.writes, b.reads
+            "Burst: {} arrived in {}; segments sent are unavailable on this kernel.",
+            count(b.writes, "write"),
+            count(b.reads, "read")
         );
     };
     let sender = if segments >= u64::from(b.writes) {
-        format!(
-            "the sender kept all {} writes as separate segments",
-            b.writes
-        )
+        if b.writes == 1 {
+            "the sender sent its one write as one segment".to_owned()
+        } else {
+            format!(
+                "the sender kept all {} writes as separate segments",
+                b.writes
+            )
+        }
     } else if mode.cork {
         format!(
-            "TCP_CORK merged {} writes into {segments} segment(s)",
-            b.writes
+            "TCP_CORK merged {} into {}",
+            count(b.writes, "write"),
+            count(segments, "segment")
         )
     } else if mode.nodelay {
         let cause = if m.burst_counters.TCPAutoCorking.is_some_and(|n| n > 0) {
@@ -1095,8 +1101,9 @@ fn attribute_burst(mode: Mode, m: &ModeReport, control_segments: Option<u64>) ->
             )
         };
         format!(
-            "{} writes left as {segments} segments although TCP_NODELAY was on: {cause}",
-            b.writes
+            "{} left as {} although TCP_NODELAY was on: {cause}",
+            count(b.writes, "write"),
+            count(segments, "segment")
         )
     } else {
         // Nagle's own share is what merged beyond the TCP_NODELAY control.
@@ -1111,20 +1118,21 @@ fn attribute_burst(mode: Mode, m: &ModeReport, control_segments: Option<u64>) ->
             None => String::new(),
         };
         format!(
-            "with Nagle on, {} writes left as {segments} segments: a small segment waits while \
+            "with Nagle on, {} left as {}: a small segment waits while \
              an earlier small segment is unacknowledged (tcp_minshall_check()), so the writes \
              made meanwhile left together ({autocork}; {}){share}",
-            b.writes,
+            count(b.writes, "write"),
+            count(segments, "segment"),
             cwnd_text(b)
         )
     };
     let receiver = if u64::from(b.reads) < segments.min(u64::from(b.writes)) {
         format!(
-            "; the reader then took them in {} reads (segments queued before it read)",
-            b.reads
+            "; the reader then took them in {} (segments queued before it read)",
+            count(b.reads, "read")
         )
     } else {
-        format!("; the reader needed {} reads", b.reads)
+        format!("; the reader needed {}", count(b.reads, "read"))
     };
     format!(
         "Burst: {sender}{receiver}, so {} of {} message boundaries were lost; framing \

@@ -251,9 +251,9 @@ fn blocking_recv(
         "SO_RCVTIMEO is kept in whole jiffies, rounded up",
         human(in_kernel),
         format!(
-            "{} ({} jiffies at HZ={hz})",
+            "{} ({} at HZ={hz})",
             human(whole_jiffies),
-            window.timeo_jiffies
+            jiffies(window.timeo_jiffies)
         ),
         micros(in_kernel) == micros(whole_jiffies),
     ));
@@ -271,6 +271,15 @@ fn blocking_recv(
     Ok(blocking)
 }
 
+/// "1 jiffy", "250 jiffies".
+fn jiffies(n: u64) -> String {
+    if n == 1 {
+        "1 jiffy".to_owned()
+    } else {
+        format!("{n} jiffies")
+    }
+}
+
 /// Where the recv() window comes from, with this run's figures.
 fn recv_window_note(window: &RecvWindow, jiffy: Duration, wakeup: Duration) -> String {
     let late = if window.level == 0 {
@@ -283,18 +292,18 @@ fn recv_window_note(window: &RecvWindow, jiffy: Duration, wakeup: Duration) -> S
     };
     format!(
         "The kernel keeps SO_RCVTIMEO in jiffies: HZ = {} here (a 1µs SO_RCVTIMEO reads back as \
-         one jiffy, {}), and sock_set_timeout() (net/core/sock.c) rounds the timeout up to {} \
-         jiffies. The blocked recv() sleeps in schedule_timeout() on a timer-wheel timer, which \
+         one jiffy, {}), and sock_set_timeout() (net/core/sock.c) rounds the timeout up to {}. \
+         The blocked recv() sleeps in schedule_timeout() on a timer-wheel timer, which \
          never fires early and fires up to one bucket late: calc_wheel_index() \
-         (kernel/time/timer.c) puts a timer {} jiffies away on {late}, and calc_index() rounds \
+         (kernel/time/timer.c) puts a timer {} away on {late}, and calc_index() rounds \
          its expiry up to the end of that bucket, so this wait may run up to {} late. Each \
          level is 8 times coarser than the one below (LVL_CLK_SHIFT = 3) and starts at \
          LVL_START(n) = 63 * 8^(n-1) jiffies, so any wait past level 0 can end up to 8/63 \
          (12.7 %) late. sockdoc allows {} more for the woken thread to get a CPU.",
         window.hz,
         human(jiffy),
-        window.timeo_jiffies,
-        window.timeo_jiffies,
+        jiffies(window.timeo_jiffies),
+        jiffies(window.timeo_jiffies),
         human(window.granularity()),
         human(wakeup),
     )
@@ -311,7 +320,7 @@ fn timed_read(
     let mut buf = [0_u8; 16];
     let outcome = match stream.read(&mut buf) {
         Ok(0) => "0 (end of stream)".to_string(),
-        Ok(n) => format!("{n} bytes"),
+        Ok(n) => crate::units::count(n, "byte"),
         Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".to_string(),
         Err(error) => {
             return Err(SysError::Io {
