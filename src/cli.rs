@@ -89,6 +89,11 @@ pub struct GlobalArgs {
     /// for a state change), e.g. 500ms, 2s; 1ms to 10m
     #[arg(long, global = true, allow_hyphen_values = true, default_value = "2s", value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Duration,
+
+    /// Read /proc and /etc under DIR instead of / (fixture trees, offline analysis); sockets
+    /// are always the live kernel's
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -356,10 +361,6 @@ pub struct SysctlAdviceArgs {
     /// Exit 1 when any finding is at `advise` or `warn` (a CI smoke check)
     #[arg(long)]
     pub check: bool,
-
-    /// Read /proc and /etc under DIR instead of / (fixture trees, offline analysis)
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: std::path::PathBuf,
 }
 
 /// A socket state filter for `sockets --state`: the kernel's state names (any case, `_` or

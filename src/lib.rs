@@ -34,12 +34,12 @@ pub fn run(cli: &Cli) -> Exit {
     } else {
         Format::Table
     };
+    let context = commands::context(cli, style.interactive);
     let mut out = BufWriter::new(stdout.lock());
     let (result, error_written) = match &cli.command {
         // `sockets` renders each row as it reads it, so it writes while it runs; a failure
         // part-way is closed off inside the document it already started.
         Command::Sockets(args) => {
-            let context = commands::context(cli, &style);
             let mut sink = report::sockets::sink(format, style, &mut out);
             let result = commands::sockets::run(args, &context, &mut *sink);
             let error_written = match &result {
@@ -51,7 +51,7 @@ pub fn run(cli: &Cli) -> Exit {
             (result.map(|exit| (None, exit)), error_written)
         }
         _ => (
-            commands::run(cli, &style).map(|outcome| (Some(outcome.report), outcome.exit)),
+            commands::run(cli, &context).map(|outcome| (Some(outcome.report), outcome.exit)),
             false,
         ),
     };

@@ -12,7 +12,8 @@ use sockdoc::commands::scenario::{Check, ScenarioReport};
 use sockdoc::commands::sockets::{Footer, InfoRow, SocketRow};
 use sockdoc::exit::Exit;
 use sockdoc::report::{self, Format, Style};
-use sockdoc::sys::diag::{Proto, Source, TcpState};
+use sockdoc::sys::diag::Source;
+use sockdoc::sys::record::{Proto, TcpState};
 use unicode_width::UnicodeWidthStr;
 
 fn trial(name: &'static str, outcome: &str, expected: &str, port: u16) -> Trial {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use serde_json::Value;
-use sockdoc::sys::diag::{self, Proto, TcpState};
+use sockdoc::sys::diag;
+use sockdoc::sys::record::{Proto, TcpState};
 use socket2::{Domain, Socket, Type};
 
 use common::{

@@ -14,7 +14,8 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 use common::{in_private_netns, json_of, run_json, skip_unless_root, sockdoc};
-use sockdoc::sys::diag::{self, Proto, TcpState};
+use sockdoc::sys::diag;
+use sockdoc::sys::record::{Proto, TcpState};
 
 /// A listener, one established pair, and one server-side TIME_WAIT on a second port.
 struct Known {

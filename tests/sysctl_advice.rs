@@ -12,7 +12,8 @@ use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use sockdoc::sys::diag::{Query, TcpState};
+use sockdoc::sys::diag::Query;
+use sockdoc::sys::record::TcpState;
 use sockdoc::sys::sysctl::{Line, parse_line};
 
 use common::{in_private_netns, json_of, run_json, skip_unless_root, sockdoc};
@@ -1601,7 +1602,7 @@ fn helper_overflow_outcome() {
     let Ok(out) = std::env::var("SOCKDOC_OVERFLOW_OUT") else {
         return;
     };
-    let counters = || sockdoc::sys::procfs::read_netstat(Path::new("/")).unwrap();
+    let counters = || sockdoc::sys::procfs::read_netstat(&sockdoc::sys::fs::Root::live()).unwrap();
     let before = counters();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     nix::sys::socket::setsockopt(&listener, TcpDeferAccept, &30).unwrap();

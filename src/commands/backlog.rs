@@ -6,7 +6,6 @@
 //! and those clients wait in SYN_SENT, retrying on the schedule their knobs give.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,10 +16,13 @@ use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::BacklogArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
-use crate::sys::diag::{self, Proto, TcpState};
+use crate::sys::diag;
 use crate::sys::error::Op;
+use crate::sys::fs::Root;
 use crate::sys::procfs;
+use crate::sys::record::{Proto, TcpState};
 use crate::sys::socket as sock;
+use crate::sys::sysctl;
 use crate::units::count;
 
 /// How often the accept queue is read while the handshakes complete (microseconds each on
@@ -49,9 +51,8 @@ const SYNCOOKIES_NOTE: &str = "net.ipv4.tcp_syncookies answers SYNs with cookies
 
 pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("backlog", args.scenario.addr);
-    let root = Path::new("/");
-    let sysctl =
-        |key: &str| -> Option<u64> { procfs::read_sysctl(root, key).ok().flatten()?.parse().ok() };
+    let root = &ctx.root;
+    let sysctl = |key: &str| sysctl::read_number(root, key);
     let somaxconn = sysctl("net.core.somaxconn").and_then(|n| u32::try_from(n).ok());
     let effective = somaxconn.map_or(args.backlog, |max| args.backlog.min(max));
     let capacity = effective + 1;
@@ -254,7 +255,7 @@ fn make_room_for(clients: u32) -> anyhow::Result<()> {
 
 /// Whether the listener has dropped a SYN for a full queue since ListenOverflows read
 /// `before`: then the queue will not grow any more.
-fn overflowed_since(root: &Path, before: Option<u64>) -> bool {
+fn overflowed_since(root: &Root, before: Option<u64>) -> bool {
     let now = procfs::read_netstat(root)
         .ok()
         .and_then(|c| c.get(LISTEN_OVERFLOWS).copied());

@@ -19,15 +19,17 @@ use serde::Serialize;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
-use crate::report::Style;
+use crate::sys::fs::Root;
 
 /// What every command gets besides its own arguments.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Context {
     /// Bound for every blocking socket step (`--timeout`).
     pub timeout: Duration,
     /// Draw progress bars for long waits (only on a terminal, never with --json).
     pub show_progress: bool,
+    /// Where /proc and /etc are read (`--root`): every file read goes through it.
+    pub root: Root,
 }
 
 /// The report a command produced and the exit code it earned.
@@ -48,18 +50,20 @@ pub enum Report {
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The context every command gets, from the global flags.
-pub fn context(cli: &Cli, style: &Style) -> Context {
+/// The context every command gets, from the global flags; progress bars only where the
+/// caller says stdout is an interactive terminal.
+pub fn context(cli: &Cli, interactive: bool) -> Context {
     Context {
         timeout: cli.global.timeout,
-        show_progress: style.interactive && !cli.global.json,
+        show_progress: interactive && !cli.global.json,
+        root: Root::at(&cli.global.root),
     }
 }
 
 /// Runs a command that returns a whole report (every command but `sockets`, which streams
 /// its rows to a sink as it reads them: see `sockets::run`).
-pub fn run(cli: &Cli, style: &Style) -> anyhow::Result<Outcome> {
-    let context = context(cli, style);
+pub fn run(cli: &Cli, context: &Context) -> anyhow::Result<Outcome> {
+    let context = context.clone();
     match &cli.command {
         Command::ReuseTest(args) => {
             let (report, exit) = reuse_test::run(args, &context)?;

@@ -21,7 +21,6 @@
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,9 @@ use super::{Context, VERSION};
 use crate::cli::{NagleArgs, NodelayMode};
 use crate::exit::{Exit, UsageError};
 use crate::sys::error::NO_ANSWER_CAUSES;
+use crate::sys::fs::Root;
 use crate::sys::socket::{self as sock, ReuseFlags};
+use crate::sys::sysctl::{self, Knob};
 use crate::sys::{SysError, procfs, tcp_info};
 use crate::units::{count, human, micros};
 
@@ -273,7 +274,7 @@ fn validate_timeout(args: &NagleArgs, timeout: Duration) -> anyhow::Result<()> {
 pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit)> {
     let started = Instant::now();
     validate_timeout(args, ctx.timeout)?;
-    let root = Path::new("/");
+    let root = &ctx.root;
     let bind_to = SocketAddr::new(args.addr, args.port);
     // SO_REUSEADDR so a pinned --port can be reused right after a previous run.
     let listener = sock::listener(bind_to, ReuseFlags::ADDR, ctx.timeout).map_err(|error| {
@@ -306,7 +307,7 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
         None => &PINGPONG_THRESH_WITHOUT_KNOB,
     };
     for mode in modes(args) {
-        let report = run_mode(mode, args, thresholds, &listener, listen_addr, ctx.timeout)
+        let report = run_mode(mode, args, thresholds, &listener, listen_addr, ctx)
             .with_context(|| format!("measuring with {}", mode.label()))?;
         reports.push(report);
     }
@@ -339,9 +340,9 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
             .into(),
     );
 
-    let autocorking = procfs::read_sysctl(root, "net.ipv4.tcp_autocorking")
-        .ok()
-        .flatten();
+    let autocorking = sysctl::read_knob(root, "net.ipv4.tcp_autocorking")
+        .value()
+        .map(str::to_owned);
     let attribution = attribute_all(&reports, autocorking.as_deref());
     let (verdict, fix) = verdict(&reports);
     let max_p99_us = args.max_p99.map(micros);
@@ -378,9 +379,10 @@ fn run_mode(
     thresholds: &[u32],
     listener: &Socket,
     listen_addr: SocketAddr,
-    timeout: Duration,
+    ctx: &Context,
 ) -> anyhow::Result<ModeReport> {
-    let before = read_counters();
+    let (root, timeout) = (&ctx.root, ctx.timeout);
+    let before = read_counters(root);
     let mut rtts = request_response(mode, args, listener, listen_addr, timeout)?;
     let (pingpong_thresh, per_round) = judge_rounds(mode, &rtts, thresholds);
     let mut stall_times: Vec<Duration> = rtts
@@ -394,13 +396,13 @@ fn run_mode(
         .drain(..args.warmup as usize)
         .filter(|&d| d < STALL_THRESHOLD)
         .count() as u32;
-    let middle = read_counters();
+    let middle = read_counters(root);
     let burst = burst(mode, args, listener, listen_addr, timeout)?;
     // The burst's counters alone: the framed run below writes the same way and would blur
     // which experiment the kernel merged.
-    let after_burst = read_counters();
+    let after_burst = read_counters(root);
     let framed = framed(mode, args, listener, listen_addr, timeout)?;
-    let after = read_counters();
+    let after = read_counters(root);
 
     let mut sorted = rtts.clone();
     sorted.sort_unstable();
@@ -449,9 +451,9 @@ const WITHOUT_KNOB: &str = "the rounds are judged against a fixed TCP_PINGPONG_T
 
 /// net.ipv4.tcp_pingpong_thresh of this network namespace, or None (with a note saying what
 /// the prediction assumes instead) where the kernel has no such knob or it reads oddly.
-fn read_pingpong_thresh(root: &Path, notes: &mut Vec<String>) -> Option<u32> {
-    match procfs::read_sysctl(root, "net.ipv4.tcp_pingpong_thresh") {
-        Ok(Some(text)) => {
+fn read_pingpong_thresh(root: &Root, notes: &mut Vec<String>) -> Option<u32> {
+    match sysctl::read_knob(root, "net.ipv4.tcp_pingpong_thresh") {
+        Knob::Value(text) => {
             if let Ok(value) = text.parse() {
                 return Some(value);
             }
@@ -459,11 +461,13 @@ fn read_pingpong_thresh(root: &Path, notes: &mut Vec<String>) -> Option<u32> {
                 "net.ipv4.tcp_pingpong_thresh reads {text:?}, not a number: {WITHOUT_KNOB}"
             ));
         }
-        Ok(None) => notes.push(format!(
+        Knob::Absent => notes.push(format!(
             "net.ipv4.tcp_pingpong_thresh does not exist on this kernel (it came with commit \
              562b1fdf061b, 2023): {WITHOUT_KNOB}"
         )),
-        Err(error) => notes.push(format!("{error}: {WITHOUT_KNOB}")),
+        Knob::Unreadable(why) => notes.push(format!(
+            "net.ipv4.tcp_pingpong_thresh is unreadable ({why}): {WITHOUT_KNOB}"
+        )),
     }
     None
 }
@@ -929,8 +933,8 @@ impl FrameDecoder {
 // Counters, attribution, verdict
 // ---------------------------------------------------------------------------------------
 
-fn read_counters() -> Option<BTreeMap<String, u64>> {
-    procfs::read_netstat(Path::new("/")).ok()
+fn read_counters(root: &Root) -> Option<BTreeMap<String, u64>> {
+    procfs::read_netstat(root).ok()
 }
 
 fn delta(

@@ -6,7 +6,6 @@
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use crate::cli::PartialSendArgs;
 use crate::exit::Exit;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::sockopt::{BUFFER_CLAMP, BUFFER_DOUBLING};
-use crate::sys::{SysError, procfs};
+use crate::sys::{SysError, sysctl};
 use crate::units::count;
 
 /// The receiver's SO_RCVBUF: small, so the path fills quickly.
@@ -35,10 +34,7 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     sent_sum.update(&data);
 
     // Read live, in this network namespace: the cap SO_SNDBUF requests meet.
-    let wmem_max = procfs::read_sysctl(Path::new("/"), "net.core.wmem_max")
-        .ok()
-        .flatten()
-        .and_then(|value| value.trim().parse::<u64>().ok());
+    let wmem_max = sysctl::read_number(&ctx.root, "net.core.wmem_max");
     let (mut client, server) = small_buffer_pair(&s, args.sndbuf, timeout)?;
     let sndbuf_applied = sock::send_buffer(&client)?;
     sock::set_nonblocking(&client, true)?;

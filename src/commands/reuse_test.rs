@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,10 +20,13 @@ use socket2::Socket;
 use super::{Context, VERSION};
 use crate::cli::ReuseTestArgs;
 use crate::exit::Exit;
-use crate::sys::diag::{self, Listing, Proto, Query, SocketRecord, Source, TcpState};
+use crate::sys::diag::{self, Listing, Query, Source};
 use crate::sys::error::errno_name;
+use crate::sys::fs::Root;
 use crate::sys::procfs;
+use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
+use crate::sys::sysctl;
 use crate::sys::{SysError, TCP_TIMEWAIT_LEN, TIMEWAIT_WHEEL_ROUNDING_MAX};
 use crate::units::{human, micros, millis};
 
@@ -518,7 +520,7 @@ fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
         .map(|r| r.inode)
         .filter(|&i| i != 0)
         .collect();
-    let scan = procfs::scan_socket_owners_for(Path::new("/"), &inodes);
+    let scan = procfs::scan_socket_owners_for(&Root::live(), &inodes);
     let owners = scan.owners;
     let occupants: Vec<Occupant> = records
         .iter()
@@ -908,7 +910,7 @@ fn uid_text(uid: Option<u32>) -> String {
 
 /// Gathers what could hide the owner of `holder` from /proc, and says which of it applies.
 fn search_owner(holder: &Occupant, unreadable: u64) -> OwnerSearch {
-    let root = Path::new("/");
+    let root = &Root::live();
     // A bound-only socket is in no lookup table but the bind hash, so only listeners and
     // connections can be looked up again by their addresses.
     let still_there = match (holder.state, holder.local.parse(), holder.remote.parse()) {
@@ -1939,9 +1941,9 @@ fn follow_time_wait(tw: &TimeWaitSocket, ctx: &Context) -> anyhow::Result<WaitRe
         thread::sleep(WAIT_POLL);
     };
     bar.finish_and_clear();
-    let fin_timeout = procfs::read_sysctl(Path::new("/"), "net.ipv4.tcp_fin_timeout")
-        .ok()
-        .flatten()
+    let fin_timeout = sysctl::read_knob(&ctx.root, "net.ipv4.tcp_fin_timeout")
+        .value()
+        .map(str::to_owned)
         .and_then(|v| v.parse().ok());
     Ok(WaitResult {
         local: tw.local.to_string(),
@@ -2096,13 +2098,12 @@ fn time_wait_verdict(port: u16, p: &TimeWaitProbe) -> (String, Option<String>) {
 
 /// Turns bind errors that stop the run into messages that say why and what to do.
 fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
-    let root = Path::new("/");
+    let root = &Root::live();
     let hint = match error.errno() {
         Some(Errno::EACCES) => {
-            let start = procfs::read_sysctl(root, "net.ipv4.ip_unprivileged_port_start")
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "1024".into());
+            let start = sysctl::read_knob(root, "net.ipv4.ip_unprivileged_port_start")
+                .value()
+                .map_or_else(|| "1024".into(), str::to_owned);
             format!(
                 "port {} is privileged here (below net.ipv4.ip_unprivileged_port_start = {start}). \
                  Run as root, grant the capability (sudo setcap cap_net_bind_service=+ep \"$(command -v sockdoc)\"), \

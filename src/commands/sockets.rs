@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,8 +16,10 @@ use super::Context;
 use crate::cli::{SocketsArgs, StateFilter};
 use crate::exit::Exit;
 use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
-use crate::sys::diag::{self, Proto, Query, SocketRecord, Source, TcpState, Timer};
+use crate::sys::diag::{self, Query, Source};
+use crate::sys::fs::Root;
 use crate::sys::procfs::{self, Owner};
+use crate::sys::record::{Proto, SocketRecord, TcpState, Timer};
 use crate::sys::sysctl;
 use crate::units::{count, human, millis};
 
@@ -186,7 +187,7 @@ pub trait Sink {
     fn fail(&mut self, error: &str, exit: Exit) -> io::Result<()>;
 }
 
-pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::Result<Exit> {
+pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Result<Exit> {
     let states = state_mask(&args.state, args.listening);
     let protos: &[Proto] = match (args.tcp, args.udp) {
         (true, false) => &[Proto::Tcp],
@@ -196,7 +197,7 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
     // Built on the first socket that has an owner to find: a TIME_WAIT-only listing (inode
     // 0 throughout) never pays for the walk through every /proc/PID/fd.
     let mut owners: Option<HashMap<u64, Owner>> = None;
-    let root = Path::new("/");
+    let root = &ctx.root;
     let judges_ports =
         protos.contains(&Proto::Tcp) && states(Proto::Tcp) & TcpState::TimeWait.mask() != 0;
     let mut summary = args
@@ -224,7 +225,7 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
                 None
             } else {
                 owners
-                    .get_or_insert_with(|| procfs::socket_owners(Path::new("/")))
+                    .get_or_insert_with(|| procfs::socket_owners(root))
                     .get(&record.inode)
             };
             match &mut summary {
@@ -261,7 +262,7 @@ pub fn run(args: &SocketsArgs, _ctx: &Context, sink: &mut dyn Sink) -> anyhow::R
         );
     }
     let summary = summary.map(|builder| {
-        let (summary, note) = builder.finish(source);
+        let (summary, note) = builder.finish(source, root);
         notes.extend(note);
         summary
     });
@@ -415,7 +416,7 @@ struct CloseWaitTally {
 impl SummaryBuilder {
     /// Reads the port knobs before the listing: the range decides which TIME_WAIT sockets
     /// are kept as they stream past.
-    fn new(root: &Path, judges_ports: bool) -> Self {
+    fn new(root: &Root, judges_ports: bool) -> Self {
         let [range, reserved, reuse, timestamps] =
             ports::KNOBS.map(|key| sysctl::read_knob(root, key));
         let ports = PortSettings::from_knobs(
@@ -483,7 +484,7 @@ impl SummaryBuilder {
     }
 
     /// The summary, and a note when the port budget could not be judged.
-    fn finish(self, source: Source) -> (Summary, Option<String>) {
+    fn finish(self, source: Source, root: &Root) -> (Summary, Option<String>) {
         let (port_budget, time_wait_destinations, port_pressure, note) = match &self.ports {
             Ok((settings, tally)) => {
                 let usable = settings.budget().usable;
@@ -521,7 +522,7 @@ impl SummaryBuilder {
             let fill = |q: &AcceptQueue| q.fill_percent.unwrap_or(0.0);
             fill(b).total_cmp(&fill(a))
         });
-        let close_wait = close_wait_owners(self.close_wait, Path::new("/"));
+        let close_wait = close_wait_owners(self.close_wait, root);
 
         let mut findings = Vec::new();
         if let Some(p) = port_pressure
@@ -619,7 +620,7 @@ fn accept_queue_finding(q: &AcceptQueue) -> Option<String> {
 /// sockets first, at most `TOP_CLOSE_WAIT`.
 fn close_wait_owners(
     tallies: HashMap<Option<u32>, CloseWaitTally>,
-    root: &Path,
+    root: &Root,
 ) -> Vec<CloseWaitOwner> {
     let mut owners: Vec<CloseWaitOwner> = tallies
         .into_iter()

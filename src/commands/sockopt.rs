@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -21,13 +20,15 @@ use socket2::Socket;
 use super::{Context, VERSION};
 use crate::cli::{self, SockoptArgs};
 use crate::exit::{Exit, UsageError};
+use crate::sys::SysError;
 use crate::sys::error::os_text;
+use crate::sys::fs::Root;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::sockopt::{
     self as opts, Applies, BUFFER_CLAMP, BUFFER_DOUBLING, C_INT_MAX, Kind, MAX_TCP_KEEPCNT,
     MAX_TCP_KEEPIDLE, MAX_TCP_WINDOW, Opt, SocketKind, TCP_CA_NAME_MAX, TCP_MIN_MSS, Value,
 };
-use crate::sys::{SysError, procfs};
+use crate::sys::sysctl;
 use crate::units::micros;
 
 // ---------------------------------------------------------------------------------------
@@ -759,11 +760,11 @@ fn family_hint(error: anyhow::Error, kind: SocketKind) -> anyhow::Error {
 
 /// Reads the sysctl caps and measures the floors and the jiffy on probe sockets.
 fn measure_limits(kind: SocketKind, notes: &mut Vec<String>) -> anyhow::Result<Limits> {
-    let root = Path::new("/");
+    let root = &Root::live();
     let mut read_cap = |key: &str| -> Option<u64> {
-        let value = procfs::read_sysctl(root, key)
-            .ok()
-            .flatten()
+        let value = sysctl::read_knob(root, key)
+            .value()
+            .map(str::to_owned)
             .and_then(|v| v.parse().ok());
         if value.is_none() {
             notes.push(format!(
@@ -1073,12 +1074,11 @@ fn timeout_expectation(opt: Opt, timeout: Option<Duration>, limits: &Limits) -> 
 
 /// A hint for a refused request: what the kernel accepts.
 fn refusal_hint(opt: Opt, errno: Option<i32>, ipv6: bool) -> Option<String> {
-    let root = Path::new("/");
+    let root = &Root::live();
     let sysctl = |key: &str| {
-        procfs::read_sysctl(root, key)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| "unreadable".into())
+        sysctl::read_knob(root, key)
+            .value()
+            .map_or_else(|| "unreadable".into(), str::to_owned)
     };
     match (opt, errno) {
         (Opt::MaxSeg, Some(libc::EINVAL)) => Some(format!(

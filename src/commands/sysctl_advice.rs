@@ -11,7 +11,6 @@ mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -25,9 +24,11 @@ use crate::ports::{
     TimeWaitTally,
 };
 use crate::sys::TCP_TIMEWAIT_LEN;
-use crate::sys::diag::{self, Query, Source, TcpState};
+use crate::sys::diag::{self, Query, Source};
 use crate::sys::error::os_text;
+use crate::sys::fs::{self, Root};
 use crate::sys::procfs;
+use crate::sys::record::TcpState;
 use crate::sys::sysctl::{self, ConfigFile, FileStatus, Knob, Line, Netns, Sockstat};
 use crate::units::count;
 
@@ -274,9 +275,9 @@ pub struct Summary {
 // The run
 // ---------------------------------------------------------------------------------------
 
-pub fn run(args: &SysctlAdviceArgs, _ctx: &Context) -> anyhow::Result<(SysctlReport, Exit)> {
+pub fn run(args: &SysctlAdviceArgs, ctx: &Context) -> anyhow::Result<(SysctlReport, Exit)> {
     let started = Instant::now();
-    let root = args.root.as_path();
+    let root = &ctx.root;
     check_root(root)?;
     let mut notes = Vec::new();
 
@@ -406,7 +407,7 @@ fn needs_root_note(files: &[ConfigFile]) -> Option<String> {
 
 /// A root that is not a directory is a usage error (exit 2); one without proc/sys/net
 /// cannot be judged at all (exit 3): passing it would let a typo in CI pass.
-fn check_root(root: &Path) -> anyhow::Result<()> {
+fn check_root(root: &Root) -> anyhow::Result<()> {
     if let Some(problem) = sysctl::root_problem(root) {
         return Err(UsageError(format!(
             "--root {}: {problem}; give an existing directory that stands for / (it holds \
@@ -481,7 +482,7 @@ struct Live {
 }
 
 impl Live {
-    fn read(root: &Path, notes: &mut Vec<String>) -> Self {
+    fn read(root: &Root, notes: &mut Vec<String>) -> Self {
         let knobs: HashMap<&'static str, Knob> = KNOBS
             .iter()
             .map(|&key| (key, sysctl::read_knob(root, key)))
@@ -635,10 +636,10 @@ const TIMEWAIT_S: f64 = TCP_TIMEWAIT_LEN.as_secs() as f64;
 
 /// The counters, from /proc/net/netstat and /proc/net/snmp when both are regular files: a
 /// FIFO there (in a fixture tree) would block the reader.
-fn read_counters(root: &Path) -> Result<BTreeMap<String, u64>, String> {
+fn read_counters(root: &Root) -> Result<BTreeMap<String, u64>, String> {
     for name in ["netstat", "snmp"] {
         let path = root.join("proc/net").join(name);
-        sysctl::regular_or_absent(&path)
+        fs::regular_or_absent(&path)
             .map_err(|error| format!("reading {}: {}", path.display(), os_text(&error)))?;
     }
     procfs::read_netstat(root).map_err(|error| error.to_string())
@@ -648,10 +649,10 @@ fn read_counters(root: &Path) -> Result<BTreeMap<String, u64>, String> {
 /// destination. Only the live system has sockets: under any other `--root` the tally is
 /// not made, and the advice that needs it is not given.
 fn measure_outgoing(
-    root: &Path,
+    root: &Root,
     settings: Result<&PortSettings, &String>,
 ) -> Result<(TimeWaitTally, Source), String> {
-    if !sysctl::is_live_root(root) {
+    if !root.is_live() {
         return Err(format!(
             "--root {} is not the live system, so there are no sockets to list",
             root.display()
@@ -2137,7 +2138,7 @@ fn unprivileged_start(live: &Live, files: &[ConfigFile]) -> Option<i128> {
 /// kernel refuses is reported on every line: procps-ng's `sysctl --system` writes every
 /// line in order, overridden or not.
 fn lint(
-    root: &Path,
+    root: &Root,
     files: &[ConfigFile],
     netns: &Netns,
     reading: &values::Context,
@@ -2230,7 +2231,7 @@ const SYSCTL_P_ABSENT: &str = "`sysctl -p FILE` (procps-ng) prints \"cannot stat
      exits 1, '-' prefix or not";
 
 struct Lint<'a> {
-    root: &'a Path,
+    root: &'a Root,
     files: &'a [ConfigFile],
     netns: &'a Netns,
     reading: &'a values::Context<'a>,

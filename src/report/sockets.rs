@@ -14,7 +14,8 @@ use crate::commands::VERSION;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
 use crate::exit::Exit;
 use crate::ports::Level;
-use crate::sys::diag::{Proto, Source};
+use crate::sys::diag::Source;
+use crate::sys::record::Proto;
 use crate::units::{count, human};
 
 pub fn sink<'a>(format: Format, style: Style, out: &'a mut dyn Write) -> Box<dyn Sink + 'a> {

@@ -7,12 +7,14 @@
 use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::diag::{self, Proto, Query, SocketRecord, TcpState};
+use super::diag::{self, Query};
+use super::fs::Root;
+use super::record::{Proto, SocketRecord, TcpState};
 use super::sysctl;
 use crate::ports::{self, Budget, PortSettings};
 
@@ -231,7 +233,7 @@ pub enum Op {
 ///
 /// The one place that turns (operation, errno, address) into a diagnosis, for every command.
 pub fn diagnose(op: Op, errno: Errno) -> Option<String> {
-    let root = Path::new("/");
+    let root = &Root::live();
     match (errno, op) {
         (Errno::EPERM, Op::Send(_)) => return Some(output_drop_text()),
         (Errno::EPERM, Op::Connect(_) | Op::ConnectOwn(_)) => {
@@ -366,7 +368,7 @@ fn system_file_limit_text(file_max: Option<&str>) -> String {
 }
 
 /// Whether this kernel has IPv6 at all: /proc/sys/net/ipv6 exists only then.
-fn ipv6_in_kernel(root: &Path) -> bool {
+fn ipv6_in_kernel(root: &Root) -> bool {
     root.join("proc/sys/net/ipv6").is_dir()
 }
 
@@ -425,7 +427,7 @@ struct Ipv6Knobs {
 }
 
 impl Ipv6Knobs {
-    fn read(root: &Path) -> Self {
+    fn read(root: &Root) -> Self {
         let read = |key: &str| sysctl::read_knob(root, key).value().map(str::to_owned);
         Self {
             lo: read("net.ipv6.conf.lo.disable_ipv6"),
@@ -437,7 +439,7 @@ impl Ipv6Knobs {
 
 /// Why an IPv6 loopback address is not there, when that is why: no IPv6 in the kernel, lo
 /// down, or IPv6 disabled on lo.
-fn ipv6_unavailable(root: &Path, addr: SocketAddr) -> Option<String> {
+fn ipv6_unavailable(root: &Root, addr: SocketAddr) -> Option<String> {
     if !addr.ip().is_loopback() {
         return None;
     }
@@ -496,7 +498,7 @@ struct PortUse {
 }
 
 impl PortUse {
-    fn read(root: &Path, proto: Proto) -> Self {
+    fn read(root: &Root, proto: Proto) -> Self {
         let [range, reserved, reuse, timestamps] =
             ports::KNOBS.map(|key| sysctl::read_knob(root, key));
         let settings = PortSettings::from_knobs(
@@ -559,7 +561,7 @@ fn states_text(records: &[&SocketRecord]) -> String {
 /// connect() without a bound port takes one from the range that no socket to the same
 /// address and port uses, skipping ports a bind() holds, and fails with EADDRNOTAVAIL when
 /// none is left (`__inet_hash_connect()`, net/ipv4/inet_hashtables.c).
-fn ports_exhausted_on_connect(root: &Path, dest: SocketAddr) -> String {
+fn ports_exhausted_on_connect(root: &Root, dest: SocketAddr) -> String {
     let usage = PortUse::read(root, Proto::Tcp);
     connect_ports_text(dest, &usage)
 }
@@ -627,7 +629,7 @@ fn connect_ports_text(dest: SocketAddr, usage: &PortUse) -> String {
 /// bind() to port 0 takes a free port of the range (`inet_csk_find_open_port()`,
 /// net/ipv4/inet_connection_sock.c; `udp_lib_get_port()` for UDP) and fails with EADDRINUSE
 /// when none is free (`__inet_bind()`, net/ipv4/af_inet.c).
-fn ports_exhausted_on_bind(root: &Path) -> String {
+fn ports_exhausted_on_bind(root: &Root) -> String {
     let tcp = PortUse::read(root, Proto::Tcp);
     let udp = PortUse::read(root, Proto::Udp);
     bind_ports_text(&tcp, &udp)

@@ -5,7 +5,9 @@ compile_error!("sockdoc reads Linux kernel state (sock_diag, /proc); it builds o
 
 pub mod diag;
 pub mod error;
+pub mod fs;
 pub mod procfs;
+pub mod record;
 pub mod socket;
 pub mod sockopt;
 pub mod sysctl;

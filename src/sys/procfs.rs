@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use nix::unistd::{SysconfVar, sysconf};
 
-use super::diag::{Proto, SocketRecord, TcpState, Timer};
 use super::error::SysError;
+use super::fs::{COUNTERS_LIMIT, Root};
+use super::record::{Proto, SocketRecord, TcpState, Timer};
 
 /// Parses the text of /proc/net/{tcp,udp}{,6}, timers included (the `procfs` crate drops the
 /// `tr tm->when retrnsmt` columns, which is why this is hand-rolled).
@@ -48,7 +49,7 @@ pub fn parse_proc_net(
 /// Reads `root/proc/net/{tcp,udp}{,6}` line by line (format in `parse_proc_net`). The IPv6
 /// file is missing when IPv6 is disabled; that lists nothing rather than failing.
 pub fn read_proc_net(
-    root: &Path,
+    root: &Root,
     proto: Proto,
     ipv6: bool,
     mut visit: impl FnMut(SocketRecord),
@@ -94,13 +95,13 @@ pub struct Owner {
 /// Never fails: processes we may not inspect (other users' without root) and processes that
 /// exit mid-scan are skipped, so their sockets are simply unowned. A socket shared across
 /// fork belongs to the lowest pid.
-pub fn socket_owners(root: &Path) -> HashMap<u64, Owner> {
+pub fn socket_owners(root: &Root) -> HashMap<u64, Owner> {
     scan_owners::<RandomState>(root, None).owners
 }
 
 /// `socket_owners` for just these inodes, stopping as soon as all are found.
 pub fn socket_owners_for<S: BuildHasher>(
-    root: &Path,
+    root: &Root,
     inodes: &HashSet<u64, S>,
 ) -> HashMap<u64, Owner> {
     scan_socket_owners_for(root, inodes).owners
@@ -119,7 +120,7 @@ pub struct OwnerScan {
 
 /// `socket_owners_for`, with the count of processes it could not look into. The count is
 /// complete whenever some inode stays unowned: the walk stops early only once all are found.
-pub fn scan_socket_owners_for<S: BuildHasher>(root: &Path, inodes: &HashSet<u64, S>) -> OwnerScan {
+pub fn scan_socket_owners_for<S: BuildHasher>(root: &Root, inodes: &HashSet<u64, S>) -> OwnerScan {
     if inodes.is_empty() {
         return OwnerScan::default();
     }
@@ -128,7 +129,7 @@ pub fn scan_socket_owners_for<S: BuildHasher>(root: &Path, inodes: &HashSet<u64,
 
 /// How many descriptors process `pid` has open: the entries of `root/proc/PID/fd`. `None`
 /// when the directory cannot be read (another user's process without root, or it exited).
-pub fn open_fds(root: &Path, pid: u32) -> Option<u64> {
+pub fn open_fds(root: &Root, pid: u32) -> Option<u64> {
     let entries = fs::read_dir(root.join("proc").join(pid.to_string()).join("fd")).ok()?;
     Some(entries.count() as u64)
 }
@@ -137,7 +138,7 @@ pub fn open_fds(root: &Path, pid: u32) -> Option<u64> {
 /// `root/proc/PID/limits` (proc(5); world-readable). `None` when unreadable, or "unlimited".
 /// A new descriptor fails with EMFILE once every number below it is taken (`alloc_fd()`,
 /// fs/file.c, called with `rlimit(RLIMIT_NOFILE)` as its end).
-pub fn open_files_limit(root: &Path, pid: u32) -> Option<u64> {
+pub fn open_files_limit(root: &Root, pid: u32) -> Option<u64> {
     let text = fs::read_to_string(root.join("proc").join(pid.to_string()).join("limits")).ok()?;
     parse_open_files_limit(&text)
 }
@@ -156,7 +157,7 @@ fn parse_open_files_limit(limits: &str) -> Option<u64> {
 /// `root/proc/self/mountinfo` (proc(5)): `invisible` (or 2) hides other users' processes from
 /// readers without ptrace access, `noaccess` (or 1) shows their directories but not their
 /// contents (`has_pid_permissions()`, fs/proc/base.c). `None` when unset or unreadable.
-pub fn proc_hidepid(root: &Path) -> Option<String> {
+pub fn proc_hidepid(root: &Root) -> Option<String> {
     let text = fs::read_to_string(root.join("proc/self/mountinfo")).ok()?;
     parse_hidepid(&text)
 }
@@ -185,7 +186,7 @@ const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 /// Whether this process runs in the initial PID namespace, from the link
 /// `root/proc/self/ns/pid`; `None` when it cannot be read. Outside it (a container), processes
 /// of the parent namespaces have no entry in this /proc.
-pub fn in_initial_pid_namespace(root: &Path) -> Option<bool> {
+pub fn in_initial_pid_namespace(root: &Root) -> Option<bool> {
     let link = fs::read_link(root.join("proc/self/ns/pid")).ok()?;
     let inode: u64 = link
         .to_str()?
@@ -196,48 +197,22 @@ pub fn in_initial_pid_namespace(root: &Path) -> Option<bool> {
     Some(inode == PROC_PID_INIT_INO)
 }
 
-/// The value of a sysctl, e.g. `net.ipv4.tcp_fin_timeout`, read from
-/// `root/proc/sys/net/ipv4/tcp_fin_timeout` (proc(5), sysctl(8)): trimmed, with runs of
-/// whitespace (the tabs in `tcp_rmem`) folded to one space. `Ok(None)` when the kernel has
-/// no such knob, which is how sockdoc detects features. Read-only by design.
-pub fn read_sysctl(root: &Path, key: &str) -> Result<Option<String>, SysError> {
-    // Refuse anything that could leave /proc/sys, such as "../" in a key.
-    if key
-        .split('.')
-        .any(|part| part.is_empty() || part.contains('/'))
-    {
-        return Err(SysError::Parse {
-            what: format!("sysctl key {key:?}"),
-            detail: "expected dot-separated names such as net.ipv4.tcp_fin_timeout".to_owned(),
-        });
-    }
-    let path = root.join("proc/sys").join(key.replace('.', "/"));
-    // Bounded, and only from a regular file: a FIFO or a device in a fixture tree would
-    // otherwise block or never end.
-    let text = super::sysctl::read_regular(&path, super::sysctl::VALUE_LIMIT).and_then(|bytes| {
-        String::from_utf8(bytes).map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
-    });
-    match text {
-        Ok(text) => Ok(Some(text.split_whitespace().collect::<Vec<_>>().join(" "))),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(SysError::Read { path, error }),
-    }
-}
-
 /// The protocol counters of `root/proc/net/netstat` and `root/proc/net/snmp` (`proc_net(5)`),
 /// keyed `Group.Name`, e.g. `TcpExt.DelayedACKs`, `TcpExt.ListenOverflows`, `Tcp.RetransSegs`.
 ///
 /// Both files hold pairs of lines, a header of names and a line of values, each starting with
 /// the group (`TcpExt:`). Negative values are left out: the only one is `Tcp.MaxConn`, -1 for
 /// "no limit" (RFC 2012), which is not a counter.
-pub fn read_netstat(root: &Path) -> Result<BTreeMap<String, u64>, SysError> {
+pub fn read_netstat(root: &Root) -> Result<BTreeMap<String, u64>, SysError> {
     let mut counters = BTreeMap::new();
     for name in ["netstat", "snmp"] {
-        let path = root.join("proc/net").join(name);
-        let text = fs::read_to_string(&path).map_err(|error| SysError::Read {
-            path: path.clone(),
-            error,
-        })?;
+        let path = Path::new("proc/net").join(name);
+        let text = root
+            .read_text(&path, COUNTERS_LIMIT)
+            .map_err(|error| SysError::Read {
+                path: root.join(&path),
+                error,
+            })?;
         parse_counters(&text, &mut counters).map_err(|detail| SysError::Parse {
             what: path.display().to_string(),
             detail,
@@ -378,7 +353,7 @@ fn ticks(count: u64, hz: u64) -> Duration {
     Duration::from_secs(count / hz) + Duration::from_nanos(nanos as u64)
 }
 
-fn scan_owners<S: BuildHasher>(root: &Path, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
+fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
     let proc = root.join("proc");
     let mut pids: Vec<u32> = fs::read_dir(&proc)
         .into_iter()
@@ -555,7 +530,10 @@ mod tests {
     #[test]
     fn fixture_tables_are_read_whole() {
         let mut records = Vec::new();
-        read_proc_net(&fixtures(), Proto::Tcp, false, |r| records.push(r)).unwrap();
+        read_proc_net(&Root::at(fixtures()), Proto::Tcp, false, |r| {
+            records.push(r);
+        })
+        .unwrap();
         assert_eq!(records.len(), 9);
         assert_eq!(
             records
@@ -565,7 +543,7 @@ mod tests {
             3
         );
         records.clear();
-        read_proc_net(&fixtures(), Proto::Tcp, true, |r| records.push(r)).unwrap();
+        read_proc_net(&Root::at(fixtures()), Proto::Tcp, true, |r| records.push(r)).unwrap();
         assert_eq!(records.len(), 3);
         assert!(records.iter().all(|r| r.local.ip() == Ipv6Addr::LOCALHOST));
     }
@@ -573,8 +551,11 @@ mod tests {
     #[test]
     fn a_missing_tcp6_lists_nothing_but_a_missing_tcp_is_an_error() {
         let root = tempfile::tempdir().unwrap();
-        read_proc_net(root.path(), Proto::Tcp, true, |r| panic!("{r:?}")).unwrap();
-        let error = read_proc_net(root.path(), Proto::Tcp, false, |_| {}).unwrap_err();
+        read_proc_net(&Root::at(root.path()), Proto::Tcp, true, |r| {
+            panic!("{r:?}")
+        })
+        .unwrap();
+        let error = read_proc_net(&Root::at(root.path()), Proto::Tcp, false, |_| {}).unwrap_err();
         assert!(matches!(error, SysError::Read { .. }), "{error}");
     }
 
@@ -599,7 +580,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let inode = nix::sys::stat::fstat(&listener).unwrap().st_ino;
         let mut found = Vec::new();
-        read_proc_net(Path::new("/"), Proto::Tcp, false, |r| {
+        read_proc_net(&Root::live(), Proto::Tcp, false, |r| {
             if r.local == addr {
                 found.push(r);
             }
@@ -610,9 +591,9 @@ mod tests {
         };
         assert_eq!((record.state, record.inode), (TcpState::Listen, inode));
 
-        let owners = socket_owners_for(Path::new("/"), &HashSet::from([inode]));
+        let owners = socket_owners_for(&Root::live(), &HashSet::from([inode]));
         assert_eq!(owners[&inode].pid, std::process::id());
-        assert_eq!(socket_owners(Path::new("/"))[&inode], owners[&inode]);
+        assert_eq!(socket_owners(&Root::live())[&inode], owners[&inode]);
     }
 
     #[test]
@@ -642,7 +623,7 @@ mod tests {
         fs::create_dir_all(root.path().join("proc/self")).unwrap();
         fs::create_dir_all(root.path().join("proc/99")).unwrap(); // fd unreadable
 
-        let owners = socket_owners(root.path());
+        let owners = socket_owners(&Root::at(root.path()));
         let owner = |pid, process: &str| Owner {
             pid,
             process: process.to_owned(),
@@ -653,23 +634,23 @@ mod tests {
         );
         let wanted = HashSet::from([777, 999]);
         assert_eq!(
-            socket_owners_for(root.path(), &wanted),
+            socket_owners_for(&Root::at(root.path()), &wanted),
             HashMap::from([(777, owner(7, "parent"))])
         );
-        assert!(socket_owners(&root.path().join("nowhere")).is_empty());
+        assert!(socket_owners(&Root::at(root.path().join("nowhere"))).is_empty());
     }
 
     #[test]
     fn fd_counts_and_limits_are_read_for_a_live_process() {
         let me = std::process::id();
         let _listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let fds = open_fds(Path::new("/"), me).unwrap();
+        let fds = open_fds(&Root::live(), me).unwrap();
         assert!(fds >= 4, "stdio and the listener: {fds}");
-        let limit = open_files_limit(Path::new("/"), me).unwrap();
+        let limit = open_files_limit(&Root::live(), me).unwrap();
         let (soft, _) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
         assert_eq!(limit, soft);
-        assert_eq!(open_fds(Path::new("/nowhere"), me), None);
+        assert_eq!(open_fds(&Root::at("/nowhere"), me), None);
     }
 
     #[test]
@@ -705,64 +686,22 @@ mod tests {
         let ns = root.path().join("proc/self/ns");
         fs::create_dir_all(&ns).unwrap();
         symlink("pid:[4026531836]", ns.join("pid")).unwrap();
-        assert_eq!(in_initial_pid_namespace(root.path()), Some(true));
+        assert_eq!(in_initial_pid_namespace(&Root::at(root.path())), Some(true));
         fs::remove_file(ns.join("pid")).unwrap();
         symlink("pid:[4026532300]", ns.join("pid")).unwrap();
-        assert_eq!(in_initial_pid_namespace(root.path()), Some(false));
-        assert_eq!(in_initial_pid_namespace(&root.path().join("x")), None);
-    }
-
-    #[test]
-    fn sysctls_are_read_folded_and_never_escape_proc_sys() {
-        let root = tempfile::tempdir().unwrap();
-        let ipv4 = root.path().join("proc/sys/net/ipv4");
-        fs::create_dir_all(&ipv4).unwrap();
-        fs::write(ipv4.join("tcp_rmem"), "4096\t131072\t6291456\n").unwrap();
-        let read = |key| read_sysctl(root.path(), key);
         assert_eq!(
-            read("net.ipv4.tcp_rmem").unwrap().as_deref(),
-            Some("4096 131072 6291456")
+            in_initial_pid_namespace(&Root::at(root.path())),
+            Some(false)
         );
-        assert_eq!(read("net.ipv4.tcp_tw_recycle").unwrap(), None);
-        assert!(matches!(
-            read("net.ipv4").unwrap_err(),
-            SysError::Read { .. }
-        ));
-        for bad in ["net..ipv4", "net/../../etc", ".net", ""] {
-            assert!(
-                matches!(read(bad).unwrap_err(), SysError::Parse { .. }),
-                "{bad}"
-            );
-        }
-        let live = read_sysctl(Path::new("/"), "net.ipv4.tcp_fin_timeout")
-            .unwrap()
-            .unwrap();
-        assert!(live.parse::<u32>().is_ok(), "{live}");
-    }
-
-    #[test]
-    fn sysctls_refuse_fifos_devices_and_oversized_files() {
-        let root = tempfile::tempdir().unwrap();
-        let ipv4 = root.path().join("proc/sys/net/ipv4");
-        fs::create_dir_all(&ipv4).unwrap();
-        nix::unistd::mkfifo(&ipv4.join("tcp_tw_reuse"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        fs::write(ipv4.join("tcp_rmem"), vec![b'1'; 300 << 10]).unwrap();
-        std::os::unix::fs::symlink("/dev/zero", ipv4.join("tcp_wmem")).unwrap();
-        let error = |key| read_sysctl(root.path(), key).unwrap_err().to_string();
-        // Returns at once rather than waiting for a writer that never comes.
-        assert!(
-            error("net.ipv4.tcp_tw_reuse").ends_with("not a regular file (a FIFO)"),
-            "{}",
-            error("net.ipv4.tcp_tw_reuse")
+        assert_eq!(
+            in_initial_pid_namespace(&Root::at(root.path().join("x"))),
+            None
         );
-        assert!(error("net.ipv4.tcp_rmem").ends_with("larger than 256 KiB"));
-        assert!(error("net.ipv4.tcp_wmem").ends_with("not a regular file (a character device)"));
-        assert!(error("net.ipv4").ends_with("not a regular file (a directory)"));
     }
 
     #[test]
     fn counters_merge_netstat_and_snmp() {
-        let counters = read_netstat(&fixtures()).unwrap();
+        let counters = read_netstat(&Root::at(fixtures())).unwrap();
         for key in [
             "TcpExt.DelayedACKs",
             "TcpExt.TCPAutoCorking",
@@ -776,7 +715,7 @@ mod tests {
         assert_eq!(counters["Tcp.RtoMax"], 120_000);
         assert!(!counters.contains_key("Tcp.MaxConn"), "-1 is not a counter");
         assert!(
-            read_netstat(Path::new("/"))
+            read_netstat(&Root::live())
                 .unwrap()
                 .contains_key("TcpExt.ListenDrops")
         );

@@ -7,13 +7,12 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::fs::{self};
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{SysError, os_text};
-use super::procfs;
+use super::fs::{CONFIG_LIMIT, Root, VALUE_LIMIT, read_regular};
 
 // ---------------------------------------------------------------------------------------
 // Knobs
@@ -39,21 +38,33 @@ impl Knob {
     }
 }
 
-/// Reads a dotted knob such as `net.ipv4.tcp_tw_reuse` from `root/proc/sys`.
-pub fn read_knob(root: &Path, key: &str) -> Knob {
-    match procfs::read_sysctl(root, key) {
-        Ok(Some(value)) => Knob::Value(value),
-        Ok(None) => Knob::Absent,
-        Err(error) => Knob::Unreadable(unreadable_text(&error)),
+/// Reads a dotted knob such as `net.ipv4.tcp_tw_reuse` from `root/proc/sys` (proc(5),
+/// sysctl(8)): the one reader of /proc/sys. Read-only by design. A key that could leave
+/// /proc/sys (an empty part, a `/`) is unreadable, never followed.
+pub fn read_knob(root: &Root, key: &str) -> Knob {
+    if key
+        .split('.')
+        .any(|part| part.is_empty() || part.contains('/'))
+    {
+        return Knob::Unreadable(format!(
+            "{key:?} is not a sysctl key (expected dot-separated names such as \
+             net.ipv4.tcp_fin_timeout)"
+        ));
     }
+    read_knob_path(root, &key.replace('.', "/"))
+}
+
+/// The value of a knob as a number (`net.core.somaxconn` → 4096); `None` when it is absent,
+/// unreadable or not a single number.
+pub fn read_number(root: &Root, key: &str) -> Option<u64> {
+    read_knob(root, key).value()?.parse().ok()
 }
 
 /// Reads a knob named by its path under /proc/sys (`net/ipv4/conf/eth0.100/forwarding`),
 /// the form a config key takes once normalized. The path was checked by [`parse_line`]
 /// to stay inside /proc/sys.
-pub fn read_knob_path(root: &Path, path: &str) -> Knob {
-    let file = root.join("proc/sys").join(path);
-    match read_regular(&file, VALUE_LIMIT) {
+pub fn read_knob_path(root: &Root, path: &str) -> Knob {
+    match root.read(Path::new("proc/sys").join(path), VALUE_LIMIT) {
         Ok(bytes) => Knob::Value(fold(&String::from_utf8_lossy(&bytes))),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Knob::Absent,
         // A directory (`net.ipv4 = 1`) is not a knob either.
@@ -62,8 +73,8 @@ pub fn read_knob_path(root: &Path, path: &str) -> Knob {
 }
 
 /// What is wrong with `--root DIR`, if anything: it must be an existing directory.
-pub fn root_problem(root: &Path) -> Option<String> {
-    match fs::metadata(root) {
+pub fn root_problem(root: &Root) -> Option<String> {
+    match fs::metadata(root.path()) {
         Ok(meta) if meta.is_dir() => None,
         Ok(_) => Some("not a directory".into()),
         Err(error) => Some(os_text(&error)),
@@ -71,107 +82,14 @@ pub fn root_problem(root: &Path) -> Option<String> {
 }
 
 /// Whether `root/proc/sys` exists: without it no config value can be checked.
-pub fn proc_sys_present(root: &Path) -> bool {
+pub fn proc_sys_present(root: &Root) -> bool {
     root.join("proc/sys").is_dir()
 }
 
 /// Whether `root/proc/sys/net` exists at all: without it every knob reads as absent, and
 /// "absent" would be a lie about the kernel.
-pub fn proc_sys_net_present(root: &Path) -> bool {
+pub fn proc_sys_net_present(root: &Root) -> bool {
     root.join("proc/sys/net").is_dir()
-}
-
-fn unreadable_text(error: &SysError) -> String {
-    match error {
-        SysError::Read { error, .. } => os_text(error),
-        other => other.to_string(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Bounded reads
-// ---------------------------------------------------------------------------------------
-
-/// The most a config file may hold before it is refused: real ones are a few KiB.
-pub const CONFIG_LIMIT: u64 = 1 << 20;
-
-/// The most a /proc/sys value or /proc/net/sockstat may hold before it is refused. The
-/// longest value a kernel can show is an `ip_local_reserved_ports` listing every other port,
-/// about 190 KB; a real one is a few bytes.
-pub const VALUE_LIMIT: u64 = 256 << 10;
-
-/// Reads a file that must be a regular file of at most `limit` bytes, so a fixture tree (or
-/// a host) can never make sockdoc hang or fill memory: opening a FIFO blocks until a
-/// writer comes, and a device such as /dev/zero never ends. Anything else is an error whose
-/// text says why ("not a regular file (a FIFO)", "larger than 1 MiB"); a missing file keeps
-/// its `NotFound` kind. /proc and /proc/sys files are regular files (of size 0), so the
-/// limit is enforced on the bytes read, not on the size the file claims.
-pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    // Checked before open(), which is where a FIFO blocks ...
-    refuse_irregular(&fs::metadata(path)?)?;
-    // ... and again on the file opened (the path may have changed in between), with
-    // O_NONBLOCK so even that open() cannot block.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    refuse_irregular(&file.metadata()?)?;
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::FileTooLarge,
-            format!("larger than {}", size_text(limit)),
-        ));
-    }
-    Ok(bytes)
-}
-
-fn refuse_irregular(meta: &fs::Metadata) -> io::Result<()> {
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "of an unknown type"
-    };
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("not a regular file ({what})"),
-    ))
-}
-
-/// Whether `path` is absent or a regular file: anything else (a FIFO, a device) is refused
-/// before a reader that does not bound itself opens it.
-pub fn regular_or_absent(path: &Path) -> io::Result<()> {
-    match fs::metadata(path) {
-        Ok(meta) => refuse_irregular(&meta),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
-/// `1048576` → `1 MiB`, `262144` → `256 KiB`.
-fn size_text(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} bytes"),
-    }
-}
-
-/// Whether `root` is the live system's `/`: only there are there sockets to list.
-pub fn is_live_root(root: &Path) -> bool {
-    fs::canonicalize(root).is_ok_and(|real| real == Path::new("/"))
 }
 
 /// Trimmed, with runs of whitespace folded to one space: how sysctl(8) shows a value.
@@ -193,7 +111,7 @@ pub struct Sockstat {
     pub alloc: u64,
 }
 
-pub fn read_sockstat(root: &Path) -> Result<Sockstat, SysError> {
+pub fn read_sockstat(root: &Root) -> Result<Sockstat, SysError> {
     let path = root.join("proc/net/sockstat");
     let bytes = read_regular(&path, VALUE_LIMIT).map_err(|error| SysError::Read {
         path: path.clone(),
@@ -256,7 +174,7 @@ pub struct Netns {
     pub basis: String,
 }
 
-pub fn network_namespace(root: &Path) -> Netns {
+pub fn network_namespace(root: &Root) -> Netns {
     let own = fs::read_link(root.join("proc/self/ns/net"));
     let id = match own {
         Ok(target) => target.to_string_lossy().into_owned(),
@@ -309,7 +227,7 @@ fn namespace_inode(link: &str) -> Option<u64> {
     link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
 }
 
-fn shown(root: &Path) -> String {
+fn shown(root: &Root) -> String {
     let text = root.display().to_string();
     text.trim_end_matches('/').to_string()
 }
@@ -368,7 +286,7 @@ pub struct ConfigFile {
 /// directory masks the same name in later ones), then [`SYSCTL_CONF`]. Masked and
 /// shadowed files are listed too, so the report can say why a file was not read.
 /// Directory read errors come back as notes.
-pub fn config_files(root: &Path) -> (Vec<ConfigFile>, Vec<String>) {
+pub fn config_files(root: &Root) -> (Vec<ConfigFile>, Vec<String>) {
     let mut notes = Vec::new();
     let mut chosen: BTreeMap<OsString, String> = BTreeMap::new();
     let mut shadowed: Vec<(OsString, String)> = Vec::new();
@@ -474,7 +392,7 @@ fn is_conf_name(name: &OsString) -> bool {
 
 /// Reads one file, following symlinks inside `root`; also returns its symlink-free path, so
 /// a file reached twice is judged once.
-fn load(root: &Path, path: &str) -> (ConfigFile, Option<String>) {
+fn load(root: &Root, path: &str) -> (ConfigFile, Option<String>) {
     let file = |status, lines| ConfigFile {
         path: path.to_string(),
         status,
@@ -533,7 +451,7 @@ enum Resolved {
 /// Follows symlinks the way the host would, one path component at a time, but inside
 /// `root`: an absolute target restarts at the root and `..` never climbs above it, so a
 /// fixture tree can never make sockdoc read outside it.
-fn resolve(root: &Path, host_path: &str) -> Resolved {
+fn resolve(root: &Root, host_path: &str) -> Resolved {
     let mut done: Vec<OsString> = Vec::new();
     let mut todo: VecDeque<OsString> = components(host_path).collect();
     let mut hops = 0;
@@ -608,7 +526,7 @@ fn host_text(parts: &[OsString]) -> String {
 }
 
 /// A host path (`/etc/sysctl.conf`) under the root.
-fn inside(root: &Path, host_path: &str) -> PathBuf {
+fn inside(root: &Root, host_path: &str) -> PathBuf {
     root.join(host_path.trim_start_matches('/'))
 }
 
@@ -1009,7 +927,7 @@ mod tests {
     fn files_are_listed_in_systemd_order_with_masks_and_duplicates() {
         let root = tempfile::tempdir().unwrap();
         let write = |path: &str, text: &str| {
-            let file = inside(root.path(), path);
+            let file = inside(&Root::at(root.path()), path);
             fs::create_dir_all(file.parent().unwrap()).unwrap();
             fs::write(file, text).unwrap();
         };
@@ -1020,24 +938,24 @@ mod tests {
         write("/etc/sysctl.d/README", "not a conf file\n");
         write("/etc/sysctl.d/.hidden.conf", "a.e = 1\n");
         write("/etc/sysctl.conf", "# top\nkernel.x = 1\n");
-        fs::create_dir_all(inside(root.path(), "/etc/sysctl.d/dir.conf")).unwrap();
+        fs::create_dir_all(inside(&Root::at(root.path()), "/etc/sysctl.d/dir.conf")).unwrap();
         symlink(
             "/dev/null",
-            inside(root.path(), "/etc/sysctl.d/50-masked.conf"),
+            inside(&Root::at(root.path()), "/etc/sysctl.d/50-masked.conf"),
         )
         .unwrap();
         symlink(
             "../sysctl.conf",
-            inside(root.path(), "/etc/sysctl.d/99-sysctl.conf"),
+            inside(&Root::at(root.path()), "/etc/sysctl.d/99-sysctl.conf"),
         )
         .unwrap();
         symlink(
             "/nowhere.conf",
-            inside(root.path(), "/etc/sysctl.d/70-dangling.conf"),
+            inside(&Root::at(root.path()), "/etc/sysctl.d/70-dangling.conf"),
         )
         .unwrap();
 
-        let (files, notes) = config_files(root.path());
+        let (files, notes) = config_files(&Root::at(root.path()));
         assert!(notes.is_empty(), "{notes:?}");
         let listed: Vec<(&str, &FileStatus)> =
             files.iter().map(|f| (f.path.as_str(), &f.status)).collect();
@@ -1082,11 +1000,11 @@ mod tests {
     #[test]
     fn symlinks_never_leave_the_root() {
         let root = tempfile::tempdir().unwrap();
-        let dir = inside(root.path(), "/etc/sysctl.d");
+        let dir = inside(&Root::at(root.path()), "/etc/sysctl.d");
         fs::create_dir_all(&dir).unwrap();
         symlink("../../../../../../etc/passwd", dir.join("10-up.conf")).unwrap();
         symlink("20-loop.conf", dir.join("20-loop.conf")).unwrap();
-        let (files, _) = config_files(root.path());
+        let (files, _) = config_files(&Root::at(root.path()));
         let why = |i: usize| match &files[i].status {
             FileStatus::Unreadable(why) => why.clone(),
             other => panic!("{other:?}"),
@@ -1098,7 +1016,7 @@ mod tests {
     #[test]
     fn fifos_devices_and_huge_files_are_unreadable_not_a_hang() {
         let root = tempfile::tempdir().unwrap();
-        let dir = inside(root.path(), "/etc/sysctl.d");
+        let dir = inside(&Root::at(root.path()), "/etc/sysctl.d");
         fs::create_dir_all(&dir).unwrap();
         nix::unistd::mkfifo(&dir.join("50-fifo.conf"), nix::sys::stat::Mode::S_IRWXU).unwrap();
         // Read before the limit was checked, this would be a megabyte and a byte of lines.
@@ -1106,8 +1024,12 @@ mod tests {
         big.push_str(&"#".repeat((1 << 20) - big.len() + 1));
         fs::write(dir.join("60-big.conf"), &big).unwrap();
         fs::write(dir.join("70-limit.conf"), &big[..1 << 20]).unwrap();
-        fs::write(inside(root.path(), "/etc/sysctl.conf"), "a.b = 1\n").unwrap();
-        let (files, notes) = config_files(root.path());
+        fs::write(
+            inside(&Root::at(root.path()), "/etc/sysctl.conf"),
+            "a.b = 1\n",
+        )
+        .unwrap();
+        let (files, notes) = config_files(&Root::at(root.path()));
         assert!(notes.is_empty(), "{notes:?}");
         let statuses: Vec<(&str, &FileStatus)> =
             files.iter().map(|f| (f.path.as_str(), &f.status)).collect();
@@ -1129,7 +1051,7 @@ mod tests {
         assert_eq!(files[2].lines.len(), 40_000, "exactly 1 MiB is read");
 
         // A device node inside the tree (root only: mknod needs CAP_MKNOD).
-        let zero = inside(root.path(), "/dev/zero");
+        let zero = inside(&Root::at(root.path()), "/dev/zero");
         fs::create_dir_all(zero.parent().unwrap()).unwrap();
         let made = nix::sys::stat::mknod(
             &zero,
@@ -1139,7 +1061,7 @@ mod tests {
         );
         if made.is_ok() {
             symlink("/dev/zero", dir.join("80-zero.conf")).unwrap();
-            let (files, _) = config_files(root.path());
+            let (files, _) = config_files(&Root::at(root.path()));
             let zero = files.iter().find(|f| f.path.ends_with("80-zero.conf"));
             assert_eq!(
                 zero.map(|f| &f.status),
@@ -1153,41 +1075,62 @@ mod tests {
     }
 
     #[test]
-    fn bounded_reads_name_the_limit_and_keep_not_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
-        fs::write(&file, "12345").unwrap();
-        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
-        let error = read_regular(&file, 4).unwrap_err();
-        assert_eq!(error.to_string(), "larger than 4 bytes");
+    fn sysctls_are_read_folded_and_never_escape_proc_sys() {
+        let root = tempfile::tempdir().unwrap();
+        let ipv4 = root.path().join("proc/sys/net/ipv4");
+        fs::create_dir_all(&ipv4).unwrap();
+        fs::write(ipv4.join("tcp_rmem"), "4096\t131072\t6291456\n").unwrap();
+        let read = |key| read_knob(&Root::at(root.path()), key);
         assert_eq!(
-            read_regular(&dir.path().join("nowhere"), 4)
-                .unwrap_err()
-                .kind(),
-            io::ErrorKind::NotFound
+            read("net.ipv4.tcp_rmem"),
+            Knob::Value("4096 131072 6291456".into())
         );
-        assert_eq!(size_text(CONFIG_LIMIT), "1 MiB");
-        assert_eq!(size_text(VALUE_LIMIT), "256 KiB");
-        assert!(regular_or_absent(&file).is_ok());
-        assert!(regular_or_absent(&dir.path().join("nowhere")).is_ok());
-        assert!(regular_or_absent(dir.path()).is_err());
-        // The live /proc files are regular (of size 0) and read whole.
-        assert!(read_regular(Path::new("/proc/net/sockstat"), VALUE_LIMIT).is_ok());
-        assert!(is_live_root(Path::new("/")));
-        assert!(!is_live_root(dir.path()));
+        assert_eq!(read("net.ipv4.tcp_tw_recycle"), Knob::Absent);
+        assert!(matches!(read("net.ipv4"), Knob::Unreadable(_)));
+        for bad in ["net..ipv4", "net/../../etc", ".net", ""] {
+            assert!(
+                matches!(read(bad), Knob::Unreadable(why) if why.contains("not a sysctl key")),
+                "{bad}"
+            );
+        }
+        let live = read_number(&Root::live(), "net.ipv4.tcp_fin_timeout");
+        assert!(live.is_some_and(|n| n > 0), "{live:?}");
+    }
+
+    #[test]
+    fn sysctls_refuse_fifos_devices_and_oversized_files() {
+        let root = tempfile::tempdir().unwrap();
+        let ipv4 = root.path().join("proc/sys/net/ipv4");
+        fs::create_dir_all(&ipv4).unwrap();
+        nix::unistd::mkfifo(&ipv4.join("tcp_tw_reuse"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        fs::write(ipv4.join("tcp_rmem"), vec![b'1'; 300 << 10]).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", ipv4.join("tcp_wmem")).unwrap();
+        let error = |key| match read_knob(&Root::at(root.path()), key) {
+            Knob::Unreadable(why) => why,
+            other => panic!("{key}: {other:?}"),
+        };
+        // Returns at once rather than waiting for a writer that never comes.
+        assert!(
+            error("net.ipv4.tcp_tw_reuse").ends_with("not a regular file (a FIFO)"),
+            "{}",
+            error("net.ipv4.tcp_tw_reuse")
+        );
+        assert!(error("net.ipv4.tcp_rmem").ends_with("larger than 256 KiB"));
+        assert!(error("net.ipv4.tcp_wmem").ends_with("not a regular file (a character device)"));
+        assert!(error("net.ipv4").ends_with("not a regular file (a directory)"));
     }
 
     #[test]
     fn a_merged_usr_lists_each_directory_once_and_absolute_links_stay_inside() {
         let root = tempfile::tempdir().unwrap();
-        let usr = inside(root.path(), "/usr/lib/sysctl.d");
+        let usr = inside(&Root::at(root.path()), "/usr/lib/sysctl.d");
         fs::create_dir_all(&usr).unwrap();
         fs::write(usr.join("10-a.conf"), "a.b = 1\n").unwrap();
         symlink("usr/lib", root.path().join("lib")).unwrap();
         // An absolute link inside the tree means the tree's /usr, not the host's.
         fs::create_dir_all(root.path().join("etc")).unwrap();
         symlink("/usr/lib/sysctl.d", root.path().join("etc/sysctl.d")).unwrap();
-        let (files, notes) = config_files(root.path());
+        let (files, notes) = config_files(&Root::at(root.path()));
         assert!(notes.is_empty(), "{notes:?}");
         let listed: Vec<(&str, &FileStatus)> =
             files.iter().map(|f| (f.path.as_str(), &f.status)).collect();
@@ -1197,20 +1140,20 @@ mod tests {
     #[test]
     fn a_root_without_proc_has_an_unknown_namespace() {
         let root = tempfile::tempdir().unwrap();
-        let netns = network_namespace(root.path());
+        let netns = network_namespace(&Root::at(root.path()));
         assert_eq!((netns.id, netns.initial), (None, None));
         assert!(netns.basis.contains("proc/self/ns/net"), "{}", netns.basis);
         let ns = root.path().join("proc/self/ns");
         fs::create_dir_all(&ns).unwrap();
         symlink("net:[4026531833]", ns.join("net")).unwrap();
-        let netns = network_namespace(root.path());
+        let netns = network_namespace(&Root::at(root.path()));
         assert_eq!(netns.id.as_deref(), Some("net:[4026531833]"));
         assert_eq!(netns.initial, Some(true));
     }
 
     #[test]
     fn this_process_has_a_namespace() {
-        let netns = network_namespace(Path::new("/"));
+        let netns = network_namespace(&Root::live());
         let id = netns.id.expect("/proc/self/ns/net is readable");
         assert!(namespace_inode(&id).is_some(), "{id}");
     }
@@ -1222,23 +1165,25 @@ mod tests {
         fs::create_dir_all(&ipv4).unwrap();
         fs::write(ipv4.join("ip_local_port_range"), "32768\t60999\n").unwrap();
         assert_eq!(
-            read_knob(root.path(), "net.ipv4.ip_local_port_range"),
+            read_knob(&Root::at(root.path()), "net.ipv4.ip_local_port_range"),
             Knob::Value("32768 60999".into())
         );
         assert_eq!(
-            read_knob(root.path(), "net.ipv4.tcp_tw_recycle"),
+            read_knob(&Root::at(root.path()), "net.ipv4.tcp_tw_recycle"),
             Knob::Absent
         );
         assert_eq!(
-            read_knob_path(root.path(), "net/ipv4/ip_local_port_range"),
+            read_knob_path(&Root::at(root.path()), "net/ipv4/ip_local_port_range"),
             Knob::Value("32768 60999".into())
         );
         assert!(matches!(
-            read_knob_path(root.path(), "net/ipv4"),
+            read_knob_path(&Root::at(root.path()), "net/ipv4"),
             Knob::Unreadable(_)
         ));
-        assert!(proc_sys_net_present(root.path()));
-        assert!(!proc_sys_net_present(&root.path().join("nowhere")));
+        assert!(proc_sys_net_present(&Root::at(root.path())));
+        assert!(!proc_sys_net_present(&Root::at(
+            root.path().join("nowhere")
+        )));
     }
 
     // Each case was written to a knob inside `unshare --net` (Linux 6.18); the comment

@@ -1,0 +1,172 @@
+//! The filesystem sockdoc reads: the live system's `/`, or a fixture tree given with
+//! `--root`. Every /proc, /proc/sys and /etc read goes through a [`Root`] and is bounded: a
+//! fixture (or a host) can never make sockdoc block on a FIFO or fill memory from a device.
+//! Nothing here writes.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Where the files sockdoc reads live: `/` normally, a fixture directory under `--root`.
+/// Sockets are always the live kernel's; only file reads follow the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    path: PathBuf,
+}
+
+impl Root {
+    /// The running system.
+    pub fn live() -> Self {
+        Self::at("/")
+    }
+
+    /// A tree laid out like `/` (`proc/sys/...`, `etc/sysctl.d/...`).
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The root as the user gave it, for messages.
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.path.display()
+    }
+
+    /// `relative` under the root: `join("proc/net/netstat")`.
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.path.join(relative)
+    }
+
+    /// Whether this is the live system's `/`: only there are there sockets to list.
+    pub fn is_live(&self) -> bool {
+        fs::canonicalize(&self.path).is_ok_and(|real| real == Path::new("/"))
+    }
+
+    /// The bytes of the regular file at `relative`, at most `limit` of them: see
+    /// [`read_regular`].
+    pub fn read(&self, relative: impl AsRef<Path>, limit: u64) -> io::Result<Vec<u8>> {
+        read_regular(&self.join(relative), limit)
+    }
+
+    /// As [`Root::read`], as UTF-8 text (`InvalidData` otherwise).
+    pub fn read_text(&self, relative: impl AsRef<Path>, limit: u64) -> io::Result<String> {
+        String::from_utf8(self.read(relative, limit)?)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
+    }
+}
+
+/// The most a config file may hold before it is refused: real ones are a few KiB.
+pub const CONFIG_LIMIT: u64 = 1 << 20;
+
+/// The most a /proc/sys value or /proc/net/sockstat may hold before it is refused. The
+/// longest value a kernel can show is an `ip_local_reserved_ports` listing every other port,
+/// about 190 KB; a real one is a few bytes.
+pub const VALUE_LIMIT: u64 = 256 << 10;
+
+/// The most /proc/net/netstat or /proc/net/snmp may hold before it is refused: about 5 KB
+/// each on Linux 6.18, growing by a few names a year.
+pub const COUNTERS_LIMIT: u64 = 1 << 20;
+
+/// Reads a file that must be a regular file of at most `limit` bytes, so a fixture tree (or
+/// a host) can never make sockdoc hang or fill memory: opening a FIFO blocks until a
+/// writer comes, and a device such as /dev/zero never ends. Anything else is an error whose
+/// text says why ("not a regular file (a FIFO)", "larger than 1 MiB"); a missing file keeps
+/// its `NotFound` kind. /proc and /proc/sys files are regular files (of size 0), so the
+/// limit is enforced on the bytes read, not on the size the file claims.
+pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    // Checked before open(), which is where a FIFO blocks ...
+    refuse_irregular(&fs::metadata(path)?)?;
+    // ... and again on the file opened (the path may have changed in between), with
+    // O_NONBLOCK so even that open() cannot block.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    refuse_irregular(&file.metadata()?)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {}", size_text(limit)),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn refuse_irregular(meta: &fs::Metadata) -> io::Result<()> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "of an unknown type"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    ))
+}
+
+/// Whether `path` is absent or a regular file: anything else (a FIFO, a device) is refused
+/// before a reader that does not bound itself opens it.
+pub fn regular_or_absent(path: &Path) -> io::Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) => refuse_irregular(&meta),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// `1048576` → `1 MiB`, `262144` → `256 KiB`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn bounded_reads_name_the_limit_and_keep_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        let error = read_regular(&file, 4).unwrap_err();
+        assert_eq!(error.to_string(), "larger than 4 bytes");
+        assert_eq!(
+            read_regular(&dir.path().join("nowhere"), 4)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(size_text(CONFIG_LIMIT), "1 MiB");
+        assert_eq!(size_text(VALUE_LIMIT), "256 KiB");
+        assert!(regular_or_absent(&file).is_ok());
+        assert!(regular_or_absent(&dir.path().join("nowhere")).is_ok());
+        assert!(regular_or_absent(dir.path()).is_err());
+        // The live /proc files are regular (of size 0) and read whole.
+        assert!(read_regular(Path::new("/proc/net/sockstat"), VALUE_LIMIT).is_ok());
+        assert!(Root::live().is_live());
+        assert!(!Root::at(dir.path()).is_live());
+        assert_eq!(Root::at(dir.path()).read_text("f", 5).unwrap(), "12345");
+    }
+}

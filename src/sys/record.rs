@@ -1,0 +1,158 @@
+//! The socket records every reader returns (sock_diag and /proc/net alike): the states,
+//! timers and protocols with the kernel's numbering. Shared by `diag`, `procfs` and the
+//! commands, so neither reader depends on the other for its types.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::tcp_info::TcpInfo;
+
+/// TCP states with the kernel's numbering (`include/net/tcp_states.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+    /// Bound but neither listening nor connected (`TCP_BOUND_INACTIVE`): a request bit only.
+    /// sock_diag lists such sockets since Linux 6.8 (commit 91051f003948, "tcp: Dump
+    /// bound-only sockets in inet_diag.") and reports them as CLOSE; older kernels ignore the
+    /// bit and do not list them.
+    BoundInactive = 13,
+}
+
+impl TcpState {
+    pub const ALL: [TcpState; 13] = [
+        Self::Established,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::TimeWait,
+        Self::Close,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Listen,
+        Self::Closing,
+        Self::NewSynRecv,
+        Self::BoundInactive,
+    ];
+
+    pub fn from_kernel(value: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == value)
+    }
+
+    /// The kernel's name, upper-case, e.g. `TIME_WAIT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Established => "ESTABLISHED",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::FinWait1 => "FIN_WAIT1",
+            Self::FinWait2 => "FIN_WAIT2",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSE",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::Listen => "LISTEN",
+            Self::Closing => "CLOSING",
+            Self::NewSynRecv => "NEW_SYN_RECV",
+            Self::BoundInactive => "BOUND_INACTIVE",
+        }
+    }
+
+    /// The bit for this state in `idiag_states`.
+    pub const fn mask(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which timer is pending on a socket (`idiag_timer`, and the `tr` column of /proc/net/tcp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timer {
+    Retransmit,
+    KeepAlive,
+    TimeWait,
+    ZeroWindowProbe,
+}
+
+impl Timer {
+    /// Decodes `idiag_timer` and the `tr` column of /proc/net/tcp, which share numbering
+    /// (`net/ipv4/inet_diag.c`, `net/ipv4/tcp_ipv4.c`): 0 = no timer, or one the kernel may add
+    /// later, which we cannot name.
+    pub fn from_kernel(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Retransmit),
+            2 => Some(Self::KeepAlive),
+            3 => Some(Self::TimeWait),
+            4 => Some(Self::ZeroWindowProbe),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Retransmit => "retransmit",
+            Self::KeepAlive => "keepalive",
+            Self::TimeWait => "timewait",
+            Self::ZeroWindowProbe => "zero-window-probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One socket as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRecord {
+    pub proto: Proto,
+    /// For UDP the kernel reports CLOSE for unconnected and ESTABLISHED for connected sockets.
+    pub state: TcpState,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub timer: Option<Timer>,
+    /// Time left on `timer`.
+    pub expires: Option<Duration>,
+    pub retransmits: u8,
+    /// The socket's owner, or `None` where the kernel reports 0 without meaning root: for
+    /// TIME_WAIT sockets (`inet_twsk_diag_fill()`, net/ipv4/inet_diag.c, sets idiag_uid = 0;
+    /// /proc/net/tcp prints 0 from `get_timewait4_sock()`, net/ipv4/tcp_ipv4.c) and for
+    /// SYN_RECV request sockets in sock_diag (`inet_req_diag_fill()` sets 0; /proc prints the
+    /// listener's uid instead). Only a full socket's message is filled by
+    /// `inet_diag_msg_attrs_fill()`, which sets the real uid and always adds
+    /// INET_DIAG_SHUTDOWN: that attribute is how sock_diag records are told apart.
+    pub uid: Option<u32>,
+    /// 0 for `TIME_WAIT` and request sockets, which no file descriptor owns.
+    pub inode: u64,
+    /// TCP_INFO of a full TCP socket, when the listing asked for it (`Query::with_info`).
+    pub info: Option<TcpInfo>,
+    /// IPV6_V6ONLY of an IPv6 socket (INET_DIAG_SKV6ONLY): whether a `[::]` socket stays off
+    /// IPv4. `None` for IPv4 sockets and where the source does not say (/proc).
+    pub v6only: Option<bool>,
+}
