@@ -10,9 +10,13 @@ use serde::Serialize;
 
 use super::tcp_info::TcpInfo;
 
-/// TCP states with the kernel's numbering (`include/net/tcp_states.h`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// TCP states with the kernel's numbering (`include/net/tcp_states.h`). The names (serde and
+/// `name()`) are derived from the variants, so the two cannot disagree.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum TcpState {
     Established = 1,
     SynSent = 2,
@@ -56,21 +60,7 @@ impl TcpState {
 
     /// The kernel's name, upper-case, e.g. `TIME_WAIT`.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Established => "ESTABLISHED",
-            Self::SynSent => "SYN_SENT",
-            Self::SynRecv => "SYN_RECV",
-            Self::FinWait1 => "FIN_WAIT1",
-            Self::FinWait2 => "FIN_WAIT2",
-            Self::TimeWait => "TIME_WAIT",
-            Self::Close => "CLOSE",
-            Self::CloseWait => "CLOSE_WAIT",
-            Self::LastAck => "LAST_ACK",
-            Self::Listen => "LISTEN",
-            Self::Closing => "CLOSING",
-            Self::NewSynRecv => "NEW_SYN_RECV",
-            Self::BoundInactive => "BOUND_INACTIVE",
-        }
+        self.into()
     }
 
     /// The bit for this state in `idiag_states`.
@@ -86,8 +76,9 @@ impl fmt::Display for TcpState {
 }
 
 /// Which timer is pending on a socket (`idiag_timer`, and the `tr` column of /proc/net/tcp).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Timer {
     Retransmit,
     KeepAlive,
@@ -110,12 +101,7 @@ impl Timer {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Retransmit => "retransmit",
-            Self::KeepAlive => "keepalive",
-            Self::TimeWait => "timewait",
-            Self::ZeroWindowProbe => "zero-window-probe",
-        }
+        self.into()
     }
 }
 
@@ -155,4 +141,26 @@ pub struct SocketRecord {
     /// IPV6_V6ONLY of an IPv6 socket (INET_DIAG_SKV6ONLY): whether a `[::]` socket stays off
     /// IPv4. `None` for IPv4 sockets and where the source does not say (/proc).
     pub v6only: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_serialized_names_and_the_kernel() {
+        for state in TcpState::ALL {
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                state.name(),
+                "{state:?}"
+            );
+        }
+        assert_eq!(TcpState::FinWait1.name(), "FIN_WAIT1");
+        assert_eq!(TcpState::NewSynRecv.name(), "NEW_SYN_RECV");
+        for timer in [1, 2, 3, 4].map(|code| Timer::from_kernel(code).unwrap()) {
+            assert_eq!(serde_json::to_value(timer).unwrap(), timer.name());
+        }
+        assert_eq!(Timer::ZeroWindowProbe.name(), "zero-window-probe");
+    }
 }
