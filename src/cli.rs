@@ -106,7 +106,8 @@ pub enum ColorWhen {
     Never,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Command {
     /// Who holds a port, why bind() fails with "Address already in use", and the fix
     #[command(
@@ -684,19 +685,24 @@ fn parse_p99_limit(text: &str) -> Result<Duration, String> {
 }
 
 impl Command {
-    /// The subcommand's name as typed, for reports and error documents.
+    /// The subcommand's name as typed (`reuse-test`), derived like clap's.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::ReuseTest(_) => "reuse-test",
-            Self::Nagle(_) => "nagle",
-            Self::SysctlAdvice(_) => "sysctl-advice",
-            Self::Sockets(_) => "sockets",
-            Self::Sockopt(_) => "sockopt",
-            Self::Backlog(_) => "backlog",
-            Self::Udp(_) => "udp",
-            Self::PartialSend(_) => "partial-send",
-            Self::PeerClose(_) => "peer-close",
-            Self::Timeouts(_) => "timeouts",
+        self.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn every_command_name_is_the_one_clap_parses() {
+        for sub in Cli::command().get_subcommands() {
+            let cli = Cli::try_parse_from(["sockdoc", sub.get_name()])
+                .unwrap_or_else(|e| panic!("{}: {e}", sub.get_name()));
+            assert_eq!(cli.command.name(), sub.get_name());
         }
     }
 }

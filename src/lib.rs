@@ -12,9 +12,12 @@ pub mod units;
 use std::io::{self, BufWriter, IsTerminal, Write};
 
 use clap::CommandFactory;
-use cli::{Cli, Command};
+use cli::Cli;
 use exit::Exit;
 use report::{Format, Style};
+
+/// sockdoc's version, in every JSON document.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs the command, prints its report (or the error, once) and returns the exit code.
 pub fn run(cli: &Cli) -> Exit {
@@ -35,41 +38,12 @@ pub fn run(cli: &Cli) -> Exit {
         Format::Table
     };
     let context = commands::context(cli, style.interactive);
-    let mut out = BufWriter::new(stdout.lock());
-    let (result, error_written) = match &cli.command {
-        // `sockets` renders each row as it reads it, so it writes while it runs; a failure
-        // part-way is closed off inside the document it already started.
-        Command::Sockets(args) => {
-            let mut sink = report::sockets::sink(format, style, &mut out);
-            let result = commands::sockets::run(args, &context, &mut *sink);
-            let error_written = match &result {
-                Err(error) if format == Format::Json && !is_broken_pipe(error) => sink
-                    .fail(&format!("{error:#}"), exit::for_error(error))
-                    .is_ok(),
-                _ => false,
-            };
-            (result.map(|exit| (None, exit)), error_written)
-        }
-        _ => (
-            commands::run(cli, &context).map(|outcome| (Some(outcome.report), outcome.exit)),
-            false,
-        ),
-    };
-    let result = result.and_then(|(report, exit)| {
-        let written = report
-            .map_or(Ok(()), |report| {
-                report::render(&report, exit, format, style, &mut out)
-            })
-            .and_then(|()| out.flush());
-        match written {
-            // A closed pipe (`sockdoc … | head`) is the reader's choice: the command still
-            // earned its exit code.
-            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(exit),
-            other => other.map(|()| exit).map_err(anyhow::Error::from),
-        }
-    });
-    match result {
+    let mut buffer = BufWriter::new(stdout.lock());
+    let mut writer = report::Writer::new(cli.command.name(), format, style, &mut buffer);
+    let result = commands::run(&cli.command, &context, &mut writer);
+    let exit = match result {
         Ok(exit) => exit,
+        // A closed pipe (`sockdoc … | head`) is the reader's choice, not a failure.
         Err(error) if is_broken_pipe(&error) => Exit::Clean,
         Err(error) => {
             let exit = exit::for_error(&error);
@@ -77,15 +51,19 @@ pub fn run(cli: &Cli) -> Exit {
                 "{}",
                 report::error_text(&format!("sockdoc: error: {error:#}"))
             );
-            if format == Format::Json && !error_written {
-                // Keep the promise of one JSON document on stdout, even on failure.
-                let document =
-                    report::json::error_document(cli.command.name(), &format!("{error:#}"), exit);
-                let _ = writeln!(out, "{document}");
-            }
-            let _ = out.flush();
+            // Keep the promise of one JSON document on stdout, even on failure.
+            let _ = writer.fail(&format!("{error:#}"), exit);
             exit
         }
+    };
+    drop(writer);
+    match buffer.flush() {
+        // The command still earned its exit code when the reader closed the pipe.
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("sockdoc: error: writing the output: {error}");
+            exit.max(Exit::CannotRun)
+        }
+        _ => exit,
     }
 }
 
@@ -107,13 +85,13 @@ pub fn usage_error(error: &clap::Error) -> Exit {
     let document = match error.kind() {
         clap::error::ErrorKind::DisplayHelp => serde_json::json!({
             "command": command.as_deref().unwrap_or("help"),
-            "sockdoc_version": commands::VERSION,
+            "sockdoc_version": VERSION,
             "exit_code": Exit::Clean.code(),
             "help": text,
         }),
         clap::error::ErrorKind::DisplayVersion => serde_json::json!({
             "command": "version",
-            "sockdoc_version": commands::VERSION,
+            "sockdoc_version": VERSION,
             "exit_code": Exit::Clean.code(),
             "version": text.trim(),
         }),

@@ -16,6 +16,13 @@ const CASES: &[(&[&str], &str)] = &[
     (&["reuse-test", "--timeout", "-1s"], "--timeout"),
     (&["reuse-test", "--color", "purple"], "--color"),
     (&["reuse-test", "--no-such-flag"], "--no-such-flag"),
+    // --root is global: every command refuses a root that is not a directory (after parsing)
+    (&["nagle", "--root", "/nonexistent/sockdoc-root"], "--root"),
+    (
+        &["sockets", "--root", "/nonexistent/sockdoc-root"],
+        "--root",
+    ),
+    (&["backlog", "--root", "/etc/hostname"], "--root"),
     // reuse-test
     (&["reuse-test", "70000"], "PORT"),
     (&["reuse-test", "-1"], "PORT"),

@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 
-use sockdoc::commands::Report;
 use sockdoc::commands::reuse_test::{
     Api, FlagReadback, HolderState, Occupant, PortStatus, Reproduction, ReuseReport, TimeWaitEntry,
     TimeWaitProbe, Trial, WaitResult,
 };
 use sockdoc::commands::scenario::{Check, ScenarioReport};
 use sockdoc::commands::sockets::{Footer, InfoRow, SocketRow};
+use sockdoc::commands::{Output, Report};
 use sockdoc::exit::Exit;
 use sockdoc::report::{self, Format, Style};
 use sockdoc::sys::diag::Source;
@@ -127,14 +127,9 @@ fn sample() -> ReuseReport {
 
 fn render(format: Format, style: Style) -> String {
     let mut out = Vec::new();
-    report::render(
-        &Report::ReuseTest(Box::new(sample())),
-        Exit::Clean,
-        format,
-        style,
-        &mut out,
-    )
-    .unwrap();
+    report::Writer::new("reuse-test", format, style, &mut out)
+        .report(&Report::ReuseTest(Box::new(sample())), Exit::Clean)
+        .unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -201,7 +196,10 @@ fn reuse_test_colour_only_when_asked() {
 #[test]
 fn reuse_test_json() {
     let text = render(Format::Json, Style::plain(100));
-    let value: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    // The envelope fills in the running version: the only field not from the sample.
+    assert_eq!(value["sockdoc_version"], sockdoc::VERSION);
+    value["sockdoc_version"] = "[version]".into();
     insta::assert_json_snapshot!(value);
 }
 
@@ -254,14 +252,9 @@ fn scenario() -> ScenarioReport {
 
 fn render_scenario(style: Style) -> String {
     let mut out = Vec::new();
-    report::render(
-        &Report::Scenario(Box::new(scenario())),
-        Exit::Clean,
-        Format::Table,
-        style,
-        &mut out,
-    )
-    .unwrap();
+    report::Writer::new("test", Format::Table, style, &mut out)
+        .report(&Report::Scenario(Box::new(scenario())), Exit::Clean)
+        .unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -309,14 +302,9 @@ fn scenario_measured_shows_labels_and_units_not_keys() {
 #[test]
 fn scenario_json_keeps_the_integer_keys() {
     let mut out = Vec::new();
-    report::render(
-        &Report::Scenario(Box::new(scenario())),
-        Exit::Clean,
-        Format::Json,
-        Style::plain(80),
-        &mut out,
-    )
-    .unwrap();
+    report::Writer::new("test", Format::Json, Style::plain(80), &mut out)
+        .report(&Report::Scenario(Box::new(scenario())), Exit::Clean)
+        .unwrap();
     let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(value["blocking_recv_waited_us"], 201_266);
     assert_eq!(value["tcp_rto_max_ms"], 120_000);

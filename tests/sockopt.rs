@@ -757,12 +757,10 @@ fn sample() -> SockoptReport {
 
 fn render(report: SockoptReport) -> String {
     let mut out = Vec::new();
-    report::render(
+    sockdoc::commands::Output::report(
+        &mut report::Writer::new("sockopt", Format::Table, Style::plain(100), &mut out),
         &sockdoc::commands::Report::Sockopt(Box::new(report)),
         sockdoc::exit::Exit::Finding,
-        Format::Table,
-        Style::plain(100),
-        &mut out,
     )
     .unwrap();
     String::from_utf8(out).unwrap()

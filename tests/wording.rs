@@ -8,8 +8,8 @@ mod common;
 use serde_json::{Map, Value};
 
 use common::run_json;
-use sockdoc::commands::Report;
 use sockdoc::commands::scenario::ScenarioReport;
+use sockdoc::commands::{Output, Report};
 use sockdoc::exit::Exit;
 use sockdoc::report::scenario::measured_rows;
 use sockdoc::report::{self, Format, Style};
@@ -94,14 +94,9 @@ fn every_measured_key_of_every_scenario_has_a_label_and_a_unit() {
         }
 
         let mut out = Vec::new();
-        report::render(
-            &Report::Scenario(Box::new(report)),
-            Exit::Clean,
-            Format::Table,
-            Style::plain(200),
-            &mut out,
-        )
-        .unwrap();
+        report::Writer::new("wording", Format::Table, Style::plain(200), &mut out)
+            .report(&Report::Scenario(Box::new(report)), Exit::Clean)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         for (label, _) in &rows {
             assert!(

@@ -13,13 +13,15 @@ pub mod sysctl_advice;
 pub mod timeouts;
 pub mod udp;
 
+use std::io;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cli::{Cli, Command};
-use crate::exit::Exit;
+use crate::exit::{Exit, UsageError};
 use crate::sys::fs::Root;
+use crate::sys::sysctl;
 
 /// What every command gets besides its own arguments.
 #[derive(Debug, Clone)]
@@ -32,12 +34,16 @@ pub struct Context {
     pub root: Root,
 }
 
-/// The report a command produced and the exit code it earned.
-pub struct Outcome {
-    pub report: Report,
-    pub exit: Exit,
+/// Where a command's results go. `report` implements it (tables, JSON); commands only
+/// hand over data, so a command that streams its rows is no special case.
+pub trait Output {
+    /// Writes a finished report with the exit code it earned.
+    fn report(&mut self, report: &Report, exit: Exit) -> io::Result<()>;
+    /// The sink a command writes its rows to as it reads them (`sockets`).
+    fn stream(&mut self) -> &mut dyn sockets::Sink;
 }
 
+/// A whole report, one variant per report type (the lessons share `Scenario`).
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Report {
@@ -48,7 +54,7 @@ pub enum Report {
     Scenario(Box<scenario::ScenarioReport>),
 }
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::VERSION;
 
 /// The context every command gets, from the global flags; progress bars only where the
 /// caller says stdout is an interactive terminal.
@@ -60,54 +66,40 @@ pub fn context(cli: &Cli, interactive: bool) -> Context {
     }
 }
 
-/// Runs a command that returns a whole report (every command but `sockets`, which streams
-/// its rows to a sink as it reads them: see `sockets::run`).
-pub fn run(cli: &Cli, context: &Context) -> anyhow::Result<Outcome> {
-    let context = context.clone();
-    match &cli.command {
-        Command::ReuseTest(args) => {
-            let (report, exit) = reuse_test::run(args, &context)?;
-            Ok(Outcome {
-                report: Report::ReuseTest(Box::new(report)),
-                exit,
-            })
-        }
-        Command::Nagle(args) => {
-            let (report, exit) = nagle::run(args, &context)?;
-            Ok(Outcome {
-                report: Report::Nagle(Box::new(report)),
-                exit,
-            })
-        }
-        // Its rows stream to a sink as they are read: `sockdoc::run` calls `sockets::run`.
-        Command::Sockets(_) => {
-            anyhow::bail!("sockets streams its rows; run it through sockdoc::run")
-        }
-        Command::Backlog(args) => Ok(scenario(backlog::run(args, &context)?)),
-        Command::Udp(args) => Ok(scenario(udp::run(args, &context)?)),
-        Command::PartialSend(args) => Ok(scenario(partial_send::run(args, &context)?)),
-        Command::PeerClose(args) => Ok(scenario(peer_close::run(args, &context)?)),
-        Command::Timeouts(args) => Ok(scenario(timeouts::run(args, &context)?)),
-        Command::Sockopt(args) => {
-            let (report, exit) = sockopt::run(args, &context)?;
-            Ok(Outcome {
-                report: Report::Sockopt(Box::new(report)),
-                exit,
-            })
-        }
-        Command::SysctlAdvice(args) => {
-            let (report, exit) = sysctl_advice::run(args, &context)?;
-            Ok(Outcome {
-                report: Report::SysctlAdvice(Box::new(report)),
-                exit,
-            })
-        }
-    }
+/// Runs `command`, hands its report (or its rows) to `out` and returns the exit code it
+/// earned.
+pub fn run(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
+    check_root(&ctx.root)?;
+    let (report, exit) = match command {
+        Command::Sockets(args) => return sockets::run(args, ctx, out.stream()),
+        Command::ReuseTest(args) => boxed(reuse_test::run(args, ctx)?, Report::ReuseTest),
+        Command::Nagle(args) => boxed(nagle::run(args, ctx)?, Report::Nagle),
+        Command::Sockopt(args) => boxed(sockopt::run(args, ctx)?, Report::Sockopt),
+        Command::SysctlAdvice(args) => boxed(sysctl_advice::run(args, ctx)?, Report::SysctlAdvice),
+        Command::Backlog(args) => boxed(backlog::run(args, ctx)?, Report::Scenario),
+        Command::Udp(args) => boxed(udp::run(args, ctx)?, Report::Scenario),
+        Command::PartialSend(args) => boxed(partial_send::run(args, ctx)?, Report::Scenario),
+        Command::PeerClose(args) => boxed(peer_close::run(args, ctx)?, Report::Scenario),
+        Command::Timeouts(args) => boxed(timeouts::run(args, ctx)?, Report::Scenario),
+    };
+    out.report(&report, exit)?;
+    Ok(exit)
 }
 
-fn scenario((report, exit): (scenario::ScenarioReport, Exit)) -> Outcome {
-    Outcome {
-        report: Report::Scenario(Box::new(report)),
-        exit,
+fn boxed<R>((report, exit): (R, Exit), variant: fn(Box<R>) -> Report) -> (Report, Exit) {
+    (variant(Box::new(report)), exit)
+}
+
+/// `--root DIR` must be an existing directory for every command: a typo would otherwise
+/// read as a kernel without any of the knobs sockdoc looks for.
+fn check_root(root: &Root) -> anyhow::Result<()> {
+    match sysctl::root_problem(root) {
+        None => Ok(()),
+        Some(problem) => Err(UsageError(format!(
+            "--root {}: {problem}; give an existing directory that stands for / (it holds \
+             proc/ and etc/)",
+            root.display()
+        ))
+        .into()),
     }
 }

@@ -5,34 +5,38 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::commands::VERSION;
+use crate::VERSION;
 use crate::exit::Exit;
 
-/// Writes `report` with the exit code it earned beside `command` and `sockdoc_version`, so
-/// every document a CI consumer reads says how the run ended.
-pub fn render(report: &impl Serialize, exit: Exit, out: &mut impl Write) -> io::Result<()> {
-    let document = with_exit_code(serde_json::to_value(report)?, exit);
+/// Writes `report` inside the envelope every document shares: `command`, `sockdoc_version`
+/// and the exit code it earned, so a CI consumer reads what ran and how it ended first.
+pub fn render(
+    command: &str,
+    report: &impl Serialize,
+    exit: Exit,
+    out: &mut (impl Write + ?Sized),
+) -> io::Result<()> {
+    let document = envelope(command, serde_json::to_value(report)?, exit);
     serde_json::to_writer_pretty(&mut *out, &document)?;
     writeln!(out)
 }
 
-/// `exit_code` placed right after the document's identity fields (`command`,
-/// `sockdoc_version`), ahead of the figures.
-fn with_exit_code(report: Value, exit: Exit) -> Value {
-    let Value::Object(fields) = report else {
-        return report;
-    };
-    let mut document = Map::with_capacity(fields.len() + 1);
-    let mut rest = Vec::with_capacity(fields.len());
-    for (key, value) in fields {
-        if key == "command" || key == "sockdoc_version" {
-            document.insert(key, value);
-        } else {
-            rest.push((key, value));
+/// `command`, `sockdoc_version` and `exit_code` first, then the report's own fields.
+fn envelope(command: &str, report: Value, exit: Exit) -> Value {
+    let mut document = Map::new();
+    document.insert("command".into(), command.into());
+    document.insert("sockdoc_version".into(), VERSION.into());
+    document.insert("exit_code".into(), exit.code().into());
+    match report {
+        Value::Object(fields) => document.extend(
+            fields
+                .into_iter()
+                .filter(|(key, _)| !matches!(key.as_str(), "command" | "sockdoc_version")),
+        ),
+        other => {
+            document.insert("report".into(), other);
         }
     }
-    document.insert("exit_code".into(), exit.code().into());
-    document.extend(rest);
     Value::Object(document)
 }
 
@@ -53,9 +57,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_code_follows_the_identity_fields() {
-        let report = serde_json::json!({"command": "x", "sockdoc_version": "1", "figure": 3});
-        let document = with_exit_code(report, Exit::Finding);
+    fn the_envelope_comes_first_and_is_filled_here() {
+        let report = serde_json::json!({"figure": 3, "command": "stale"});
+        let document = envelope("x", report, Exit::Finding);
         let keys: Vec<&str> = document
             .as_object()
             .unwrap()
@@ -64,5 +68,7 @@ mod tests {
             .collect();
         assert_eq!(keys, ["command", "sockdoc_version", "exit_code", "figure"]);
         assert_eq!(document["exit_code"], 1);
+        assert_eq!(document["command"], "x");
+        assert_eq!(document["sockdoc_version"], VERSION);
     }
 }

@@ -14,7 +14,8 @@ pub mod text;
 use std::io::{self, IsTerminal, Write};
 
 use crate::cli::ColorWhen;
-use crate::commands::Report;
+use crate::commands::sockets::Sink;
+use crate::commands::{Output, Report};
 use crate::exit::Exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,22 +99,85 @@ pub fn error_text(message: &str) -> String {
     text::wrapped(usize::from(width), "", "  ", message).join("\n")
 }
 
-pub fn render(
-    report: &Report,
-    exit: Exit,
+/// The one place output is written: a whole report, or the rows a command streams, as a
+/// table or one JSON document (with `command`, `sockdoc_version` and `exit_code` added here
+/// for every command). Also writes the error document when a command fails under `--json`.
+pub struct Writer<'a> {
+    command: &'static str,
     format: Format,
     style: Style,
-    out: &mut impl Write,
-) -> io::Result<()> {
-    match format {
-        Format::Json => json::render(report, exit, out),
-        Format::Table => match report {
-            Report::ReuseTest(r) => reuse_test::render(r, style, out),
-            Report::Nagle(r) => nagle::render(r, style, out),
-            Report::SysctlAdvice(r) => sysctl_advice::render(r, style, out),
-            Report::Sockopt(r) => sockopt::render(r, style, out),
-            Report::Scenario(r) => scenario::render(r, style, out),
-        },
+    state: State<'a>,
+}
+
+enum State<'a> {
+    /// Nothing written yet.
+    Idle(&'a mut dyn Write),
+    /// A command is streaming its rows.
+    Streaming(Box<dyn Sink + 'a>),
+    /// A whole report went out.
+    Done,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(
+        command: &'static str,
+        format: Format,
+        style: Style,
+        out: &'a mut dyn Write,
+    ) -> Self {
+        Self {
+            command,
+            format,
+            style,
+            state: State::Idle(out),
+        }
+    }
+
+    /// Under `--json`, ends the document with the error: inside the one a stream started,
+    /// or as a document of its own. Tables leave the error to stderr.
+    pub fn fail(&mut self, error: &str, exit: Exit) -> io::Result<()> {
+        if self.format != Format::Json {
+            return Ok(());
+        }
+        match &mut self.state {
+            State::Idle(out) => {
+                writeln!(out, "{}", json::error_document(self.command, error, exit))
+            }
+            State::Streaming(sink) => sink.fail(error, exit),
+            State::Done => Ok(()),
+        }
+    }
+}
+
+impl Output for Writer<'_> {
+    fn report(&mut self, report: &Report, exit: Exit) -> io::Result<()> {
+        let State::Idle(mut out) = std::mem::replace(&mut self.state, State::Done) else {
+            unreachable!("a command hands over one report, and only when it did not stream");
+        };
+        let out = &mut out;
+        match self.format {
+            Format::Json => json::render(self.command, report, exit, out),
+            Format::Table => match report {
+                Report::ReuseTest(r) => reuse_test::render(r, self.style, out),
+                Report::Nagle(r) => nagle::render(r, self.style, out),
+                Report::SysctlAdvice(r) => sysctl_advice::render(r, self.style, out),
+                Report::Sockopt(r) => sockopt::render(r, self.style, out),
+                Report::Scenario(r) => scenario::render(r, self.style, out),
+            },
+        }
+    }
+
+    fn stream(&mut self) -> &mut dyn Sink {
+        if let State::Idle(_) = self.state {
+            let State::Idle(out) = std::mem::replace(&mut self.state, State::Done) else {
+                unreachable!()
+            };
+            self.state = State::Streaming(sockets::sink(self.format, self.style, out));
+        }
+        match &mut self.state {
+            State::Streaming(sink) => &mut **sink,
+            _ => unreachable!("a command streams only before it hands over a report"),
+        }
     }
 }
 

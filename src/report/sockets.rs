@@ -10,7 +10,7 @@ use comfy_table::Cell;
 use super::table::{new_table, paint};
 use super::text::{self, display_width};
 use super::{Format, Style};
-use crate::commands::VERSION;
+use crate::VERSION;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
 use crate::exit::Exit;
 use crate::ports::Level;

@@ -81,7 +81,12 @@ impl fmt::Display for TcpState {
 #[strum(serialize_all = "kebab-case")]
 pub enum Timer {
     Retransmit,
+    // The names ss prints.
+    #[serde(rename = "keepalive")]
+    #[strum(serialize = "keepalive")]
     KeepAlive,
+    #[serde(rename = "timewait")]
+    #[strum(serialize = "timewait")]
     TimeWait,
     ZeroWindowProbe,
 }
@@ -162,5 +167,7 @@ mod tests {
             assert_eq!(serde_json::to_value(timer).unwrap(), timer.name());
         }
         assert_eq!(Timer::ZeroWindowProbe.name(), "zero-window-probe");
+        assert_eq!(Timer::KeepAlive.name(), "keepalive");
+        assert_eq!(Timer::TimeWait.name(), "timewait");
     }
 }
