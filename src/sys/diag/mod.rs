@@ -9,24 +9,22 @@
 //! and INET_DIAG_SHUTDOWN (which marks a full socket, see `SocketRecord::uid`); any others
 //! are skipped.
 
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
-    setsockopt, socket, sockopt,
-};
-use nix::sys::time::{TimeVal, TimeValLike};
 use serde::Serialize;
+
+mod codec;
+mod netlink;
+
+pub use codec::parse_messages;
+use codec::{INET_DIAG_INFO_EXT, INET_DIAG_NOCOOKIE, SockId, ip_bytes, request};
+use netlink::DiagSocket;
 
 use super::error::{SysError, os_text};
 use super::fs::Root;
 use super::procfs;
-use super::record::{Proto, SocketRecord, TcpState, Timer};
-use super::tcp_info::TcpInfo;
+use super::record::{Proto, SocketRecord, TcpState};
 
 /// Where a listing came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,16 +184,6 @@ pub fn list(query: &Query) -> Result<(Vec<SocketRecord>, Listing), SysError> {
 /// The socket with exactly this local and remote address, or `None`.
 ///
 /// One non-dump `SOCK_DIAG_BY_FAMILY` request carrying the 4-tuple and
-/// `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`): the attribute carrying tcp_info.
-const INET_DIAG_INFO: u16 = 2;
-/// `INET_DIAG_SHUTDOWN`: the socket's shutdown bits, the first attribute
-/// `inet_diag_msg_attrs_fill()` adds for every full socket (TCP and UDP) and never added for
-/// TIME_WAIT or request sockets.
-const INET_DIAG_SHUTDOWN: u16 = 8;
-/// `INET_DIAG_SKV6ONLY`: the IPV6_V6ONLY flag, sent with every AF_INET6 socket.
-const INET_DIAG_SKV6ONLY: u16 = 11;
-/// The request's `idiag_ext` bit asking for `INET_DIAG_INFO`: bit (type - 1).
-const INET_DIAG_INFO_EXT: u8 = 1 << (INET_DIAG_INFO - 1);
 /// `INET_DIAG_NOCOOKIE` (`sock_diag(7)`): the kernel looks the tuple up in its hash tables,
 /// `TIME_WAIT` sockets included, and answers with one `inet_diag_msg` or ENOENT. Cheap enough
 /// to poll one connection. The kernel's lookup falls back to a listener on the local port
@@ -313,158 +301,6 @@ fn lookup_by_netlink(
     Ok(found.filter(|record| same(record.local, local) && same(record.remote, remote)))
 }
 
-/// Parses one datagram of netlink messages (netlink(7)) from `NETLINK_SOCK_DIAG`, passing each
-/// `inet_diag_msg` to `visit` as a socket of `proto` (the message does not carry it).
-///
-/// A pure function over bytes: every length is checked, and malformed or truncated input
-/// is a `SysError::Parse`, never a panic. `NLMSG_ERROR` becomes `SysError::Diag` with the
-/// kernel's errno.
-pub fn parse_messages(
-    buf: &[u8],
-    proto: Proto,
-    mut visit: impl FnMut(SocketRecord),
-) -> Result<ParseStatus, SysError> {
-    let mut rest = buf;
-    while !rest.is_empty() {
-        let header = rest.first_chunk::<NLMSG_HDRLEN>().ok_or_else(|| {
-            parse_error(format!(
-                "{} bytes left, short of a message header",
-                rest.len()
-            ))
-        })?;
-        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let kind = u16::from_ne_bytes([header[4], header[5]]);
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(parse_error(format!(
-                "message length {len} outside the {} bytes left",
-                rest.len()
-            )));
-        }
-        let payload = &rest[NLMSG_HDRLEN..len];
-        match i32::from(kind) {
-            libc::NLMSG_DONE => {
-                // A dump that failed part-way ends with its negative errno here.
-                return match payload.first_chunk::<4>().map(|e| i32::from_ne_bytes(*e)) {
-                    Some(errno) if errno < 0 => Err(kernel_error(errno)),
-                    _ => Ok(ParseStatus::Done),
-                };
-            }
-            libc::NLMSG_ERROR => {
-                let errno = payload
-                    .first_chunk::<4>()
-                    .map(|e| i32::from_ne_bytes(*e))
-                    .ok_or_else(|| parse_error("NLMSG_ERROR without an error code".to_owned()))?;
-                // Error code 0 is an acknowledgement.
-                return if errno == 0 {
-                    Ok(ParseStatus::Done)
-                } else {
-                    Err(kernel_error(errno))
-                };
-            }
-            SOCK_DIAG_BY_FAMILY => visit(parse_inet_diag_msg(payload, proto)?),
-            // NLMSG_NOOP and anything newer carry no socket.
-            _ => {}
-        }
-        // Messages start on 4-byte boundaries (NLMSG_ALIGN); the last one may lack padding.
-        rest = rest.get(nlmsg_align(len)..).unwrap_or_default();
-    }
-    Ok(ParseStatus::Continue)
-}
-
-/// `SOCK_DIAG_BY_FAMILY` (`include/uapi/linux/sock_diag.h`); libc does not define it.
-const SOCK_DIAG_BY_FAMILY: i32 = 20;
-/// `sizeof(struct nlmsghdr)`.
-const NLMSG_HDRLEN: usize = 16;
-/// `sizeof(struct inet_diag_req_v2)`: family, protocol, ext, pad, states, 48-byte sockid.
-const INET_DIAG_REQ_V2_LEN: usize = 56;
-const REQUEST_LEN: usize = NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN;
-/// `sizeof(struct inet_diag_msg)`: 4 bytes, 48-byte sockid, expires, rqueue, wqueue, uid, inode.
-const INET_DIAG_MSG_LEN: usize = 72;
-/// `INET_DIAG_NOCOOKIE` (`include/uapi/linux/inet_diag.h`): "match any socket with this tuple".
-const INET_DIAG_NOCOOKIE: u32 = u32::MAX;
-/// The kernel sizes each dump datagram to the reader's largest recent receive buffer, capped
-/// near 32 KiB (`net/netlink/af_netlink.c`, `max_recvmsg_len`), so 32 KiB takes any reply whole
-/// and lets the kernel pack as many sockets per datagram as it will.
-const RECV_BUF_LEN: usize = 32 * 1024;
-/// `SO_RCVTIMEO` on the netlink socket: the kernel answers in microseconds, but a dump must
-/// never hang the tool.
-const RECV_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `struct inet_diag_sockid`, in host types: `src` is the local end, except in a UDP
-/// exact lookup (see `lookup`).
-struct SockId {
-    sport: u16,
-    dport: u16,
-    src: [u8; 16],
-    dst: [u8; 16],
-    ifindex: u32,
-    cookie: [u32; 2],
-}
-
-/// A `NETLINK_SOCK_DIAG` socket with its reusable receive buffer.
-struct DiagSocket {
-    fd: OwnedFd,
-    buf: Vec<u8>,
-}
-
-impl DiagSocket {
-    fn open() -> Result<Self, SysError> {
-        let fd = socket(
-            AddressFamily::Netlink,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkSockDiag,
-        )
-        .map_err(diag_error)?;
-        setsockopt(
-            &fd,
-            sockopt::ReceiveTimeout,
-            &TimeVal::seconds(RECV_TIMEOUT.as_secs() as i64),
-        )
-        .map_err(|errno| SysError::SetOption {
-            option: "SO_RCVTIMEO on the NETLINK_SOCK_DIAG socket",
-            error: errno.into(),
-        })?;
-        Ok(Self {
-            fd,
-            buf: vec![0; RECV_BUF_LEN],
-        })
-    }
-
-    fn send(&self, request: &[u8]) -> Result<(), SysError> {
-        // Port id 0 is the kernel.
-        sendto(
-            self.fd.as_raw_fd(),
-            request,
-            &NetlinkAddr::new(0, 0),
-            MsgFlags::empty(),
-        )
-        .map(drop)
-        .map_err(diag_error)
-    }
-
-    /// One datagram. `MSG_TRUNC` makes recv report the datagram's full length, so a reply
-    /// larger than the buffer is an error rather than silently cut sockets.
-    fn receive(&mut self) -> Result<&[u8], SysError> {
-        loop {
-            match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::MSG_TRUNC) {
-                Ok(len) if len > self.buf.len() => {
-                    return Err(parse_error(format!(
-                        "a {len}-byte reply overflowed the {}-byte buffer",
-                        self.buf.len()
-                    )));
-                }
-                Ok(len) => return Ok(&self.buf[..len]),
-                Err(Errno::EINTR) => {}
-                // SO_RCVTIMEO expired. Not `SysError::Timeout`, whose text points at --timeout,
-                // which does not govern this fixed bound.
-                Err(Errno::EAGAIN) => return Err(diag_error(Errno::ETIMEDOUT)),
-                Err(errno) => return Err(diag_error(errno)),
-            }
-        }
-    }
-}
-
 fn dump(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<(), SysError> {
     let mut socket = DiagSocket::open()?;
     // A non-zero sport makes the kernel skip other ports itself (`inet_diag_dump_icsk`,
@@ -511,161 +347,18 @@ fn read_proc(query: &Query, visit: &mut impl FnMut(SocketRecord)) -> Result<(), 
     Ok(())
 }
 
-/// A `SOCK_DIAG_BY_FAMILY` request: `nlmsghdr` then `inet_diag_req_v2`, no extensions.
-fn request(family: u8, proto: Proto, states: u32, flags: u16, id: &SockId) -> [u8; REQUEST_LEN] {
-    let mut msg = [0; REQUEST_LEN];
-    let protocol = match proto {
-        Proto::Tcp => libc::IPPROTO_TCP,
-        Proto::Udp => libc::IPPROTO_UDP,
-    };
-    msg[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
-    msg[4..6].copy_from_slice(&(SOCK_DIAG_BY_FAMILY as u16).to_ne_bytes());
-    msg[6..8].copy_from_slice(&flags.to_ne_bytes());
-    msg[8..12].copy_from_slice(&1u32.to_ne_bytes()); // sequence number; port id stays 0
-    msg[16] = family;
-    msg[17] = protocol as u8;
-    msg[20..24].copy_from_slice(&states.to_ne_bytes());
-    msg[24..26].copy_from_slice(&id.sport.to_be_bytes());
-    msg[26..28].copy_from_slice(&id.dport.to_be_bytes());
-    msg[28..44].copy_from_slice(&id.src);
-    msg[44..60].copy_from_slice(&id.dst);
-    msg[60..64].copy_from_slice(&id.ifindex.to_ne_bytes());
-    msg[64..68].copy_from_slice(&id.cookie[0].to_ne_bytes());
-    msg[68..72].copy_from_slice(&id.cookie[1].to_ne_bytes());
-    msg
-}
-
-/// Decodes `struct inet_diag_msg` and, when present, its INET_DIAG_INFO attribute; other
-/// attributes are skipped.
-fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<SocketRecord, SysError> {
-    let msg = payload.first_chunk::<INET_DIAG_MSG_LEN>().ok_or_else(|| {
-        parse_error(format!(
-            "a {}-byte inet_diag_msg, expected at least {INET_DIAG_MSG_LEN}",
-            payload.len()
-        ))
-    })?;
-    let u32_at = |at: usize| u32::from_ne_bytes([msg[at], msg[at + 1], msg[at + 2], msg[at + 3]]);
-    let port_at = |at: usize| u16::from_be_bytes([msg[at], msg[at + 1]]);
-    let addr_at = |at: usize| -> [u8; 16] { std::array::from_fn(|i| msg[at + i]) };
-    let [family, state, timer, retransmits] = [msg[0], msg[1], msg[2], msg[3]];
-    let ifindex = u32_at(40);
-    let endpoint = |addr: [u8; 16], port: u16| match i32::from(family) {
-        libc::AF_INET => Ok(SocketAddr::V4(SocketAddrV4::new(
-            Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]),
-            port,
-        ))),
-        libc::AF_INET6 => {
-            let ip = Ipv6Addr::from(addr);
-            // The interface index only scopes link-local addresses.
-            let scope = if ip.is_unicast_link_local() {
-                ifindex
-            } else {
-                0
-            };
-            Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)))
-        }
-        _ => Err(parse_error(format!("address family {family}"))),
-    };
-    let timer = Timer::from_kernel(timer);
-    let attributes = Attributes::parse(&payload[INET_DIAG_MSG_LEN..]);
-    Ok(SocketRecord {
-        proto,
-        state: TcpState::from_kernel(state)
-            .ok_or_else(|| parse_error(format!("socket state {state}")))?,
-        local: endpoint(addr_at(8), port_at(4))?,
-        remote: endpoint(addr_at(24), port_at(6))?,
-        recv_q: u32_at(56),
-        send_q: u32_at(60),
-        timer,
-        expires: timer.map(|_| Duration::from_millis(u64::from(u32_at(52)))),
-        retransmits,
-        uid: attributes.full_socket.then(|| u32_at(64)),
-        inode: u64::from(u32_at(68)),
-        info: attributes.info,
-        v6only: attributes.v6only,
-    })
-}
-
-/// The attributes sockdoc reads from the `struct rtattr` list (u16 length, u16 type,
-/// payload, aligned to 4) that follows an `inet_diag_msg`. A malformed list ends the walk
-/// rather than failing the listing: the socket itself was decoded.
-#[derive(Default)]
-struct Attributes {
-    info: Option<TcpInfo>,
-    v6only: Option<bool>,
-    /// INET_DIAG_SHUTDOWN was present: a full socket, whose idiag_uid is its owner.
-    full_socket: bool,
-}
-
-impl Attributes {
-    fn parse(mut attrs: &[u8]) -> Self {
-        let mut found = Self::default();
-        while let Some(header) = attrs.first_chunk::<4>() {
-            let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
-            let kind = u16::from_ne_bytes([header[2], header[3]]);
-            if len < 4 || len > attrs.len() {
-                break;
-            }
-            let payload = &attrs[4..len];
-            match kind {
-                INET_DIAG_INFO => found.info = Some(TcpInfo::parse(payload)),
-                INET_DIAG_SKV6ONLY => found.v6only = payload.first().map(|&b| b != 0),
-                INET_DIAG_SHUTDOWN => found.full_socket = true,
-                _ => {}
-            }
-            let Some(rest) = attrs.get(nlmsg_align(len)..) else {
-                break;
-            };
-            attrs = rest;
-        }
-        found
-    }
-}
-
-fn ip_bytes(addr: SocketAddr) -> [u8; 16] {
-    match addr {
-        SocketAddr::V4(v4) => {
-            let mut bytes = [0; 16];
-            bytes[..4].copy_from_slice(&v4.ip().octets());
-            bytes
-        }
-        SocketAddr::V6(v6) => v6.ip().octets(),
-    }
-}
-
-fn nlmsg_align(len: usize) -> usize {
-    (len + 3) & !3
-}
-
-fn diag_error(errno: Errno) -> SysError {
-    SysError::Diag {
-        error: errno.into(),
-    }
-}
-
-fn kernel_error(negative_errno: i32) -> SysError {
-    SysError::Diag {
-        error: io::Error::from_raw_os_error(negative_errno.unsigned_abs() as i32),
-    }
-}
-
-fn parse_error(detail: String) -> SysError {
-    SysError::Parse {
-        what: "a NETLINK_SOCK_DIAG reply".to_owned(),
-        detail,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
     use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream, UdpSocket};
-    use std::time::Instant;
+    use std::net::{SocketAddrV6, TcpListener, TcpStream, UdpSocket};
+    use std::time::{Duration, Instant};
 
     use proptest::prelude::*;
 
+    use super::codec::{INET_DIAG_MSG_LEN, NLMSG_HDRLEN, SOCK_DIAG_BY_FAMILY, nlmsg_align};
     use super::*;
+    use crate::sys::record::Timer;
 
     /// Calls `probe` every millisecond until it yields, for at most 2 s: loopback state
     /// changes land within microseconds, the bound only turns a bug into a failure.
