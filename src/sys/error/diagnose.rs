@@ -1,214 +1,17 @@
-//! Errors from the kernel-facing layer. Each carries the step that failed and the
-//! address involved, so the user reads "binding 127.0.0.1:8080: Address already in use
-//! (EADDRINUSE)" rather than a bare os error; where the errno has a cause on this host that
-//! sockdoc can read (a full port range, lo down, IPv6 disabled, the fd limit), [`diagnose`]
-//! names it with the figures that show it.
+//! Errno into diagnosis: what an errno from a socket call means on this host, read now (a
+//! full port range, lo down, IPv6 disabled, the fd limit, a firewall rule), with the
+//! figures that show it and the fix.
 
 use std::fmt::Write as _;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::diag::{self, Query};
-use super::fs::Root;
-use super::record::{Proto, SocketRecord, TcpState};
-use super::sysctl;
 use crate::ports::{self, Budget, PortSettings};
-
-/// Why a packet sockdoc sent to itself never got its answer. Every experiment talks to this
-/// host, so nothing on a wire can lose it: something on the host dropped it, or the host is
-/// too busy to answer in time.
-pub const NO_ANSWER_CAUSES: &str = "sockdoc talks only to this host, so something here \
-     dropped the packet (a firewall rule: `nft list ruleset`, `iptables -S`; a qdisc on lo: `tc \
-     qdisc show dev lo`; lo down: `ip link show lo`) or the host was too busy to answer in time \
-     (raise --timeout)";
-
-#[derive(Debug, thiserror::Error)]
-pub enum SysError {
-    #[error("creating a {what} socket: {}", os_text(.error))]
-    Socket {
-        what: &'static str,
-        error: io::Error,
-    },
-
-    #[error("setting {option} on the socket: {}", os_text(.error))]
-    SetOption {
-        option: &'static str,
-        error: io::Error,
-    },
-
-    #[error("reading {option} from the socket: {}", os_text(.error))]
-    GetOption {
-        option: &'static str,
-        error: io::Error,
-    },
-
-    #[error("binding {addr}: {}", os_text(.error))]
-    Bind { addr: SocketAddr, error: io::Error },
-
-    #[error("listening on {addr}: {}", os_text(.error))]
-    Listen { addr: SocketAddr, error: io::Error },
-
-    #[error("connecting to {addr}: {}", os_text(.error))]
-    Connect { addr: SocketAddr, error: io::Error },
-
-    #[error("{step}: {}", os_text(.error))]
-    Io { step: String, error: io::Error },
-
-    #[error("{step}: no answer within {}: {NO_ANSWER_CAUSES}", humantime::format_duration(*.timeout))]
-    Timeout { step: String, timeout: Duration },
-
-    /// A read that needed more bytes met the end of the stream: Rust's `read_exact` would say
-    /// only "failed to fill whole buffer".
-    #[error("{step}: the peer closed the connection after {received} of {expected} bytes")]
-    PeerClosed {
-        step: String,
-        received: usize,
-        expected: usize,
-    },
-
-    /// An error with the cause [`diagnose`] read on this host when it happened.
-    #[error("{}", diagnosed_text(.error, .diagnosis))]
-    Diagnosed {
-        error: Box<SysError>,
-        diagnosis: String,
-    },
-
-    #[error("querying NETLINK_SOCK_DIAG: {}", os_text(.error))]
-    Diag { error: io::Error },
-
-    #[error("reading {}: {}", .path.display(), os_text(.error))]
-    Read { path: PathBuf, error: io::Error },
-
-    #[error("parsing {what}: {detail}")]
-    Parse { what: String, detail: String },
-}
-
-impl SysError {
-    /// The errno behind the error, when there is one: commands branch on it
-    /// (EADDRINUSE is a measured outcome, EACCES a reason to stop).
-    pub fn errno(&self) -> Option<Errno> {
-        match self {
-            Self::Socket { error, .. }
-            | Self::SetOption { error, .. }
-            | Self::GetOption { error, .. }
-            | Self::Bind { error, .. }
-            | Self::Listen { error, .. }
-            | Self::Connect { error, .. }
-            | Self::Io { error, .. }
-            | Self::Diag { error }
-            | Self::Read { error, .. } => error.raw_os_error().map(Errno::from_raw),
-            Self::Diagnosed { error, .. } => error.errno(),
-            Self::Timeout { .. } | Self::PeerClosed { .. } | Self::Parse { .. } => None,
-        }
-    }
-
-    /// The error without a diagnosis, for callers that explain the errno their own way.
-    #[must_use]
-    pub fn undiagnosed(self) -> Self {
-        match self {
-            Self::Diagnosed { error, .. } => *error,
-            other => other,
-        }
-    }
-
-    /// The error under its diagnosis, if it has one.
-    pub fn undiagnosed_ref(&self) -> &Self {
-        match self {
-            Self::Diagnosed { error, .. } => error,
-            other => other,
-        }
-    }
-
-    /// This error with [`diagnose`]'s reading of its errno for the operation it names (a
-    /// bind, a connect, a socket), when there is one.
-    #[must_use]
-    pub fn diagnosed(self) -> Self {
-        let op = match &self {
-            Self::Socket { .. } => Op::Socket,
-            Self::Bind { addr, .. } => Op::Bind(*addr),
-            Self::Listen { addr, .. } => Op::Listen(*addr),
-            Self::Connect { addr, .. } => Op::Connect(*addr),
-            _ => Op::Other,
-        };
-        self.diagnosed_as(op)
-    }
-
-    /// This error with [`diagnose`]'s reading of its errno for `op`, when there is one.
-    #[must_use]
-    pub fn diagnosed_as(self, op: Op) -> Self {
-        let diagnosis = match &self {
-            Self::Diagnosed { .. } => None,
-            // No errno, but one cause sockdoc can read: lo is down.
-            Self::Timeout { .. } => {
-                (loopback_up() == Some(false)).then(|| LO_DOWN_DROPS.to_owned())
-            }
-            other => other.errno().and_then(|errno| diagnose(op, errno)),
-        };
-        match diagnosis {
-            Some(diagnosis) => Self::Diagnosed {
-                error: Box::new(self),
-                diagnosis,
-            },
-            None => self,
-        }
-    }
-
-    /// Wraps an I/O error from a blocking step, turning the SO_RCVTIMEO/SO_SNDTIMEO
-    /// expiry (EAGAIN) into a `Timeout` that names the step, diagnosed (lo down, EMFILE).
-    pub fn io_step(step: impl Into<String>, error: io::Error, timeout: Duration) -> Self {
-        let step = step.into();
-        if matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            Self::Timeout { step, timeout }
-        } else {
-            Self::Io { step, error }
-        }
-        .diagnosed()
-    }
-}
-
-/// A diagnosed error as one sentence. A timeout's diagnosis takes the place of the list of
-/// possible causes ([`NO_ANSWER_CAUSES`]): it is the one cause read on this host, so it
-/// leads, and the user is not sent to raise --timeout for a packet that cannot arrive.
-fn diagnosed_text(error: &SysError, diagnosis: &str) -> String {
-    match error {
-        SysError::Timeout { step, timeout } => format!(
-            "{step}: no answer within {}: {diagnosis}",
-            humantime::format_duration(*timeout)
-        ),
-        other => format!("{other}: {diagnosis}"),
-    }
-}
-
-/// The errno name as in errno(3), e.g. `EADDRINUSE`; `None` for errors without an errno.
-pub fn errno_name(error: &io::Error) -> Option<String> {
-    let errno = Errno::from_raw(error.raw_os_error()?);
-    // nix's Debug prints the symbolic name; UnknownErrno means the kernel sent a code nix
-    // does not know, which we show as a number instead.
-    (errno != Errno::UnknownErrno).then(|| format!("{errno:?}"))
-}
-
-/// "Address already in use (EADDRINUSE)": the kernel's text and the errno name, so users
-/// can search for either.
-pub fn os_text(error: &io::Error) -> String {
-    match error.raw_os_error() {
-        Some(code) => {
-            let name = errno_name(error).unwrap_or_else(|| format!("errno {code}"));
-            format!("{} ({name})", Errno::from_raw(code).desc())
-        }
-        None => error.to_string(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Errno into diagnosis
-// ---------------------------------------------------------------------------------------
+use crate::sys::diag::{self, Query};
+use crate::sys::fs::Root;
+use crate::sys::record::{Proto, SocketRecord, TcpState};
+use crate::sys::sysctl;
 
 /// The socket operation whose errno [`diagnose`] explains, with the address it named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,7 +181,7 @@ const NO_IPV6_IN_KERNEL: &str = "this kernel has no IPv6 (/proc/sys/net/ipv6 is 
 /// Whether `lo` is up (IFF_UP), read through getifaddrs(3), which asks the kernel over
 /// netlink and so sees this process's network namespace (/sys/class/net may show another).
 /// `None` when the interface list cannot be read or has no lo.
-fn loopback_up() -> Option<bool> {
+pub(super) fn loopback_up() -> Option<bool> {
     use nix::net::if_::InterfaceFlags;
     nix::ifaddrs::getifaddrs()
         .ok()?
@@ -415,7 +218,7 @@ fn unreachable_loopback_text(addr: SocketAddr, lo_up: Option<bool>) -> String {
 }
 
 /// Why an answer never came when lo is down: a down interface transmits nothing.
-const LO_DOWN_DROPS: &str = "the loopback interface lo is down (its IFF_UP flag is clear, read \
+pub(super) const LO_DOWN_DROPS: &str = "the loopback interface lo is down (its IFF_UP flag is clear, read \
      now), and a down interface transmits nothing: run `ip link set lo up` in this network \
      namespace";
 
@@ -610,7 +413,7 @@ fn connect_ports_text(dest: SocketAddr, usage: &PortUse) -> String {
                     "; a TIME_WAIT socket keeps its port for up to {} s (TCP_TIMEWAIT_LEN), \
                      less where net.ipv4.tcp_tw_reuse lets connect() take it over \
                      (tcp_twsk_unique(), net/ipv4/tcp_ipv4.c)",
-                    super::TCP_TIMEWAIT_LEN.as_secs()
+                    crate::sys::TCP_TIMEWAIT_LEN.as_secs()
                 );
             }
             text
@@ -670,6 +473,7 @@ fn bind_ports_text(tcp: &PortUse, udp: &PortUse) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::error::*;
 
     #[test]
     fn os_text_shows_kernel_text_and_errno_name() {
