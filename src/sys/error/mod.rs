@@ -203,4 +203,3 @@ pub fn os_text(error: &io::Error) -> String {
         None => error.to_string(),
     }
 }
-

@@ -1,25 +1,20 @@
-//! `sockdoc sockets`: TCP and UDP sockets from NETLINK_SOCK_DIAG (or /proc/net), streamed
-//! row by row to a renderer so memory stays flat however many sockets there are, or folded
-//! into a summary: counts by state, TIME_WAIT per destination against the ephemeral-port
-//! budget (judged by [`crate::ports`], as `sysctl-advice` judges it), accept queues that
-//! are filling, and CLOSE_WAIT sockets piling up in a process (a descriptor leak).
+//! `sockets --summary`: counts by state, TIME_WAIT per destination against the
+//! ephemeral-port budget (judged by [`crate::ports`], as `sysctl-advice` judges it), accept
+//! queues that are filling, and CLOSE_WAIT sockets piling up in a process (a descriptor
+//! leak). Fed one socket at a time by `sockets::run`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
-use super::Context;
-use crate::cli::{SocketsArgs, StateFilter};
-use crate::exit::Exit;
+use super::proto_name;
 use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
-use crate::sys::diag::{self, Query, Source};
+use crate::sys::diag::Source;
 use crate::sys::fs::Root;
 use crate::sys::procfs::{self, Owner};
-use crate::sys::record::{Proto, SocketRecord, TcpState, Timer};
+use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::sys::sysctl;
 use crate::units::{count, human, millis};
 
@@ -51,49 +46,6 @@ const TOP_CLOSE_WAIT: usize = 10;
 
 /// How many TIME_WAIT destinations the summary lists.
 const TOP_DESTINATIONS: usize = 10;
-
-/// One socket as rendered: the contract's fields, and tcp_info when asked for.
-#[derive(Debug, Serialize)]
-pub struct SocketRow<'a> {
-    pub proto: Proto,
-    pub state: TcpState,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub recv_q: u32,
-    pub send_q: u32,
-    pub timer: Option<&'static str>,
-    pub expires_ms: Option<u64>,
-    /// The owner; null where the kernel reports none (TIME_WAIT, and request sockets in
-    /// sock_diag), whose uid field holds a 0 that does not mean root (`SocketRecord::uid`).
-    pub uid: Option<u32>,
-    pub inode: u64,
-    pub pid: Option<u32>,
-    pub process: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub info: Option<InfoRow>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct InfoRow {
-    pub rtt_us: Option<u32>,
-    pub rttvar_us: Option<u32>,
-    pub cwnd: Option<u32>,
-    pub mss: Option<u32>,
-    pub retransmits: Option<u32>,
-    /// Bytes per second.
-    pub delivery_rate: Option<u64>,
-}
-
-/// What comes after the rows: where they came from, how many, and the summary.
-#[derive(Debug, Serialize)]
-pub struct Footer {
-    pub count: u64,
-    pub source: Source,
-    pub notes: Vec<String>,
-    pub summary: Option<Summary>,
-    /// The contract's exit code: 1 when the summary has findings, else 0.
-    pub exit_code: u8,
-}
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
@@ -178,216 +130,9 @@ pub struct CloseWaitOwner {
     pub leak_at: u64,
 }
 
-/// Where rows go: a renderer that writes each one as it arrives.
-pub trait Sink {
-    fn socket(&mut self, row: &SocketRow<'_>) -> io::Result<()>;
-    fn finish(&mut self, footer: &Footer) -> io::Result<()>;
-    /// The listing failed after the sink may have started writing: end what it started,
-    /// carrying the error (JSON), or leave the error to stderr (tables).
-    fn fail(&mut self, error: &str, exit: Exit) -> io::Result<()>;
-}
-
-pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Result<Exit> {
-    let states = state_mask(&args.state, args.listening);
-    let protos: &[Proto] = match (args.tcp, args.udp) {
-        (true, false) => &[Proto::Tcp],
-        (false, true) => &[Proto::Udp],
-        _ => &[Proto::Tcp, Proto::Udp],
-    };
-    // Built on the first socket that has an owner to find: a TIME_WAIT-only listing (inode
-    // 0 throughout) never pays for the walk through every /proc/PID/fd.
-    let mut owners: Option<HashMap<u64, Owner>> = None;
-    let root = &ctx.root;
-    let judges_ports =
-        protos.contains(&Proto::Tcp) && states(Proto::Tcp) & TcpState::TimeWait.mask() != 0;
-    let mut summary = args
-        .summary
-        .then(|| SummaryBuilder::new(root, judges_ports));
-    let mut count = 0_u64;
-    let mut source = Source::SockDiag;
-    let mut notes = Vec::new();
-    let mut write_error = None;
-    for &proto in protos {
-        let query = Query {
-            ipv4: !args.ipv6,
-            ipv6: !args.ipv4,
-            states: states(proto),
-            // The summary dates CLOSE_WAIT sockets with tcp_info.
-            with_info: args.info || args.summary,
-            ..Query::all(proto)
-        };
-        let listing = diag::for_each(&query, |record| {
-            if write_error.is_some() || !port_matches(&record, args.port) {
-                return;
-            }
-            count += 1;
-            let owner = if record.inode == 0 || args.no_processes {
-                None
-            } else {
-                owners
-                    .get_or_insert_with(|| procfs::socket_owners(root))
-                    .get(&record.inode)
-            };
-            match &mut summary {
-                Some(builder) => builder.add(&record, owner),
-                None => {
-                    if let Err(error) = sink.socket(&row(&record, owner)) {
-                        write_error = Some(error);
-                    }
-                }
-            }
-        })
-        .with_context(|| format!("listing {} sockets", proto_name(proto)))?;
-        if let Some(error) = write_error {
-            // The reader closed the pipe (`| head`): it has what it wanted.
-            if error.kind() == io::ErrorKind::BrokenPipe {
-                return Ok(Exit::Clean);
-            }
-            return Err(error.into());
-        }
-        if listing.source == Source::ProcNet {
-            source = Source::ProcNet;
-        }
-        if let Some(reason) = listing.fallback_reason {
-            notes.push(reason);
-        }
-    }
-    if args.info && source == Source::ProcNet {
-        notes.push("/proc/net has no tcp_info: --info needs NETLINK_SOCK_DIAG.".into());
-    }
-    if !args.no_processes && !nix::unistd::geteuid().is_root() {
-        notes.push(
-            "Processes of other users are not visible to this user; run as root to see every owner."
-                .into(),
-        );
-    }
-    let summary = summary.map(|builder| {
-        let (summary, note) = builder.finish(source, root);
-        notes.extend(note);
-        summary
-    });
-    let exit = if summary.as_ref().is_some_and(|s| !s.findings.is_empty()) {
-        Exit::Finding
-    } else {
-        Exit::Clean
-    };
-    match sink.finish(&Footer {
-        count,
-        source,
-        notes,
-        summary,
-        exit_code: exit.code(),
-    }) {
-        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
-        _ => Ok(exit),
-    }
-}
-
-/// The idiag_states mask for each protocol. UDP sockets are CLOSE (unconnected) or
-/// ESTABLISHED (connected) to the kernel; "listening" UDP means unconnected, as in ss.
-/// `--listening` never comes with `--state`: clap rejects the pair as a usage error, since
-/// either reading of it (the union, or an intersection that is empty for most states) would
-/// surprise someone.
-fn state_mask(filters: &[StateFilter], listening: bool) -> impl Fn(Proto) -> u32 {
-    let mut mask = 0_u32;
-    for filter in filters {
-        mask |= filter_mask(*filter);
-    }
-    if listening {
-        mask |= TcpState::Listen.mask();
-    }
-    let explicit = mask != 0;
-    move |proto| {
-        if !explicit {
-            return Query::ALL_STATES;
-        }
-        // A UDP socket "listens" when it is unconnected.
-        if proto == Proto::Udp && listening {
-            mask | TcpState::Close.mask()
-        } else {
-            mask
-        }
-    }
-}
-
-fn filter_mask(filter: StateFilter) -> u32 {
-    let one = |state: TcpState| state.mask();
-    let connected = Query::ALL_STATES
-        & !one(TcpState::Listen)
-        & !one(TcpState::Close)
-        & !one(TcpState::BoundInactive);
-    match filter {
-        StateFilter::Established => one(TcpState::Established),
-        StateFilter::SynSent => one(TcpState::SynSent),
-        StateFilter::SynRecv => one(TcpState::SynRecv),
-        StateFilter::FinWait1 => one(TcpState::FinWait1),
-        StateFilter::FinWait2 => one(TcpState::FinWait2),
-        StateFilter::TimeWait => one(TcpState::TimeWait),
-        // Bound-only TCP sockets are dumped for the BOUND_INACTIVE bit and reported as CLOSE.
-        StateFilter::Close => one(TcpState::Close) | one(TcpState::BoundInactive),
-        StateFilter::CloseWait => one(TcpState::CloseWait),
-        StateFilter::LastAck => one(TcpState::LastAck),
-        StateFilter::Listen => one(TcpState::Listen),
-        StateFilter::Closing => one(TcpState::Closing),
-        StateFilter::NewSynRecv => one(TcpState::NewSynRecv),
-        StateFilter::Connected => connected,
-        StateFilter::Synchronized => connected & !one(TcpState::SynSent) & !one(TcpState::SynRecv),
-        StateFilter::All => Query::ALL_STATES,
-    }
-}
-
-fn has_connection(state: TcpState) -> bool {
-    !matches!(
-        state,
-        TcpState::Listen | TcpState::Close | TcpState::TimeWait
-    )
-}
-
-fn port_matches(record: &SocketRecord, port: Option<u16>) -> bool {
-    port.is_none_or(|p| record.local.port() == p || record.remote.port() == p)
-}
-
-fn proto_name(proto: Proto) -> &'static str {
-    match proto {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-    }
-}
-
-fn row<'a>(record: &SocketRecord, owner: Option<&'a Owner>) -> SocketRow<'a> {
-    SocketRow {
-        proto: record.proto,
-        state: record.state,
-        local: record.local,
-        remote: record.remote,
-        recv_q: record.recv_q,
-        send_q: record.send_q,
-        timer: record.timer.map(Timer::name),
-        expires_ms: record
-            .expires
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        uid: record.uid,
-        inode: record.inode,
-        pid: owner.map(|o| o.pid),
-        process: owner.map(|o| o.process.as_str()),
-        // A listener's or a closed socket's tcp_info holds no connection to speak of.
-        info: record
-            .info
-            .filter(|_| has_connection(record.state))
-            .map(|i| InfoRow {
-                rtt_us: i.rtt_us,
-                rttvar_us: i.rttvar_us,
-                cwnd: i.snd_cwnd,
-                mss: i.snd_mss,
-                retransmits: i.total_retrans,
-                delivery_rate: i.delivery_rate,
-            }),
-    }
-}
-
 /// Folds sockets into a summary as they stream past: memory grows with the number of
 /// distinct destinations and listeners, not with the number of sockets.
-struct SummaryBuilder {
+pub(super) struct SummaryBuilder {
     by_state: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     time_wait: u64,
     port_range: Option<String>,
@@ -416,7 +161,7 @@ struct CloseWaitTally {
 impl SummaryBuilder {
     /// Reads the port knobs before the listing: the range decides which TIME_WAIT sockets
     /// are kept as they stream past.
-    fn new(root: &Root, judges_ports: bool) -> Self {
+    pub(super) fn new(root: &Root, judges_ports: bool) -> Self {
         let [range, reserved, reuse, timestamps] =
             ports::KNOBS.map(|key| sysctl::read_knob(root, key));
         let ports = PortSettings::from_knobs(
@@ -443,7 +188,7 @@ impl SummaryBuilder {
         }
     }
 
-    fn add(&mut self, record: &SocketRecord, owner: Option<&Owner>) {
+    pub(super) fn add(&mut self, record: &SocketRecord, owner: Option<&Owner>) {
         *self
             .by_state
             .entry(proto_name(record.proto))
@@ -484,7 +229,7 @@ impl SummaryBuilder {
     }
 
     /// The summary, and a note when the port budget could not be judged.
-    fn finish(self, source: Source, root: &Root) -> (Summary, Option<String>) {
+    pub(super) fn finish(self, source: Source, root: &Root) -> (Summary, Option<String>) {
         let (port_budget, time_wait_destinations, port_pressure, note) = match &self.ports {
             Ok((settings, tally)) => {
                 let usable = settings.budget().usable;
@@ -704,19 +449,6 @@ fn close_wait_finding(o: &CloseWaitOwner) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_expand_like_ss() {
-        let connected = filter_mask(StateFilter::Connected);
-        assert_eq!(connected & TcpState::Listen.mask(), 0);
-        assert_ne!(connected & TcpState::TimeWait.mask(), 0);
-        let synchronized = filter_mask(StateFilter::Synchronized);
-        assert_eq!(synchronized & TcpState::SynSent.mask(), 0);
-        assert_ne!(synchronized & TcpState::Established.mask(), 0);
-        let listening_udp = state_mask(&[], true)(Proto::Udp);
-        assert_ne!(listening_udp & TcpState::Close.mask(), 0);
-        assert_eq!(state_mask(&[], false)(Proto::Tcp), Query::ALL_STATES);
-    }
 
     #[test]
     fn a_leak_is_ten_idle_sockets_or_any_near_the_fd_limit() {
