@@ -36,3 +36,23 @@ fn readme_usage_block_is_the_current_help() {
         "README usage block is stale: run scripts/update-readme-help.sh"
     );
 }
+
+/// The README's test command is what CI runs: the last command of .ci/run.
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    let readme_command = readme
+        .lines()
+        .find(|line| line.ends_with("# run the whole test suite"))
+        .and_then(|line| line.split('#').next())
+        .map(str::trim)
+        .expect("the README's quick start names the test command");
+    let ci_command = ci
+        .lines()
+        .rfind(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .unwrap()
+        .trim();
+    assert_eq!(ci_command, readme_command);
+}

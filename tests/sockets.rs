@@ -70,21 +70,35 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Polls (bounded) until `port` shows a TIME_WAIT socket: the kernel moves the closed
-/// connection there within microseconds.
-fn time_wait_on(port: u16) -> Value {
+/// Waits in-process, on the kernel's own table, until `probe` holds (bounded): the tests then
+/// run sockdoc once, so a sockdoc that answers wrong fails instead of being asked again.
+fn wait_for_kernel(
+    what: &str,
+    mut probe: impl FnMut(&[sockdoc::sys::record::SocketRecord]) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(2);
-    let local = loopback(port).to_string();
     loop {
-        if let Some(tw) = sockets_at(loopback(port))
-            .into_iter()
-            .find(|s| s["state"] == "TIME_WAIT" && s["local"] == local)
-        {
-            return tw;
+        let (records, _) = diag::list(&diag::Query::tcp()).unwrap();
+        if probe(&records) {
+            return;
         }
-        assert!(Instant::now() < deadline, "no TIME_WAIT on {port}");
+        assert!(Instant::now() < deadline, "the kernel never showed {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// The TIME_WAIT socket on local `port`, once the kernel lists it.
+fn time_wait_on(port: u16) -> Value {
+    let local = loopback(port);
+    wait_for_kernel("a TIME_WAIT socket", |records| {
+        records
+            .iter()
+            .any(|r| r.state == TcpState::TimeWait && r.local == local)
+    });
+    sockets_at(local)
+        .into_iter()
+        .find(|s| s["state"] == "TIME_WAIT" && s["local"] == local.to_string())
+        .unwrap_or_else(|| panic!("sockdoc did not list the TIME_WAIT socket on {local}"))
 }
 
 #[test]
@@ -334,23 +348,17 @@ fn summary_counts_time_wait_per_destination_and_filling_queues() {
         .map(|_| TcpStream::connect(queue_addr).unwrap())
         .collect();
 
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let (report, output) = loop {
-        // --port keeps other tests' TIME_WAIT out of the top-10 destinations.
-        let (report, output) =
-            run_json(&["sockets", "--tcp", "--summary", "--port", &port.to_string()]);
-        let summary = &report["summary"];
-        let tw = summary["time_wait_destinations"]
-            .as_array()
-            .unwrap()
+    let destination = SocketAddr::from((ip, port));
+    wait_for_kernel("five TIME_WAIT sockets toward the target", |records| {
+        records
             .iter()
-            .find(|d| d["remote_port"] == port && d["remote"] == ip.to_string())
-            .map(|d| d["time_wait"].as_u64().unwrap());
-        if tw == Some(5) || Instant::now() > deadline {
-            break (report, output);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+            .filter(|r| r.state == TcpState::TimeWait && r.remote == destination)
+            .count()
+            == 5
+    });
+    // --port keeps other tests' TIME_WAIT out of the top-10 destinations.
+    let (report, output) =
+        run_json(&["sockets", "--tcp", "--summary", "--port", &port.to_string()]);
     let summary = &report["summary"];
     assert!(report.get("sockets").is_none(), "--summary omits the list");
     let dest = summary["time_wait_destinations"]
@@ -735,21 +743,18 @@ fn close_wait_left_by_a_program_that_never_closes_is_a_leak() {
 
     // Closing them is the fix: the finding goes away.
     drop(leaked);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let (report, output) = run_json(&["sockets", "--tcp", "--summary", "--port", &port]);
-        if report["summary"]["close_wait"]
+    wait_for_kernel("the CLOSE_WAIT sockets gone", |records| {
+        !records
+            .iter()
+            .any(|r| r.state == TcpState::CloseWait && r.local == addr)
+    });
+    let (report, output) = run_json(&["sockets", "--tcp", "--summary", "--port", &port]);
+    assert!(
+        report["summary"]["close_wait"]
             .as_array()
             .unwrap()
-            .is_empty()
-        {
-            assert_eq!(output.status.code(), Some(0), "{report:#}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "CLOSE_WAIT still there: {report:#}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+            .is_empty(),
+        "CLOSE_WAIT still reported: {report:#}"
+    );
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
 }
