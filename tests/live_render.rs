@@ -1,0 +1,94 @@
+//! Renderer snapshots of every command from a real run on loopback: the table a user sees,
+//! with what varies from run to run redacted (every number becomes `N`, every duration unit
+//! `<t>`, runs of spaces and rule characters one). What stays is the layout's words, headings,
+//! labels and verdict sentences in order — a renderer change shows up as a snapshot diff.
+//! Measured values are asserted by the command's own tests; the fixed-sample snapshots in
+//! tests/render.rs pin exact widths.
+//!
+//! The kernel decides which knobs exist, so these snapshots are of Linux 6.18 (the CI
+//! kernel); on another kernel a line for a knob it lacks is a diff to review, not a bug.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::sockdoc;
+
+/// Runs sockdoc as a pipe at a width that wraps nothing, and redacts what varies.
+fn redacted_run(args: &[&str]) -> (String, Option<i32>) {
+    let output = sockdoc()
+        .args(args)
+        .env("COLUMNS", "250")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sockdoc runs");
+    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
+    (redact(&text), output.status.code())
+}
+
+fn redact(text: &str) -> String {
+    let numbers = regex::Regex::new(r"[0-9]+(\.[0-9]+)?").unwrap();
+    let units = regex::Regex::new(r"\bN ?(ns|µs|us|ms|s|m|h)\b").unwrap();
+    let rules = regex::Regex::new(r"[─━┄┈═]{2,}").unwrap();
+    let spaces = regex::Regex::new(r" {2,}").unwrap();
+    let text = numbers.replace_all(text, "N");
+    let text = units.replace_all(&text, "N<t>");
+    let text = rules.replace_all(&text, "─");
+    spaces.replace_all(&text, " ").into_owned()
+}
+
+macro_rules! live_snapshot {
+    ($name:ident, $expected_exit:expr, [$($arg:expr),* $(,)?]) => {
+        #[test]
+        fn $name() {
+            let (text, code) = redacted_run(&[$($arg),*]);
+            assert_eq!(code, Some($expected_exit), "{text}");
+            insta::assert_snapshot!(text);
+        }
+    };
+}
+
+live_snapshot!(backlog_table, 0, ["backlog"]);
+live_snapshot!(udp_table, 0, ["udp"]);
+live_snapshot!(partial_send_table, 0, ["partial-send"]);
+live_snapshot!(peer_close_table, 0, ["peer-close"]);
+live_snapshot!(timeouts_table, 0, ["timeouts"]);
+live_snapshot!(nagle_table, 0, ["nagle", "--rounds", "4"]);
+live_snapshot!(reuse_test_table, 0, ["reuse-test"]);
+live_snapshot!(sockopt_table, 0, ["sockopt"]);
+live_snapshot!(sockopt_defaults_table, 0, ["sockopt", "--defaults"]);
+live_snapshot!(
+    sysctl_advice_fixture_table,
+    1,
+    [
+        "sysctl-advice",
+        "--root",
+        "tests/fixtures/sysctl/old-kernel"
+    ]
+);
+
+#[test]
+fn sockets_listing_table() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (text, code) = redacted_run(&["sockets", "--tcp", "--port", &port]);
+    assert_eq!(code, Some(0), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn sockets_summary_table() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (text, code) = redacted_run(&["sockets", "--tcp", "--summary", "--port", &port]);
+    assert_eq!(code, Some(0), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn redaction_keeps_words_and_drops_figures() {
+    assert_eq!(
+        redact("took 9 of 16   clients in 1.5ms ──── ok; SYNs --root"),
+        "took N of N clients in N<t> ─ ok; SYNs --root"
+    );
+}
