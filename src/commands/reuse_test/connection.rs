@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use socket2::Socket;
 
+use super::Context;
 use super::explain::explain_bind_error;
 use crate::sys::SysError;
 use crate::sys::diag;
@@ -34,11 +35,11 @@ impl ConnectedPair {
     pub(super) fn open(
         bind_to: SocketAddr,
         flags: ReuseFlags,
-        timeout: Duration,
+        ctx: &Context,
     ) -> anyhow::Result<Self> {
-        let listener =
-            sock::listener(bind_to, flags, timeout).map_err(|e| explain_bind_error(e, bind_to))?;
-        Self::from_listener(listener, timeout)
+        let listener = sock::listener(bind_to, flags, ctx.timeout)
+            .map_err(|e| explain_bind_error(&ctx.root, e, bind_to))?;
+        Self::from_listener(listener, ctx.timeout)
     }
 
     pub(super) fn from_listener(listener: Socket, timeout: Duration) -> anyhow::Result<Self> {

@@ -9,8 +9,11 @@ use crate::sys::fs::Root;
 use crate::sys::sysctl;
 
 /// Turns bind errors that stop the run into messages that say why and what to do.
-pub(super) fn explain_bind_error(error: SysError, target: SocketAddr) -> anyhow::Error {
-    let root = &Root::live();
+pub(super) fn explain_bind_error(
+    root: &Root,
+    error: SysError,
+    target: SocketAddr,
+) -> anyhow::Error {
     let hint = match error.errno() {
         Some(Errno::EACCES) => {
             let start = sysctl::read_knob(root, "net.ipv4.ip_unprivileged_port_start")

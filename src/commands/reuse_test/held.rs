@@ -8,6 +8,7 @@ use super::race::{Partial, changed_hands_report, occupant_changes};
 use super::report::{Occupant, OwnerSearch, PortChange, PortStatus, ReuseReport, Step};
 use super::survey::{PortSurvey, search_owner, survey_port, uid_text};
 use crate::cli::ReuseTestArgs;
+use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
 use crate::units::micros;
 
@@ -15,6 +16,7 @@ use crate::units::micros;
 /// changed hands between the survey and the search, and a fresh survey says how it is now.
 pub(super) fn held_or_changed(
     args: &ReuseTestArgs,
+    root: &Root,
     survey: PortSurvey,
     started: Instant,
 ) -> anyhow::Result<ReuseReport> {
@@ -22,12 +24,12 @@ pub(super) fn held_or_changed(
     let owner_search = holder
         .pid
         .is_none()
-        .then(|| search_owner(holder, survey.unreadable));
+        .then(|| search_owner(root, holder, survey.unreadable));
     if owner_search
         .as_ref()
         .is_some_and(|search| search.still_there == Some(false))
     {
-        let fresh = survey_port(args.addr, args.port)?;
+        let fresh = survey_port(root, args.addr, args.port)?;
         let change = holder_left(holder, &survey, &fresh);
         let mut report = changed_hands_report(args, fresh, Partial::default(), change, started);
         report.owner_search = owner_search;
@@ -179,7 +181,7 @@ mod tests {
     fn unnamed_holder() -> (std::net::TcpListener, ReuseTestArgs, PortSurvey) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let args = args_for(listener.local_addr().unwrap().port());
-        let mut survey = survey_port(args.addr, args.port).unwrap();
+        let mut survey = survey_port(&Root::live(), args.addr, args.port).unwrap();
         assert_eq!(survey.status, PortStatus::Held);
         for occupant in &mut survey.occupants {
             occupant.pid = None;
@@ -191,7 +193,7 @@ mod tests {
     #[test]
     fn a_holder_that_stays_holds_the_port() {
         let (_listener, args, survey) = unnamed_holder();
-        let report = held_or_changed(&args, survey, Instant::now()).unwrap();
+        let report = held_or_changed(&args, &Root::live(), survey, Instant::now()).unwrap();
         assert_eq!(report.port_status, PortStatus::Held);
         assert!(!report.port_changed_during_run);
         assert_eq!(report.owner_search.unwrap().still_there, Some(true));
@@ -204,7 +206,7 @@ mod tests {
         let (listener, args, survey) = unnamed_holder();
         let listed = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let report = held_or_changed(&args, survey, Instant::now()).unwrap();
+        let report = held_or_changed(&args, &Root::live(), survey, Instant::now()).unwrap();
         assert!(report.port_changed_during_run, "{}", report.verdict);
         assert_eq!(report.owner_search.unwrap().still_there, Some(false));
         let change = report.port_change.unwrap();

@@ -5,14 +5,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use nix::errno::Errno;
 use socket2::Socket;
 
+use super::Context;
+use super::attempt::{try_bind_listen, try_std_listener};
 use super::connection::{ConnectedPair, Side, wait_for_state};
-use super::explain::explain_bind_error;
 use super::report::{Api, HolderState, Trial};
 use super::trials::{HolderSpec, TrialSpec};
-use crate::sys::SysError;
 use crate::sys::diag;
 use crate::sys::error::errno_name;
 use crate::sys::record::TcpState;
@@ -59,24 +58,19 @@ pub(super) fn run_trial(
     spec: &TrialSpec,
     addr: IpAddr,
     std_defaults: ReuseFlags,
-    timeout: Duration,
+    ctx: &Context,
 ) -> anyhow::Result<Trial> {
-    let holder = build_holder(spec.holder, addr, timeout)
-        .with_context(|| format!("preparing trial \"{}\"", spec.name))?;
+    let name = spec.name(addr);
+    let holder = build_holder(spec.holder, addr, ctx)
+        .with_context(|| format!("preparing trial \"{name}\""))?;
     let target = SocketAddr::new(addr, holder.port);
     let attempt = match spec.new.api {
-        Api::Socket2 => try_bind_listen(target, spec.new.flags)?,
-        Api::Std => try_std_listener(target, std_defaults, timeout)?,
+        Api::Socket2 => try_bind_listen(&ctx.root, target, spec.new.flags)?,
+        Api::Std => try_std_listener(&ctx.root, target, std_defaults, ctx.timeout)?,
     };
-    let expected = spec
-        .expected
-        .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
+    let expected = spec.expected;
     let mut evidence = holder.evidence;
-    let expected_holder = match spec.holder {
-        HolderSpec::TimeWait { .. } => HolderState::TimeWait,
-        HolderSpec::Listen { .. } => HolderState::Listen,
-        HolderSpec::ClientClosesFirst | HolderSpec::LingerZero => HolderState::None,
-    };
+    let expected_holder = spec.holder.expected_state();
     if holder.state != expected_holder {
         evidence.push(format!(
             "expected the port to be held by {expected_holder:?} but sock_diag found {:?}",
@@ -84,7 +78,7 @@ pub(super) fn run_trial(
         ));
     }
     Ok(Trial {
-        name: spec.name,
+        name,
         port: holder.port,
         holder: holder.state,
         old_api: holder.old_api,
@@ -111,13 +105,14 @@ pub(super) fn run_trial(
 pub(super) fn build_holder(
     spec: HolderSpec,
     addr: IpAddr,
-    timeout: Duration,
+    ctx: &Context,
 ) -> anyhow::Result<Holder> {
+    let timeout = ctx.timeout;
     match spec {
         HolderSpec::TimeWait { flags, api } => time_wait_holder(addr, flags, api, timeout),
         HolderSpec::Listen { flags, wildcard } => listen_holder(addr, flags, wildcard, timeout),
-        HolderSpec::ClientClosesFirst => client_closes_first_holder(addr, timeout),
-        HolderSpec::LingerZero => linger_zero_holder(addr, timeout),
+        HolderSpec::ClientClosesFirst => client_closes_first_holder(addr, ctx),
+        HolderSpec::LingerZero => linger_zero_holder(addr, ctx),
     }
 }
 
@@ -209,11 +204,9 @@ pub(super) fn listen_holder(
 
 /// The client closes first, so TIME_WAIT lands on the client's port and the server's
 /// port is left free.
-pub(super) fn client_closes_first_holder(
-    addr: IpAddr,
-    timeout: Duration,
-) -> anyhow::Result<Holder> {
-    let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, timeout)?;
+pub(super) fn client_closes_first_holder(addr: IpAddr, ctx: &Context) -> anyhow::Result<Holder> {
+    let timeout = ctx.timeout;
+    let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, ctx)?;
     let old_flags = sock::reuse_flags(&pair.server)?;
     let (client_local, server_local) = (pair.client_local, pair.server_local);
     let client_tw = pair.close(Side::Client, timeout)?;
@@ -238,8 +231,9 @@ pub(super) fn client_closes_first_holder(
 
 /// The server closes with SO_LINGER {on, 0 s}: an RST instead of a FIN, so no TIME_WAIT
 /// anywhere, and the client's next read fails with ECONNRESET.
-pub(super) fn linger_zero_holder(addr: IpAddr, timeout: Duration) -> anyhow::Result<Holder> {
-    let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, timeout)?;
+pub(super) fn linger_zero_holder(addr: IpAddr, ctx: &Context) -> anyhow::Result<Holder> {
+    let timeout = ctx.timeout;
+    let pair = ConnectedPair::open(SocketAddr::new(addr, 0), ReuseFlags::NONE, ctx)?;
     let old_flags = sock::reuse_flags(&pair.server)?;
     let ConnectedPair {
         listener,
@@ -288,63 +282,6 @@ pub(super) fn unspecified_like(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    }
-}
-
-/// The result of a new socket trying bind() + listen() on a port.
-pub(super) struct Attempt {
-    pub(super) outcome: String,
-    pub(super) failed_step: Option<&'static str>,
-    pub(super) flags: ReuseFlags,
-}
-
-/// A fresh raw socket with `flags` tries bind() then listen() on `target`; a refusal is
-/// the measured outcome, not an error. The socket is closed before returning.
-pub(super) fn try_bind_listen(target: SocketAddr, flags: ReuseFlags) -> anyhow::Result<Attempt> {
-    let socket = sock::tcp_socket(target, flags)?;
-    let flags = sock::reuse_flags(&socket)?;
-    let (outcome, failed_step) = match sock::bind(&socket, target) {
-        Err(e) => (refusal(e, target)?, Some("bind")),
-        Ok(()) => match sock::listen(&socket, target) {
-            Err(e) => (refusal(e, target)?, Some("listen")),
-            Ok(()) => ("ok".to_string(), None),
-        },
-    };
-    Ok(Attempt {
-        outcome,
-        failed_step,
-        flags,
-    })
-}
-
-/// `std::net::TcpListener::bind` on `target`. std does socket, setsockopt, bind and listen
-/// in one call, so a failed attempt reports the options std is measured to set.
-pub(super) fn try_std_listener(
-    target: SocketAddr,
-    std_defaults: ReuseFlags,
-    timeout: Duration,
-) -> anyhow::Result<Attempt> {
-    match sock::std_listener(target, timeout) {
-        Ok(listener) => Ok(Attempt {
-            outcome: "ok".into(),
-            failed_step: None,
-            flags: sock::reuse_flags(&listener)?,
-        }),
-        Err(e) => Ok(Attempt {
-            outcome: refusal(e, target)?,
-            failed_step: Some("bind"),
-            flags: std_defaults,
-        }),
-    }
-}
-
-/// The errno name of a bind/listen refusal. Only EADDRINUSE is an outcome of the bind rules;
-/// any other error (EMFILE, EACCES, a missing address) says why the trial could not run and
-/// passes through, never to be held against the documented rule as a mismatch.
-pub(super) fn refusal(error: SysError, target: SocketAddr) -> anyhow::Result<String> {
-    match error.errno() {
-        Some(Errno::EADDRINUSE) => Ok("EADDRINUSE".into()),
-        _ => Err(explain_bind_error(error, target)),
     }
 }
 

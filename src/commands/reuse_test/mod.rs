@@ -7,6 +7,7 @@
 //! both set SO_REUSEPORT (TIME_WAIT, or the same effective uid). Nothing here assumes those
 //! rules hold: every trial measures the outcome and compares it with them.
 
+mod attempt;
 mod connection;
 mod explain;
 mod held;
@@ -33,12 +34,13 @@ use held::held_or_changed;
 use matrix::{run_trial, std_listener_defaults};
 use race::{Partial, changed_hands_report, checked_probe, reproduce_checked};
 pub use report::{
-    Api, FlagReadback, HolderState, Occupant, OwnerSearch, PortChange, PortStatus, Reproduction,
-    ReuseReport, Step, TimeWaitEntry, TimeWaitProbe, Trial, WaitResult,
+    Api, BindOutcome, BindStep, FlagReadback, HolderState, Occupant, OwnerSearch, PortChange,
+    PortStatus, Reproduction, ReuseOption, ReuseReport, Step, TimeWaitEntry, TimeWaitProbe, Trial,
+    WaitResult,
 };
 use reproduce::time_wait_on;
 use survey::{PortSurvey, survey_port};
-use trials::trial_specs;
+use trials::TRIALS;
 use verdict::verdict;
 use wait::follow_if_any;
 
@@ -56,9 +58,10 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
     // 1. Who holds the port now, before touching it.
     let mut survey = PortSurvey::empty();
     if let Some(port) = requested_port {
-        survey = survey_port(addr, port)?;
+        survey = survey_port(&ctx.root, addr, port)?;
         if survey.status == PortStatus::Held {
-            return Ok((held_or_changed(args, survey, started)?, Exit::CannotRun));
+            let report = held_or_changed(args, &ctx.root, survey, started)?;
+            return Ok((report, Exit::CannotRun));
         }
     }
     // Every step that depends on the survey looks again before it blames anyone: another
@@ -70,18 +73,20 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
 
     // Which options the TIME_WAIT sockets on the port carry, if only they hold it.
     let probe = match (survey.status, requested_port) {
-        (PortStatus::TimeWaitOnly, Some(port)) => match checked_probe(addr, port, &survey)? {
-            Ok(probe) => Some(probe),
-            // The probe's outcome is in the change; as a probe it is not believed.
-            Err(change) => return changed(survey, Partial::default(), change),
-        },
+        (PortStatus::TimeWaitOnly, Some(port)) => {
+            match checked_probe(&ctx.root, SocketAddr::new(addr, port), &survey)? {
+                Ok(probe) => Some(probe),
+                // The probe's outcome is in the change; as a probe it is not believed.
+                Err(change) => return changed(survey, Partial::default(), change),
+            }
+        }
         _ => None,
     };
     let repro_port = reproduction_port(probe.as_ref(), requested_port, &mut notes);
 
     // 2. Reproduce TIME_WAIT → EADDRINUSE.
     let target = SocketAddr::new(addr, repro_port);
-    let (reproduction, followed) = match reproduce_checked(target, &survey, ctx.timeout)? {
+    let (reproduction, followed) = match reproduce_checked(target, &survey, ctx)? {
         Ok(done) => done,
         Err((reproduction, change)) => {
             let partial = Partial {
@@ -99,9 +104,9 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
 
     // 3. The bind-rule matrix, each trial on its own ephemeral port.
     let std_defaults = std_listener_defaults(addr, ctx.timeout)?;
-    let trials = trial_specs(addr)
+    let trials = TRIALS
         .iter()
-        .map(|spec| run_trial(spec, addr, std_defaults, ctx.timeout))
+        .map(|spec| run_trial(spec, addr, std_defaults, ctx))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     // 4. --wait: follow the reproduction's TIME_WAIT socket to its end.

@@ -3,12 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use nix::errno::Errno;
-
-use super::explain::explain_bind_error;
-use super::report::TimeWaitProbe;
+use super::attempt::probe_bind;
+use super::report::{BindOutcome, ReuseOption, TimeWaitProbe};
 use super::survey::PortSurvey;
-use crate::sys::socket::{self as sock, ReuseFlags};
+use crate::sys::fs::Root;
+use crate::sys::socket::ReuseFlags;
 
 /// Finds out which options the TIME_WAIT sockets on the port carry, and so which a new
 /// server needs, with two bind() probes. `inet_bind_conflict()`
@@ -18,23 +17,24 @@ use crate::sys::socket::{self as sock, ReuseFlags};
 /// SO_REUSEPORT alone only if they all carry SO_REUSEPORT. A probe socket is closed at once
 /// and never listens, so nothing is disturbed.
 pub(super) fn probe_time_wait(
+    root: &Root,
     addr: IpAddr,
     port: u16,
     survey: &PortSurvey,
 ) -> anyhow::Result<TimeWaitProbe> {
     let target = SocketAddr::new(addr, port);
-    let with_reuseaddr = probe_bind(target, ReuseFlags::ADDR)?;
-    let with_reuseport = probe_bind(target, ReuseFlags::PORT)?;
+    let with_reuseaddr = probe_bind(root, target, ReuseFlags::ADDR)?;
+    let with_reuseport = probe_bind(root, target, ReuseFlags::PORT)?;
     let binds_now_with = [
-        (&with_reuseaddr, "SO_REUSEADDR"),
-        (&with_reuseport, "SO_REUSEPORT"),
+        (with_reuseaddr, ReuseOption::ReuseAddr),
+        (with_reuseport, ReuseOption::ReusePort),
     ]
     .into_iter()
-    .filter_map(|(outcome, option)| (outcome == "ok").then_some(option))
+    .filter_map(|(outcome, option)| (outcome == BindOutcome::Ok).then_some(option))
     .collect();
     Ok(TimeWaitProbe {
-        old_had_reuseaddr: with_reuseaddr == "ok",
-        old_had_reuseport: with_reuseport == "ok",
+        old_had_reuseaddr: with_reuseaddr == BindOutcome::Ok,
+        old_had_reuseport: with_reuseport == BindOutcome::Ok,
         bind_with_reuseaddr: with_reuseaddr,
         bind_with_reuseport: with_reuseport,
         binds_now_with,
@@ -52,7 +52,7 @@ impl TimeWaitProbe {
     /// flag every restart needs (a refused SO_REUSEPORT alone blames nobody). Such a refusal
     /// is checked again before it is believed.
     pub(super) fn blames(&self) -> bool {
-        self.bind_with_reuseaddr != "ok"
+        self.bind_with_reuseaddr != BindOutcome::Ok
     }
 
     /// The two outcomes in one line, as the verdict quotes them.
@@ -61,16 +61,5 @@ impl TimeWaitProbe {
             "SO_REUSEADDR → {}, SO_REUSEPORT → {}",
             self.bind_with_reuseaddr, self.bind_with_reuseport
         )
-    }
-}
-
-/// A fresh socket with `flags` tries bind() alone on `target`: `ok` or `EADDRINUSE`. The
-/// socket is closed before returning, never having listened.
-pub(super) fn probe_bind(target: SocketAddr, flags: ReuseFlags) -> anyhow::Result<String> {
-    let socket = sock::tcp_socket(target, flags)?;
-    match sock::bind(&socket, target) {
-        Ok(()) => Ok("ok".to_string()),
-        Err(err) if err.errno() == Some(Errno::EADDRINUSE) => Ok("EADDRINUSE".to_string()),
-        Err(err) => Err(explain_bind_error(err, target)),
     }
 }

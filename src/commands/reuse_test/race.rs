@@ -2,7 +2,7 @@
 //! whose outcome the survey does not explain looks again before it blames anyone.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -10,14 +10,17 @@ use anyhow::Context as _;
 use nix::errno::Errno;
 use socket2::Socket;
 
-use super::VERSION;
+use super::attempt::try_bind_listen;
 use super::explain::explain_bind_error;
-use super::matrix::try_bind_listen;
 use super::probe::probe_time_wait;
-use super::report::{Occupant, PortChange, Reproduction, ReuseReport, Step, TimeWaitProbe};
+use super::report::{
+    BindOutcome, Occupant, PortChange, Reproduction, ReuseReport, Step, TimeWaitProbe,
+};
 use super::reproduce::{TimeWaitSocket, reproduce};
 use super::survey::{PortSurvey, survey_port};
+use super::{Context, VERSION};
 use crate::cli::ReuseTestArgs;
+use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::units::micros;
@@ -36,8 +39,8 @@ pub(super) const RECHECK_GAP: Duration = Duration::from_millis(2);
 /// no new socket appeared, so the first survey explains the outcome. `own` names sockdoc's
 /// own sockets on the port (local, remote), which are not newcomers.
 pub(super) fn recheck(
-    addr: IpAddr,
-    port: u16,
+    root: &Root,
+    target: SocketAddr,
     step: Step,
     first: &PortSurvey,
     first_outcome: &str,
@@ -46,7 +49,7 @@ pub(super) fn recheck(
 ) -> anyhow::Result<Option<PortChange>> {
     for _ in 0..RECHECKS {
         thread::sleep(RECHECK_GAP);
-        let second = survey_port(addr, port)?;
+        let second = survey_port(root, target.ip(), target.port())?;
         let outcome = again()?;
         let change = port_change(
             step,
@@ -109,16 +112,17 @@ pub(super) fn occupant_changes(
 /// The bind() probes over a TIME_WAIT-only port, or what changed when a refusal that would
 /// blame the old sockets did not hold up on a second look.
 pub(super) fn checked_probe(
-    addr: IpAddr,
-    port: u16,
+    root: &Root,
+    target: SocketAddr,
     survey: &PortSurvey,
 ) -> anyhow::Result<Result<TimeWaitProbe, PortChange>> {
-    let probe = probe_time_wait(addr, port, survey)?;
+    let (addr, port) = (target.ip(), target.port());
+    let probe = probe_time_wait(root, addr, port, survey)?;
     if probe.blames() {
-        let again = || Ok(probe_time_wait(addr, port, survey)?.outcomes());
+        let again = || Ok(probe_time_wait(root, addr, port, survey)?.outcomes());
         let first = probe.outcomes();
-        if let Some(change) = recheck(addr, port, Step::TimeWaitProbe, survey, &first, &[], again)?
-        {
+        let step = Step::TimeWaitProbe;
+        if let Some(change) = recheck(root, target, step, survey, &first, &[], again)? {
             return Ok(Err(change));
         }
     }
@@ -131,20 +135,26 @@ pub(super) fn checked_probe(
 pub(super) fn repro_listener(
     target: SocketAddr,
     survey: &PortSurvey,
-    timeout: Duration,
+    ctx: &Context,
 ) -> anyhow::Result<Result<Socket, PortChange>> {
-    let error = match sock::listener(target, ReuseFlags::ADDR, timeout) {
+    let root = &ctx.root;
+    let error = match sock::listener(target, ReuseFlags::ADDR, ctx.timeout) {
         Ok(listener) => return Ok(Ok(listener)),
         Err(error) => error,
     };
     if error.errno() == Some(Errno::EADDRINUSE) && target.port() != 0 {
-        let again = || Ok(try_bind_listen(target, ReuseFlags::ADDR)?.outcome);
-        let (addr, port) = (target.ip(), target.port());
-        if let Some(change) = recheck(addr, port, Step::Listen, survey, "EADDRINUSE", &[], again)? {
+        let again = || {
+            Ok(try_bind_listen(root, target, ReuseFlags::ADDR)?
+                .outcome
+                .to_string())
+        };
+        let first = BindOutcome::ADDR_IN_USE.to_string();
+        if let Some(change) = recheck(root, target, Step::Listen, survey, &first, &[], again)? {
             return Ok(Err(change));
         }
     }
-    Err(explain_bind_error(error, target).context(format!("reproducing TIME_WAIT on {target}")))
+    Err(explain_bind_error(root, error, target)
+        .context(format!("reproducing TIME_WAIT on {target}")))
 }
 
 /// A reproduction cut short because the port changed hands, with what it had measured.
@@ -154,38 +164,44 @@ pub(super) type Interrupted = (Option<Reproduction>, PortChange);
 pub(super) fn reproduce_checked(
     target: SocketAddr,
     survey: &PortSurvey,
-    timeout: Duration,
+    ctx: &Context,
 ) -> anyhow::Result<Result<(Reproduction, Option<TimeWaitSocket>), Interrupted>> {
-    let listener = match repro_listener(target, survey, timeout)? {
+    let listener = match repro_listener(target, survey, ctx)? {
         Ok(listener) => listener,
         Err(change) => return Ok(Err((None, change))),
     };
-    let (reproduction, followed) = reproduce(listener, target.ip(), timeout)
+    let (reproduction, followed) = reproduce(listener, target.ip(), ctx)
         .with_context(|| format!("reproducing TIME_WAIT on {target}"))?;
-    Ok(match checked_rebind(target, survey, &reproduction)? {
-        Some(change) => Err((Some(reproduction), change)),
-        None => Ok((reproduction, followed)),
-    })
+    Ok(
+        match checked_rebind(&ctx.root, target, survey, &reproduction)? {
+            Some(change) => Err((Some(reproduction), change)),
+            None => Ok((reproduction, followed)),
+        },
+    )
 }
 
 /// On the user's port, the reproduction's bind() with SO_REUSEADDR should pass its own
 /// TIME_WAIT socket; when it does not, another socket may have arrived there meanwhile.
 pub(super) fn checked_rebind(
+    root: &Root,
     target: SocketAddr,
     survey: &PortSurvey,
     reproduction: &Reproduction,
 ) -> anyhow::Result<Option<PortChange>> {
     if target.port() == 0
         || reproduction.server_state != Some(TcpState::TimeWait)
-        || reproduction.bind_with_reuseaddr == "ok"
+        || reproduction.bind_with_reuseaddr == BindOutcome::Ok
     {
         return Ok(None);
     }
     let own = [(reproduction.server.clone(), reproduction.client.clone())];
-    let again = || Ok(try_bind_listen(target, ReuseFlags::ADDR)?.outcome);
-    let first = &reproduction.bind_with_reuseaddr;
-    let (addr, port) = (target.ip(), target.port());
-    recheck(addr, port, Step::Rebind, survey, first, &own, again)
+    let again = || {
+        Ok(try_bind_listen(root, target, ReuseFlags::ADDR)?
+            .outcome
+            .to_string())
+    };
+    let first = reproduction.bind_with_reuseaddr.to_string();
+    recheck(root, target, Step::Rebind, survey, &first, &own, again)
 }
 
 /// What a run had measured when the port changed hands.

@@ -1,7 +1,10 @@
 //! The report of `reuse-test`: what the run measured, typed to the renderer. Field names and
 //! serialized values are the JSON contract (`--json`); see the README for its use with jq.
 
-use serde::Serialize;
+use std::fmt;
+
+use nix::errno::Errno;
+use serde::{Serialize, Serializer};
 
 use crate::sys::diag::Source;
 use crate::sys::record::TcpState;
@@ -141,9 +144,9 @@ pub struct OwnerSearch {
 #[derive(Debug, Clone, Serialize)]
 pub struct TimeWaitProbe {
     /// bind() with SO_REUSEADDR on: `ok`, or the errno name.
-    pub bind_with_reuseaddr: String,
+    pub bind_with_reuseaddr: BindOutcome,
     /// bind() with SO_REUSEPORT on: `ok`, or the errno name.
-    pub bind_with_reuseport: String,
+    pub bind_with_reuseport: BindOutcome,
     /// Whether the old sockets had SO_REUSEADDR (derived from the first probe: SO_REUSEADDR
     /// binds over TIME_WAIT only when the TIME_WAIT socket has it too).
     pub old_had_reuseaddr: bool,
@@ -152,7 +155,7 @@ pub struct TimeWaitProbe {
     pub old_had_reuseport: bool,
     /// The options a new server can bind the port with now, as measured: `SO_REUSEADDR`,
     /// `SO_REUSEPORT`, both, or none.
-    pub binds_now_with: Vec<&'static str>,
+    pub binds_now_with: Vec<ReuseOption>,
     /// The longest time any of them still has on its timer.
     pub longest_expires_ms: Option<u64>,
 }
@@ -166,9 +169,9 @@ pub struct Reproduction {
     pub server_state: Option<TcpState>,
     pub expires_ms: Option<u64>,
     /// bind() of a new socket without SO_REUSEADDR: the error users hit.
-    pub bind_without_reuseaddr: String,
+    pub bind_without_reuseaddr: BindOutcome,
     /// bind() of a new socket with SO_REUSEADDR: the fix.
-    pub bind_with_reuseaddr: String,
+    pub bind_with_reuseaddr: BindOutcome,
     /// Whether the run reproduced EADDRINUSE and the fix cured it.
     pub reproduced: bool,
 }
@@ -213,10 +216,11 @@ pub struct Trial {
     pub old_reuseport: bool,
     pub new_reuseport: bool,
     /// `ok`, or the errno name of the failed step.
-    pub outcome: String,
+    pub outcome: BindOutcome,
     /// `bind` or `listen` when the outcome is an error.
-    pub failed_step: Option<&'static str>,
-    pub expected: String,
+    pub failed_step: Option<BindStep>,
+    /// What Linux documents for the trial, in the same terms as `outcome`.
+    pub expected: BindOutcome,
     pub matches: bool,
     pub rule: &'static str,
     pub fix: &'static str,
@@ -250,4 +254,77 @@ pub struct WaitResult {
     pub matches: bool,
     /// net.ipv4.tcp_fin_timeout (seconds), which governs orphaned FIN_WAIT2, not TIME_WAIT.
     pub tcp_fin_timeout_s: Option<u64>,
+}
+
+/// What a new socket's bind() (and listen()) measured: it succeeded, or the kernel refused
+/// it. Written `ok` or as the errno name (`EADDRINUSE`), in the JSON and in the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindOutcome {
+    Ok,
+    Refused(Errno),
+}
+
+impl BindOutcome {
+    /// The refusal the bind rules are about.
+    pub const ADDR_IN_USE: Self = Self::Refused(Errno::EADDRINUSE);
+}
+
+impl fmt::Display for BindOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, so the tables can align the outcome with `{:<11}`.
+        match self {
+            Self::Ok => f.pad("ok"),
+            // nix's Debug prints the symbolic name (EADDRINUSE).
+            Self::Refused(errno) => f.pad(&format!("{errno:?}")),
+        }
+    }
+}
+
+impl Serialize for BindOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// The call that refused a new socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+#[serde(into = "&'static str")]
+pub enum BindStep {
+    Bind,
+    Listen,
+}
+
+/// A socket option that lets a new socket share a port, by its C name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, strum::IntoStaticStr)]
+#[serde(into = "&'static str")]
+pub enum ReuseOption {
+    #[strum(serialize = "SO_REUSEADDR")]
+    ReuseAddr,
+    #[strum(serialize = "SO_REUSEPORT")]
+    ReusePort,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(value: impl Serialize) -> String {
+        serde_json::to_string(&value).unwrap()
+    }
+
+    #[test]
+    fn typed_outcomes_keep_their_json_text() {
+        assert_eq!(json(BindOutcome::Ok), r#""ok""#);
+        assert_eq!(json(BindOutcome::ADDR_IN_USE), r#""EADDRINUSE""#);
+        assert_eq!(json(BindStep::Bind), r#""bind""#);
+        assert_eq!(json(BindStep::Listen), r#""listen""#);
+        assert_eq!(json(ReuseOption::ReuseAddr), r#""SO_REUSEADDR""#);
+        assert_eq!(json(ReuseOption::ReusePort), r#""SO_REUSEPORT""#);
+        // The tables print the same text, padded where asked.
+        assert_eq!(format!("{:<11}|", BindOutcome::Ok), "ok         |");
+        assert_eq!(BindOutcome::ADDR_IN_USE.to_string(), "EADDRINUSE");
+        assert_eq!(BindStep::Listen.to_string(), "listen");
+        assert_eq!(ReuseOption::ReusePort.to_string(), "SO_REUSEPORT");
+    }
 }

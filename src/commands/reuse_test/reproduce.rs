@@ -2,14 +2,15 @@
 //! without SO_REUSEADDR fails where one with it succeeds.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use socket2::Socket;
 
+use super::Context;
+use super::attempt::try_bind_listen;
 use super::connection::{ConnectedPair, Side};
-use super::matrix::try_bind_listen;
-use super::report::{Reproduction, TimeWaitEntry};
+use super::report::{BindOutcome, Reproduction, TimeWaitEntry};
 use super::survey::overlaps;
 use crate::sys::diag::{self, Listing, Query};
 use crate::sys::record::TcpState;
@@ -28,8 +29,9 @@ pub(super) struct TimeWaitSocket {
 pub(super) fn reproduce(
     listener: Socket,
     addr: IpAddr,
-    timeout: Duration,
+    ctx: &Context,
 ) -> anyhow::Result<(Reproduction, Option<TimeWaitSocket>)> {
+    let timeout = ctx.timeout;
     let pair = ConnectedPair::from_listener(listener, timeout)?;
     let port = pair.port();
     let server_addr = pair.server_local;
@@ -40,8 +42,8 @@ pub(super) fn reproduce(
     let state = server_state.map(|r| r.state);
 
     let target = SocketAddr::new(addr, port);
-    let without = try_bind_listen(target, ReuseFlags::NONE)?.outcome;
-    let with = try_bind_listen(target, ReuseFlags::ADDR)?.outcome;
+    let without = try_bind_listen(&ctx.root, target, ReuseFlags::NONE)?.outcome;
+    let with = try_bind_listen(&ctx.root, target, ReuseFlags::ADDR)?.outcome;
     let followed = (state == Some(TcpState::TimeWait)).then_some(TimeWaitSocket {
         local: server_addr,
         remote: client_addr,
@@ -55,8 +57,8 @@ pub(super) fn reproduce(
             server_state: state,
             expires_ms: expires.map(millis),
             reproduced: state == Some(TcpState::TimeWait)
-                && without == "EADDRINUSE"
-                && with == "ok",
+                && without == BindOutcome::ADDR_IN_USE
+                && with == BindOutcome::Ok,
             bind_without_reuseaddr: without,
             bind_with_reuseaddr: with,
         },

@@ -34,7 +34,8 @@ impl PortSurvey {
     }
 }
 
-pub(super) fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
+/// Every TCP socket on `port`, with its owner from the /proc under `root`.
+pub(super) fn survey_port(root: &Root, addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey> {
     let query = Query {
         local_port: Some(port),
         ..Query::tcp()
@@ -45,7 +46,7 @@ pub(super) fn survey_port(addr: IpAddr, port: u16) -> anyhow::Result<PortSurvey>
         .map(|r| r.inode)
         .filter(|&i| i != 0)
         .collect();
-    let scan = procfs::scan_socket_owners_for(&Root::live(), &inodes);
+    let scan = procfs::scan_socket_owners_for(root, &inodes);
     let owners = scan.owners;
     let occupants: Vec<Occupant> = records
         .iter()
@@ -110,8 +111,7 @@ pub(super) fn uid_text(uid: Option<u32>) -> String {
 }
 
 /// Gathers what could hide the owner of `holder` from /proc, and says which of it applies.
-pub(super) fn search_owner(holder: &Occupant, unreadable: u64) -> OwnerSearch {
-    let root = &Root::live();
+pub(super) fn search_owner(root: &Root, holder: &Occupant, unreadable: u64) -> OwnerSearch {
     // A bound-only socket is in no lookup table but the bind hash, so only listeners and
     // connections can be looked up again by their addresses.
     let still_there = match (holder.state, holder.local.parse(), holder.remote.parse()) {
