@@ -215,3 +215,35 @@ fn check_address(addr: IpAddr) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::reuse_test::report::BindOutcome;
+
+    #[test]
+    fn time_wait_without_reuseaddr_moves_the_reproduction_and_says_so() {
+        let blocked = TimeWaitProbe {
+            bind_with_reuseaddr: BindOutcome::ADDR_IN_USE,
+            bind_with_reuseport: BindOutcome::ADDR_IN_USE,
+            old_had_reuseaddr: false,
+            old_had_reuseport: false,
+            binds_now_with: Vec::new(),
+            longest_expires_ms: None,
+        };
+        let mut notes = Vec::new();
+        assert_eq!(reproduction_port(Some(&blocked), Some(9000), &mut notes), 0);
+        assert!(notes[0].contains("ephemeral port instead"), "{notes:?}");
+        let usable = TimeWaitProbe {
+            old_had_reuseaddr: true,
+            ..blocked
+        };
+        let mut notes = Vec::new();
+        assert_eq!(
+            reproduction_port(Some(&usable), Some(9000), &mut notes),
+            9000
+        );
+        assert_eq!(reproduction_port(None, None, &mut notes), 0);
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+}

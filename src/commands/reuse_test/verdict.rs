@@ -142,3 +142,56 @@ pub(super) fn time_wait_verdict(port: u16, p: &TimeWaitProbe) -> (String, Option
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::reuse_test::report::{BindOutcome, ReuseOption};
+
+    fn probe(reuseaddr: bool, reuseport: bool) -> TimeWaitProbe {
+        let outcome = |ok| {
+            if ok {
+                BindOutcome::Ok
+            } else {
+                BindOutcome::ADDR_IN_USE
+            }
+        };
+        TimeWaitProbe {
+            bind_with_reuseaddr: outcome(reuseaddr),
+            bind_with_reuseport: outcome(reuseport),
+            old_had_reuseaddr: reuseaddr,
+            old_had_reuseport: reuseport,
+            binds_now_with: [
+                (reuseaddr, ReuseOption::ReuseAddr),
+                (reuseport, ReuseOption::ReusePort),
+            ]
+            .into_iter()
+            .filter_map(|(ok, option)| ok.then_some(option))
+            .collect(),
+            longest_expires_ms: Some(42_000),
+        }
+    }
+
+    // The wording of each probe result; tests/reuse_test.rs checks the probe's fields on
+    // real TIME_WAIT sockets.
+    #[test]
+    fn each_probe_result_has_its_own_verdict() {
+        let (neither, fix) = time_wait_verdict(9000, &probe(false, false));
+        assert!(
+            neither.contains("neither SO_REUSEADDR nor SO_REUSEPORT"),
+            "{neither}"
+        );
+        assert!(neither.contains("SO_REUSEADDR → EADDRINUSE, SO_REUSEPORT → EADDRINUSE"));
+        assert!(fix.is_none(), "the usual fix");
+        let (classic, fix) = time_wait_verdict(9000, &probe(true, false));
+        assert!(classic.contains("classic restart case"), "{classic}");
+        assert!(classic.contains("can bind now"), "{classic}");
+        assert!(fix.is_none());
+        let (port_only, fix) = time_wait_verdict(9000, &probe(false, true));
+        assert!(
+            port_only.contains("SO_REUSEPORT but not SO_REUSEADDR"),
+            "{port_only}"
+        );
+        assert!(fix.unwrap().contains("set SO_REUSEPORT on the new server"));
+    }
+}
