@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use sockdoc::commands::reuse_test::{
-    Api, FlagReadback, HolderState, Occupant, PortStatus, Reproduction, ReuseReport, TimeWaitEntry,
-    TimeWaitProbe, Trial, WaitResult,
+    Api, BindOutcome, BindStep, FlagReadback, HolderState, Occupant, PortStatus, Reproduction,
+    ReuseOption, ReuseReport, TimeWaitEntry, TimeWaitProbe, Trial, WaitResult,
 };
 use sockdoc::commands::scenario::{Check, ScenarioReport};
 use sockdoc::commands::sockets::{Footer, InfoRow, SocketRow};
@@ -16,7 +16,7 @@ use sockdoc::sys::diag::Source;
 use sockdoc::sys::record::{Proto, TcpState};
 use unicode_width::UnicodeWidthStr;
 
-fn trial(name: &'static str, outcome: &str, expected: &str, port: u16) -> Trial {
+fn trial(name: &'static str, outcome: BindOutcome, expected: BindOutcome, port: u16) -> Trial {
     Trial {
         name,
         port,
@@ -30,9 +30,9 @@ fn trial(name: &'static str, outcome: &str, expected: &str, port: u16) -> Trial 
         old_reuseport: false,
         new_reuseport: false,
         matches: outcome == expected,
-        outcome: outcome.into(),
-        failed_step: (outcome != "ok").then_some("bind"),
-        expected: expected.into(),
+        outcome,
+        failed_step: (outcome != BindOutcome::Ok).then_some(BindStep::Bind),
+        expected,
         rule: "Linux needs SO_REUSEADDR on both sockets.",
         fix: "Set SO_REUSEADDR in the old server too.",
         evidence: vec![format!(
@@ -64,11 +64,11 @@ fn sample() -> ReuseReport {
         }],
         port_status: PortStatus::TimeWaitOnly,
         time_wait_probe: Some(TimeWaitProbe {
-            bind_with_reuseaddr: "EADDRINUSE".into(),
-            bind_with_reuseport: "ok".into(),
+            bind_with_reuseaddr: BindOutcome::ADDR_IN_USE,
+            bind_with_reuseport: BindOutcome::Ok,
             old_had_reuseaddr: false,
             old_had_reuseport: true,
-            binds_now_with: vec!["SO_REUSEPORT"],
+            binds_now_with: vec![ReuseOption::ReusePort],
             longest_expires_ms: Some(42_300),
         }),
         reproduction: Some(Reproduction {
@@ -77,8 +77,8 @@ fn sample() -> ReuseReport {
             client: "127.0.0.1:50002".into(),
             server_state: Some(TcpState::TimeWait),
             expires_ms: Some(59_900),
-            bind_without_reuseaddr: "EADDRINUSE".into(),
-            bind_with_reuseaddr: "ok".into(),
+            bind_without_reuseaddr: BindOutcome::ADDR_IN_USE,
+            bind_with_reuseaddr: BindOutcome::Ok,
             reproduced: true,
         }),
         time_wait: vec![TimeWaitEntry {
@@ -89,14 +89,14 @@ fn sample() -> ReuseReport {
         trials: vec![
             trial(
                 "TIME_WAIT, REUSEADDR on new only",
-                "EADDRINUSE",
-                "EADDRINUSE",
+                BindOutcome::ADDR_IN_USE,
+                BindOutcome::ADDR_IN_USE,
                 40010,
             ),
             trial(
                 "a trial the kernel disagreed with",
-                "ok",
-                "EADDRINUSE",
+                BindOutcome::Ok,
+                BindOutcome::ADDR_IN_USE,
                 40011,
             ),
         ],

@@ -9,7 +9,7 @@ use comfy_table::{Cell, CellAlignment};
 use super::Style;
 use super::table::{good_bad, mark_cell, new_table, paint};
 use super::text;
-use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseReport, Trial};
+use crate::commands::reuse_test::{Api, HolderState, PortStatus, ReuseOption, ReuseReport, Trial};
 use crate::units::human;
 
 pub fn render(report: &ReuseReport, style: Style, out: &mut impl Write) -> io::Result<()> {
@@ -86,13 +86,13 @@ fn write_occupants(report: &ReuseReport, style: Style, out: &mut impl Write) -> 
         if let Some(probe) = &report.time_wait_probe {
             for (option, outcome, had) in [
                 (
-                    "SO_REUSEADDR",
-                    &probe.bind_with_reuseaddr,
+                    ReuseOption::ReuseAddr,
+                    probe.bind_with_reuseaddr,
                     probe.old_had_reuseaddr,
                 ),
                 (
-                    "SO_REUSEPORT",
-                    &probe.bind_with_reuseport,
+                    ReuseOption::ReusePort,
+                    probe.bind_with_reuseport,
                     probe.old_had_reuseport,
                 ),
             ] {
@@ -207,8 +207,8 @@ fn write_matrix(report: &ReuseReport, style: Style, out: &mut impl Write) -> io:
                 Cell::new(holder_text(t.holder)),
                 Cell::new(options_text(t.old_api, t.old_reuseaddr, t.old_reuseport)),
                 Cell::new(options_text(t.new_api, t.new_reuseaddr, t.new_reuseport)),
-                Cell::new(&t.outcome),
-                Cell::new(&t.expected),
+                Cell::new(t.outcome),
+                Cell::new(t.expected),
                 mark_cell(style, t.matches),
             ]);
         }
