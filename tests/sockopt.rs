@@ -12,9 +12,11 @@ use common::{
     in_private_netns, ipv6_loopback_available, json_of, run_json, skip_unless_root, sockdoc,
 };
 use sockdoc::commands::sockopt::{
-    DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
+    DefaultsRow, Family, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status,
+    Unit,
 };
 use sockdoc::report::{self, Format, Style};
+use sockdoc::sys::record::Proto;
 
 const ROW_KEYS: &[&str] = &[
     "name",
@@ -503,7 +505,10 @@ fn usage_error(args: &[&str]) -> String {
 #[test]
 fn unknown_names_are_usage_errors_that_list_the_valid_names() {
     let stderr = usage_error(&["--set", "nagle=off"]);
-    assert!(stderr.contains("--set nagle=off"), "{stderr}");
+    assert!(
+        stderr.contains("'nagle=off' for '--set") && stderr.contains("unknown option \"nagle\""),
+        "{stderr}"
+    );
     for name in [
         "reuseaddr",
         "rcvbuf",
@@ -530,8 +535,12 @@ fn malformed_values_are_usage_errors_that_show_the_expected_form() {
         ("congestion=", "congestion-control"),
     ] {
         let stderr = usage_error(&["--set", set]);
+        // clap's usage error: the value, the flag, then what the option takes.
+        let option = set.split('=').next().unwrap();
         assert!(
-            stderr.contains(&format!("--set {set}")) && stderr.contains(expected),
+            stderr.contains(&format!("'{set}' for '--set"))
+                && stderr.contains(&format!("{option} takes"))
+                && stderr.contains(expected),
             "{set}: {stderr}"
         );
     }
@@ -683,8 +692,8 @@ fn sample() -> SockoptReport {
         sockdoc_version: "0.0.0-test",
         mode: ReportMode::Set,
         socket: Some(SocketInfo {
-            proto: "tcp",
-            family: "ipv4",
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
             stage: Stage::Connected,
             local: Some("127.0.0.1:40000".into()),
             peer: Some("127.0.0.1:40001".into()),

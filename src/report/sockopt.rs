@@ -11,8 +11,10 @@ use super::Style;
 use super::table::{good_bad, new_table, paint};
 use super::text;
 use crate::commands::sockopt::{
-    DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
+    DefaultsRow, Family, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status,
+    Unit,
 };
+use crate::sys::record::Proto;
 use crate::units::human;
 
 pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io::Result<()> {
@@ -47,15 +49,15 @@ pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io:
 }
 
 fn describe_socket(socket: &SocketInfo) -> String {
-    let kind = format!(
-        "{}/{}",
-        socket.proto.to_uppercase(),
-        if socket.family == "ipv6" {
-            "IPv6"
-        } else {
-            "IPv4"
-        }
-    );
+    let proto = match socket.proto {
+        Proto::Tcp => "TCP",
+        Proto::Udp => "UDP",
+    };
+    let family = match socket.family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    };
+    let kind = format!("{proto}/{family}");
     let local = socket.local.as_deref().unwrap_or("?");
     match socket.stage {
         Stage::Unbound => format!("a new {kind} socket (unbound)"),
