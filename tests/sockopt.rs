@@ -672,6 +672,8 @@ fn json_has_the_contract_fields() {
 fn sample() -> SockoptReport {
     let row =
         |name, kernel, unit, requested: Option<&str>, applied: &str, status, note: Option<&str>| {
+            // Byte rows carry their integer figures, as real reports do.
+            let figure = |text: &str| (unit == Unit::Bytes).then(|| text.parse().unwrap());
             OptionRow {
                 name,
                 kernel,
@@ -681,8 +683,8 @@ fn sample() -> SockoptReport {
                 applied: applied.into(),
                 requested_us: None,
                 applied_us: None,
-                requested_bytes: None,
-                applied_bytes: None,
+                requested_bytes: requested.and_then(figure),
+                applied_bytes: figure(applied),
                 status,
                 note: note.map(str::to_string),
             }

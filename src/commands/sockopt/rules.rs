@@ -460,17 +460,25 @@ mod tests {
         }
     }
 
-    fn expect(opt: Opt, value: &Value, stage: Stage) -> Expect {
-        let limits = limits();
-        let knobs = knobs();
-        let env = Env {
+    /// Runs `test` with the sample limits and knobs, on a TCP socket at `stage`.
+    fn with_env<R>(stage: Stage, ipv6: bool, test: impl FnOnce(&Env) -> R) -> R {
+        let (limits, knobs) = (limits(), knobs());
+        test(&Env {
             limits: &limits,
             knobs: &knobs,
             stage,
-            ipv6: false,
+            ipv6,
             udp: false,
-        };
-        expectation(opt, value, &env).expect
+        })
+    }
+
+    const TCP4: SocketKind = SocketKind {
+        udp: false,
+        ipv6: false,
+    };
+
+    fn expect(opt: Opt, value: &Value, stage: Stage) -> Expect {
+        with_env(stage, false, |env| expectation(opt, value, env).expect)
     }
 
     #[test]
@@ -551,53 +559,30 @@ mod tests {
 
     #[test]
     fn a_value_no_rule_explains_is_a_mismatch() {
-        let kind = SocketKind {
-            udp: false,
-            ipv6: false,
-        };
-        let socket = opts::new_socket(kind).unwrap();
-        let limits = limits();
-        let knobs = knobs();
-        let env = Env {
-            limits: &limits,
-            knobs: &knobs,
-            stage: Stage::Unbound,
-            ipv6: false,
-            udp: false,
-        };
+        let socket = opts::new_socket(TCP4).unwrap();
         // The request is never applied, as if the kernel had ignored it: the socket still
         // reads TCP_NODELAY off, which no documented rule explains.
         let request = parse_set("nodelay=on").unwrap();
-        let row = option_row(&socket, Opt::NoDelay, Some((&request, &Ok(()))), &env);
-        assert_eq!(row.status, Status::Mismatch);
-        assert!(row.note.unwrap().contains("Linux documents on"));
+        let row = |env: &Env| option_row(&socket, Opt::NoDelay, Some((&request, &Ok(()))), env);
+        let unapplied = with_env(Stage::Unbound, false, row);
+        assert_eq!(unapplied.status, Status::Mismatch);
+        assert!(unapplied.note.unwrap().contains("Linux documents on"));
 
         // Applied for real, it matches.
         opts::set(&socket, Opt::NoDelay, &Value::Bool(true), false).unwrap();
-        let row = option_row(&socket, Opt::NoDelay, Some((&request, &Ok(()))), &env);
-        assert_eq!(row.status, Status::AsRequested);
-        assert_eq!(row.note, None);
+        let applied = with_env(Stage::Unbound, false, row);
+        assert_eq!(applied.status, Status::AsRequested);
+        assert_eq!(applied.note, None);
     }
 
     #[test]
     fn a_refused_request_keeps_the_errno_and_the_accepted_range() {
-        let socket = opts::new_socket(SocketKind {
-            udp: false,
-            ipv6: false,
-        })
-        .unwrap();
-        let limits = limits();
-        let knobs = knobs();
-        let env = Env {
-            limits: &limits,
-            knobs: &knobs,
-            stage: Stage::Unbound,
-            ipv6: false,
-            udp: false,
-        };
+        let socket = opts::new_socket(TCP4).unwrap();
         let request = parse_set("mss=10").unwrap();
         let result = opts::set(&socket, request.opt, &request.value, false);
-        let row = option_row(&socket, Opt::MaxSeg, Some((&request, &result)), &env);
+        let row = with_env(Stage::Unbound, false, |env| {
+            option_row(&socket, Opt::MaxSeg, Some((&request, &result)), env)
+        });
         assert_eq!(row.status, Status::Refused);
         let note = row.note.unwrap();
         assert!(note.contains("EINVAL") && note.contains("88"), "{note}");
@@ -605,29 +590,23 @@ mod tests {
 
     #[test]
     fn a_refusal_hint_quotes_the_sysctl_read_up_front() {
-        let limits = limits();
-        let knobs = knobs();
-        let env = Env {
-            limits: &limits,
-            knobs: &knobs,
-            stage: Stage::Unbound,
-            ipv6: false,
-            udp: false,
+        let hint = |opt, errno, ipv6| {
+            with_env(Stage::Unbound, ipv6, |env| {
+                refusal_hint(opt, Some(errno), env)
+            })
         };
-        let hint = refusal_hint(Opt::Congestion, Some(libc::ENOENT), &env).unwrap();
         assert_eq!(
-            hint,
+            hint(Opt::Congestion, libc::ENOENT, false).unwrap(),
             "no such algorithm: net.ipv4.tcp_available_congestion_control = reno cubic (a \
              module may need loading)"
         );
-        let hint = refusal_hint(Opt::Congestion, Some(libc::EPERM), &env).unwrap();
-        assert!(hint.ends_with("= unreadable may be set"), "{hint}");
+        let eperm = hint(Opt::Congestion, libc::EPERM, false).unwrap();
+        assert!(eperm.ends_with("= unreadable may be set"), "{eperm}");
         assert_eq!(
-            refusal_hint(Opt::Ttl, Some(libc::EINVAL), &env).unwrap(),
+            hint(Opt::Ttl, libc::EINVAL, false).unwrap(),
             "IP_TTL accepts 1..255 (ip(7))"
         );
-        let v6 = Env { ipv6: true, ..env };
-        assert_eq!(refusal_hint(Opt::Ttl, Some(libc::EINVAL), &v6), None);
-        assert_eq!(refusal_hint(Opt::NoDelay, Some(libc::EINVAL), &v6), None);
+        assert_eq!(hint(Opt::Ttl, libc::EINVAL, true), None);
+        assert_eq!(hint(Opt::NoDelay, libc::EINVAL, true), None);
     }
 }

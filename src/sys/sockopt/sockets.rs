@@ -62,16 +62,7 @@ pub fn connect_bounded(
     })?;
     let connected = socket
         .connect_timeout(&addr.into(), timeout)
-        .map_err(|error| {
-            if error.kind() == io::ErrorKind::TimedOut {
-                SysError::Timeout {
-                    step: format!("connecting to {addr}"),
-                    timeout,
-                }
-            } else {
-                SysError::Connect { addr, error }.diagnosed()
-            }
-        });
+        .map_err(|error| connect_error(addr, timeout, error));
     let restored = socket
         .set_nonblocking(was_nonblocking)
         .map_err(|error| SysError::SetOption {
@@ -134,16 +125,19 @@ pub fn std_listener_as_is(addr: SocketAddr) -> Result<TcpListener, SysError> {
 /// `std::net::TcpStream::connect_timeout`, exactly as an application calls it (std leaves
 /// the stream blocking, with no timeouts set).
 pub fn std_stream_as_is(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, SysError> {
-    TcpStream::connect_timeout(&addr, timeout).map_err(|error| {
-        if error.kind() == io::ErrorKind::TimedOut {
-            SysError::Timeout {
-                step: format!("connecting to {addr}"),
-                timeout,
-            }
-        } else {
-            SysError::Connect { addr, error }.diagnosed()
+    TcpStream::connect_timeout(&addr, timeout).map_err(|error| connect_error(addr, timeout, error))
+}
+
+/// A bounded connect's failure: the timeout it ran out of, or the errno with its diagnosis.
+fn connect_error(addr: SocketAddr, timeout: Duration, error: io::Error) -> SysError {
+    if error.kind() == io::ErrorKind::TimedOut {
+        SysError::Timeout {
+            step: format!("connecting to {addr}"),
+            timeout,
         }
-    })
+    } else {
+        SysError::Connect { addr, error }.diagnosed()
+    }
 }
 // ---------------------------------------------------------------------------------------
 // Measured kernel constants
