@@ -572,6 +572,44 @@ fn usage_errors_under_json_are_one_document() {
     assert!(report["error"].as_str().unwrap().contains("bogus"));
 }
 
+/// Every sysctl sockopt reads goes through `--root`: the caps the buffer rules rest on
+/// and the knob a refusal hint quotes, read from a fake root, never from this host.
+#[test]
+fn root_reaches_the_buffer_caps_and_the_refusal_hints() {
+    let root = tempfile::tempdir().unwrap();
+    let write = |key: &str, value: &str| {
+        let path = root.path().join("proc/sys").join(key.replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, value).unwrap();
+    };
+    write("net.core.rmem_max", "65536\n");
+    write(
+        "net.ipv4.tcp_available_congestion_control",
+        "sockdoc-fake\n",
+    );
+    let root_arg = root.path().to_str().unwrap();
+    let report = sockopt(&["--root", root_arg, "--set", "congestion=nosuchalgo"], 3);
+    assert_eq!(report["limits"]["rmem_max"], 65_536);
+    assert_eq!(
+        report["limits"]["wmem_max"],
+        Value::Null,
+        "absent from the root"
+    );
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("net.core.wmem_max is unreadable here"),
+        "{report:#}"
+    );
+    let note = row(&report, "congestion")["note"].as_str().unwrap();
+    assert!(
+        note.contains("ENOENT")
+            && note.contains("net.ipv4.tcp_available_congestion_control = sockdoc-fake"),
+        "{note}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // --defaults
 // ---------------------------------------------------------------------------------------
