@@ -475,8 +475,8 @@ pub struct SockoptArgs {
 
     /// OPTION=VALUE to set before bind/connect, repeatable, e.g. rcvbuf=256K, nodelay=on,
     /// linger=0s, recv-timeout=2s; --help lists every option and its values
-    #[arg(long = "set", value_name = "OPTION=VALUE", long_help = crate::commands::sockopt::set_help())]
-    pub set: Vec<String>,
+    #[arg(long = "set", value_name = "OPTION=VALUE", long_help = crate::commands::sockopt::set_help(), value_parser = crate::commands::sockopt::parse_set)]
+    pub set: Vec<crate::commands::sockopt::Request>,
 
     /// What socket(2), socket2 and std leave set, side by side, measured from real sockets
     #[arg(long, conflicts_with_all = ["set", "listen", "connect", "udp"])]

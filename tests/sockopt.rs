@@ -12,9 +12,11 @@ use common::{
     in_private_netns, ipv6_loopback_available, json_of, run_json, skip_unless_root, sockdoc,
 };
 use sockdoc::commands::sockopt::{
-    DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
+    DefaultsRow, Family, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status,
+    Unit,
 };
 use sockdoc::report::{self, Format, Style};
+use sockdoc::sys::record::Proto;
 
 const ROW_KEYS: &[&str] = &[
     "name",
@@ -503,7 +505,10 @@ fn usage_error(args: &[&str]) -> String {
 #[test]
 fn unknown_names_are_usage_errors_that_list_the_valid_names() {
     let stderr = usage_error(&["--set", "nagle=off"]);
-    assert!(stderr.contains("--set nagle=off"), "{stderr}");
+    assert!(
+        stderr.contains("'nagle=off' for '--set") && stderr.contains("unknown option \"nagle\""),
+        "{stderr}"
+    );
     for name in [
         "reuseaddr",
         "rcvbuf",
@@ -530,8 +535,12 @@ fn malformed_values_are_usage_errors_that_show_the_expected_form() {
         ("congestion=", "congestion-control"),
     ] {
         let stderr = usage_error(&["--set", set]);
+        // clap's usage error: the value, the flag, then what the option takes.
+        let option = set.split('=').next().unwrap();
         assert!(
-            stderr.contains(&format!("--set {set}")) && stderr.contains(expected),
+            stderr.contains(&format!("'{set}' for '--set"))
+                && stderr.contains(&format!("{option} takes"))
+                && stderr.contains(expected),
             "{set}: {stderr}"
         );
     }
@@ -561,6 +570,44 @@ fn usage_errors_under_json_are_one_document() {
     assert_eq!(report["command"], "sockopt");
     assert_eq!(report["exit_code"], 2);
     assert!(report["error"].as_str().unwrap().contains("bogus"));
+}
+
+/// Every sysctl sockopt reads goes through `--root`: the caps the buffer rules rest on
+/// and the knob a refusal hint quotes, read from a fake root, never from this host.
+#[test]
+fn root_reaches_the_buffer_caps_and_the_refusal_hints() {
+    let root = tempfile::tempdir().unwrap();
+    let write = |key: &str, value: &str| {
+        let path = root.path().join("proc/sys").join(key.replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, value).unwrap();
+    };
+    write("net.core.rmem_max", "65536\n");
+    write(
+        "net.ipv4.tcp_available_congestion_control",
+        "sockdoc-fake\n",
+    );
+    let root_arg = root.path().to_str().unwrap();
+    let report = sockopt(&["--root", root_arg, "--set", "congestion=nosuchalgo"], 3);
+    assert_eq!(report["limits"]["rmem_max"], 65_536);
+    assert_eq!(
+        report["limits"]["wmem_max"],
+        Value::Null,
+        "absent from the root"
+    );
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("net.core.wmem_max is unreadable here"),
+        "{report:#}"
+    );
+    let note = row(&report, "congestion")["note"].as_str().unwrap();
+    assert!(
+        note.contains("ENOENT")
+            && note.contains("net.ipv4.tcp_available_congestion_control = sockdoc-fake"),
+        "{note}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -663,6 +710,8 @@ fn json_has_the_contract_fields() {
 fn sample() -> SockoptReport {
     let row =
         |name, kernel, unit, requested: Option<&str>, applied: &str, status, note: Option<&str>| {
+            // Byte rows carry their integer figures, as real reports do.
+            let figure = |text: &str| (unit == Unit::Bytes).then(|| text.parse().unwrap());
             OptionRow {
                 name,
                 kernel,
@@ -672,8 +721,8 @@ fn sample() -> SockoptReport {
                 applied: applied.into(),
                 requested_us: None,
                 applied_us: None,
-                requested_bytes: None,
-                applied_bytes: None,
+                requested_bytes: requested.and_then(figure),
+                applied_bytes: figure(applied),
                 status,
                 note: note.map(str::to_string),
             }
@@ -683,8 +732,8 @@ fn sample() -> SockoptReport {
         sockdoc_version: "0.0.0-test",
         mode: ReportMode::Set,
         socket: Some(SocketInfo {
-            proto: "tcp",
-            family: "ipv4",
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
             stage: Stage::Connected,
             local: Some("127.0.0.1:40000".into()),
             peer: Some("127.0.0.1:40001".into()),

@@ -11,8 +11,9 @@ use super::Style;
 use super::table::{good_bad, new_table, paint};
 use super::text;
 use crate::commands::sockopt::{
-    DefaultsRow, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status, Unit,
+    DefaultsRow, Family, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status,
 };
+use crate::sys::record::Proto;
 use crate::units::human;
 
 pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io::Result<()> {
@@ -47,15 +48,15 @@ pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io:
 }
 
 fn describe_socket(socket: &SocketInfo) -> String {
-    let kind = format!(
-        "{}/{}",
-        socket.proto.to_uppercase(),
-        if socket.family == "ipv6" {
-            "IPv6"
-        } else {
-            "IPv4"
-        }
-    );
+    let proto = match socket.proto {
+        Proto::Tcp => "TCP",
+        Proto::Udp => "UDP",
+    };
+    let family = match socket.family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    };
+    let kind = format!("{proto}/{family}");
     let local = socket.local.as_deref().unwrap_or("?");
     match socket.stage {
         Stage::Unbound => format!("a new {kind} socket (unbound)"),
@@ -93,12 +94,12 @@ fn write_options(rows: &[OptionRow], style: Style, out: &mut impl Write) -> io::
         let requested = row
             .requested
             .as_deref()
-            .map_or_else(|| "-".to_string(), |r| with_size(row.unit, r));
+            .map_or_else(|| "-".to_string(), |r| with_size(r, row.requested_bytes));
         table.add_row(vec![
             Cell::new(row.name),
             Cell::new(row.kernel),
             Cell::new(requested),
-            Cell::new(with_size(row.unit, &row.applied)),
+            Cell::new(with_size(&row.applied, row.applied_bytes)),
             status_cell(style, row.status),
         ]);
     }
@@ -141,16 +142,14 @@ fn status_cell(style: Style, status: Status) -> Cell {
     }
 }
 
-/// `262144` → `262144 (256K)`: sizes in bytes, with the binary unit when it is exact.
-fn with_size(unit: Unit, text: &str) -> String {
-    let Some(bytes) = (unit == Unit::Bytes)
-        .then(|| text.parse::<u64>().ok())
-        .flatten()
-    else {
+/// `262144` → `262144 (256K)`: a size in bytes (the row's `_bytes` figure, `None` for
+/// other units), with the binary unit when it is exact.
+fn with_size(text: &str, bytes: Option<u64>) -> String {
+    let Some(bytes) = bytes else {
         return text.to_string();
     };
     let exact = |shift: u32, suffix: &str| {
-        (bytes >= 1 << shift && bytes % (1 << shift) == 0)
+        (bytes >= 1 << shift && bytes.is_multiple_of(1 << shift))
             .then(|| format!("{text} ({}{suffix})", bytes >> shift))
     };
     exact(30, "G")
@@ -213,11 +212,11 @@ mod tests {
 
     #[test]
     fn sizes_show_their_binary_unit_when_exact() {
-        assert_eq!(with_size(Unit::Bytes, "262144"), "262144 (256K)");
-        assert_eq!(with_size(Unit::Bytes, "8388608"), "8388608 (8M)");
-        assert_eq!(with_size(Unit::Bytes, "2304"), "2304");
-        assert_eq!(with_size(Unit::Bytes, "212992"), "212992 (208K)");
-        assert_eq!(with_size(Unit::Count, "1024"), "1024");
-        assert_eq!(with_size(Unit::Bytes, "none"), "none");
+        assert_eq!(with_size("262144", Some(262_144)), "262144 (256K)");
+        assert_eq!(with_size("8388608", Some(8_388_608)), "8388608 (8M)");
+        assert_eq!(with_size("2304", Some(2304)), "2304");
+        assert_eq!(with_size("212992", Some(212_992)), "212992 (208K)");
+        assert_eq!(with_size("1024", None), "1024", "a count is not a size");
+        assert_eq!(with_size("none", None), "none");
     }
 }
