@@ -12,9 +12,11 @@ pub mod units;
 use std::io::{self, BufWriter, IsTerminal, Write};
 
 use clap::CommandFactory;
-use cli::Cli;
+use cli::{Cli, Command};
+use commands::{Context, Output, Report};
 use exit::Exit;
 use report::{Format, Style};
+use sys::fs::Root;
 
 /// sockdoc's version, in every JSON document.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,10 +39,10 @@ pub fn run(cli: &Cli) -> Exit {
     } else {
         Format::Table
     };
-    let context = commands::context(cli, style.interactive);
+    let context = context(cli, style.interactive);
     let mut buffer = BufWriter::new(stdout.lock());
     let mut writer = report::Writer::new(cli.command.name(), format, style, &mut buffer);
-    let result = commands::run(&cli.command, &context, &mut writer);
+    let result = dispatch(&cli.command, &context, &mut writer);
     let exit = match result {
         Ok(exit) => exit,
         // A closed pipe (`sockdoc … | head`) is the reader's choice, not a failure.
@@ -65,6 +67,40 @@ pub fn run(cli: &Cli) -> Exit {
         }
         _ => exit,
     }
+}
+
+/// The context every command gets, from the global flags; progress bars only where the
+/// caller says stdout is an interactive terminal.
+fn context(cli: &Cli, interactive: bool) -> Context {
+    Context {
+        timeout: cli.global.timeout,
+        show_progress: interactive && !cli.global.json,
+        root: Root::at(&cli.global.root),
+    }
+}
+
+/// Runs `command`, hands its report (or its rows) to `out` and returns the exit code it
+/// earned.
+fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
+    use commands::{
+        backlog, boxed, nagle, partial_send, peer_close, reuse_test, sockets, sockopt,
+        sysctl_advice, timeouts, udp,
+    };
+    commands::check_root(&ctx.root)?;
+    let (report, exit) = match command {
+        Command::Sockets(args) => return sockets::run(args, ctx, out.stream()),
+        Command::ReuseTest(args) => boxed(reuse_test::run(args, ctx)?, Report::ReuseTest),
+        Command::Nagle(args) => boxed(nagle::run(args, ctx)?, Report::Nagle),
+        Command::Sockopt(args) => boxed(sockopt::run(args, ctx)?, Report::Sockopt),
+        Command::SysctlAdvice(args) => boxed(sysctl_advice::run(args, ctx)?, Report::SysctlAdvice),
+        Command::Backlog(args) => boxed(backlog::run(args, ctx)?, Report::Scenario),
+        Command::Udp(args) => boxed(udp::run(args, ctx)?, Report::Scenario),
+        Command::PartialSend(args) => boxed(partial_send::run(args, ctx)?, Report::Scenario),
+        Command::PeerClose(args) => boxed(peer_close::run(args, ctx)?, Report::Scenario),
+        Command::Timeouts(args) => boxed(timeouts::run(args, ctx)?, Report::Scenario),
+    };
+    out.report(&report, exit)?;
+    Ok(exit)
 }
 
 /// Reports a command line clap did not turn into a run: a usage error (exit 2), or

@@ -61,3 +61,98 @@ mod tests {
         assert_eq!(millis(Duration::MAX), u64::MAX);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The one grammar for sizes and durations on the command line
+// ---------------------------------------------------------------------------------------
+
+/// One duration flag's accepted range, and why its minimum is what it is (for the message).
+#[derive(Debug, Clone, Copy)]
+pub struct DurationRange {
+    pub min: Duration,
+    pub max: Duration,
+    pub why_min: &'static str,
+}
+
+/// The size grammar every byte-count flag shares (and `sockopt --set rcvbuf=…`): a whole
+/// number with an optional binary suffix, any case: K = 1024 bytes, M = 1024 K, G = 1024 M
+/// (`K`, `KB` and `KiB` all mean 1024, as socket buffer sizes are usually written); `B` or no
+/// suffix means bytes. 4096, 64K, 1M, 2MiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let number = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (digits, shift) = match number.char_indices().last() {
+        Some((i, 'k')) => (&number[..i], 10),
+        Some((i, 'm')) => (&number[..i], 20),
+        Some((i, 'g')) => (&number[..i], 30),
+        _ => (number, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "'{text}' is not a size; write a whole number of bytes with an optional K, M or G \
+             (K = 1024), e.g. 4096, 64K or 1M"
+        ));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|value| value.checked_mul(1 << shift))
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// A size for a flag that accepts `min..=max` bytes.
+pub fn parse_size_in(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let value = parse_size(text)?;
+    if (min..=max).contains(&value) {
+        return Ok(value);
+    }
+    let text = text.trim();
+    let spelled_out = if text == value.to_string() {
+        String::new()
+    } else {
+        format!("; {text} is {value} bytes")
+    };
+    Err(format!(
+        "must be from {} to {} bytes{spelled_out}",
+        show_size(min),
+        show_size(max)
+    ))
+}
+
+/// A byte count with its suffixed form where one is exact: `65536 (64K)`, `65507`.
+pub fn show_size(bytes: u64) -> String {
+    [(30, 'G'), (20, 'M'), (10, 'K')]
+        .into_iter()
+        .find(|(shift, _)| bytes >= 1 << shift && bytes.is_multiple_of(1 << shift))
+        .map_or_else(
+            || bytes.to_string(),
+            |(shift, suffix)| format!("{bytes} ({}{suffix})", bytes >> shift),
+        )
+}
+
+/// A humantime duration (500ms, 2s, 1m30s) inside `range`. clap's message around it names
+/// the flag and the value; this part says which bound was crossed and why.
+pub fn parse_duration_in(text: &str, range: DurationRange) -> Result<Duration, String> {
+    let value = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))?;
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if value < range.min {
+        return Err(format!(
+            "{} is below the minimum of {}: {}",
+            show(value),
+            show(range.min),
+            range.why_min
+        ));
+    }
+    if value > range.max {
+        return Err(format!(
+            "{} is above the maximum of {} (did you mean ms?)",
+            show(value),
+            show(range.max)
+        ));
+    }
+    Ok(value)
+}

@@ -1,6 +1,7 @@
 //! One module per command. Each runs its experiment and returns a `Serialize` report and
 //! an exit code; none prints.
 
+pub mod args;
 pub mod backlog;
 pub mod nagle;
 pub mod partial_send;
@@ -18,7 +19,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{Cli, Command};
 use crate::exit::{Exit, UsageError};
 use crate::sys::fs::Root;
 use crate::sys::sysctl;
@@ -56,43 +56,14 @@ pub enum Report {
 
 pub use crate::VERSION;
 
-/// The context every command gets, from the global flags; progress bars only where the
-/// caller says stdout is an interactive terminal.
-pub fn context(cli: &Cli, interactive: bool) -> Context {
-    Context {
-        timeout: cli.global.timeout,
-        show_progress: interactive && !cli.global.json,
-        root: Root::at(&cli.global.root),
-    }
-}
-
-/// Runs `command`, hands its report (or its rows) to `out` and returns the exit code it
-/// earned.
-pub fn run(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
-    check_root(&ctx.root)?;
-    let (report, exit) = match command {
-        Command::Sockets(args) => return sockets::run(args, ctx, out.stream()),
-        Command::ReuseTest(args) => boxed(reuse_test::run(args, ctx)?, Report::ReuseTest),
-        Command::Nagle(args) => boxed(nagle::run(args, ctx)?, Report::Nagle),
-        Command::Sockopt(args) => boxed(sockopt::run(args, ctx)?, Report::Sockopt),
-        Command::SysctlAdvice(args) => boxed(sysctl_advice::run(args, ctx)?, Report::SysctlAdvice),
-        Command::Backlog(args) => boxed(backlog::run(args, ctx)?, Report::Scenario),
-        Command::Udp(args) => boxed(udp::run(args, ctx)?, Report::Scenario),
-        Command::PartialSend(args) => boxed(partial_send::run(args, ctx)?, Report::Scenario),
-        Command::PeerClose(args) => boxed(peer_close::run(args, ctx)?, Report::Scenario),
-        Command::Timeouts(args) => boxed(timeouts::run(args, ctx)?, Report::Scenario),
-    };
-    out.report(&report, exit)?;
-    Ok(exit)
-}
-
-fn boxed<R>((report, exit): (R, Exit), variant: fn(Box<R>) -> Report) -> (Report, Exit) {
+/// A command's report, boxed into its `Report` variant.
+pub fn boxed<R>((report, exit): (R, Exit), variant: fn(Box<R>) -> Report) -> (Report, Exit) {
     (variant(Box::new(report)), exit)
 }
 
 /// `--root DIR` must be an existing directory for every command: a typo would otherwise
 /// read as a kernel without any of the knobs sockdoc looks for.
-fn check_root(root: &Root) -> anyhow::Result<()> {
+pub fn check_root(root: &Root) -> anyhow::Result<()> {
     match sysctl::root_problem(root) {
         None => Ok(()),
         Some(problem) => Err(UsageError(format!(

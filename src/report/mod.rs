@@ -13,10 +13,20 @@ pub mod text;
 
 use std::io::{self, IsTerminal, Write};
 
-use crate::cli::ColorWhen;
 use crate::commands::sockets::Sink;
 use crate::commands::{Output, Report};
 use crate::exit::Exit;
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// Colour when stdout is a terminal and NO_COLOR is not set
+    Auto,
+    /// Always colour, even into a pipe
+    Always,
+    /// Never colour
+    Never,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

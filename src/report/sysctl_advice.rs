@@ -9,7 +9,7 @@ use comfy_table::{Cell, Color};
 use super::Style;
 use super::table::{new_table, paint};
 use super::text;
-use crate::cli::AdviceFormat;
+use crate::commands::args::AdviceFormat;
 use crate::commands::sysctl_advice::era::Bound;
 use crate::commands::sysctl_advice::{ConfAdvice, ConfigProblem, Finding, Level, SysctlReport};
 

@@ -7,7 +7,7 @@ use super::VERSION;
 use super::race::{Partial, changed_hands_report, occupant_changes};
 use super::report::{Occupant, OwnerSearch, PortChange, PortStatus, ReuseReport, Step};
 use super::survey::{PortSurvey, search_owner, survey_port, uid_text};
-use crate::cli::ReuseTestArgs;
+use crate::commands::args::ReuseTestArgs;
 use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
 use crate::units::micros;
@@ -167,13 +167,16 @@ mod tests {
     use super::*;
 
     fn args_for(port: u16) -> ReuseTestArgs {
-        use clap::Parser as _;
-        let cli =
-            crate::cli::Cli::try_parse_from(["sockdoc", "reuse-test", &port.to_string()]).unwrap();
-        match cli.command {
-            crate::cli::Command::ReuseTest(args) => args,
-            _ => unreachable!("parsed reuse-test"),
+        use clap::Parser;
+        /// The arguments alone, parsed with their defaults as the command line would.
+        #[derive(Parser)]
+        struct Line {
+            #[command(flatten)]
+            args: ReuseTestArgs,
         }
+        Line::try_parse_from(["reuse-test", &port.to_string()])
+            .unwrap()
+            .args
     }
 
     /// A survey of a port this test holds with a listener, with the owner unnamed, as when

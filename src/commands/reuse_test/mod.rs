@@ -25,7 +25,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::{Context, VERSION};
-use crate::cli::ReuseTestArgs;
+use crate::commands::args::ReuseTestArgs;
 use crate::exit::Exit;
 use crate::sys::{TCP_TIMEWAIT_LEN, TIMEWAIT_WHEEL_ROUNDING_MAX};
 use crate::units::{human, micros};

@@ -19,7 +19,7 @@ use super::report::{
 use super::reproduce::{TimeWaitSocket, reproduce};
 use super::survey::{PortSurvey, survey_port};
 use super::{Context, VERSION};
-use crate::cli::ReuseTestArgs;
+use crate::commands::args::ReuseTestArgs;
 use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
 use crate::sys::socket::{self as sock, ReuseFlags};

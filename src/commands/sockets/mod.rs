@@ -17,7 +17,7 @@ use summary::SummaryBuilder;
 pub use summary::{AcceptQueue, CloseWaitOwner, Destination, Summary};
 
 use super::Context;
-use crate::cli::{SocketsArgs, StateFilter};
+use crate::commands::args::{SocketsArgs, StateFilter};
 use crate::exit::Exit;
 use crate::sys::diag::{self, Query, Source};
 use crate::sys::procfs::{self, Owner};

@@ -23,7 +23,7 @@ pub use request::{Request, lookup, option_names, parse_set, parse_size, set_help
 pub use show::{Shown, show};
 
 use super::{Context, VERSION};
-use crate::cli::SockoptArgs;
+use crate::commands::args::SockoptArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::fs::Root;

@@ -156,7 +156,7 @@ fn parse_bool(raw: &str) -> Option<bool> {
 /// C int.
 pub fn parse_size(raw: &str) -> Option<u64> {
     // The one size grammar every flag shares (cli::parse_size), capped at a C int.
-    crate::cli::parse_size(raw)
+    crate::units::parse_size(raw)
         .ok()
         .filter(|size| *size <= C_INT_MAX)
 }

@@ -9,7 +9,7 @@ use socket2::Socket;
 
 use super::request::Request;
 use super::{Context, Stage};
-use crate::cli::SockoptArgs;
+use crate::commands::args::SockoptArgs;
 use crate::exit::UsageError;
 use crate::sys::SysError;
 use crate::sys::socket::{self as sock, ReuseFlags};
