@@ -48,6 +48,10 @@ pub(super) fn burst(
             .data_segs_out
             .zip(info_after.data_segs_out)
             .map(|(b, a)| u64::from(a.wrapping_sub(b))),
+        retransmitted_segments: info_before
+            .total_retrans
+            .zip(info_after.total_retrans)
+            .map(|(b, a)| u64::from(a.wrapping_sub(b))),
         sender_cwnd_before: info_before.snd_cwnd,
         sender_cwnd_after: info_after.snd_cwnd,
         reads: reads.len() as u32,

@@ -107,6 +107,10 @@ pub struct Burst {
     /// Data segments the sender really sent (TCP_INFO tcpi_data_segs_out delta); null when
     /// this kernel does not report it.
     pub data_segments: Option<u64>,
+    /// Of those, retransmissions (TCP_INFO tcpi_total_retrans delta): a tail loss probe
+    /// resends the last segment when its ACK is slow, even on loopback, and counts in
+    /// `data_segments` too. Null when this kernel does not report it.
+    pub retransmitted_segments: Option<u64>,
     /// The sender's congestion window in segments (TCP_INFO tcpi_snd_cwnd) before the first
     /// write: a new connection may have only this many segments unacknowledged.
     pub sender_cwnd_before: Option<u32>,
