@@ -218,13 +218,48 @@ fn peer_close_shows_zero_reads_reset_and_epipe() {
     let (report, output) = run_json(&["peer-close"]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_scenario_shape(&report, "peer-close");
-    for read in report["orderly_close_reads"].as_array().unwrap() {
-        assert_eq!(read, "0 (end of stream)");
+    // The typed results: what each call returned and how it ended.
+    let reads = report["orderly_close_read_results"].as_array().unwrap();
+    assert_eq!(reads.len(), 3, "{report:#}");
+    for read in reads {
+        assert_eq!(read["returned"], 0, "{read}");
+        assert_eq!(read["kind"], "end_of_stream", "{read}");
+        assert_eq!(read["errno"], Value::Null, "{read}");
     }
+    let reset = &report["abortive_close_read_result"];
+    assert_eq!(reset["returned"], -1, "{reset}");
+    assert_eq!(reset["kind"], "error", "{reset}");
+    assert_eq!(reset["errno"], "ECONNRESET", "{reset}");
+    assert_eq!(
+        report["write_after_close_eof_read_result"]["kind"],
+        "end_of_stream"
+    );
+    let writes = report["writes_after_close_results"].as_array().unwrap();
+    assert_eq!(writes[0]["kind"], "accepted", "{report:#}");
+    assert_eq!(
+        writes[0]["returned"], 14,
+        "the probe's 14 bytes: {report:#}"
+    );
+    let last = writes.last().unwrap();
+    assert_eq!(
+        (&last["kind"], &last["returned"], &last["errno"]),
+        (&"error".into(), &(-1).into(), &"EPIPE".into()),
+        "{report:#}"
+    );
+    // The text figures stay, one per typed result, as the report always showed them.
+    assert_eq!(
+        report["orderly_close_reads"],
+        serde_json::json!([
+            "0 (end of stream)",
+            "0 (end of stream)",
+            "0 (end of stream)"
+        ])
+    );
     assert_eq!(report["abortive_close_read"], "ECONNRESET");
-    let writes = report["writes_after_close"].as_array().unwrap();
-    assert!(writes[0].as_str().unwrap().ends_with("accepted"));
-    assert_eq!(writes.last().unwrap(), "EPIPE");
+    assert_eq!(
+        report["writes_after_close"].as_array().unwrap().len(),
+        writes.len()
+    );
     assert!(report["notes"].to_string().contains("SIGPIPE"));
 }
 

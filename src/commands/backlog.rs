@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use serde::Serialize;
 
 use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
@@ -95,20 +96,6 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     let knobs = Knobs::read(&sysctl);
     let schedule = knobs.syn_schedule();
 
-    s.detail("backlog", args.backlog);
-    s.detail("somaxconn", somaxconn);
-    s.detail("effective_backlog", effective);
-    s.detail("clients", args.clients);
-    s.detail("accept_queue", queued.queued);
-    s.detail("accept_queue_limit", queued.limit);
-    s.detail("completed", states.completed);
-    s.detail("waiting_in_syn_sent", states.syn_sent);
-    s.detail("clients_reset", states.reset);
-    s.detail("other", states.other);
-    s.detail("listen_overflows", overflows);
-    s.detail("listen_drops", drops);
-    knobs.record(&mut s, schedule.as_ref());
-
     s.check(Check::new(
         "accept queue holds min(backlog, somaxconn) + 1",
         format!("{} queued", queued.queued),
@@ -142,7 +129,47 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     s.note(syn_schedule_note(&knobs, schedule.as_ref()));
     s.note(SYNCOOKIES_NOTE);
     let verdict = verdict(args, somaxconn, effective, &queued, &states, overflows);
-    Ok(s.finish(MECHANISM, verdict, FIX))
+    let details = BacklogDetails {
+        backlog: args.backlog,
+        somaxconn,
+        effective_backlog: effective,
+        clients: args.clients,
+        accept_queue: queued.queued,
+        accept_queue_limit: queued.limit,
+        completed: states.completed,
+        waiting_in_syn_sent: states.syn_sent,
+        clients_reset: states.reset,
+        other: states.other,
+        listen_overflows: overflows,
+        listen_drops: drops,
+        syn_retry_schedule_ms: schedule.as_ref().map(|plan| plan.retransmits_ms.clone()),
+        connect_gives_up_after_ms: schedule.as_ref().map(|plan| plan.gives_up_after_ms),
+        knobs,
+    };
+    Ok(s.finish(&details, MECHANISM, verdict, FIX))
+}
+
+/// What backlog measured: the queue and what each client's socket saw, the counters'
+/// rise, the knobs, and the SYN retry schedule computed from them.
+#[derive(Serialize)]
+struct BacklogDetails {
+    backlog: u32,
+    somaxconn: Option<u32>,
+    effective_backlog: u32,
+    clients: u32,
+    accept_queue: u32,
+    accept_queue_limit: u32,
+    completed: u32,
+    waiting_in_syn_sent: u32,
+    clients_reset: u32,
+    other: u32,
+    listen_overflows: Option<u64>,
+    listen_drops: Option<u64>,
+    /// Each knob under its sysctl's name (net.ipv4.tcp_…).
+    #[serde(flatten)]
+    knobs: Knobs,
+    syn_retry_schedule_ms: Option<Vec<u64>>,
+    connect_gives_up_after_ms: Option<u64>,
 }
 
 /// One sentence from the measured outcome: whether the queue filled, and what the rest did.
@@ -187,28 +214,30 @@ fn verdict(
 }
 
 /// The knobs that decide what a client of a full accept queue goes through; `None` where
-/// this kernel has no such knob or it is unreadable.
+/// this kernel has no such knob or it is unreadable. Fields are named as the sysctls.
+#[derive(Serialize)]
+#[allow(clippy::struct_field_names)] // the sysctls' own names
 struct Knobs {
-    abort_on_overflow: Option<u32>,
-    synack_retries: Option<u32>,
-    syncookies: Option<u32>,
-    syn_retries: Option<u32>,
+    tcp_abort_on_overflow: Option<u32>,
+    tcp_synack_retries: Option<u32>,
+    tcp_syncookies: Option<u32>,
+    tcp_syn_retries: Option<u32>,
     /// Absent before Linux 6.5 (commit ccce324dabfe).
-    syn_linear_timeouts: Option<u32>,
+    tcp_syn_linear_timeouts: Option<u32>,
     /// Absent on kernels whose RTO ceiling is the constant TCP_RTO_MAX.
-    rto_max_ms: Option<u64>,
+    tcp_rto_max_ms: Option<u64>,
 }
 
 impl Knobs {
     fn read(sysctl: &impl Fn(&str) -> Option<u64>) -> Self {
         let small = |key: &str| sysctl(key).and_then(|n| u32::try_from(n).ok());
         Self {
-            abort_on_overflow: small("net.ipv4.tcp_abort_on_overflow"),
-            synack_retries: small("net.ipv4.tcp_synack_retries"),
-            syncookies: small("net.ipv4.tcp_syncookies"),
-            syn_retries: small("net.ipv4.tcp_syn_retries"),
-            syn_linear_timeouts: small("net.ipv4.tcp_syn_linear_timeouts"),
-            rto_max_ms: sysctl("net.ipv4.tcp_rto_max_ms"),
+            tcp_abort_on_overflow: small("net.ipv4.tcp_abort_on_overflow"),
+            tcp_synack_retries: small("net.ipv4.tcp_synack_retries"),
+            tcp_syncookies: small("net.ipv4.tcp_syncookies"),
+            tcp_syn_retries: small("net.ipv4.tcp_syn_retries"),
+            tcp_syn_linear_timeouts: small("net.ipv4.tcp_syn_linear_timeouts"),
+            tcp_rto_max_ms: sysctl("net.ipv4.tcp_rto_max_ms"),
         }
     }
 
@@ -216,27 +245,10 @@ impl Knobs {
     /// tcp_rto_max_ms means the constant ceiling.
     fn syn_schedule(&self) -> Option<SynSchedule> {
         Some(syn_schedule(
-            self.syn_retries?,
-            self.syn_linear_timeouts.unwrap_or(0),
-            self.rto_max_ms.unwrap_or(TCP_RTO_MAX_MS),
+            self.tcp_syn_retries?,
+            self.tcp_syn_linear_timeouts.unwrap_or(0),
+            self.tcp_rto_max_ms.unwrap_or(TCP_RTO_MAX_MS),
         ))
-    }
-
-    fn record(&self, s: &mut Scenario, schedule: Option<&SynSchedule>) {
-        s.detail("tcp_abort_on_overflow", self.abort_on_overflow);
-        s.detail("tcp_synack_retries", self.synack_retries);
-        s.detail("tcp_syncookies", self.syncookies);
-        s.detail("tcp_syn_retries", self.syn_retries);
-        s.detail("tcp_syn_linear_timeouts", self.syn_linear_timeouts);
-        s.detail("tcp_rto_max_ms", self.rto_max_ms);
-        s.detail(
-            "syn_retry_schedule_ms",
-            schedule.map(|plan| &plan.retransmits_ms),
-        );
-        s.detail(
-            "connect_gives_up_after_ms",
-            schedule.map(|plan| plan.gives_up_after_ms),
-        );
     }
 }
 
@@ -311,7 +323,7 @@ fn classify(clients: &[socket2::Socket], listen_addr: SocketAddr) -> anyhow::Res
 /// kernel reads it.
 fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
     let value = knobs
-        .abort_on_overflow
+        .tcp_abort_on_overflow
         .map_or_else(|| "unreadable".to_owned(), |v| v.to_string());
     let measured = if reset == 0 {
         let all = if clients == 1 {
@@ -330,7 +342,7 @@ fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
             if reset == 1 { "was" } else { "were" }
         )
     };
-    let synack_retries = knobs.synack_retries.map_or_else(
+    let synack_retries = knobs.tcp_synack_retries.map_or_else(
         || "tcp_synack_retries times".to_owned(),
         |n| format!("tcp_synack_retries = {}", count(n, "time")),
     );
@@ -350,12 +362,12 @@ fn abort_on_overflow_note(knobs: &Knobs, clients: u32, reset: u32) -> String {
 
 /// The clients' SYN retry schedule, computed from this kernel's knobs, with its sources.
 fn syn_schedule_note(knobs: &Knobs, schedule: Option<&SynSchedule>) -> String {
-    let (Some(retries), Some(plan)) = (knobs.syn_retries, schedule) else {
+    let (Some(retries), Some(plan)) = (knobs.tcp_syn_retries, schedule) else {
         return "net.ipv4.tcp_syn_retries is unreadable here, so the clients' SYN retry schedule \
                 cannot be computed."
             .to_owned();
     };
-    let linear = knobs.syn_linear_timeouts.map_or_else(
+    let linear = knobs.tcp_syn_linear_timeouts.map_or_else(
         || {
             "tcp_syn_linear_timeouts is absent (a kernel before 6.5, commit ccce324dabfe), so \
              every retry doubles the initial 1 s RTO (TCP_TIMEOUT_INIT)"
@@ -377,11 +389,11 @@ fn syn_schedule_note(knobs: &Knobs, schedule: Option<&SynSchedule>) -> String {
             )
         },
     );
-    let ceiling = knobs.rto_max_ms.map_or_else(
+    let ceiling = knobs.tcp_rto_max_ms.map_or_else(
         || format!("TCP_RTO_MAX, {} s", TCP_RTO_MAX_MS / 1000),
         |ms| format!("tcp_rto_max_ms = {ms}"),
     );
-    let budget = if knobs.syn_linear_timeouts.is_some() {
+    let budget = if knobs.tcp_syn_linear_timeouts.is_some() {
         "tcp_syn_retries + tcp_syn_linear_timeouts retransmissions"
     } else {
         "tcp_syn_retries retransmissions"
@@ -576,12 +588,12 @@ mod tests {
 
     fn knobs(synack_retries: u32, syn_linear_timeouts: u32) -> Knobs {
         Knobs {
-            abort_on_overflow: Some(0),
-            synack_retries: Some(synack_retries),
-            syncookies: Some(1),
-            syn_retries: Some(6),
-            syn_linear_timeouts: Some(syn_linear_timeouts),
-            rto_max_ms: None,
+            tcp_abort_on_overflow: Some(0),
+            tcp_synack_retries: Some(synack_retries),
+            tcp_syncookies: Some(1),
+            tcp_syn_retries: Some(6),
+            tcp_syn_linear_timeouts: Some(syn_linear_timeouts),
+            tcp_rto_max_ms: None,
         }
     }
 

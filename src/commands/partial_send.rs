@@ -9,6 +9,8 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::Context;
 use super::scenario::{Check, Checksum, Scenario, ScenarioReport};
 use crate::cli::PartialSendArgs;
@@ -24,6 +26,26 @@ const RECEIVER_RCVBUF: usize = 4096;
 /// Bound on send() calls before EAGAIN: the buffers hold kilobytes, so this is never reached
 /// unless the kernel keeps accepting forever.
 const MAX_CALLS: u32 = 100_000;
+
+/// What partial-send measured: the buffers, the filling until EAGAIN, the send-all loop,
+/// and what the receiver got.
+#[derive(Debug, Serialize)]
+struct PartialSendDetails {
+    bytes: usize,
+    sndbuf_requested: u64,
+    sndbuf_applied: usize,
+    wmem_max: Option<u64>,
+    receiver_rcvbuf_requested: usize,
+    first_send_bytes: usize,
+    accepted_before_eagain: usize,
+    send_calls_before_eagain: u32,
+    send_all_calls: u32,
+    send_all_partial_sends: u32,
+    send_all_eagains: u32,
+    received_bytes: usize,
+    checksum_sent: Checksum,
+    checksum_received: Checksum,
+}
 
 pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("partial-send", args.scenario.addr);
@@ -51,23 +73,22 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     // 2. The receiver reads; a send-all loop delivers the rest.
     let (received, received_sum, loop_stats) = deliver(client, server, &data, accepted, timeout)?;
 
-    s.detail("bytes", total);
-    s.detail("sndbuf_requested", args.sndbuf);
-    s.detail("sndbuf_applied", sndbuf_applied);
-    s.detail("wmem_max", wmem_max);
-    s.detail("receiver_rcvbuf_requested", RECEIVER_RCVBUF);
-    s.detail("first_send_bytes", first);
-    s.detail("accepted_before_eagain", accepted);
-    s.detail("send_calls_before_eagain", calls);
-    s.detail("send_all_calls", loop_stats.calls);
-    s.detail("send_all_partial_sends", loop_stats.partial);
-    s.detail("send_all_eagains", loop_stats.eagain);
-    s.detail("received_bytes", received);
-    s.detail("checksum_sent", format!("{:016x}", sent_sum.value()));
-    s.detail(
-        "checksum_received",
-        format!("{:016x}", received_sum.value()),
-    );
+    let details = PartialSendDetails {
+        bytes: total,
+        sndbuf_requested: args.sndbuf,
+        sndbuf_applied,
+        wmem_max,
+        receiver_rcvbuf_requested: RECEIVER_RCVBUF,
+        first_send_bytes: first,
+        accepted_before_eagain: accepted,
+        send_calls_before_eagain: calls,
+        send_all_calls: loop_stats.calls,
+        send_all_partial_sends: loop_stats.partial,
+        send_all_eagains: loop_stats.eagain,
+        received_bytes: received,
+        checksum_sent: sent_sum,
+        checksum_received: received_sum,
+    };
 
     let all_fit = first == total;
     if all_fit {
@@ -121,6 +142,7 @@ pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioRep
     let sndbuf = sndbuf_story(args.sndbuf, sndbuf_applied as u64, wmem_max);
     let verdict = verdict(&filled, total, &sndbuf, received, delivered, &loop_stats);
     Ok(s.finish(
+        &details,
         "send() copies into the socket's send buffer only what fits (SO_SNDBUF, and the peer's \
          window) and returns that count; a non-blocking socket then says EAGAIN instead of \
          waiting. Bytes the program does not resend are lost.",

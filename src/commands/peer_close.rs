@@ -4,18 +4,18 @@
 //! writing after the peer closed is answered with RST and then fails with EPIPE (tcp(7),
 //! send(2)).
 
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::Context;
-use super::scenario::{Check, Scenario, ScenarioReport};
+use super::scenario::{CallEnd, CallResult, Check, Scenario, ScenarioReport};
 use crate::cli::ScenarioArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
-use crate::sys::error::errno_name;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};
-use crate::units::count;
 
 /// How often recv() is called after the FIN, to show that 0 repeats.
 const REPEATED_READS: usize = 3;
@@ -26,6 +26,42 @@ const MAX_WRITES: usize = 3;
 
 /// What the writes after the close send.
 const PROBE: &[u8] = b"are you there?";
+
+/// What peer-close measured. Each call's outcome is there twice: as the text the report
+/// always had (`orderly_close_reads`: "0 (end of stream)", …) and typed (`…_results`: the
+/// return value, the kind, the errno), for readers that should not parse the text.
+#[derive(Debug, Serialize)]
+struct PeerCloseDetails {
+    orderly_close_reads: Vec<CallEnd>,
+    abortive_close_read: CallEnd,
+    write_after_close_eof_read: CallEnd,
+    writes_after_close: Vec<CallEnd>,
+    orderly_close_read_results: Vec<CallResult>,
+    abortive_close_read_result: CallResult,
+    write_after_close_eof_read_result: CallResult,
+    writes_after_close_results: Vec<CallResult>,
+}
+
+impl PeerCloseDetails {
+    fn new(
+        orderly_close_reads: Vec<CallEnd>,
+        abortive_close_read: CallEnd,
+        write_after_close_eof_read: CallEnd,
+        writes_after_close: Vec<CallEnd>,
+    ) -> Self {
+        let typed = |ends: &[CallEnd]| ends.iter().map(CallResult::from).collect();
+        Self {
+            orderly_close_read_results: typed(&orderly_close_reads),
+            abortive_close_read_result: CallResult::from(&abortive_close_read),
+            write_after_close_eof_read_result: CallResult::from(&write_after_close_eof_read),
+            writes_after_close_results: typed(&writes_after_close),
+            orderly_close_reads,
+            abortive_close_read,
+            write_after_close_eof_read,
+            writes_after_close,
+        }
+    }
+}
 
 pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("peer-close", args.addr);
@@ -51,12 +87,11 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
         )?));
     }
     drop(client);
-    s.detail("orderly_close_reads", &reads);
     s.check(Check::new(
         "after an orderly close every recv() returns 0",
-        reads.join(", "),
-        ["0 (end of stream)"; REPEATED_READS].join(", "),
-        reads.iter().all(|r| r == "0 (end of stream)"),
+        joined(&reads, ", "),
+        joined(&vec![CallEnd::EndOfStream; REPEATED_READS], ", "),
+        reads.iter().all(|r| *r == CallEnd::EndOfStream),
     ));
 
     // 2. Abortive close: SO_LINGER {on, 0} sends RST; recv() fails with ECONNRESET.
@@ -69,11 +104,11 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
         timeout,
     )?);
     drop(client);
-    s.detail("abortive_close_read", &after_rst);
-    s.check(Check::equal(
+    s.check(Check::new(
         "after an abortive close (SO_LINGER 0) recv() fails",
-        after_rst.clone(),
+        after_rst.to_string(),
         "ECONNRESET",
+        after_rst.failed_with(libc::ECONNRESET),
     ));
 
     // 3. Writing after the peer closed: accepted once, then the RST makes it fail.
@@ -87,15 +122,14 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
     )?);
     let writes = write_until_refused(&mut client, timeout)?;
     drop(client);
-    let last = writes.last().cloned().unwrap_or_default();
-    s.detail("write_after_close_eof_read", &eof);
-    s.detail("writes_after_close", &writes);
     s.check(Check::new(
         "writing after the peer closed fails once its RST is back",
-        writes.join(", "),
+        joined(&writes, ", "),
         "accepted, then EPIPE (or ECONNRESET)",
-        writes.first().is_some_and(|w| w.ends_with("accepted"))
-            && (last == "EPIPE" || last == "ECONNRESET"),
+        matches!(writes.first(), Some(CallEnd::Accepted(_)))
+            && writes
+                .last()
+                .is_some_and(|w| w.failed_with(libc::EPIPE) || w.failed_with(libc::ECONNRESET)),
     ));
     s.note(
         "Rust ignores SIGPIPE (std sets it to SIG_IGN before main) and std writes with \
@@ -106,9 +140,11 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
     let verdict = format!(
         "After the peer's FIN, recv() returned 0 on each of {REPEATED_READS} calls; after its RST \
          (SO_LINGER 0), recv() failed with {after_rst}; writing after it closed gave: {}.",
-        writes.join(", then ")
+        joined(&writes, ", then ")
     );
+    let details = PeerCloseDetails::new(reads, after_rst, eof, writes);
     Ok(s.finish(
+        &details,
         "An orderly close sends FIN: the reader sees end of stream (0) forever after. An abortive \
          close sends RST: pending and later calls fail with ECONNRESET. A write to a closed peer \
          is accepted locally, the peer answers RST, and the next write fails with EPIPE.",
@@ -120,15 +156,14 @@ pub fn run(args: &ScenarioArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
 
 /// Writes to a connection whose peer closed until a write fails, waiting after each accepted
 /// write for the RST the closed peer answers it with; returns each write's outcome.
-fn write_until_refused(client: &mut TcpStream, timeout: Duration) -> anyhow::Result<Vec<String>> {
+fn write_until_refused(client: &mut TcpStream, timeout: Duration) -> anyhow::Result<Vec<CallEnd>> {
     let mut writes = Vec::new();
     for attempt in 1..=MAX_WRITES {
         let outcome = match client.write(PROBE) {
-            Ok(n) => format!("{} accepted", count(n, "byte")),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".into(),
-            Err(e) => errno_name(&e).unwrap_or_else(|| e.to_string()),
+            Ok(n) => CallEnd::Accepted(n),
+            Err(e) => CallEnd::from_error(&e),
         };
-        let failed = !outcome.ends_with("accepted");
+        let failed = !matches!(outcome, CallEnd::Accepted(_));
         writes.push(outcome);
         if failed {
             break;
@@ -152,12 +187,20 @@ fn write_until_refused(client: &mut TcpStream, timeout: Duration) -> anyhow::Res
     Ok(writes)
 }
 
-fn describe(end: &RecvEnd) -> String {
+fn describe(end: &RecvEnd) -> CallEnd {
     match end {
-        RecvEnd::EndOfStream => "0 (end of stream)".into(),
-        RecvEnd::Data(n) => count(*n, "byte"),
-        RecvEnd::Error(e) => errno_name(e).unwrap_or_else(|| e.to_string()),
+        RecvEnd::EndOfStream => CallEnd::EndOfStream,
+        RecvEnd::Data(n) => CallEnd::Received(*n),
+        RecvEnd::Error(e) => CallEnd::from_error(e),
     }
+}
+
+/// The outcomes as the check and the verdict list them.
+fn joined(ends: &[CallEnd], separator: &str) -> String {
+    ends.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 #[cfg(test)]
@@ -166,8 +209,11 @@ mod tests {
 
     #[test]
     fn a_one_byte_read_is_singular() {
-        assert_eq!(describe(&RecvEnd::Data(1)), "1 byte");
-        assert_eq!(describe(&RecvEnd::Data(14)), "14 bytes");
-        assert_eq!(describe(&RecvEnd::EndOfStream), "0 (end of stream)");
+        assert_eq!(describe(&RecvEnd::Data(1)).to_string(), "1 byte");
+        assert_eq!(describe(&RecvEnd::Data(14)).to_string(), "14 bytes");
+        assert_eq!(
+            describe(&RecvEnd::EndOfStream).to_string(),
+            "0 (end of stream)"
+        );
     }
 }

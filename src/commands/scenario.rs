@@ -2,22 +2,27 @@
 //! timeouts): what was measured, scenario-specific figures, checks of each measurement
 //! against what Linux documents, the mechanism, the verdict and the fix.
 
+use std::fmt;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::VERSION;
 use crate::exit::Exit;
-use crate::units::micros;
+use crate::sys::error::errno_name;
+use crate::units::{count, micros};
 
 #[derive(Debug, Serialize)]
 pub struct ScenarioReport {
     pub command: &'static str,
     pub sockdoc_version: &'static str,
     pub address: String,
-    /// The scenario's own measured figures (`_us` / `_ms` / `_bytes` in the key's name).
+    /// The scenario's own measured figures (`_us` / `_ms` / `_bytes` in the key's name):
+    /// its typed details struct, serialized once by `Scenario::finish`, so the keys are that
+    /// struct's field names.
     #[serde(flatten)]
     pub details: Map<String, Value>,
     pub checks: Vec<Check>,
@@ -65,7 +70,6 @@ pub struct Scenario {
     command: &'static str,
     address: IpAddr,
     started: Instant,
-    details: Map<String, Value>,
     checks: Vec<Check>,
     notes: Vec<String>,
 }
@@ -76,16 +80,9 @@ impl Scenario {
             command,
             address,
             started: Instant::now(),
-            details: Map::new(),
             checks: Vec::new(),
             notes: Vec::new(),
         }
-    }
-
-    /// Records a measured figure under `key` (snake_case, unit in the name).
-    pub fn detail(&mut self, key: &str, value: impl Serialize) {
-        let value = serde_json::to_value(value).expect("scenario details are plain data");
-        self.details.insert(key.to_string(), value);
     }
 
     pub fn check(&mut self, check: Check) {
@@ -102,8 +99,15 @@ impl Scenario {
     }
 
     /// The finished report and its exit code: 1 when any check disagreed with Linux's
-    /// documented behaviour.
-    pub fn finish(self, mechanism: &str, verdict: String, fix: &str) -> (ScenarioReport, Exit) {
+    /// documented behaviour. `details` is the scenario's own typed struct of measured
+    /// figures (snake_case fields, the unit in the name); its fields become the report's keys.
+    pub fn finish(
+        self,
+        details: &impl Serialize,
+        mechanism: &str,
+        verdict: String,
+        fix: &str,
+    ) -> (ScenarioReport, Exit) {
         let all_match = self.checks.iter().all(|c| c.matches);
         let verdict = if all_match {
             verdict
@@ -123,7 +127,7 @@ impl Scenario {
             command: self.command,
             sockdoc_version: VERSION,
             address: self.address.to_string(),
-            details: self.details,
+            details: details_map(details),
             checks: self.checks,
             mechanism: mechanism.to_string(),
             verdict,
@@ -137,6 +141,110 @@ impl Scenario {
             Exit::Finding
         };
         (report, exit)
+    }
+}
+
+/// A details struct as the report's key/value figures. The one place a scenario's typed
+/// details become JSON values.
+fn details_map(details: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(details).expect("scenario details are plain data") {
+        Value::Object(map) => map,
+        other => panic!("scenario details serialize to a struct's fields, not {other}"),
+    }
+}
+
+/// How one recv() or write() of a lesson ended. It serializes as the text the reports have
+/// always shown ("0 (end of stream)", "14 bytes", "14 bytes accepted", "EAGAIN",
+/// "ECONNRESET"); `CallResult::from` gives its return value and kind as fields, for readers
+/// that should not parse that text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEnd {
+    /// recv() returned this many bytes.
+    Received(usize),
+    /// write() accepted this many bytes.
+    Accepted(usize),
+    /// recv() returned 0: the peer sent FIN.
+    EndOfStream,
+    /// EAGAIN (EWOULDBLOCK): a non-blocking call with nothing to do, or a timeout that ran out.
+    WouldBlock,
+    /// Any other error: its errno, and the errno's name (the error's text where it has none).
+    Failed { errno: Option<i32>, name: String },
+}
+
+impl CallEnd {
+    pub fn from_error(error: &io::Error) -> Self {
+        if error.kind() == io::ErrorKind::WouldBlock {
+            return Self::WouldBlock;
+        }
+        Self::Failed {
+            errno: error.raw_os_error(),
+            name: errno_name(error).unwrap_or_else(|| error.to_string()),
+        }
+    }
+
+    /// Whether the call failed with this errno (`libc::EPIPE`).
+    pub fn failed_with(&self, code: i32) -> bool {
+        matches!(self, Self::Failed { errno: Some(errno), .. } if *errno == code)
+    }
+}
+
+impl fmt::Display for CallEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Received(n) => f.write_str(&count(*n, "byte")),
+            Self::Accepted(n) => write!(f, "{} accepted", count(*n, "byte")),
+            Self::EndOfStream => f.write_str("0 (end of stream)"),
+            Self::WouldBlock => f.write_str("EAGAIN"),
+            Self::Failed { name, .. } => f.write_str(name),
+        }
+    }
+}
+
+impl Serialize for CallEnd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A `CallEnd` as fields: what the call returned and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallResult {
+    /// The call's return value, as C sees it: the byte count, 0 at end of stream, -1 on error.
+    pub returned: i64,
+    pub kind: CallKind,
+    /// The errno's name when the call failed (EAGAIN for a would-block), else null.
+    pub errno: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum CallKind {
+    Received,
+    Accepted,
+    EndOfStream,
+    Error,
+}
+
+impl From<&CallEnd> for CallResult {
+    fn from(end: &CallEnd) -> Self {
+        let bytes = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let (returned, kind) = match end {
+            CallEnd::Received(n) => (bytes(*n), CallKind::Received),
+            CallEnd::Accepted(n) => (bytes(*n), CallKind::Accepted),
+            CallEnd::EndOfStream => (0, CallKind::EndOfStream),
+            CallEnd::WouldBlock | CallEnd::Failed { .. } => (-1, CallKind::Error),
+        };
+        let errno = match end {
+            CallEnd::WouldBlock => Some("EAGAIN".to_owned()),
+            CallEnd::Failed { name, .. } => Some(name.clone()),
+            _ => None,
+        };
+        Self {
+            returned,
+            kind,
+            errno,
+        }
     }
 }
 
@@ -163,6 +271,19 @@ impl Checksum {
     }
 }
 
+/// As 16 hex digits, the way the reports show a checksum.
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for Checksum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,8 +305,69 @@ mod tests {
     fn a_failed_check_is_named_in_the_verdict_and_exits_1() {
         let mut s = Scenario::start("udp", "127.0.0.1".parse().unwrap());
         s.check(Check::equal("boundaries", "merged", "kept"));
-        let (report, exit) = s.finish("m", "v".into(), "f");
+        let (report, exit) = s.finish(&Details { datagram_bytes: 3 }, "m", "v".into(), "f");
         assert_eq!(exit, Exit::Finding);
         assert!(report.verdict.contains("boundaries"));
+        assert_eq!(
+            report.details["datagram_bytes"], 3,
+            "the struct's fields are the keys"
+        );
+    }
+
+    #[derive(Serialize)]
+    struct Details {
+        datagram_bytes: u32,
+    }
+
+    #[test]
+    fn a_call_end_serializes_as_its_text_and_types_as_fields() {
+        let ends = [
+            CallEnd::EndOfStream,
+            CallEnd::Received(1),
+            CallEnd::Accepted(14),
+            CallEnd::WouldBlock,
+            CallEnd::from_error(&io::Error::from_raw_os_error(libc::ECONNRESET)),
+        ];
+        let texts: Vec<Value> = ends
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "0 (end of stream)",
+                "1 byte",
+                "14 bytes accepted",
+                "EAGAIN",
+                "ECONNRESET"
+            ]
+        );
+        let typed: Vec<(i64, CallKind, Option<String>)> = ends
+            .iter()
+            .map(|e| {
+                let r = CallResult::from(e);
+                (r.returned, r.kind, r.errno)
+            })
+            .collect();
+        assert_eq!(
+            typed,
+            [
+                (0, CallKind::EndOfStream, None),
+                (1, CallKind::Received, None),
+                (14, CallKind::Accepted, None),
+                (-1, CallKind::Error, Some("EAGAIN".into())),
+                (-1, CallKind::Error, Some("ECONNRESET".into())),
+            ]
+        );
+        assert!(ends[4].failed_with(libc::ECONNRESET));
+        for kind in [CallKind::EndOfStream, CallKind::Error] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.to_string());
+        }
+    }
+
+    #[test]
+    fn a_checksum_reads_as_16_hex_digits() {
+        let sum = Checksum::default();
+        assert_eq!(serde_json::to_value(sum).unwrap(), "cbf29ce484222325");
     }
 }

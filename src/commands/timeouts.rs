@@ -3,11 +3,14 @@
 //! a connect() to a port whose listener has a full accept queue gets no answer (its SYN is
 //! dropped) and only a timeout ends the wait. Loopback only.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
 use super::Context;
-use super::scenario::{Check, Scenario, ScenarioReport};
+use super::scenario::{CallEnd, Check, Scenario, ScenarioReport};
 use crate::cli::TimeoutsArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
@@ -130,6 +133,49 @@ fn connect_window(timeout: Duration) -> (Duration, Duration) {
     )
 }
 
+/// What timeouts measured, in the order it ran: the blocking recv(), the non-blocking one,
+/// and the connect() nobody answers.
+#[derive(Debug, Serialize)]
+struct TimeoutsDetails {
+    #[serde(flatten)]
+    blocking: BlockingRecvDetails,
+    nonblocking_recv_waited_us: u64,
+    nonblocking_recv_result: CallEnd,
+    connect_timeout_ms: u64,
+    connect_expected_min_us: u64,
+    connect_expected_max_us: u64,
+    connect_waited_us: u64,
+    connect_result: ConnectEnd,
+    connect_target: SocketAddr,
+}
+
+/// The blocking recv() with SO_RCVTIMEO: this kernel's tick, the window the timer wheel
+/// allows, and the wait.
+#[derive(Debug, Serialize)]
+struct BlockingRecvDetails {
+    hz: u64,
+    jiffy_us: u64,
+    recv_timeout_ms: u64,
+    recv_timeout_in_kernel_us: u64,
+    recv_timer_wheel_level: u32,
+    recv_timer_granularity_us: u64,
+    recv_expected_min_us: u64,
+    recv_expected_max_us: u64,
+    blocking_recv_waited_us: u64,
+    blocking_recv_result: CallEnd,
+}
+
+/// How the connect() to the full listener ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+enum ConnectEnd {
+    #[serde(rename = "connected")]
+    #[strum(serialize = "connected")]
+    Connected,
+    #[serde(rename = "timed out")]
+    #[strum(serialize = "timed out")]
+    TimedOut,
+}
+
 pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("timeouts", args.scenario.addr);
     let listener = sock::listener(s.ephemeral(), ReuseFlags::NONE, ctx.timeout)?;
@@ -138,21 +184,20 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
     let _server = sock::accept(&listener, ctx.timeout)?;
 
     // 1. Blocking recv() with SO_RCVTIMEO: nothing arrives, so it waits that long.
-    let blocking = blocking_recv(&mut s, &mut client, args.recv_timeout)?;
+    let (blocking_details, blocking) = blocking_recv(&mut s, &mut client, args.recv_timeout)?;
 
     // 2. Non-blocking recv(): EAGAIN at once.
     sock::set_nonblocking(&client, true)?;
     let (outcome, waited) =
         timed_read(&mut client, "the non-blocking recv() with nothing to read")?;
     let nonblocking = format!("{outcome} after {}", human(waited));
-    s.detail("nonblocking_recv_waited_us", micros(waited));
-    s.detail("nonblocking_recv_result", &outcome);
     s.check(Check::new(
         "a non-blocking recv() with nothing to read fails with EAGAIN at once",
         format!("{outcome} after {}", human(waited)),
         format!("EAGAIN within {}", human(AT_ONCE)),
-        outcome == "EAGAIN" && waited <= AT_ONCE,
+        outcome == CallEnd::WouldBlock && waited <= AT_ONCE,
     ));
+    let (nonblocking_recv_waited_us, nonblocking_recv_result) = (micros(waited), outcome);
     drop(client);
 
     // 3. connect() to a listener whose accept queue is full: the SYN is dropped, no answer.
@@ -164,20 +209,16 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
     let attempt = sock::connect(full_addr, args.connect_timeout);
     let waited = started.elapsed();
     let outcome = match attempt {
-        Ok(_) => "connected",
-        Err(error) if matches!(error.undiagnosed_ref(), SysError::Timeout { .. }) => "timed out",
+        Ok(_) => ConnectEnd::Connected,
+        Err(error) if matches!(error.undiagnosed_ref(), SysError::Timeout { .. }) => {
+            ConnectEnd::TimedOut
+        }
         // Any other error (the fd limit, a firewall's reset or EPERM) says nothing about how
         // long connect() waits: the step could not run, which is no verdict on the kernel.
         Err(error) => return Err(error.into()),
     };
     let (connect_min, connect_slack_max) = connect_window(args.connect_timeout);
     let connect_max = connect_slack_max + WAKEUP_SLACK;
-    s.detail("connect_timeout_ms", millis(args.connect_timeout));
-    s.detail("connect_expected_min_us", micros(connect_min));
-    s.detail("connect_expected_max_us", micros(connect_max));
-    s.detail("connect_waited_us", micros(waited));
-    s.detail("connect_result", outcome);
-    s.detail("connect_target", full_addr.to_string());
     s.check(Check::new(
         "connect() to a port that never answers the handshake ends only by its timeout",
         format!("{outcome} after {}", human(waited)),
@@ -186,7 +227,7 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
             human(connect_min),
             human(connect_max)
         ),
-        outcome == "timed out" && waited >= connect_min && waited <= connect_max,
+        outcome == ConnectEnd::TimedOut && waited >= connect_min && waited <= connect_max,
     ));
     s.note(
         "Without a timeout that connect() would wait for the kernel's SYN retries: \
@@ -205,7 +246,19 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
         human(args.recv_timeout),
         human(args.connect_timeout),
     );
+    let details = TimeoutsDetails {
+        blocking: blocking_details,
+        nonblocking_recv_waited_us,
+        nonblocking_recv_result,
+        connect_timeout_ms: millis(args.connect_timeout),
+        connect_expected_min_us: micros(connect_min),
+        connect_expected_max_us: micros(connect_max),
+        connect_waited_us: micros(waited),
+        connect_result: outcome,
+        connect_target: full_addr,
+    };
     Ok(s.finish(
+        &details,
         "A blocking call waits until data (or an error) arrives; SO_RCVTIMEO / SO_SNDTIMEO bound \
          that wait and report EAGAIN when it runs out. A non-blocking call never waits: EAGAIN \
          means \"not now\", to be retried when poll says ready. connect() waits for the handshake, \
@@ -217,12 +270,13 @@ pub fn run(args: &TimeoutsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport
 }
 
 /// Step 1: a blocking recv() with SO_RCVTIMEO `recv_timeout` and nothing to read, held
-/// against the window the timer wheel allows; returns what happened, for the verdict.
+/// against the window the timer wheel allows; returns its figures and what happened, for the
+/// verdict.
 fn blocking_recv(
     s: &mut Scenario,
     client: &mut std::net::TcpStream,
     recv_timeout: Duration,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(BlockingRecvDetails, String)> {
     let jiffy = sock::jiffy(client)?;
     let hz = hz_from_jiffy(jiffy);
     client
@@ -236,16 +290,6 @@ fn blocking_recv(
     let recv_max = window.latest + WAKEUP_SLACK;
     let (outcome, waited) = timed_read(client, "the blocking recv() with nothing to read")?;
     let blocking = format!("{outcome} after {}", human(waited));
-    s.detail("hz", hz);
-    s.detail("jiffy_us", micros(jiffy));
-    s.detail("recv_timeout_ms", millis(recv_timeout));
-    s.detail("recv_timeout_in_kernel_us", micros(in_kernel));
-    s.detail("recv_timer_wheel_level", window.level);
-    s.detail("recv_timer_granularity_us", micros(window.granularity()));
-    s.detail("recv_expected_min_us", micros(window.earliest));
-    s.detail("recv_expected_max_us", micros(recv_max));
-    s.detail("blocking_recv_waited_us", micros(waited));
-    s.detail("blocking_recv_result", &outcome);
     let whole_jiffies = Duration::from_nanos(window.timeo_jiffies * 1_000_000_000 / hz);
     s.check(Check::new(
         "SO_RCVTIMEO is kept in whole jiffies, rounded up",
@@ -265,10 +309,22 @@ fn blocking_recv(
             human(window.earliest),
             human(recv_max)
         ),
-        outcome == "EAGAIN" && waited >= window.earliest && waited <= recv_max,
+        outcome == CallEnd::WouldBlock && waited >= window.earliest && waited <= recv_max,
     ));
     s.note(recv_window_note(&window, jiffy, WAKEUP_SLACK));
-    Ok(blocking)
+    let details = BlockingRecvDetails {
+        hz,
+        jiffy_us: micros(jiffy),
+        recv_timeout_ms: millis(recv_timeout),
+        recv_timeout_in_kernel_us: micros(in_kernel),
+        recv_timer_wheel_level: window.level,
+        recv_timer_granularity_us: micros(window.granularity()),
+        recv_expected_min_us: micros(window.earliest),
+        recv_expected_max_us: micros(recv_max),
+        blocking_recv_waited_us: micros(waited),
+        blocking_recv_result: outcome,
+    };
+    Ok((details, blocking))
 }
 
 /// "1 jiffy", "250 jiffies".
@@ -315,13 +371,13 @@ fn recv_window_note(window: &RecvWindow, jiffy: Duration, wakeup: Duration) -> S
 fn timed_read(
     stream: &mut std::net::TcpStream,
     step: &str,
-) -> Result<(String, Duration), SysError> {
+) -> Result<(CallEnd, Duration), SysError> {
     let started = Instant::now();
     let mut buf = [0_u8; 16];
     let outcome = match stream.read(&mut buf) {
-        Ok(0) => "0 (end of stream)".to_string(),
-        Ok(n) => crate::units::count(n, "byte"),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => "EAGAIN".to_string(),
+        Ok(0) => CallEnd::EndOfStream,
+        Ok(n) => CallEnd::Received(n),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => CallEnd::WouldBlock,
         Err(error) => {
             return Err(SysError::Io {
                 step: step.into(),
@@ -339,6 +395,14 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn connect_ends_serialize_as_their_text() {
+        for end in [ConnectEnd::Connected, ConnectEnd::TimedOut] {
+            assert_eq!(serde_json::to_value(end).unwrap(), end.to_string());
+        }
+        assert_eq!(ConnectEnd::TimedOut.to_string(), "timed out");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::cli::UdpArgs;
@@ -20,6 +22,21 @@ const SIZES: [usize; 5] = [8, 100, 1, 33, 512];
 
 /// The largest datagram a read buffer is sized for when nothing should be cut.
 const WHOLE_DATAGRAM: usize = 64 * 1024;
+
+/// What udp measured: the boundary experiment's sizes, then the truncated datagram.
+#[derive(Debug, Serialize)]
+struct UdpDetails {
+    udp_sent_sizes: [usize; SIZES.len()],
+    udp_received_sizes: Vec<usize>,
+    /// The contrast, not a check: TCP promises no boundaries, so merging them is allowed,
+    /// not required — how many reads it takes is whatever the stream happened to hold.
+    tcp_read_sizes: Vec<usize>,
+    datagram_bytes: usize,
+    buffer_bytes: usize,
+    reported_length: usize,
+    bytes_received: usize,
+    bytes_lost: usize,
+}
 
 pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
     let mut s = Scenario::start("udp", args.scenario.addr);
@@ -40,8 +57,6 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
         let (len, _) = sock::recv_datagram(&receiver, &mut buf, ctx.timeout)?;
         received_sizes.push(len);
     }
-    s.detail("udp_sent_sizes", SIZES);
-    s.detail("udp_received_sizes", &received_sizes);
     s.check(Check::new(
         "UDP: one recv() per send(), same sizes",
         format!(
@@ -54,9 +69,6 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
 
     // The same writes over TCP, read after they all arrived: one byte stream.
     let tcp_reads = tcp_reads(&s, ctx.timeout)?;
-    // The contrast, not a check: TCP promises no boundaries, so merging them is allowed, not
-    // required — how many reads it takes is whatever the stream happened to hold.
-    s.detail("tcp_read_sizes", &tcp_reads);
 
     // 2. Truncation: a datagram larger than the read buffer is cut, and the rest is gone.
     let size = args.size as usize;
@@ -68,12 +80,6 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
     let intact = small[..copied] == message(9, size)[..copied];
     let (after, _) = sock::recv_datagram(&receiver, &mut buf, ctx.timeout)?;
     let next_is_marker = &buf[..after] == b"next";
-    let truncated = size > bufsize;
-    s.detail("datagram_bytes", size);
-    s.detail("buffer_bytes", bufsize);
-    s.detail("reported_length", reported);
-    s.detail("bytes_received", copied);
-    s.detail("bytes_lost", reported.saturating_sub(copied));
     s.check(Check::new(
         "MSG_TRUNC reports the datagram's real length",
         format!("{} reported, {copied} received", count(reported, "byte")),
@@ -99,29 +105,19 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
          them in Udp RcvbufErrors (/proc/net/snmp).",
     );
 
-    let boundaries = format!(
-        "{} arrived as {} of the same sizes, while TCP delivered the same writes in {}.",
-        count(SIZES.len(), "send"),
-        count(received_sizes.len(), "datagram"),
-        count(tcp_reads.len(), "read"),
-    );
-    let verdict = if truncated {
-        let discarded = match reported.saturating_sub(copied) {
-            1 => "the other byte was discarded".to_string(),
-            n => format!("the other {n} bytes were discarded"),
-        };
-        format!(
-            "{boundaries} The {size}-byte datagram read into a {bufsize}-byte buffer kept {}; \
-             recv() with MSG_TRUNC reported {reported}, and {discarded}.",
-            count(copied, "byte"),
-        )
-    } else {
-        format!(
-            "{boundaries} The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing was \
-             cut (use --size larger than --bufsize to see truncation)."
-        )
+    let details = UdpDetails {
+        udp_sent_sizes: SIZES,
+        udp_received_sizes: received_sizes,
+        tcp_read_sizes: tcp_reads,
+        datagram_bytes: size,
+        buffer_bytes: bufsize,
+        reported_length: reported,
+        bytes_received: copied,
+        bytes_lost: reported.saturating_sub(copied),
     };
+    let verdict = verdict(&details);
     Ok(s.finish(
+        &details,
         "UDP is a message protocol: each send() is one datagram and each recv() takes one whole \
          datagram — or, into a smaller buffer, its head, with the rest dropped. TCP is a byte \
          stream with no boundaries at all.",
@@ -130,6 +126,34 @@ pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exi
          (recv with MSG_TRUNC returns the real length); over TCP, frame messages yourself (a \
          length prefix).",
     ))
+}
+
+/// One sentence from the measured figures: the boundaries, then what the cut took.
+fn verdict(d: &UdpDetails) -> String {
+    let (size, bufsize) = (d.datagram_bytes, d.buffer_bytes);
+    let boundaries = format!(
+        "{} arrived as {} of the same sizes, while TCP delivered the same writes in {}.",
+        count(d.udp_sent_sizes.len(), "send"),
+        count(d.udp_received_sizes.len(), "datagram"),
+        count(d.tcp_read_sizes.len(), "read"),
+    );
+    if size > bufsize {
+        let discarded = match d.bytes_lost {
+            1 => "the other byte was discarded".to_string(),
+            n => format!("the other {n} bytes were discarded"),
+        };
+        format!(
+            "{boundaries} The {size}-byte datagram read into a {bufsize}-byte buffer kept {}; \
+             recv() with MSG_TRUNC reported {}, and {discarded}.",
+            count(d.bytes_received, "byte"),
+            d.reported_length,
+        )
+    } else {
+        format!(
+            "{boundaries} The {size}-byte datagram fit the {bufsize}-byte buffer, so nothing was \
+             cut (use --size larger than --bufsize to see truncation)."
+        )
+    }
 }
 
 fn send(sender: &UdpSocket, datagram: &[u8], to: std::net::SocketAddr) -> Result<(), SysError> {

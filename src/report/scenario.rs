@@ -49,13 +49,36 @@ pub fn render(report: &ScenarioReport, style: Style, out: &mut impl Write) -> io
 }
 
 /// The "Measured" section as (label, value) rows, in the report's order: each figure's human
-/// label and its value in human units.
+/// label and its value in human units. Typed twins (`shown_by`) are left out: their text
+/// figure's row already says it.
 pub fn measured_rows(report: &ScenarioReport) -> Vec<(String, String)> {
     report
         .details
         .iter()
+        .filter(|(key, _)| shown_by(key).is_none())
         .map(|(key, value)| (label(key), value_text(key, value)))
         .collect()
+}
+
+/// Figures that are the typed form of another (peer-close's `…_results`: each call's return
+/// value, kind and errno, beside the text "0 (end of stream)"), with the key whose row shows
+/// them in words.
+const TYPED_TWINS: &[(&str, &str)] = &[
+    ("orderly_close_read_results", "orderly_close_reads"),
+    ("abortive_close_read_result", "abortive_close_read"),
+    (
+        "write_after_close_eof_read_result",
+        "write_after_close_eof_read",
+    ),
+    ("writes_after_close_results", "writes_after_close"),
+];
+
+/// The key whose row in the Measured section shows `key`, when `key` is a typed twin.
+pub fn shown_by(key: &str) -> Option<&'static str> {
+    TYPED_TWINS
+        .iter()
+        .find(|(twin, _)| *twin == key)
+        .map(|(_, text)| *text)
 }
 
 /// One line per figure, `label  value`, values aligned in a column and wrapped under it.
