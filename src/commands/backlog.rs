@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
-use crate::cli::BacklogArgs;
+use crate::commands::args::BacklogArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::diag;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::scenario::{Check, Checksum, Scenario, ScenarioReport};
-use crate::cli::PartialSendArgs;
+use crate::commands::args::PartialSendArgs;
 use crate::exit::Exit;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::sys::sockopt::{BUFFER_CLAMP, BUFFER_DOUBLING};

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::scenario::{CallEnd, CallResult, Check, Scenario, ScenarioReport};
-use crate::cli::ScenarioArgs;
+use crate::commands::args::ScenarioArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::socket::{self as sock, RecvEnd, ReuseFlags};

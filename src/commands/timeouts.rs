@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::scenario::{CallEnd, Check, Scenario, ScenarioReport};
-use crate::cli::TimeoutsArgs;
+use crate::commands::args::TimeoutsArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::error::Op;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
-use crate::cli::UdpArgs;
+use crate::commands::args::UdpArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::error::Op;

@@ -11,7 +11,7 @@ use socket2::Socket;
 use super::connection::{both_ends, connect_pair};
 use super::report::Burst;
 use super::{Mode, READ_BUF};
-use crate::cli::NagleArgs;
+use crate::commands::args::NagleArgs;
 use crate::sys::{socket as sock, tcp_info};
 
 /// `messages` writes of `size` bytes back to back while a reader drains the other end.

@@ -30,7 +30,7 @@ use anyhow::Context as _;
 use socket2::Socket;
 
 use super::{Context, VERSION};
-use crate::cli::{NagleArgs, NodelayMode};
+use crate::commands::args::{NagleArgs, NodelayMode};
 use crate::exit::{Exit, UsageError};
 use crate::sys::procfs;
 use crate::sys::socket::{self as sock, ReuseFlags};

@@ -12,7 +12,7 @@ use socket2::Socket;
 use super::connection::{both_ends, connect_pair};
 use super::report::PerRound;
 use super::{Mode, READ_BUF, STALL_THRESHOLD};
-use crate::cli::NagleArgs;
+use crate::commands::args::NagleArgs;
 use crate::sys::fs::Root;
 use crate::sys::socket as sock;
 use crate::sys::sysctl::{self, Knob};
