@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use predicates::prelude::*;
 use sockdoc::cli::{Cli, ColorWhen, Command};
+use sockdoc::commands::args::{AdviceFormat, NodelayMode, Role, StateFilter};
 
 use common::sockdoc;
 
@@ -490,4 +491,181 @@ fn every_json_document_carries_its_exit_code() {
         assert!(report["sockdoc_version"].is_string(), "{args:?}");
         assert_eq!(report["exit_code"], code, "{args:?}: {report}");
     }
+}
+
+/// Parses `argv` as a whole command line and hands back the command it names.
+fn command_of(argv: &[&str]) -> Command {
+    let mut line = vec!["sockdoc"];
+    line.extend_from_slice(argv);
+    Cli::try_parse_from(&line)
+        .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+        .command
+}
+
+#[test]
+fn parses_nagle_arguments() {
+    let Command::Nagle(d) = command_of(&["nagle"]) else {
+        panic!("nagle")
+    };
+    assert_eq!(
+        (d.nodelay, d.warmup, d.rounds, d.messages, d.size),
+        (NodelayMode::Both, 1, 100, 100, 8)
+    );
+    assert!(!d.cork && !d.quickack && d.max_p99.is_none());
+    assert_eq!((d.port, d.addr.to_string().as_str()), (0, "127.0.0.1"));
+    let Command::Nagle(a) = command_of(&[
+        "nagle",
+        "--nodelay",
+        "off",
+        "--warmup",
+        "0",
+        "--rounds",
+        "5",
+        "--messages",
+        "7",
+        "--size",
+        "1K",
+        "--cork",
+        "--quickack",
+        "--port",
+        "9000",
+        "--addr",
+        "::1",
+        "--max-p99",
+        "5ms",
+    ]) else {
+        panic!("nagle")
+    };
+    assert_eq!(
+        (a.nodelay, a.warmup, a.rounds, a.messages, a.size),
+        (NodelayMode::Off, 0, 5, 7, 1024)
+    );
+    assert!(a.cork && a.quickack);
+    assert_eq!((a.port, a.addr.to_string().as_str()), (9000, "::1"));
+    assert_eq!(a.max_p99, Some(Duration::from_millis(5)));
+}
+
+#[test]
+fn parses_sysctl_advice_arguments() {
+    let Command::SysctlAdvice(d) = command_of(&["sysctl-advice"]) else {
+        panic!("sysctl-advice")
+    };
+    assert_eq!(
+        (d.role, d.format, d.check),
+        (Role::Both, AdviceFormat::Table, false)
+    );
+    let Command::SysctlAdvice(a) = command_of(&[
+        "sysctl-advice",
+        "--role",
+        "server",
+        "--format",
+        "conf",
+        "--check",
+    ]) else {
+        panic!("sysctl-advice")
+    };
+    assert_eq!(
+        (a.role, a.format, a.check),
+        (Role::Server, AdviceFormat::Conf, true)
+    );
+}
+
+#[test]
+fn parses_sockets_arguments() {
+    let Command::Sockets(d) = command_of(&["sockets"]) else {
+        panic!("sockets")
+    };
+    assert!(d.state.is_empty() && d.port.is_none());
+    assert!(!(d.listening || d.tcp || d.udp || d.info || d.no_processes || d.summary));
+    let Command::Sockets(a) = command_of(&[
+        "sockets",
+        "-t",
+        "--state",
+        "TIME_WAIT",
+        "--state",
+        "established",
+        "--port",
+        "8080",
+        "--info",
+        "--no-processes",
+        "--summary",
+    ]) else {
+        panic!("sockets")
+    };
+    assert_eq!(a.state, [StateFilter::TimeWait, StateFilter::Established]);
+    assert_eq!(a.port, Some(8080));
+    assert!(a.tcp && !a.udp && a.info && a.no_processes && a.summary);
+}
+
+#[test]
+fn parses_sockopt_arguments() {
+    let Command::Sockopt(d) = command_of(&["sockopt"]) else {
+        panic!("sockopt")
+    };
+    assert!(d.set.is_empty() && d.connect.is_none() && !d.defaults && !d.listen);
+    let Command::Sockopt(a) = command_of(&[
+        "sockopt",
+        "--set",
+        "rcvbuf=256K",
+        "--set",
+        "SO_REUSEADDR=1",
+        "--listen",
+    ]) else {
+        panic!("sockopt")
+    };
+    let names: Vec<&str> = a.set.iter().map(|r| r.opt.name()).collect();
+    assert_eq!(names, ["rcvbuf", "reuseaddr"]);
+    assert_eq!(a.set[0].text, "rcvbuf=256K");
+    assert!(a.listen);
+}
+
+#[test]
+fn parses_the_lesson_arguments() {
+    let Command::Backlog(b) = command_of(&["backlog", "--backlog", "0", "--clients", "3"]) else {
+        panic!("backlog")
+    };
+    assert_eq!((b.backlog, b.clients), (0, 3));
+    assert_eq!(b.scenario.addr.to_string(), "127.0.0.1");
+    let Command::Backlog(b) = command_of(&["backlog"]) else {
+        panic!("backlog")
+    };
+    assert_eq!((b.backlog, b.clients), (8, 16));
+
+    let Command::Udp(u) = command_of(&["udp", "--size", "4K", "--bufsize", "100"]) else {
+        panic!("udp")
+    };
+    assert_eq!((u.size, u.bufsize), (4096, 100));
+    let Command::Udp(u) = command_of(&["udp", "--addr", "::1"]) else {
+        panic!("udp")
+    };
+    assert_eq!((u.size, u.bufsize), (2000, 1024));
+    assert_eq!(u.scenario.addr.to_string(), "::1");
+
+    let Command::PartialSend(p) = command_of(&["partial-send"]) else {
+        panic!("partial-send")
+    };
+    assert_eq!((p.bytes, p.sndbuf), (1 << 20, 4096));
+    let Command::PartialSend(p) = command_of(&["partial-send", "--bytes", "2M", "--sndbuf", "8K"])
+    else {
+        panic!("partial-send")
+    };
+    assert_eq!((p.bytes, p.sndbuf), (2 << 20, 8192));
+
+    assert!(matches!(command_of(&["peer-close"]), Command::PeerClose(_)));
+
+    let ms = Duration::from_millis;
+    let Command::Timeouts(t) = command_of(&["timeouts"]) else {
+        panic!("timeouts")
+    };
+    assert_eq!((t.recv_timeout, t.connect_timeout), (ms(200), ms(300)));
+    let Command::Timeouts(t) = command_of(&[
+        "timeouts",
+        "--recv-timeout",
+        "1s",
+        "--connect-timeout",
+        "50ms",
+    ]) else {
+        panic!("timeouts")
+    };
+    assert_eq!((t.recv_timeout, t.connect_timeout), (ms(1000), ms(50)));
 }
