@@ -18,7 +18,7 @@ use crate::commands::args::BacklogArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
 use crate::sys::diag;
-use crate::sys::error::Op;
+use crate::sys::diagnose::Op;
 use crate::sys::fs::Root;
 use crate::sys::procfs;
 use crate::sys::record::{Proto, TcpState};

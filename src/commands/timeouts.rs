@@ -14,7 +14,7 @@ use super::scenario::{CallEnd, Check, Scenario, ScenarioReport};
 use crate::commands::args::TimeoutsArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
-use crate::sys::error::Op;
+use crate::sys::diagnose::Op;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::units::{human, micros, millis};
 

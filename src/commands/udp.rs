@@ -13,7 +13,7 @@ use super::scenario::{Check, Scenario, ScenarioReport};
 use crate::commands::args::UdpArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
-use crate::sys::error::Op;
+use crate::sys::diagnose::Op;
 use crate::sys::socket::{self as sock, ReuseFlags};
 use crate::units::count;
 

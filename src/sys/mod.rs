@@ -4,6 +4,7 @@
 compile_error!("sockdoc reads Linux kernel state (sock_diag, /proc); it builds on Linux only");
 
 pub mod diag;
+pub mod diagnose;
 pub mod error;
 pub mod fs;
 pub mod procfs;

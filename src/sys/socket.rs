@@ -13,7 +13,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::SysError;
-use super::error::Op;
+use super::diagnose::Op;
 
 /// The listen(2) backlog for sockdoc's own listeners: experiments open at most a few
 /// connections at a time.

@@ -42,7 +42,7 @@ pub(super) fn explain_bind_error(
                 .to_string()
         }
         // EADDRNOTAVAIL (not a local address, IPv6 off) and EAFNOSUPPORT come explained
-        // from the shared diagnosis (`sys::error::diagnose`).
+        // from the shared diagnosis (`sys::diagnose`).
         _ => return error.into(),
     };
     anyhow::Error::new(error).context(hint)

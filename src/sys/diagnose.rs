@@ -8,10 +8,47 @@ use std::net::{IpAddr, SocketAddr};
 use nix::errno::Errno;
 
 use crate::ports::{self, Budget, PortSettings};
+use crate::sys::SysError;
 use crate::sys::diag::{self, Query};
 use crate::sys::fs::Root;
 use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::sys::sysctl;
+
+impl SysError {
+    /// This error with [`diagnose()`]'s reading of its errno for the operation it names (a
+    /// bind, a connect, a socket), when there is one.
+    #[must_use]
+    pub fn diagnosed(self) -> Self {
+        let op = match &self {
+            Self::Socket { .. } => Op::Socket,
+            Self::Bind { addr, .. } => Op::Bind(*addr),
+            Self::Listen { addr, .. } => Op::Listen(*addr),
+            Self::Connect { addr, .. } => Op::Connect(*addr),
+            _ => Op::Other,
+        };
+        self.diagnosed_as(op)
+    }
+
+    /// This error with [`diagnose()`]'s reading of its errno for `op`, when there is one.
+    #[must_use]
+    pub fn diagnosed_as(self, op: Op) -> Self {
+        let diagnosis = match &self {
+            Self::Diagnosed { .. } => None,
+            // No errno, but one cause sockdoc can read: lo is down.
+            Self::Timeout { .. } => {
+                (loopback_up() == Some(false)).then(|| LO_DOWN_DROPS.to_owned())
+            }
+            other => other.errno().and_then(|errno| diagnose(op, errno)),
+        };
+        match diagnosis {
+            Some(diagnosis) => Self::Diagnosed {
+                error: Box::new(self),
+                diagnosis,
+            },
+            None => self,
+        }
+    }
+}
 
 /// The socket operation whose errno [`diagnose`] explains, with the address it named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +218,7 @@ const NO_IPV6_IN_KERNEL: &str = "this kernel has no IPv6 (/proc/sys/net/ipv6 is 
 /// Whether `lo` is up (IFF_UP), read through getifaddrs(3), which asks the kernel over
 /// netlink and so sees this process's network namespace (/sys/class/net may show another).
 /// `None` when the interface list cannot be read or has no lo.
-pub(super) fn loopback_up() -> Option<bool> {
+fn loopback_up() -> Option<bool> {
     use nix::net::if_::InterfaceFlags;
     nix::ifaddrs::getifaddrs()
         .ok()?
@@ -218,7 +255,7 @@ fn unreachable_loopback_text(addr: SocketAddr, lo_up: Option<bool>) -> String {
 }
 
 /// Why an answer never came when lo is down: a down interface transmits nothing.
-pub(super) const LO_DOWN_DROPS: &str = "the loopback interface lo is down (its IFF_UP flag is clear, read \
+const LO_DOWN_DROPS: &str = "the loopback interface lo is down (its IFF_UP flag is clear, read \
      now), and a down interface transmits nothing: run `ip link set lo up` in this network \
      namespace";
 
@@ -473,6 +510,9 @@ fn bind_ports_text(tcp: &PortUse, udp: &PortUse) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
+    use std::time::Duration;
+
     use crate::sys::error::*;
 
     #[test]

@@ -2,7 +2,8 @@
 //! address involved, so the user reads "binding 127.0.0.1:8080: Address already in use
 //! (EADDRINUSE)" rather than a bare os error; where the errno has a cause on this host that
 //! sockdoc can read (a full port range, lo down, IPv6 disabled, the fd limit), [`diagnose`]
-//! names it with the figures that show it.
+//! names it with the figures that show it (`sys::diagnose`, which adds `diagnosed()` to this type:
+//! the type itself depends on no reader, so every reader can return it).
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,11 +11,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::errno::Errno;
-
-mod diagnose;
-
-use diagnose::{LO_DOWN_DROPS, loopback_up};
-pub use diagnose::{Op, diagnose};
 
 /// Why a packet sockdoc sent to itself never got its answer. Every experiment talks to this
 /// host, so nothing on a wire can lose it: something on the host dropped it, or the host is
@@ -118,40 +114,6 @@ impl SysError {
         match self {
             Self::Diagnosed { error, .. } => error,
             other => other,
-        }
-    }
-
-    /// This error with [`diagnose`]'s reading of its errno for the operation it names (a
-    /// bind, a connect, a socket), when there is one.
-    #[must_use]
-    pub fn diagnosed(self) -> Self {
-        let op = match &self {
-            Self::Socket { .. } => Op::Socket,
-            Self::Bind { addr, .. } => Op::Bind(*addr),
-            Self::Listen { addr, .. } => Op::Listen(*addr),
-            Self::Connect { addr, .. } => Op::Connect(*addr),
-            _ => Op::Other,
-        };
-        self.diagnosed_as(op)
-    }
-
-    /// This error with [`diagnose`]'s reading of its errno for `op`, when there is one.
-    #[must_use]
-    pub fn diagnosed_as(self, op: Op) -> Self {
-        let diagnosis = match &self {
-            Self::Diagnosed { .. } => None,
-            // No errno, but one cause sockdoc can read: lo is down.
-            Self::Timeout { .. } => {
-                (loopback_up() == Some(false)).then(|| LO_DOWN_DROPS.to_owned())
-            }
-            other => other.errno().and_then(|errno| diagnose(op, errno)),
-        };
-        match diagnosis {
-            Some(diagnosis) => Self::Diagnosed {
-                error: Box::new(self),
-                diagnosis,
-            },
-            None => self,
         }
     }
 
