@@ -127,6 +127,22 @@ pub struct Finding {
     /// The config line that sets this key last, in `sysctl --system` order; null when no
     /// file sets it.
     pub configured: Option<ConfigRef>,
+    /// Whether the value was judged, or why not, as a stable name.
+    pub state: FindingState,
+}
+
+/// Whether a finding judges the knob's value, or why it cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingState {
+    /// The value (or the knob's absence, for a removed knob) was judged.
+    Judged,
+    /// Not on this kernel, or not visible in this network namespace.
+    Absent,
+    /// The knob exists but could not be read.
+    Unreadable,
+    /// The text is not what the kernel documents for the knob.
+    UnexpectedValue,
 }
 
 #[derive(Debug, Clone, Serialize)]

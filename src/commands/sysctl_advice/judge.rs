@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::knobs::{self, KnobSpec};
 use super::live::{Counter, Live, rate_text};
-use super::{ConfigFile, Finding, Level, PortBudget};
+use super::{ConfigFile, Finding, FindingState, Level, PortBudget};
 use crate::cli::Role;
 use crate::ports::{self, Destination, PortPressure};
 use crate::sys::TCP_TIMEWAIT_LEN;
@@ -37,6 +37,7 @@ pub fn finding(key: Key, current: Option<&str>, source: &'static str) -> Finding
         myth: None,
         source,
         configured: None,
+        state: FindingState::Judged,
     }
 }
 

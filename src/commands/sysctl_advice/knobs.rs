@@ -10,7 +10,7 @@ use strum::IntoEnumIterator;
 
 use super::judge::{Judge, finding};
 use super::values::Grammar;
-use super::{Finding, Level, backlog, local_ports, nagle, time_wait, tw_reuse};
+use super::{Finding, FindingState, Level, backlog, local_ports, nagle, time_wait, tw_reuse};
 use crate::sys::sysctl::{Key, Knob};
 
 /// One judged knob.
@@ -73,31 +73,40 @@ impl KnobSpec {
 
     /// A knob that is absent or unreadable: shown, not judged.
     pub fn unavailable(&self, knob: &Knob) -> Finding {
-        let (why, reason) = match knob {
+        let (state, why, reason) = match knob {
             Knob::Unreadable(error) => (
+                FindingState::Unreadable,
                 "not judged: unreadable",
                 format!("Not judged: the knob could not be read ({error})."),
             ),
             _ => (
+                FindingState::Absent,
                 "absent here",
                 "Not on this kernel, or not visible in this network namespace (older kernels \
                  keep some knobs in the initial namespace only)."
                     .to_string(),
             ),
         };
-        self.finding(None).set(Level::Info, why, reason)
+        Finding {
+            state,
+            ..self.finding(None).set(Level::Info, why, reason)
+        }
     }
 
     /// A knob whose text is not what the kernel documents: shown, not judged.
     pub fn unexpected(&self, text: &str, expected: &str) -> Finding {
-        self.finding(Some(text)).set(
+        let f = self.finding(Some(text)).set(
             Level::Info,
             "unexpected value",
             format!(
                 "Not judged: {} is not {expected}, which the kernel documents.",
                 super::echo_quoted(text)
             ),
-        )
+        );
+        Finding {
+            state: FindingState::UnexpectedValue,
+            ..f
+        }
     }
 }
 
