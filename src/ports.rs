@@ -26,7 +26,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::sys::TCP_TIMEWAIT_LEN;
-use crate::sys::sysctl::parse_port_ranges;
+use crate::sys::sysctl::{Key, parse_port_ranges};
 
 /// The share of a destination's usable ephemeral ports its TIME_WAIT sockets may hold
 /// before sockdoc advises: 50 %. Each of them is a connection this host closed first within
@@ -226,16 +226,24 @@ pub struct PortSettings {
 }
 
 /// The four knobs the verdict reads, in the order [`PortSettings::from_knobs`] takes them.
+pub const KEYS: [Key; 4] = [
+    Key::IpLocalPortRange,
+    Key::IpLocalReservedPorts,
+    Key::TcpTwReuse,
+    Key::TcpTimestamps,
+];
+
+/// [`KEYS`] by name, for [`sysctl::read_knob`](crate::sys::sysctl::read_knob).
 pub const KNOBS: [&str; 4] = [
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_tw_reuse",
-    "net.ipv4.tcp_timestamps",
+    KEYS[0].name(),
+    KEYS[1].name(),
+    KEYS[2].name(),
+    KEYS[3].name(),
 ];
 
 /// `tcp_tw_reuse_delay` (Linux 6.14+, commit ca6a6f93867a): how old a TIME_WAIT socket must
 /// be before `tcp_tw_reuse` lets a new connect() take its port.
-pub const REUSE_DELAY_KNOB: &str = "net.ipv4.tcp_tw_reuse_delay";
+pub const REUSE_DELAY_KNOB: &str = Key::TcpTwReuseDelay.name();
 
 /// When `tcp_tw_reuse` lets a TIME_WAIT port go to a new outgoing connection, on this kernel:
 /// after `tcp_tw_reuse_delay` where the knob exists, else by whole seconds since the last

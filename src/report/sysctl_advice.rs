@@ -52,7 +52,7 @@ fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Resul
     let mut table = new_table(style, &["key", "current", "suggested", "level", "why"]);
     for f in &report.findings {
         table.add_row(vec![
-            Cell::new(short_key(f.key)),
+            Cell::new(short_key(f.key.name())),
             Cell::new(f.current.as_deref().map_or("(absent)", shown_value)),
             Cell::new(suggested_text(f)),
             level_cell(style, f.level),
@@ -211,7 +211,7 @@ fn kernel_line(report: &SysctlReport) -> String {
     let dated: Vec<String> = [oldest, newest]
         .into_iter()
         .flatten()
-        .map(|m| format!("{} present ({})", short_key(m.knob), m.proves))
+        .map(|m| format!("{} present ({})", short_key(m.knob.name()), m.proves))
         .collect();
     let dated = if dated.is_empty() {
         "no knob here dates it".to_string()

@@ -12,6 +12,8 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+use crate::sys::sysctl::Key;
+
 /// A mainline release, e.g. 4.18.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Release {
@@ -48,7 +50,7 @@ pub enum Dates {
 /// other reasons (a network namespace that does not show it, a fixture tree).
 #[derive(Debug)]
 pub struct Marker {
-    pub knob: &'static str,
+    pub knob: Key,
     pub dates: Dates,
     /// Where the date comes from, as checked against kernel trees of the releases around it.
     pub source: &'static str,
@@ -59,30 +61,30 @@ pub struct Marker {
 /// releases on both sides.
 pub const MARKERS: &[Marker] = &[
     Marker {
-        knob: "net.ipv4.tcp_tw_recycle",
+        knob: Key::TcpTwRecycle,
         dates: Dates::Before(release(4, 12)),
         source: "removed in Linux 4.12 by commit 4396e46187ca (\"tcp: remove tcp_tw_recycle\")",
     },
     Marker {
-        knob: "net.ipv4.ip_forward_update_priority",
+        knob: Key::IpForwardUpdatePriority,
         dates: Dates::Since(release(4, 19)),
         source: "added for Linux 4.19 (\"net: ipv4: Control SKB reprioritization after \
                  forwarding\", 2018-08-01); absent from 4.18",
     },
     Marker {
-        knob: "net.ipv4.tcp_mtu_probe_floor",
+        knob: Key::TcpMtuProbeFloor,
         dates: Dates::Since(release(5, 4)),
         source: "added for Linux 5.4 (\"tcp: add new tcp_mtu_probe_floor sysctl\", \
                  2019-08-09); absent from 5.3",
     },
     Marker {
-        knob: "net.ipv4.tcp_ehash_entries",
+        knob: Key::TcpEhashEntries,
         dates: Dates::Since(release(6, 1)),
         source: "added for Linux 6.1 by commit d1e5e6408b30 (\"tcp: Introduce optional \
                  per-netns ehash\", 2022-09-20); absent from 6.0",
     },
     Marker {
-        knob: "net.ipv4.tcp_tw_reuse_delay",
+        knob: Key::TcpTwReuseDelay,
         dates: Dates::Since(release(6, 14)),
         source: "added for Linux 6.14 by commit ca6a6f93867a (\"tcp: Add sysctl to configure \
                  TIME-WAIT reuse delay\", 2024-12-11)",
@@ -92,7 +94,7 @@ pub const MARKERS: &[Marker] = &[
 /// A default (and meaning) that changed under the same knob name.
 #[derive(Debug)]
 pub struct Change {
-    pub knob: &'static str,
+    pub knob: Key,
     /// The new behaviour in a few words, for the table.
     pub label: &'static str,
     pub what: &'static str,
@@ -106,7 +108,7 @@ pub struct Change {
 /// the knob was a boolean read as `reuse != 0` in tcp_twsk_unique() (net/ipv4/tcp_ipv4.c),
 /// so 2 meant global reuse, and the default was 0.
 pub const TW_REUSE_LOOPBACK: Change = Change {
-    knob: "net.ipv4.tcp_tw_reuse",
+    knob: Key::TcpTwReuse,
     label: "tcp_tw_reuse = 2 is loopback only",
     what: "tcp_tw_reuse = 2 means loopback-only reuse and is the default; before, any \
            non-zero value means reuse for every destination and the default is 0",
@@ -119,7 +121,7 @@ pub const TW_REUSE_LOOPBACK: Change = Change {
 
 /// `SOMAXCONN` (include/linux/socket.h), the default of `net.core.somaxconn`.
 pub const SOMAXCONN_4096: Change = Change {
-    knob: "net.core.somaxconn",
+    knob: Key::Somaxconn,
     label: "somaxconn defaults to 4096",
     what: "somaxconn defaults to 4096; before, to 128",
     since: release(5, 4),
@@ -152,7 +154,7 @@ impl Has {
     /// "tcp_tw_recycle is present (removed in Linux 4.12 ...)", or why nothing is known.
     pub fn evidence(self) -> String {
         match self {
-            Self::Yes(m) | Self::No(m) => format!("{} is present: {}", short(m.knob), m.source),
+            Self::Yes(m) | Self::No(m) => format!("{} is present: {}", m.knob.short(), m.source),
             Self::Unknown => "no knob here dates the kernel on either side of the change".into(),
         }
     }
@@ -167,7 +169,7 @@ pub struct Era {
 
 impl Era {
     /// Dates the kernel by which of the markers `present` reports.
-    pub fn detect(present: impl Fn(&str) -> bool) -> Self {
+    pub fn detect(present: impl Fn(Key) -> bool) -> Self {
         Self {
             present: MARKERS.iter().filter(|m| present(m.knob)).collect(),
         }
@@ -256,11 +258,6 @@ fn before(m: &Marker) -> Option<Release> {
     }
 }
 
-/// `net.ipv4.tcp_tw_recycle` → `tcp_tw_recycle`.
-fn short(knob: &str) -> &str {
-    knob.rsplit('.').next().unwrap_or(knob)
-}
-
 /// What the report shows about the kernel's era.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelEra {
@@ -272,7 +269,7 @@ pub struct KernelEra {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MarkerSeen {
-    pub knob: &'static str,
+    pub knob: Key,
     /// Which side of its release the knob puts the kernel.
     pub bound: Bound,
     pub proves: String,
@@ -289,7 +286,7 @@ pub enum Bound {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeSeen {
-    pub knob: &'static str,
+    pub knob: Key,
     pub label: &'static str,
     pub what: &'static str,
     pub since: Release,
@@ -305,30 +302,30 @@ pub struct ChangeSeen {
 mod tests {
     use super::*;
 
-    fn era(knobs: &[&str]) -> Era {
+    fn era(knobs: &[Key]) -> Era {
         Era::detect(|k| knobs.contains(&k))
     }
 
     #[test]
     fn markers_prove_one_side_or_nothing() {
         // A 4.x kernel that still has tcp_tw_recycle: before both changes.
-        let old = era(&["net.ipv4.tcp_tw_recycle"]);
+        let old = era(&[Key::TcpTwRecycle]);
         assert!(matches!(old.has(&TW_REUSE_LOOPBACK), Has::No(_)));
         assert_eq!(old.default_of(&TW_REUSE_LOOPBACK), Some(0));
         assert_eq!(old.default_of(&SOMAXCONN_4096), Some(128));
 
         // 4.19 or later, and nothing proves 5.4: value 2 yes, somaxconn unknown.
-        let mid = era(&["net.ipv4.ip_forward_update_priority"]);
+        let mid = era(&[Key::IpForwardUpdatePriority]);
         assert!(matches!(mid.has(&TW_REUSE_LOOPBACK), Has::Yes(_)));
         assert!(matches!(mid.has(&SOMAXCONN_4096), Has::Unknown));
         assert_eq!(mid.default_of(&SOMAXCONN_4096), None);
 
         // tcp_ehash_entries (6.1+) proves both.
-        let new = era(&["net.ipv4.tcp_ehash_entries", "net.ipv4.tcp_tw_reuse_delay"]);
+        let new = era(&[Key::TcpEhashEntries, Key::TcpTwReuseDelay]);
         assert_eq!(new.default_of(&TW_REUSE_LOOPBACK), Some(2));
         assert_eq!(new.default_of(&SOMAXCONN_4096), Some(4096));
         match new.has(&SOMAXCONN_4096) {
-            Has::Yes(m) => assert_eq!(m.knob, "net.ipv4.tcp_tw_reuse_delay", "the newest"),
+            Has::Yes(m) => assert_eq!(m.knob, Key::TcpTwReuseDelay, "the newest"),
             other => panic!("{other:?}"),
         }
 
@@ -336,13 +333,13 @@ mod tests {
         let none = era(&[]);
         assert!(matches!(none.has(&TW_REUSE_LOOPBACK), Has::Unknown));
         // Contradicting markers prove nothing either.
-        let odd = era(&["net.ipv4.tcp_tw_recycle", "net.ipv4.tcp_ehash_entries"]);
+        let odd = era(&[Key::TcpTwRecycle, Key::TcpEhashEntries]);
         assert!(matches!(odd.has(&SOMAXCONN_4096), Has::Unknown));
     }
 
     #[test]
     fn the_report_names_the_markers_and_the_side() {
-        let r = era(&["net.ipv4.tcp_tw_recycle"]).report();
+        let r = era(&[Key::TcpTwRecycle]).report();
         assert_eq!(r.markers.len(), 1);
         assert_eq!(r.markers[0].bound, Bound::Before);
         let reuse = &r.changes[0];

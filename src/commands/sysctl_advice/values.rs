@@ -7,6 +7,7 @@
 //! compared as text.
 
 use super::era::{Era, Has, TW_REUSE_LOOPBACK};
+use super::knobs;
 use crate::ports::ReservedPorts;
 use crate::sys::sysctl::{kernel_numbers, kernel_port_list};
 
@@ -19,9 +20,10 @@ const ANY_32_BIT: (i128, i128) = (i32::MIN as i128, u32::MAX as i128);
 /// `ip_local_port_range_min` / `_max` in net/ipv4/sysctl_net_ipv4.c.
 const PORT_BOUNDS: (i128, i128) = (1, 65535);
 
-/// How the kernel reads one knob.
+/// How the kernel reads one knob: each judged knob's entry in the registry (knobs.rs)
+/// names its grammar.
 #[derive(Debug, Clone, Copy)]
-enum Grammar {
+pub enum Grammar {
     /// One integer; only what no 32-bit handler takes is judged.
     Int,
     /// One integer within these bounds on every kernel that has the knob.
@@ -38,40 +40,15 @@ enum Grammar {
     PortList,
 }
 
+/// A 0-or-1 switch.
+pub const BOOLEAN: Grammar = Grammar::Bounded {
+    min: 0,
+    max: 1,
+    source: "SYSCTL_ZERO and SYSCTL_ONE in its table entry, net/ipv4/sysctl_net_ipv4.c",
+};
+
 fn grammar(path: &str) -> Option<Grammar> {
-    let bounded = |min, max, source| Grammar::Bounded { min, max, source };
-    Some(match path {
-        "net/ipv4/tcp_tw_recycle"
-        | "net/ipv4/tcp_timestamps"
-        | "net/ipv4/tcp_fin_timeout"
-        | "net/ipv4/tcp_max_tw_buckets"
-        | "net/ipv4/tcp_rfc1337"
-        | "net/core/somaxconn"
-        | "net/ipv4/tcp_max_syn_backlog"
-        | "net/ipv4/tcp_syncookies"
-        | "net/ipv4/tcp_abort_on_overflow" => Grammar::Int,
-        "net/ipv4/tcp_tw_reuse" => Grammar::TwReuse,
-        "net/ipv4/tcp_tw_reuse_delay" => bounded(
-            1,
-            60_000,
-            "proc_douintvec_minmax() with SYSCTL_ONE and tcp_tw_reuse_delay_max = \
-             TCP_PAWS_MSL * MSEC_PER_SEC, net/ipv4/sysctl_net_ipv4.c",
-        ),
-        "net/ipv4/ip_autobind_reuse" | "net/ipv4/tcp_autocorking" => bounded(
-            0,
-            1,
-            "SYSCTL_ZERO and SYSCTL_ONE in its table entry, net/ipv4/sysctl_net_ipv4.c",
-        ),
-        "net/ipv4/ip_unprivileged_port_start" => bounded(
-            0,
-            65535,
-            "ip_privileged_port_min and _max in ipv4_privileged_ports(), \
-             net/ipv4/sysctl_net_ipv4.c",
-        ),
-        "net/ipv4/ip_local_port_range" => Grammar::PortRange,
-        "net/ipv4/ip_local_reserved_ports" => Grammar::PortList,
-        _ => return None,
-    })
+    knobs::by_path(path).map(|spec| spec.grammar)
 }
 
 /// What the kernel's reading depends on besides the value.
@@ -246,9 +223,10 @@ fn parse_error(why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::sysctl::Key;
 
     fn reading(path: &str, value: &str) -> Reading {
-        let era = Era::detect(|key| key == "net.ipv4.tcp_tw_reuse_delay");
+        let era = Era::detect(|key| key == Key::TcpTwReuseDelay);
         read(
             path,
             value,
@@ -353,7 +331,7 @@ mod tests {
 
     #[test]
     fn tw_reuse_bounds_need_the_loopback_era() {
-        let era = Era::detect(|key| key == "net.ipv4.tcp_tw_recycle");
+        let era = Era::detect(|key| key == Key::TcpTwRecycle);
         let ctx = Context {
             era: &era,
             unprivileged_start: None,
