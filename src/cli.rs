@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::commands::args::*;
-pub use crate::report::ColorWhen;
+use crate::commands::args::{
+    BacklogArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, SocketsArgs, SockoptArgs,
+    SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
+};
+use crate::report::ColorWhen;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use predicates::prelude::*;
-use sockdoc::cli::{Cli, ColorWhen, Command};
+use sockdoc::cli::{Cli, Command};
 use sockdoc::commands::args::{AdviceFormat, NodelayMode, Role, StateFilter};
+use sockdoc::report::ColorWhen;
 
 use common::sockdoc;
 
@@ -218,10 +219,10 @@ fn the_smallest_accepted_timeout_reaches_the_kernel_as_a_real_timeout() {
         None,
         "999ns reads back as no timeout"
     );
-    sock.set_read_timeout(Some(sockdoc::cli::MIN_TIMEOUT))
+    sock.set_read_timeout(Some(sockdoc::commands::args::MIN_TIMEOUT))
         .unwrap();
     let held = sock.read_timeout().unwrap().expect("a timeout is set");
-    assert!(held >= sockdoc::cli::MIN_TIMEOUT, "{held:?}");
+    assert!(held >= sockdoc::commands::args::MIN_TIMEOUT, "{held:?}");
     let started = std::time::Instant::now();
     let error = socket.recv(&mut [0; 8]).expect_err("nothing was sent");
     assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock, "{error}");

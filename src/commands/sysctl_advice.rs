@@ -29,12 +29,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use self::conf::{ApplyCommand, ConfAdvice};
+pub use self::conf::{ApplyCommand, ConfAdvice, SNIPPET_NAME};
 use self::era::KernelEra;
 use self::judge::Judge;
 use self::live::Live;
 use super::{Context, VERSION};
-use crate::cli::{AdviceFormat, Role, SysctlAdviceArgs};
+use crate::commands::args::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
 use crate::ports::{Destination, PortPressure};
 use crate::sys::diag::Source;

@@ -11,11 +11,9 @@ use super::table::{new_table, paint};
 use super::text;
 use crate::commands::args::AdviceFormat;
 use crate::commands::sysctl_advice::era::Bound;
-use crate::commands::sysctl_advice::{ConfAdvice, ConfigProblem, Finding, Level, SysctlReport};
-
-/// The file name the snippet suggests: sysctl.d files apply in file-name order and later
-/// ones win, so it sorts after the usual distribution files.
-pub const SNIPPET_NAME: &str = "99-sockdoc.conf";
+use crate::commands::sysctl_advice::{
+    ConfAdvice, ConfigProblem, Finding, Level, SNIPPET_NAME, SysctlReport,
+};
 
 pub fn render(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     match report.format {

@@ -38,12 +38,13 @@ pub struct ApplyCommand {
     pub comment: &'static str,
 }
 
+/// The file name the snippet suggests: sysctl.d files apply in file-name order and later
+/// ones win, so it sorts after the usual distribution files.
+pub const SNIPPET_NAME: &str = "99-sockdoc.conf";
+
 impl ConfAdvice {
     pub(super) fn new(findings: &[Finding]) -> Self {
-        let file = format!(
-            "/etc/sysctl.d/{}",
-            crate::report::sysctl_advice::SNIPPET_NAME
-        );
+        let file = format!("/etc/sysctl.d/{SNIPPET_NAME}");
         let optional_keys: Vec<Key> = findings
             .iter()
             .filter(|f| f.key == REMOVED_KEY && f.suggested.is_some() && f.suggested != f.current)

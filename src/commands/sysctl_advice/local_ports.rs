@@ -5,7 +5,7 @@ use super::judge::Judge;
 use super::knobs::KnobSpec;
 use super::values::{BOOLEAN, Grammar};
 use super::{Finding, Level};
-use crate::cli::Role;
+use crate::commands::args::Role;
 use crate::ports::{ADVISE_PERCENT, PortRange, ReservedPorts};
 use crate::sys::sysctl::Key;
 use crate::units::count;

@@ -8,7 +8,7 @@ use super::knobs::KnobSpec;
 use super::live::Counter;
 use super::values::Grammar;
 use super::{Finding, Level};
-use crate::cli::Role;
+use crate::commands::args::Role;
 use crate::sys::sysctl::Key;
 
 /// `tcp_tw_reuse_delay` default in ms (ip-sysctl.rst); kernels without the knob compare
