@@ -44,8 +44,6 @@ fn trial(name: &'static str, outcome: BindOutcome, expected: BindOutcome, port: 
 
 fn sample() -> ReuseReport {
     ReuseReport {
-        command: "reuse-test",
-        sockdoc_version: "0.0.0-test",
         address: "127.0.0.1".into(),
         port: 40001,
         requested_port: Some(8080),
@@ -227,7 +225,6 @@ fn scenario() -> ScenarioReport {
     };
     ScenarioReport {
         command: "timeouts",
-        sockdoc_version: "0.0.0-test",
         address: "127.0.0.1".into(),
         details,
         checks: vec![Check::new(

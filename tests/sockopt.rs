@@ -728,8 +728,6 @@ fn sample() -> SockoptReport {
             }
         };
     SockoptReport {
-        command: "sockopt",
-        sockdoc_version: "0.0.0-test",
         mode: ReportMode::Set,
         socket: Some(SocketInfo {
             proto: Proto::Tcp,

@@ -22,7 +22,6 @@ const SUFFIXES: [&str; 4] = ["_us", "_ms", "_bytes", "_percent"];
 fn report(command: &'static str, details: Map<String, Value>) -> ScenarioReport {
     ScenarioReport {
         command,
-        sockdoc_version: "0.0.0-test",
         address: "127.0.0.1".into(),
         details,
         checks: Vec::new(),
@@ -34,14 +33,15 @@ fn report(command: &'static str, details: Map<String, Value>) -> ScenarioReport 
     }
 }
 
-/// The keys every scenario document has (the report's own fields and the contract's
-/// `exit_code`), taken from the struct itself so the details are what is left.
+/// The keys every scenario document has (the report's own fields and the envelope's
+/// `command`, `sockdoc_version` and `exit_code`), taken from the struct itself so the details
+/// are what is left.
 fn shared_keys() -> Vec<String> {
     let Value::Object(shared) = serde_json::to_value(report("udp", Map::new())).unwrap() else {
         unreachable!("a report serializes to an object")
     };
     let mut keys: Vec<String> = shared.keys().cloned().collect();
-    keys.push("exit_code".into());
+    keys.extend(["command", "sockdoc_version", "exit_code"].map(String::from));
     keys
 }
 

@@ -54,8 +54,6 @@ pub enum Report {
     Scenario(Box<scenario::ScenarioReport>),
 }
 
-pub use crate::VERSION;
-
 /// A command's report, boxed into its `Report` variant.
 pub fn boxed<R>((report, exit): (R, Exit), variant: fn(Box<R>) -> Report) -> (Report, Exit) {
     (variant(Box::new(report)), exit)

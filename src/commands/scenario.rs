@@ -10,15 +10,15 @@ use std::time::Instant;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::VERSION;
 use crate::exit::Exit;
 use crate::sys::error::errno_name;
 use crate::units::{count, micros};
 
 #[derive(Debug, Serialize)]
 pub struct ScenarioReport {
+    /// Which lesson this is, for the table's title; the JSON envelope adds `command` itself.
+    #[serde(skip)]
     pub command: &'static str,
-    pub sockdoc_version: &'static str,
     pub address: String,
     /// The scenario's own measured figures (`_us` / `_ms` / `_bytes` in the key's name):
     /// its typed details struct, serialized once by `Scenario::finish`, so the keys are that
@@ -125,7 +125,6 @@ impl Scenario {
         };
         let report = ScenarioReport {
             command: self.command,
-            sockdoc_version: VERSION,
             address: self.address.to_string(),
             details: details_map(details),
             checks: self.checks,

@@ -33,7 +33,7 @@ pub use self::conf::{ApplyCommand, ConfAdvice, SNIPPET_NAME};
 use self::era::KernelEra;
 use self::judge::Judge;
 use self::live::Live;
-use super::{Context, VERSION};
+use super::Context;
 use crate::commands::args::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
 use crate::ports::{Destination, PortPressure};
@@ -47,8 +47,6 @@ use crate::sys::sysctl::{self, ConfigFile, FileStatus, Key};
 
 #[derive(Debug, Serialize)]
 pub struct SysctlReport {
-    pub command: &'static str,
-    pub sockdoc_version: &'static str,
     /// `server`, `client` or `both`: the advice differs.
     pub role: &'static str,
     /// Where every file was read from: "/" or the `--root` directory.
@@ -373,8 +371,6 @@ pub fn run(args: &SysctlAdviceArgs, ctx: &Context) -> anyhow::Result<(SysctlRepo
     );
 
     let report = SysctlReport {
-        command: "sysctl-advice",
-        sockdoc_version: VERSION,
         role: role_name(args.role),
         root: root.display().to_string(),
         netns: netns.id.clone().unwrap_or_else(|| "unknown".into()),

@@ -349,7 +349,8 @@ fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "# /etc/sysctl.d/{SNIPPET_NAME}: written by sockdoc {} sysctl-advice --role {}",
-        report.sockdoc_version, report.role
+        crate::VERSION,
+        report.role
     )?;
     comment(
         out,

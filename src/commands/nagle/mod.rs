@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use socket2::Socket;
 
-use super::{Context, VERSION};
+use super::Context;
 use crate::commands::args::{NagleArgs, NodelayMode};
 use crate::exit::{Exit, UsageError};
 use crate::sys::procfs;
@@ -209,8 +209,6 @@ pub fn run(args: &NagleArgs, ctx: &Context) -> anyhow::Result<(NagleReport, Exit
         .iter()
         .any(|m| !m.matches || m.burst.framed_recovered != m.burst.writes);
     let report = NagleReport {
-        command: "nagle",
-        sockdoc_version: VERSION,
         address: args.addr.to_string(),
         port: listen_addr.port(),
         tcp_autocorking: autocorking,

@@ -7,8 +7,6 @@ use super::Mode;
 
 #[derive(Debug, Serialize)]
 pub struct NagleReport {
-    pub command: &'static str,
-    pub sockdoc_version: &'static str,
     pub address: String,
     pub port: u16,
     /// net.ipv4.tcp_autocorking as the kernel shows it; null when absent.

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use super::VERSION;
 use super::race::{Partial, changed_hands_report, occupant_changes};
 use super::report::{Occupant, OwnerSearch, PortChange, PortStatus, ReuseReport, Step};
 use super::survey::{PortSurvey, search_owner, survey_port, uid_text};
@@ -134,8 +133,6 @@ pub(super) fn held_report(
         )
     };
     ReuseReport {
-        command: "reuse-test",
-        sockdoc_version: VERSION,
         address: args.addr.to_string(),
         port: args.port,
         requested_port: Some(args.port),

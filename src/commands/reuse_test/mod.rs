@@ -24,7 +24,7 @@ mod wait;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::{Context, VERSION};
+use super::Context;
 use crate::commands::args::ReuseTestArgs;
 use crate::exit::Exit;
 use crate::sys::{TCP_TIMEWAIT_LEN, TIMEWAIT_WHEEL_ROUNDING_MAX};
@@ -136,8 +136,6 @@ pub fn run(args: &ReuseTestArgs, ctx: &Context) -> anyhow::Result<(ReuseReport, 
         || !reproduction.reproduced
         || probe.as_ref().is_some_and(|p| !p.old_had_reuseaddr);
     let report = ReuseReport {
-        command: "reuse-test",
-        sockdoc_version: VERSION,
         address: addr.to_string(),
         port: reproduction.port,
         requested_port,

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use nix::errno::Errno;
 use socket2::Socket;
 
+use super::Context;
 use super::attempt::try_bind_listen;
 use super::explain::explain_bind_error;
 use super::probe::probe_time_wait;
@@ -18,7 +19,6 @@ use super::report::{
 };
 use super::reproduce::{TimeWaitSocket, reproduce};
 use super::survey::{PortSurvey, survey_port};
-use super::{Context, VERSION};
 use crate::commands::args::ReuseTestArgs;
 use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
@@ -220,8 +220,6 @@ pub(super) fn changed_hands_report(
 ) -> ReuseReport {
     let verdict = changed_hands_verdict(args.port, &change);
     ReuseReport {
-        command: "reuse-test",
-        sockdoc_version: VERSION,
         address: args.addr.to_string(),
         port: args.port,
         requested_port: Some(args.port),

@@ -11,8 +11,6 @@ use crate::sys::record::TcpState;
 
 #[derive(Debug, Serialize)]
 pub struct ReuseReport {
-    pub command: &'static str,
-    pub sockdoc_version: &'static str,
     pub address: String,
     /// The port the reproduction ran on.
     pub port: u16,

@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::show::{bytes, duration_us, error_text, show, unit};
-use super::{Context, DefaultsRow, Limits, ReportMode, SockoptReport, Unit, VERSION};
+use super::{Context, DefaultsRow, Limits, ReportMode, SockoptReport, Unit};
 use crate::exit::Exit;
 use crate::sys::socket as sock;
 use crate::sys::sockopt::{self as opts, Opt, SocketKind, Value};
@@ -109,8 +109,6 @@ pub(super) fn run(
     };
     let mismatches = u32::try_from(findings.len()).unwrap_or(u32::MAX);
     let report = SockoptReport {
-        command: "sockopt",
-        sockdoc_version: VERSION,
         mode: ReportMode::Defaults,
         socket: None,
         limits,

@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use request::{Request, lookup, option_names, parse_set, parse_size, set_help, value_form};
 pub use show::{Shown, show};
 
-use super::{Context, VERSION};
+use super::Context;
 use crate::commands::args::SockoptArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
@@ -41,8 +41,6 @@ use stage::{advance, closing_note, peer_addr, socket_kind};
 
 #[derive(Debug, Serialize)]
 pub struct SockoptReport {
-    pub command: &'static str,
-    pub sockdoc_version: &'static str,
     /// `set` (apply and read back) or `defaults` (the side-by-side table).
     pub mode: ReportMode,
     /// The socket whose options are listed (set mode); null with --defaults.
@@ -292,8 +290,6 @@ pub fn run(args: &SockoptArgs, ctx: &Context) -> anyhow::Result<(SockoptReport, 
         Exit::Clean
     };
     let report = SockoptReport {
-        command: "sockopt",
-        sockdoc_version: VERSION,
         mode: ReportMode::Set,
         socket: Some(socket_info),
         limits,
