@@ -4,7 +4,6 @@
 pub mod cli;
 pub mod commands;
 pub mod exit;
-pub mod ports;
 pub mod report;
 pub mod sys;
 pub mod units;

@@ -36,9 +36,9 @@ use self::live::Live;
 use super::Context;
 use crate::commands::args::{AdviceFormat, Role, SysctlAdviceArgs};
 use crate::exit::{Exit, UsageError};
-use crate::ports::{Destination, PortPressure};
 use crate::sys::diag::Source;
 use crate::sys::fs::Root;
+use crate::sys::ports::{Destination, PortPressure};
 use crate::sys::sysctl::{self, ConfigFile, FileStatus, Key};
 
 // ---------------------------------------------------------------------------------------

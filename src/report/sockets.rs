@@ -13,8 +13,8 @@ use super::{Format, Style};
 use crate::VERSION;
 use crate::commands::sockets::{Footer, InfoRow, Sink, SocketRow, Summary};
 use crate::exit::Exit;
-use crate::ports::Level;
 use crate::sys::diag::Source;
+use crate::sys::ports::Level;
 use crate::sys::record::Proto;
 use crate::units::{count, human};
 

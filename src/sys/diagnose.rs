@@ -7,10 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use nix::errno::Errno;
 
-use crate::ports::{self, Budget, PortSettings};
 use crate::sys::SysError;
 use crate::sys::diag::{self, Query};
 use crate::sys::fs::Root;
+use crate::sys::ports::{self, Budget, PortSettings};
 use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::sys::sysctl;
 

@@ -1,7 +1,7 @@
 //! `sockdoc sockets`: TCP and UDP sockets from NETLINK_SOCK_DIAG (or /proc/net), streamed
 //! row by row to a renderer so memory stays flat however many sockets there are, or folded
 //! into a summary: counts by state, TIME_WAIT per destination against the ephemeral-port
-//! budget (judged by [`crate::ports`], as `sysctl-advice` judges it), accept queues that
+//! budget (judged by [`crate::sys::ports`], as `sysctl-advice` judges it), accept queues that
 //! are filling, and CLOSE_WAIT sockets piling up in a process (a descriptor leak).
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! `sockets --summary`: counts by state, TIME_WAIT per destination against the
-//! ephemeral-port budget (judged by [`crate::ports`], as `sysctl-advice` judges it), accept
+//! ephemeral-port budget (judged by [`crate::sys::ports`], as `sysctl-advice` judges it), accept
 //! queues that are filling, and CLOSE_WAIT sockets piling up in a process (a descriptor
 //! leak). Fed one socket at a time by `sockets::run`.
 
@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::proto_name;
-use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::diag::Source;
 use crate::sys::fs::Root;
+use crate::sys::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::procfs::{self, Owner};
 use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::sys::sysctl;

@@ -8,8 +8,8 @@ use super::knobs::{self, KnobSpec};
 use super::live::{Counter, Live, rate_text};
 use super::{ConfigFile, Finding, FindingState, Level, PortBudget};
 use crate::commands::args::Role;
-use crate::ports::{self, Destination, PortPressure};
 use crate::sys::TCP_TIMEWAIT_LEN;
+use crate::sys::ports::{self, Destination, PortPressure};
 use crate::sys::sysctl::{Key, Knob};
 use crate::units::count;
 

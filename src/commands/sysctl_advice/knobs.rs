@@ -115,7 +115,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::ports;
+    use crate::sys::ports;
 
     /// Keys read as evidence or to date the kernel, never judged.
     const READ_ONLY: &[Key] = &[

@@ -7,11 +7,11 @@ use strum::IntoEnumIterator;
 
 use super::era::{Era, Has, TW_REUSE_LOOPBACK};
 use super::{Evidence, OutgoingTimeWait, PortBudget};
-use crate::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::TCP_TIMEWAIT_LEN;
 use crate::sys::diag::{self, Query, Source};
 use crate::sys::error::os_text;
 use crate::sys::fs::{self, Root};
+use crate::sys::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::procfs;
 use crate::sys::record::TcpState;
 use crate::sys::sysctl::{self, Key, Knob, Sockstat};

@@ -6,7 +6,7 @@ use super::knobs::KnobSpec;
 use super::values::{BOOLEAN, Grammar};
 use super::{Finding, Level};
 use crate::commands::args::Role;
-use crate::ports::{ADVISE_PERCENT, PortRange, ReservedPorts};
+use crate::sys::ports::{ADVISE_PERCENT, PortRange, ReservedPorts};
 use crate::sys::sysctl::Key;
 use crate::units::count;
 

@@ -8,7 +8,7 @@
 
 use super::era::{Era, Has, TW_REUSE_LOOPBACK};
 use super::knobs;
-use crate::ports::ReservedPorts;
+use crate::sys::ports::ReservedPorts;
 use crate::sys::sysctl::{kernel_numbers, kernel_port_list};
 
 /// What every 32-bit integer handler refuses: below `INT_MIN` (`do_proc_dointvec_conv()`)

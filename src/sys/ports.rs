@@ -1,7 +1,9 @@
-//! The ephemeral-port budget: one module for every command that judges it (`sockets
-//! --summary`, `sysctl-advice`), so the same host gets the same numbers and the same verdict
-//! from both. Pure logic: the commands read the knobs and list the sockets through `sys` and
-//! hand the text and the addresses here.
+//! The ephemeral-port budget: the one place that judges it, for every command that does
+//! (`sockets --summary`, `sysctl-advice`, and the EADDRNOTAVAIL diagnosis in
+//! `sys::diagnose`), so the same host gets the same numbers and the same verdict everywhere.
+//! Pure logic over the kernel's rules: callers read the knobs and list the sockets and hand
+//! the text and the addresses here. It sits in `sys` because it models how this kernel spends
+//! ports, and so that `sys::diagnose` needs nothing above `sys`.
 //!
 //! How connect() spends ports (net/ipv4/inet_hashtables.c, read at torvalds/linux
 //! 00c1d298d486): `__inet_hash_connect()` walks the ports of `inet_sk_get_local_port_range()`
@@ -25,7 +27,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::sys::TCP_TIMEWAIT_LEN;
+use super::TCP_TIMEWAIT_LEN;
 use crate::sys::sysctl::{Key, parse_port_ranges};
 
 /// The share of a destination's usable ephemeral ports its TIME_WAIT sockets may hold
