@@ -120,16 +120,6 @@ fn refuse_irregular(meta: &fs::Metadata) -> io::Result<()> {
     ))
 }
 
-/// Whether `path` is absent or a regular file: anything else (a FIFO, a device) is refused
-/// before a reader that does not bound itself opens it.
-pub fn regular_or_absent(path: &Path) -> io::Result<()> {
-    match fs::metadata(path) {
-        Ok(meta) => refuse_irregular(&meta),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
 /// `1048576` → `1 MiB`, `262144` → `256 KiB`.
 fn size_text(bytes: u64) -> String {
     match bytes {
@@ -160,9 +150,10 @@ mod tests {
         );
         assert_eq!(size_text(CONFIG_LIMIT), "1 MiB");
         assert_eq!(size_text(VALUE_LIMIT), "256 KiB");
-        assert!(regular_or_absent(&file).is_ok());
-        assert!(regular_or_absent(&dir.path().join("nowhere")).is_ok());
-        assert!(regular_or_absent(dir.path()).is_err());
+        assert_eq!(
+            read_regular(dir.path(), 4).unwrap_err().to_string(),
+            "not a regular file (a directory)"
+        );
         // The live /proc files are regular (of size 0) and read whole.
         assert!(read_regular(Path::new("/proc/net/sockstat"), VALUE_LIMIT).is_ok());
         assert!(Root::live().is_live());

@@ -9,8 +9,7 @@ use super::era::{Era, Has, TW_REUSE_LOOPBACK};
 use super::{Evidence, OutgoingTimeWait, PortBudget};
 use crate::sys::TCP_TIMEWAIT_LEN;
 use crate::sys::diag::{self, Query, Source};
-use crate::sys::error::os_text;
-use crate::sys::fs::{self, Root};
+use crate::sys::fs::Root;
 use crate::sys::ports::{self, PortPressure, PortSettings, TimeWaitTally};
 use crate::sys::procfs;
 use crate::sys::record::TcpState;
@@ -225,14 +224,9 @@ pub fn rate_text(b: &PortBudget, what: &str) -> String {
 /// TIME_WAIT's length in seconds, as a float for rates.
 const TIMEWAIT_S: f64 = TCP_TIMEWAIT_LEN.as_secs() as f64;
 
-/// The counters, from /proc/net/netstat and /proc/net/snmp when both are regular files: a
-/// FIFO there (in a fixture tree) would block the reader.
+/// The counters of /proc/net/netstat and /proc/net/snmp; `procfs::read_netstat` refuses a
+/// FIFO or a device there (a fixture tree) and bounds what it reads.
 fn read_counters(root: &Root) -> Result<BTreeMap<String, u64>, String> {
-    for name in ["netstat", "snmp"] {
-        let path = root.join("proc/net").join(name);
-        fs::regular_or_absent(&path)
-            .map_err(|error| format!("reading {}: {}", path.display(), os_text(&error)))?;
-    }
     procfs::read_netstat(root).map_err(|error| error.to_string())
 }
 
