@@ -177,6 +177,19 @@ impl Budget {
             usable: ports - reserved_in_range,
         }
     }
+
+    /// New connections per second one destination sustains when each leaves its port in
+    /// TIME_WAIT for TCP_TIMEWAIT_LEN: usable ÷ 60 s, rounded down to hundredths.
+    pub fn new_connections_per_s(&self) -> f64 {
+        let timewait_s = TCP_TIMEWAIT_LEN.as_secs_f64();
+        (f64::from(self.usable) * 100.0 / timewait_s).floor() / 100.0
+    }
+
+    /// The same per minute, exact: usable × 60 s ÷ TCP_TIMEWAIT_LEN.
+    pub fn new_connections_per_min(&self) -> u32 {
+        let per_min = u64::from(self.usable) * 60 / TCP_TIMEWAIT_LEN.as_secs();
+        u32::try_from(per_min).unwrap_or(u32::MAX)
+    }
 }
 
 // ---------------------------------------------------------------------------------------

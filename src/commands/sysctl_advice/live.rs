@@ -7,7 +7,6 @@ use strum::IntoEnumIterator;
 
 use super::era::{Era, Has, TW_REUSE_LOOPBACK};
 use super::{Evidence, OutgoingTimeWait, PortBudget};
-use crate::sys::TCP_TIMEWAIT_LEN;
 use crate::sys::diag::{self, Query, Source};
 use crate::sys::fs::Root;
 use crate::sys::ports::{self, PortPressure, PortSettings, TimeWaitTally};
@@ -167,26 +166,20 @@ impl Live {
 
     /// The ephemeral-port budget, when the range and the reserved list parse.
     pub fn port_budget(&self) -> Option<PortBudget> {
-        let ports::Budget {
-            low,
-            high,
-            ports,
-            reserved_in_range,
-            usable,
-        } = self.ports.as_ref().ok()?.budget();
+        let budget = self.ports.as_ref().ok()?.budget();
         // The knob's value, never a default: kernels without it have no such delay.
         let delay = self
             .number(Key::TcpTwReuseDelay)
             .and_then(|d| u64::try_from(d).ok())
             .filter(|_| self.reuse_on());
         Some(PortBudget {
-            low,
-            high,
-            ports,
-            reserved_in_range,
-            usable,
-            new_connections_per_s: (f64::from(usable) * 100.0 / TIMEWAIT_S).floor() / 100.0,
-            new_connections_per_min: (u64::from(usable) * 60 / TCP_TIMEWAIT_LEN.as_secs()) as u32,
+            low: budget.low,
+            high: budget.high,
+            ports: budget.ports,
+            reserved_in_range: budget.reserved_in_range,
+            usable: budget.usable,
+            new_connections_per_s: budget.new_connections_per_s(),
+            new_connections_per_min: budget.new_connections_per_min(),
             tw_reuse_delay_ms: delay,
         })
     }
@@ -220,9 +213,6 @@ pub fn rate_text(b: &PortBudget, what: &str) -> String {
         format!("{}{what}/min", b.new_connections_per_min)
     }
 }
-
-/// TIME_WAIT's length in seconds, as a float for rates.
-const TIMEWAIT_S: f64 = TCP_TIMEWAIT_LEN.as_secs() as f64;
 
 /// The counters of /proc/net/netstat and /proc/net/snmp; `procfs::read_netstat` refuses a
 /// FIFO or a device there (a fixture tree) and bounds what it reads.
