@@ -40,6 +40,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_use_binary_units_and_keep_inexact_bytes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(976), "976 B");
+        assert_eq!(human_size(1024), "1 KiB");
+        assert_eq!(human_size(2000), "2000 B");
+        assert_eq!(human_size(6144), "6 KiB");
+        assert_eq!(human_size(20_000), "19.5 KiB (20000 B)");
+        assert_eq!(human_size(1_048_576), "1 MiB");
+        assert_eq!(human_size(2_626_560), "2.5 MiB (2626560 B)");
+        assert_eq!(human_size(3 << 30), "3 GiB");
+    }
+
+    #[test]
     fn one_takes_the_singular() {
         assert_eq!(count(1u32, "connection"), "1 connection");
         assert_eq!(count(0u64, "connection"), "0 connections");
@@ -60,6 +73,26 @@ mod tests {
         assert_eq!(micros(Duration::from_millis(3)), 3_000);
         assert_eq!(millis(Duration::MAX), u64::MAX);
     }
+}
+
+/// A byte count as people read it: `512 B`, `2000 B`, `8 KiB`, `1 MiB`; a larger count that
+/// is no whole number of its unit keeps the exact figure beside the rounded one:
+/// `2.5 MiB (2626560 B)`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(u32, &str); 3] = [(30, "GiB"), (20, "MiB"), (10, "KiB")];
+    /// Below this, an inexact count reads best as plain bytes.
+    const PLAIN_BELOW: u64 = 10 << 10;
+    for (shift, unit) in UNITS {
+        let size = 1u64 << shift;
+        if bytes >= size && (bytes.is_multiple_of(size) || bytes >= PLAIN_BELOW) {
+            return if bytes.is_multiple_of(size) {
+                format!("{} {unit}", bytes >> shift)
+            } else {
+                format!("{:.1} {unit} ({bytes} B)", bytes as f64 / size as f64)
+            };
+        }
+    }
+    format!("{bytes} B")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use crate::commands::sockopt::{
     DefaultsRow, Family, Limits, OptionRow, ReportMode, SocketInfo, SockoptReport, Stage, Status,
 };
 use crate::sys::record::Proto;
-use crate::units::human;
+use crate::units::{human, show_size};
 
 pub fn render(report: &SockoptReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let title = paint(style, anstyle::Style::new().bold(), "sockdoc sockopt");
@@ -145,17 +145,7 @@ fn status_cell(style: Style, status: Status) -> Cell {
 /// `262144` → `262144 (256K)`: a size in bytes (the row's `_bytes` figure, `None` for
 /// other units), with the binary unit when it is exact.
 fn with_size(text: &str, bytes: Option<u64>) -> String {
-    let Some(bytes) = bytes else {
-        return text.to_string();
-    };
-    let exact = |shift: u32, suffix: &str| {
-        (bytes >= 1 << shift && bytes.is_multiple_of(1 << shift))
-            .then(|| format!("{text} ({}{suffix})", bytes >> shift))
-    };
-    exact(30, "G")
-        .or_else(|| exact(20, "M"))
-        .or_else(|| exact(10, "K"))
-        .unwrap_or_else(|| text.to_string())
+    bytes.map_or_else(|| text.to_string(), show_size)
 }
 
 fn write_defaults(rows: &[DefaultsRow], style: Style, out: &mut impl Write) -> io::Result<()> {

@@ -91,7 +91,7 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,
-            format!("larger than {}", size_text(limit)),
+            format!("larger than {}", crate::units::human_size(limit)),
         ));
     }
     Ok(bytes)
@@ -120,18 +120,10 @@ fn refuse_irregular(meta: &fs::Metadata) -> io::Result<()> {
     ))
 }
 
-/// `1048576` → `1 MiB`, `262144` → `256 KiB`.
-fn size_text(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} bytes"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::human_size;
     use std::fs;
 
     #[test]
@@ -141,15 +133,15 @@ mod tests {
         fs::write(&file, "12345").unwrap();
         assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
         let error = read_regular(&file, 4).unwrap_err();
-        assert_eq!(error.to_string(), "larger than 4 bytes");
+        assert_eq!(error.to_string(), "larger than 4 B");
         assert_eq!(
             read_regular(&dir.path().join("nowhere"), 4)
                 .unwrap_err()
                 .kind(),
             io::ErrorKind::NotFound
         );
-        assert_eq!(size_text(CONFIG_LIMIT), "1 MiB");
-        assert_eq!(size_text(VALUE_LIMIT), "256 KiB");
+        assert_eq!(human_size(CONFIG_LIMIT), "1 MiB");
+        assert_eq!(human_size(VALUE_LIMIT), "256 KiB");
         assert_eq!(
             read_regular(dir.path(), 4).unwrap_err().to_string(),
             "not a regular file (a directory)"
