@@ -9,6 +9,7 @@ pub mod sys;
 pub mod units;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::fd::AsFd;
 
 use clap::CommandFactory;
 use cli::{Cli, Command};
@@ -16,6 +17,19 @@ use commands::{Context, Output, Report};
 use exit::Exit;
 use report::{Format, Style};
 use sys::fs::Root;
+
+/// The output buffer: a listing of 100,000 sockets is ~10 MB, written 64 KiB a write().
+const OUTPUT_BUFFER: usize = 64 << 10;
+
+/// stdout as a plain file (a duplicate of descriptor 1), so the buffer above goes out whole:
+/// `io::stdout()` is line-buffered and would cut it at the last newline of every 8 KiB. If
+/// the descriptor cannot be duplicated (no descriptors left), stdout itself.
+fn output_file(stdout: &io::Stdout) -> Box<dyn Write> {
+    match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(io::stdout()),
+    }
+}
 
 /// sockdoc's version, in every JSON document.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,7 +53,7 @@ pub fn run(cli: &Cli) -> Exit {
         Format::Table
     };
     let context = context(cli, style.interactive);
-    let mut buffer = BufWriter::new(stdout.lock());
+    let mut buffer = BufWriter::with_capacity(OUTPUT_BUFFER, output_file(&stdout));
     let mut writer = report::Writer::new(cli.command.name(), format, style, &mut buffer);
     let result = dispatch(&cli.command, &context, &mut writer);
     let exit = match result {

@@ -12,6 +12,11 @@ use super::Style;
 
 /// The columns `text` takes on a terminal, ANSI escapes not counted.
 pub(crate) fn display_width(text: &str) -> usize {
+    // Printable ASCII (no escape sequence, no control character) is one column a byte: the
+    // common case, and a hot one (every cell of a listing of hundreds of thousands of rows).
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.len();
+    }
     textwrap::core::display_width(text)
 }
 
@@ -98,6 +103,16 @@ pub use crate::units::human_size;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn width_of_printable_ascii_is_its_length_and_escapes_take_none() {
+        for text in ["", "127.0.0.1:8080", "ESTABLISHED", "nginx/1234"] {
+            assert_eq!(display_width(text), text.len());
+            assert_eq!(display_width(text), textwrap::core::display_width(text));
+        }
+        assert_eq!(display_width("\x1b[1mbold\x1b[0m"), 4);
+        assert_eq!(display_width("naïve…"), 6);
+    }
 
     #[test]
     fn wrapping_keeps_every_line_within_the_width() {
