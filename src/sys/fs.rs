@@ -51,6 +51,12 @@ impl Root {
         read_regular(&self.join(relative), limit)
     }
 
+    /// The regular file at `relative`, opened for a reader that streams it: see
+    /// [`open_regular`].
+    pub fn open(&self, relative: impl AsRef<Path>) -> io::Result<fs::File> {
+        open_regular(&self.join(relative))
+    }
+
     /// As [`Root::read`], as UTF-8 text (`InvalidData` otherwise).
     pub fn read_text(&self, relative: impl AsRef<Path>, limit: u64) -> io::Result<String> {
         String::from_utf8(self.read(relative, limit)?)
@@ -77,15 +83,7 @@ pub const COUNTERS_LIMIT: u64 = 1 << 20;
 /// its `NotFound` kind. /proc and /proc/sys files are regular files (of size 0), so the
 /// limit is enforced on the bytes read, not on the size the file claims.
 pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    // Checked before open(), which is where a FIFO blocks ...
-    refuse_irregular(&fs::metadata(path)?)?;
-    // ... and again on the file opened (the path may have changed in between), with
-    // O_NONBLOCK so even that open() cannot block.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    refuse_irregular(&file.metadata()?)?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -95,6 +93,22 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// Opens a file that must be a regular file, for a reader that streams it (a /proc/net
+/// table of 100,000 sockets is megabytes): never a FIFO, which would block, or a device,
+/// which would never end.
+pub fn open_regular(path: &Path) -> io::Result<fs::File> {
+    // Checked before open(), which is where a FIFO blocks ...
+    refuse_irregular(&fs::metadata(path)?)?;
+    // ... and again on the file opened (the path may have changed in between), with
+    // O_NONBLOCK so even that open() cannot block.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    refuse_irregular(&file.metadata()?)?;
+    Ok(file)
 }
 
 fn refuse_irregular(meta: &fs::Metadata) -> io::Result<()> {

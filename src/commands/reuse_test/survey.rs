@@ -58,7 +58,7 @@ pub(super) fn survey_port(root: &Root, addr: IpAddr, port: u16) -> anyhow::Resul
                 remote: r.remote.to_string(),
                 uid: r.uid,
                 pid: owner.map(|o| o.pid),
-                process: owner.map(|o| o.process.clone()),
+                process: owner.map(|o| o.process.to_string()),
                 expires_ms: r.expires.map(millis),
                 conflicts: overlaps(addr, r.local.ip(), r.v6only),
                 inode: r.inode,

@@ -20,6 +20,7 @@ use super::Context;
 use crate::commands::args::{SocketsArgs, StateFilter};
 use crate::exit::Exit;
 use crate::sys::diag::{self, Query, Source};
+use crate::sys::fs::Root;
 use crate::sys::procfs::{self, Owner};
 use crate::sys::record::{Proto, SocketRecord, TcpState, Timer};
 
@@ -66,6 +67,93 @@ pub struct Footer {
     pub exit_code: u8,
 }
 
+/// Where each listed socket goes: into the summary, or to the sink as a row.
+struct Rows<'a> {
+    summary: Option<SummaryBuilder>,
+    sink: &'a mut dyn Sink,
+    /// The first write that failed; the listing stops adding rows after it.
+    write_error: Option<io::Error>,
+}
+
+impl Rows<'_> {
+    fn add(&mut self, record: &SocketRecord, owner: Option<&Owner>) {
+        if self.write_error.is_some() {
+            return;
+        }
+        match &mut self.summary {
+            Some(builder) => builder.add(record, owner),
+            None => {
+                if let Err(error) = self.sink.socket(&row(record, owner)) {
+                    self.write_error = Some(error);
+                }
+            }
+        }
+    }
+}
+
+/// The owners of the listed sockets. Finding them walks every /proc/PID/fd, the largest
+/// cost of a listing, so the walk starts only at the first socket that has an inode (a
+/// TIME_WAIT-only listing never pays for it) and runs on its own threads while the kernel's
+/// dump goes on; the sockets listed meanwhile wait for it, in order.
+struct Owners {
+    root: Root,
+    state: Walk,
+    waiting: Vec<SocketRecord>,
+}
+
+enum Walk {
+    /// `--no-processes`.
+    Off,
+    NotStarted,
+    Running(std::thread::JoinHandle<HashMap<u64, Owner>>),
+    Done(HashMap<u64, Owner>),
+}
+
+impl Owners {
+    fn new(root: &Root, wanted: bool) -> Self {
+        Self {
+            root: root.clone(),
+            state: if wanted { Walk::NotStarted } else { Walk::Off },
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Hands `record` on with its owner, now or once the walk is done.
+    fn offer(&mut self, record: SocketRecord, rows: &mut Rows<'_>) {
+        match &self.state {
+            Walk::Off => rows.add(&record, None),
+            Walk::NotStarted if record.inode == 0 => rows.add(&record, None),
+            Walk::NotStarted => {
+                let root = self.root.clone();
+                self.state =
+                    Walk::Running(std::thread::spawn(move || procfs::socket_owners(&root)));
+                self.waiting.push(record);
+            }
+            Walk::Running(_) => self.waiting.push(record),
+            Walk::Done(owners) => {
+                let owner = (record.inode != 0)
+                    .then(|| owners.get(&record.inode))
+                    .flatten();
+                rows.add(&record, owner);
+            }
+        }
+    }
+
+    /// Waits for a running walk and hands on the sockets that waited for it.
+    fn settle(&mut self, rows: &mut Rows<'_>) {
+        if let Walk::Running(_) = self.state {
+            let Walk::Running(walk) = std::mem::replace(&mut self.state, Walk::NotStarted) else {
+                unreachable!()
+            };
+            // A walk that panicked found no owners; the rows still go out.
+            self.state = Walk::Done(walk.join().unwrap_or_default());
+        }
+        for record in std::mem::take(&mut self.waiting) {
+            self.offer(record, rows);
+        }
+    }
+}
+
 /// Where rows go: a renderer that writes each one as it arrives.
 pub trait Sink {
     fn socket(&mut self, row: &SocketRow<'_>) -> io::Result<()>;
@@ -82,19 +170,20 @@ pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Re
         (false, true) => &[Proto::Udp],
         _ => &[Proto::Tcp, Proto::Udp],
     };
-    // Built on the first socket that has an owner to find: a TIME_WAIT-only listing (inode
-    // 0 throughout) never pays for the walk through every /proc/PID/fd.
-    let mut owners: Option<HashMap<u64, Owner>> = None;
     let root = &ctx.root;
     let judges_ports =
         protos.contains(&Proto::Tcp) && states(Proto::Tcp) & TcpState::TimeWait.mask() != 0;
-    let mut summary = args
-        .summary
-        .then(|| SummaryBuilder::new(root, judges_ports));
+    let mut out = Rows {
+        summary: args
+            .summary
+            .then(|| SummaryBuilder::new(root, judges_ports)),
+        sink,
+        write_error: None,
+    };
+    let mut owners = Owners::new(root, !args.no_processes);
     let mut count = 0_u64;
     let mut source = Source::SockDiag;
     let mut notes = Vec::new();
-    let mut write_error = None;
     for &proto in protos {
         let query = Query {
             ipv4: !args.ipv6,
@@ -105,27 +194,15 @@ pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Re
             ..Query::all(proto)
         };
         let listing = diag::for_each(&query, |record| {
-            if write_error.is_some() || !port_matches(&record, args.port) {
+            if out.write_error.is_some() || !port_matches(&record, args.port) {
                 return;
             }
             count += 1;
-            let owner = if record.inode == 0 || args.no_processes {
-                None
-            } else {
-                owners
-                    .get_or_insert_with(|| procfs::socket_owners(root))
-                    .get(&record.inode)
-            };
-            match &mut summary {
-                Some(builder) => builder.add(&record, owner),
-                None => {
-                    if let Err(error) = sink.socket(&row(&record, owner)) {
-                        write_error = Some(error);
-                    }
-                }
-            }
+            owners.offer(record, &mut out);
         })
         .with_context(|| format!("listing {} sockets", proto_name(proto)))?;
+        owners.settle(&mut out);
+        let write_error = out.write_error.take();
         if let Some(error) = write_error {
             // The reader closed the pipe (`| head`): it has what it wanted.
             if error.kind() == io::ErrorKind::BrokenPipe {
@@ -149,7 +226,8 @@ pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Re
                 .into(),
         );
     }
-    let summary = summary.map(|builder| {
+    let sink = out.sink;
+    let summary = out.summary.map(|builder| {
         let (summary, note) = builder.finish(source, root);
         notes.extend(note);
         summary
@@ -257,7 +335,7 @@ fn row<'a>(record: &SocketRecord, owner: Option<&'a Owner>) -> SocketRow<'a> {
         uid: record.uid,
         inode: record.inode,
         pid: owner.map(|o| o.pid),
-        process: owner.map(|o| o.process.as_str()),
+        process: owner.map(|o| &*o.process),
         // A listener's or a closed socket's tcp_info holds no connection to speak of.
         info: record
             .info

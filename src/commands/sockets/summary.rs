@@ -211,13 +211,13 @@ impl SummaryBuilder {
                 fill_percent: None,
                 full: None,
                 pid: owner.map(|o| o.pid),
-                process: owner.map(|o| o.process.clone()),
+                process: owner.map(|o| o.process.to_string()),
             });
         }
         if record.proto == Proto::Tcp && record.state == TcpState::CloseWait {
             let tally = self.close_wait.entry(owner.map(|o| o.pid)).or_default();
             if tally.process.is_none() {
-                tally.process = owner.map(|o| o.process.clone());
+                tally.process = owner.map(|o| o.process.to_string());
             }
             tally.count += 1;
             if let Some(silent) = record.info.and_then(|i| i.last_ack_recv_ms) {

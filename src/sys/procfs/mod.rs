@@ -7,9 +7,8 @@
 //! `proc_net(5)` <https://man7.org/linux/man-pages/man5/proc_net.5.html> and
 //! <https://docs.kernel.org/networking/proc_net_tcp.html>.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::BTreeMap;
+use std::fs::{self};
 use std::io::{self, BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::Path;
@@ -18,7 +17,11 @@ use std::time::Duration;
 use nix::unistd::{SysconfVar, sysconf};
 
 use super::error::SysError;
-use super::fs::{COUNTERS_LIMIT, Root};
+mod owners;
+
+pub use owners::{Owner, OwnerScan, scan_socket_owners_for, socket_owners, socket_owners_for};
+
+use super::fs::{COUNTERS_LIMIT, Root, VALUE_LIMIT};
 use super::record::{Proto, SocketRecord, TcpState, Timer};
 
 /// Parses the text of /proc/net/{tcp,udp}{,6}, timers included (the `procfs` crate drops the
@@ -54,12 +57,13 @@ pub fn read_proc_net(
     ipv6: bool,
     mut visit: impl FnMut(SocketRecord),
 ) -> Result<(), SysError> {
-    let path = root.join("proc/net").join(file_name(proto, ipv6));
+    let relative = Path::new("proc/net").join(file_name(proto, ipv6));
+    let path = root.join(&relative);
     let read_error = |error| SysError::Read {
         path: path.clone(),
         error,
     };
-    let file = match File::open(&path) {
+    let file = match root.open(&relative) {
         Err(error) if ipv6 && error.kind() == io::ErrorKind::NotFound => return Ok(()),
         opened => opened.map_err(read_error)?,
     };
@@ -81,52 +85,6 @@ pub fn read_proc_net(
     Ok(())
 }
 
-/// The process holding a socket open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub pid: u32,
-    /// `/proc/PID/comm`: the executable name, at most 15 bytes.
-    pub process: String,
-}
-
-/// Maps socket inodes to the process holding them, from the `socket:[INODE]` links in
-/// `root/proc/*/fd` (proc(5)), as `ss -p` does.
-///
-/// Never fails: processes we may not inspect (other users' without root) and processes that
-/// exit mid-scan are skipped, so their sockets are simply unowned. A socket shared across
-/// fork belongs to the lowest pid.
-pub fn socket_owners(root: &Root) -> HashMap<u64, Owner> {
-    scan_owners::<RandomState>(root, None).owners
-}
-
-/// `socket_owners` for just these inodes, stopping as soon as all are found.
-pub fn socket_owners_for<S: BuildHasher>(
-    root: &Root,
-    inodes: &HashSet<u64, S>,
-) -> HashMap<u64, Owner> {
-    scan_socket_owners_for(root, inodes).owners
-}
-
-/// What a walk through `/proc/*/fd` found, and how much of it this process could not see.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnerScan {
-    pub owners: HashMap<u64, Owner>,
-    /// Processes whose descriptors could not be read (EACCES on `/proc/PID/fd` or on one of
-    /// its links): the kernel shows a process's descriptors only to a reader that passes the
-    /// ptrace read check (`proc_fd_access_allowed()`, fs/proc: `ptrace_may_access(task,
-    /// PTRACE_MODE_READ_FSCREDS)`), so an owner among them stays unknown.
-    pub unreadable: u64,
-}
-
-/// `socket_owners_for`, with the count of processes it could not look into. The count is
-/// complete whenever some inode stays unowned: the walk stops early only once all are found.
-pub fn scan_socket_owners_for<S: BuildHasher>(root: &Root, inodes: &HashSet<u64, S>) -> OwnerScan {
-    if inodes.is_empty() {
-        return OwnerScan::default();
-    }
-    scan_owners(root, Some(inodes))
-}
-
 /// How many descriptors process `pid` has open: the entries of `root/proc/PID/fd`. `None`
 /// when the directory cannot be read (another user's process without root, or it exited).
 pub fn open_fds(root: &Root, pid: u32) -> Option<u64> {
@@ -139,7 +97,12 @@ pub fn open_fds(root: &Root, pid: u32) -> Option<u64> {
 /// A new descriptor fails with EMFILE once every number below it is taken (`alloc_fd()`,
 /// fs/file.c, called with `rlimit(RLIMIT_NOFILE)` as its end).
 pub fn open_files_limit(root: &Root, pid: u32) -> Option<u64> {
-    let text = fs::read_to_string(root.join("proc").join(pid.to_string()).join("limits")).ok()?;
+    let text = root
+        .read_text(
+            Path::new("proc").join(pid.to_string()).join("limits"),
+            VALUE_LIMIT,
+        )
+        .ok()?;
     parse_open_files_limit(&text)
 }
 
@@ -158,7 +121,7 @@ fn parse_open_files_limit(limits: &str) -> Option<u64> {
 /// readers without ptrace access, `noaccess` (or 1) shows their directories but not their
 /// contents (`has_pid_permissions()`, fs/proc/base.c). `None` when unset or unreadable.
 pub fn proc_hidepid(root: &Root) -> Option<String> {
-    let text = fs::read_to_string(root.join("proc/self/mountinfo")).ok()?;
+    let text = root.read_text("proc/self/mountinfo", VALUE_LIMIT).ok()?;
     parse_hidepid(&text)
 }
 
@@ -353,68 +316,6 @@ fn ticks(count: u64, hz: u64) -> Duration {
     Duration::from_secs(count / hz) + Duration::from_nanos(nanos as u64)
 }
 
-fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
-    let proc = root.join("proc");
-    let mut pids: Vec<u32> = fs::read_dir(&proc)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    // Ascending, so the first holder found is the lowest pid and an early stop keeps it.
-    pids.sort_unstable();
-    let mut scan = OwnerScan::default();
-    let denied = |error: &io::Error| error.kind() == io::ErrorKind::PermissionDenied;
-    for pid in pids {
-        let dir = proc.join(pid.to_string());
-        let fds = match fs::read_dir(dir.join("fd")) {
-            Ok(fds) => fds,
-            Err(error) => {
-                scan.unreadable += u64::from(denied(&error));
-                continue;
-            }
-        };
-        let mut refused = false;
-        let mut inodes = Vec::new();
-        for fd in fds.flatten() {
-            match fs::read_link(fd.path()) {
-                Ok(link) => inodes.extend(socket_inode(&link)),
-                Err(error) => refused |= denied(&error),
-            }
-        }
-        scan.unreadable += u64::from(refused);
-        inodes.retain(|inode| {
-            wanted.is_none_or(|w| w.contains(inode)) && !scan.owners.contains_key(inode)
-        });
-        if inodes.is_empty() {
-            continue;
-        }
-        // A process that exited since its fds were listed has no comm left; skip it.
-        let Ok(comm) = fs::read_to_string(dir.join("comm")) else {
-            continue;
-        };
-        let process = comm.trim_end_matches('\n').to_owned();
-        for inode in inodes {
-            scan.owners.entry(inode).or_insert_with(|| Owner {
-                pid,
-                process: process.clone(),
-            });
-        }
-        if wanted.is_some_and(|w| scan.owners.len() == w.len()) {
-            break;
-        }
-    }
-    scan
-}
-
-/// `socket:[12345]` → 12345.
-fn socket_inode(link: &Path) -> Option<u64> {
-    link.to_str()?
-        .strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
-}
-
 fn parse_counters(text: &str, counters: &mut BTreeMap<String, u64>) -> Result<(), String> {
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     while let Some(header) = lines.next() {
@@ -451,6 +352,7 @@ fn parse_counters(text: &str, counters: &mut BTreeMap<String, u64>) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{HashMap, HashSet};
     use std::net::TcpListener;
     use std::os::unix::fs::symlink;
     use std::path::PathBuf;
@@ -626,7 +528,7 @@ mod tests {
         let owners = socket_owners(&Root::at(root.path()));
         let owner = |pid, process: &str| Owner {
             pid,
-            process: process.to_owned(),
+            process: process.into(),
         };
         assert_eq!(
             owners,

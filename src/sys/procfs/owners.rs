@@ -1,0 +1,258 @@
+//! Who holds each socket: the `socket:[INODE]` links in `/proc/PID/fd` (proc(5)), as `ss -p`
+//! reads them. The walk is the cost of finding owners (one readlink per open descriptor on the
+//! host), so it reads each link relative to its process's fd directory (readlinkat(2): the
+//! kernel resolves one name instead of the whole /proc/PID/fd/N path) and spreads the
+//! processes over the CPUs when it must visit all of them.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, readlinkat};
+use nix::sys::stat::Mode;
+
+use crate::sys::fs::{Root, read_regular};
+
+/// The process holding a socket open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    /// `/proc/PID/comm`: the executable name, at most 15 bytes. Shared by every socket of
+    /// the process (a host may hold 100,000 sockets in a handful of processes).
+    pub process: Arc<str>,
+}
+
+/// Maps socket inodes to the process holding them, from the `socket:[INODE]` links in
+/// `root/proc/*/fd` (proc(5)), as `ss -p` does.
+///
+/// Never fails: processes we may not inspect (other users' without root) and processes that
+/// exit mid-scan are skipped, so their sockets are simply unowned. A socket shared across
+/// fork belongs to the lowest pid.
+pub fn socket_owners(root: &Root) -> HashMap<u64, Owner> {
+    scan_owners::<RandomState>(root, None).owners
+}
+
+/// `socket_owners` for just these inodes, stopping as soon as all are found.
+pub fn socket_owners_for<S: BuildHasher>(
+    root: &Root,
+    inodes: &HashSet<u64, S>,
+) -> HashMap<u64, Owner> {
+    scan_socket_owners_for(root, inodes).owners
+}
+
+/// What a walk through `/proc/*/fd` found, and how much of it this process could not see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerScan {
+    pub owners: HashMap<u64, Owner>,
+    /// Processes whose descriptors could not be read (EACCES on `/proc/PID/fd` or on one of
+    /// its links): the kernel shows a process's descriptors only to a reader that passes the
+    /// ptrace read check (`proc_fd_access_allowed()`, fs/proc: `ptrace_may_access(task,
+    /// PTRACE_MODE_READ_FSCREDS)`), so an owner among them stays unknown.
+    pub unreadable: u64,
+}
+
+/// `socket_owners_for`, with the count of processes it could not look into. The count is
+/// complete whenever some inode stays unowned: the walk stops early only once all are found.
+pub fn scan_socket_owners_for<S: BuildHasher>(root: &Root, inodes: &HashSet<u64, S>) -> OwnerScan {
+    if inodes.is_empty() {
+        return OwnerScan::default();
+    }
+    scan_owners(root, Some(inodes))
+}
+
+/// `/proc/PID/comm` holds at most TASK_COMM_LEN (16) bytes with its newline.
+const COMM_LIMIT: u64 = 64;
+
+/// Threads for a whole-host walk: the work is readlink system calls, which scale with CPUs;
+/// more threads than this gain nothing measurable on a small host.
+const MAX_THREADS: usize = 8;
+
+/// What one process's descriptors showed.
+struct Process {
+    pid: u32,
+    /// The socket inodes among its descriptors (those wanted, when only some are).
+    inodes: Vec<u64>,
+    /// Its fd directory or one of its links was refused (EACCES).
+    refused: bool,
+}
+
+fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
+    let proc = root.join("proc");
+    let mut pids: Vec<u32> = std::fs::read_dir(&proc)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // Ascending, so the first holder found is the lowest pid and an early stop keeps it.
+    pids.sort_unstable();
+    let processes = match wanted {
+        // A few inodes: in pid order, stopping once all are found (usually early).
+        Some(wanted) => walk_until_found(&proc, &pids, wanted),
+        None => walk_all(&proc, &pids),
+    };
+    let mut scan = OwnerScan::default();
+    for process in processes {
+        scan.unreadable += u64::from(process.refused);
+        let mut inodes = process.inodes;
+        inodes.retain(|inode| !scan.owners.contains_key(inode));
+        if inodes.is_empty() {
+            continue;
+        }
+        // A process that exited since its fds were listed has no comm left; skip it.
+        let comm = proc.join(process.pid.to_string()).join("comm");
+        let Ok(comm) = read_regular(&comm, COMM_LIMIT) else {
+            continue;
+        };
+        let name: Arc<str> = String::from_utf8_lossy(&comm).trim_end_matches('\n').into();
+        for inode in inodes {
+            scan.owners.insert(
+                inode,
+                Owner {
+                    pid: process.pid,
+                    process: Arc::clone(&name),
+                },
+            );
+        }
+    }
+    scan
+}
+
+fn walk_until_found<S: BuildHasher>(
+    proc: &Path,
+    pids: &[u32],
+    wanted: &HashSet<u64, S>,
+) -> Vec<Process> {
+    let mut found = HashSet::new();
+    let mut processes = Vec::new();
+    for &pid in pids {
+        let mut process = read_process(proc, pid);
+        process.inodes.retain(|inode| wanted.contains(inode));
+        found.extend(process.inodes.iter().copied());
+        processes.push(process);
+        if found.len() == wanted.len() {
+            break;
+        }
+    }
+    processes
+}
+
+/// Every process, on up to `MAX_THREADS` threads taking the next pid as they finish one;
+/// returned in pid order.
+fn walk_all(proc: &Path, pids: &[u32]) -> Vec<Process> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_THREADS)
+        .min(pids.len().max(1));
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(pids.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut mine = Vec::new();
+                while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    mine.push(read_process(proc, pid));
+                }
+                done.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(mine);
+            });
+        }
+    });
+    let mut processes = done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    processes.sort_unstable_by_key(|p| p.pid);
+    processes
+}
+
+/// The socket inodes among the descriptors of `pid`.
+fn read_process(proc: &Path, pid: u32) -> Process {
+    let fd_dir: PathBuf = proc.join(pid.to_string()).join("fd");
+    let mut process = Process {
+        pid,
+        inodes: Vec::new(),
+        refused: false,
+    };
+    let mut dir = match Dir::open(
+        &fd_dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(dir) => dir,
+        Err(errno) => {
+            process.refused = denied(errno);
+            return process;
+        }
+    };
+    // A second handle on the directory, for readlinkat while `dir` is being iterated.
+    let Ok(dir_fd) = dir.as_fd().try_clone_to_owned() else {
+        return process;
+    };
+    for entry in dir.iter() {
+        let Ok(entry) = entry else {
+            break;
+        };
+        let name = entry.file_name();
+        if name.to_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        match readlinkat(&dir_fd, name) {
+            Ok(target) => process.inodes.extend(socket_inode(target.as_bytes())),
+            Err(errno) => process.refused |= denied(errno),
+        }
+    }
+    process
+}
+
+fn denied(errno: Errno) -> bool {
+    matches!(errno, Errno::EACCES | Errno::EPERM)
+}
+
+/// `socket:[12345]` → 12345.
+fn socket_inode(link: &[u8]) -> Option<u64> {
+    std::str::from_utf8(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_links_parse_and_others_do_not() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(
+            socket_inode(b"socket:[18446744073709551615]"),
+            Some(u64::MAX)
+        );
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"/dev/null"), None);
+        assert_eq!(socket_inode(b"socket:[123"), None);
+    }
+
+    #[test]
+    fn the_parallel_walk_finds_what_the_pid_ordered_walk_finds() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let root = Root::live();
+        let all = socket_owners(&root);
+        let mine: HashSet<u64> = all
+            .iter()
+            .filter(|(_, owner)| owner.pid == std::process::id())
+            .map(|(inode, _)| *inode)
+            .collect();
+        assert!(!mine.is_empty(), "this test's listener has an owner");
+        let targeted = socket_owners_for(&root, &mine);
+        for inode in &mine {
+            assert_eq!(targeted[inode], all[inode]);
+        }
+        drop(listener);
+    }
+}
