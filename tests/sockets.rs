@@ -758,3 +758,33 @@ fn close_wait_left_by_a_program_that_never_closes_is_a_leak() {
     );
     assert_eq!(output.status.code(), Some(0), "{report:#}");
 }
+
+#[test]
+fn bound_only_sockets_are_listed_when_a_filter_names_them() {
+    let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    bound
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let port = bound
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .unwrap()
+        .port()
+        .to_string();
+    let (default, _) = run_json(&["sockets", "--tcp", "--port", &port]);
+    assert_eq!(default["count"], 0, "not requested by default: {default:#}");
+    let (named, _) = run_json(&["sockets", "--tcp", "--state", "close", "--port", &port]);
+    // sock_diag lists bound-only sockets since Linux 6.8 (BOUND_INACTIVE).
+    let rows = named["sockets"].as_array().unwrap();
+    if rows.is_empty() {
+        common::skip(format_args!(
+            "SKIP (kernel before 6.8 lists no bound-only sockets): --state close"
+        ));
+        return;
+    }
+    assert_eq!(rows.len(), 1, "{named:#}");
+    assert_eq!(rows[0]["state"], "CLOSE");
+    let (all, _) = run_json(&["sockets", "--tcp", "--state", "all", "--port", &port]);
+    assert_eq!(all["count"], 1, "{all:#}");
+}

@@ -193,7 +193,9 @@ pub enum StateFilter {
 #[derive(Debug, Args)]
 pub struct SocketsArgs {
     /// Only these states: kernel names (TIME_WAIT, time-wait…) or connected, synchronized,
-    /// all; repeat or separate with commas
+    /// all; repeat or separate with commas. Without it every state is listed except TCP
+    /// sockets bound but not listening, which cost the kernel a second walk: `close` or `all`
+    /// lists them
     #[arg(
         long,
         value_enum,

@@ -265,7 +265,11 @@ fn state_mask(filters: &[StateFilter], listening: bool) -> impl Fn(Proto) -> u32
     let explicit = mask != 0;
     move |proto| {
         if !explicit {
-            return Query::ALL_STATES;
+            // Bound-only TCP sockets cost the dump a walk of the whole bind hash (bhash2),
+            // which the kernel makes only when the request carries the BOUND_INACTIVE bit
+            // (`inet_diag_dump_icsk()`, net/ipv4/inet_diag.c); they are listed when a filter
+            // names them.
+            return Query::ALL_STATES & !TcpState::BoundInactive.mask();
         }
         // A UDP socket "listens" when it is unconnected.
         if proto == Proto::Udp && listening {
@@ -365,6 +369,15 @@ mod tests {
         assert_ne!(synchronized & TcpState::Established.mask(), 0);
         let listening_udp = state_mask(&[], true)(Proto::Udp);
         assert_ne!(listening_udp & TcpState::Close.mask(), 0);
-        assert_eq!(state_mask(&[], false)(Proto::Tcp), Query::ALL_STATES);
+        assert_eq!(
+            state_mask(&[], false)(Proto::Tcp),
+            Query::ALL_STATES & !TcpState::BoundInactive.mask()
+        );
+        for named in [StateFilter::Close, StateFilter::All] {
+            assert_ne!(
+                state_mask(&[named], false)(Proto::Tcp) & TcpState::BoundInactive.mask(),
+                0
+            );
+        }
     }
 }
