@@ -51,8 +51,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, allow_hyphen_values = true, default_value = "2s", value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Duration,
 
-    /// Read /proc and /etc under DIR instead of / (fixture trees, offline analysis); sockets
-    /// are always the live kernel's
+    /// Read /proc and /etc under DIR instead of / (a saved tree, fixtures): sysctl-advice
+    /// only, since every other command measures the live kernel
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: std::path::PathBuf,
 }

@@ -99,7 +99,8 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         backlog, boxed, nagle, partial_send, peer_close, reuse_test, sockets, sockopt,
         sysctl_advice, timeouts, udp,
     };
-    commands::check_root(&ctx.root)?;
+    let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
+    commands::check_root(command.name(), &ctx.root, reads_saved_tree)?;
     let (report, exit) = match command {
         Command::Sockets(args) => return sockets::run(args, ctx, out.stream()),
         Command::ReuseTest(args) => boxed(reuse_test::run(args, ctx)?, Report::ReuseTest),

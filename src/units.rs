@@ -35,46 +35,6 @@ pub fn count<N: Display + PartialEq + From<u8> + Copy>(n: N, noun: &str) -> Stri
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_use_binary_units_and_keep_inexact_bytes() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(976), "976 B");
-        assert_eq!(human_size(1024), "1 KiB");
-        assert_eq!(human_size(2000), "2000 B");
-        assert_eq!(human_size(6144), "6 KiB");
-        assert_eq!(human_size(20_000), "19.5 KiB (20000 B)");
-        assert_eq!(human_size(1_048_576), "1 MiB");
-        assert_eq!(human_size(2_626_560), "2.5 MiB (2626560 B)");
-        assert_eq!(human_size(3 << 30), "3 GiB");
-    }
-
-    #[test]
-    fn one_takes_the_singular() {
-        assert_eq!(count(1u32, "connection"), "1 connection");
-        assert_eq!(count(0u64, "connection"), "0 connections");
-        assert_eq!(count(2usize, "byte"), "2 bytes");
-    }
-
-    #[test]
-    fn human_durations_round_for_reading() {
-        assert_eq!(human(Duration::from_millis(58_437)), "58.4s");
-        assert_eq!(human(Duration::from_micros(1_234_567)), "1.2s");
-        assert_eq!(human(Duration::from_micros(40_123)), "40.1ms");
-        assert_eq!(human(Duration::from_micros(35)), "35µs");
-        assert_eq!(human(Duration::from_secs(3_600)), "1h");
-    }
-
-    #[test]
-    fn integers_saturate_instead_of_wrapping() {
-        assert_eq!(micros(Duration::from_millis(3)), 3_000);
-        assert_eq!(millis(Duration::MAX), u64::MAX);
-    }
-}
-
 /// A byte count as people read it: `512 B`, `2000 B`, `8 KiB`, `1 MiB`; a larger count that
 /// is no whole number of its unit keeps the exact figure beside the rounded one:
 /// `2.5 MiB (2626560 B)`.
@@ -188,4 +148,44 @@ pub fn parse_duration_in(text: &str, range: DurationRange) -> Result<Duration, S
         ));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_binary_units_and_keep_inexact_bytes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(976), "976 B");
+        assert_eq!(human_size(1024), "1 KiB");
+        assert_eq!(human_size(2000), "2000 B");
+        assert_eq!(human_size(6144), "6 KiB");
+        assert_eq!(human_size(20_000), "19.5 KiB (20000 B)");
+        assert_eq!(human_size(1_048_576), "1 MiB");
+        assert_eq!(human_size(2_626_560), "2.5 MiB (2626560 B)");
+        assert_eq!(human_size(3 << 30), "3 GiB");
+    }
+
+    #[test]
+    fn one_takes_the_singular() {
+        assert_eq!(count(1u32, "connection"), "1 connection");
+        assert_eq!(count(0u64, "connection"), "0 connections");
+        assert_eq!(count(2usize, "byte"), "2 bytes");
+    }
+
+    #[test]
+    fn human_durations_round_for_reading() {
+        assert_eq!(human(Duration::from_millis(58_437)), "58.4s");
+        assert_eq!(human(Duration::from_micros(1_234_567)), "1.2s");
+        assert_eq!(human(Duration::from_micros(40_123)), "40.1ms");
+        assert_eq!(human(Duration::from_micros(35)), "35µs");
+        assert_eq!(human(Duration::from_secs(3_600)), "1h");
+    }
+
+    #[test]
+    fn integers_saturate_instead_of_wrapping() {
+        assert_eq!(micros(Duration::from_millis(3)), 3_000);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
 }

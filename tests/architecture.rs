@@ -34,30 +34,50 @@ fn sources() -> BTreeMap<String, String> {
         .into_iter()
         .map(|path| {
             let text = fs::read_to_string(&path).unwrap();
-            let code = text
-                .split("\n#[cfg(test)]")
-                .next()
-                .unwrap_or_default()
-                .to_owned();
             let relative = path
                 .strip_prefix(SRC)
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            (relative, code)
+            (relative, without_tests(&text))
         })
         .collect()
 }
 
+/// The file without its `#[cfg(test)] mod tests { … }` block, wherever the block stands:
+/// the block ends at the first `}` in column 0 after it.
+fn without_tests(text: &str) -> String {
+    let Some(start) = text.find("\n#[cfg(test)]\nmod tests {") else {
+        return text.to_owned();
+    };
+    let end = text[start + 1..]
+        .find("\n}\n")
+        .map_or(text.len(), |at| start + 1 + at + 3);
+    format!("{}{}", &text[..start + 1], &text[end..])
+}
+
 /// The top-level modules a file names through `crate::…` (for `crate::sys::x`, `sys::x`).
 fn crate_paths(code: &str) -> BTreeSet<String> {
-    let path = Regex::new(r"crate::([a-z_]+)(?:::([a-z_]+))?").unwrap();
-    path.captures_iter(code)
+    let path = Regex::new(r"crate::([A-Za-z_]+)(?:::([A-Za-z_]+))?").unwrap();
+    let mut paths: BTreeSet<String> = path
+        .captures_iter(code)
         .map(|c| match (&c[1], c.get(2)) {
             ("sys" | "commands", Some(child)) => format!("{}::{}", &c[1], child.as_str()),
             (top, _) => top.to_owned(),
         })
-        .collect()
+        .collect();
+    // `use crate::{report, sys::fs}`: the first name of each item.
+    let grouped = Regex::new(r"crate::\{([^;]*)\}").unwrap();
+    let item = Regex::new(r"(?:^|[{,])\s*([A-Za-z_]+)(?:::([A-Za-z_]+))?").unwrap();
+    for group in grouped.captures_iter(code) {
+        for c in item.captures_iter(&group[1]) {
+            paths.insert(match (&c[1], c.get(2)) {
+                ("sys" | "commands", Some(child)) => format!("{}::{}", &c[1], child.as_str()),
+                (top, _) => top.to_owned(),
+            });
+        }
+    }
+    paths
 }
 
 #[test]
@@ -198,6 +218,18 @@ fn the_checks_see_real_imports() {
     assert_eq!(
         crate_paths("use crate::sys::diag::{self, Query};\nuse crate::units::count;"),
         BTreeSet::from(["sys::diag".to_owned(), "units".to_owned()])
+    );
+    assert_eq!(
+        crate_paths("use crate::{report, sys::fs::Root};\nlet v = crate::VERSION;"),
+        BTreeSet::from([
+            "report".to_owned(),
+            "sys::fs".to_owned(),
+            "VERSION".to_owned()
+        ])
+    );
+    assert_eq!(
+        without_tests("a\n#[cfg(test)]\nmod tests {\n    x\n}\nb\n"),
+        "a\nb\n"
     );
     assert_eq!(
         sys_uses(

@@ -23,6 +23,12 @@ const CASES: &[(&[&str], &str)] = &[
         "--root",
     ),
     (&["backlog", "--root", "/etc/hostname"], "--root"),
+    // a saved tree is for sysctl-advice; a live experiment refuses one instead of ignoring it
+    (&["udp", "--root", "/tmp"], "--root"),
+    (
+        &["sockets", "--root", "tests/fixtures/sysctl/default"],
+        "--root",
+    ),
     // reuse-test
     (&["reuse-test", "70000"], "PORT"),
     (&["reuse-test", "-1"], "PORT"),

@@ -59,16 +59,27 @@ pub fn boxed<R>((report, exit): (R, Exit), variant: fn(Box<R>) -> Report) -> (Re
     (variant(Box::new(report)), exit)
 }
 
-/// `--root DIR` must be an existing directory for every command: a typo would otherwise
-/// read as a kernel without any of the knobs sockdoc looks for.
-pub fn check_root(root: &Root) -> anyhow::Result<()> {
-    match sysctl::root_problem(root) {
-        None => Ok(()),
-        Some(problem) => Err(UsageError(format!(
+/// `--root DIR` must be an existing directory: a typo would otherwise read as a kernel
+/// without any of the knobs sockdoc looks for. Only a command that judges files alone
+/// (`reads_saved_tree`: sysctl-advice) takes one other than the live `/`: every other command
+/// measures this kernel's sockets, and pairing them with knobs and counters from a saved
+/// tree would report figures that belong to no host.
+pub fn check_root(command: &str, root: &Root, reads_saved_tree: bool) -> anyhow::Result<()> {
+    if let Some(problem) = sysctl::root_problem(root) {
+        return Err(UsageError(format!(
             "--root {}: {problem}; give an existing directory that stands for / (it holds \
              proc/ and etc/)",
             root.display()
         ))
-        .into()),
+        .into());
     }
+    if reads_saved_tree || root.is_live() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "--root {}: {command} measures this kernel's sockets, so it reads the live /; only \
+         sysctl-advice judges a saved tree (drop --root, or run sysctl-advice --root)",
+        root.display()
+    ))
+    .into())
 }

@@ -35,7 +35,7 @@ use self::judge::Judge;
 use self::live::Live;
 use super::Context;
 use crate::commands::args::{AdviceFormat, Role, SysctlAdviceArgs};
-use crate::exit::{Exit, UsageError};
+use crate::exit::Exit;
 use crate::sys::diag::Source;
 use crate::sys::fs::Root;
 use crate::sys::ports::{Destination, PortPressure};
@@ -425,17 +425,9 @@ fn needs_root_note(files: &[ConfigFile]) -> Option<String> {
     })
 }
 
-/// A root that is not a directory is a usage error (exit 2); one without proc/sys/net
-/// cannot be judged at all (exit 3): passing it would let a typo in CI pass.
+/// A root without proc/sys/net cannot be judged at all (exit 3): passing it would let a
+/// typo in CI pass. (One that is not a directory was refused before the command ran.)
 fn check_root(root: &Root) -> anyhow::Result<()> {
-    if let Some(problem) = sysctl::root_problem(root) {
-        return Err(UsageError(format!(
-            "--root {}: {problem}; give an existing directory that stands for / (it holds \
-             proc/ and etc/)",
-            root.display()
-        ))
-        .into());
-    }
     if sysctl::proc_sys_net_present(root) {
         return Ok(());
     }

@@ -608,7 +608,14 @@ mod tests {
                 ))
             );
         } else {
-            println!("SKIP (needs root): a /dev/zero node inside a fixture tree");
+            {
+                use std::io::Write as _;
+                // To the stderr handle: libtest captures println! of a passing test.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIP (needs root): a /dev/zero node inside a fixture tree"
+                );
+            }
         }
     }
 
