@@ -53,7 +53,7 @@ fn without_tests(text: &str) -> String {
     let end = text[start + 1..]
         .find("\n}\n")
         .map_or(text.len(), |at| start + 1 + at + 3);
-    format!("{}{}", &text[..start + 1], &text[end..])
+    format!("{}{}", &text[..=start], &text[end..])
 }
 
 /// The top-level modules a file names through `crate::…` (for `crate::sys::x`, `sys::x`).
