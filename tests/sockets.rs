@@ -788,3 +788,63 @@ fn bound_only_sockets_are_listed_when_a_filter_names_them() {
     let (all, _) = run_json(&["sockets", "--tcp", "--state", "all", "--port", &port]);
     assert_eq!(all["count"], 1, "{all:#}");
 }
+
+/// A population in a private namespace (quiet: only this test's sockets), summarised the
+/// fast way (ESTABLISHED counted from sockstat, not dumped) and listed row by row: the
+/// counts by state must be the same.
+#[test]
+fn the_summary_counts_what_the_listing_lists() {
+    if skip_unless_root("a quiet private namespace to compare the summary with the listing") {
+        return;
+    }
+    if common::skip_unless_installed("python3", "the population for the summary comparison") {
+        return;
+    }
+    let script = r#"python3 - <<'PY'
+import socket, subprocess, os, json, time
+sockdoc = os.environ["SOCKDOC"]
+listeners = [socket.socket() for _ in range(5)]
+for l in listeners:
+    l.bind(("127.0.0.1", 0)); l.listen(64)
+held = []
+for i in range(40):                       # 40 connections: 80 ESTABLISHED, 10 never accepted
+    l = listeners[i % 3]
+    c = socket.create_connection(l.getsockname()); held.append(c)
+    if i < 30:
+        s, _ = l.accept(); held.append(s)
+for _ in range(5):                        # 5 CLOSE_WAIT (and 5 FIN_WAIT2 on the other end)
+    l = listeners[3]                      # (its own listener: accept() takes the oldest)
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    c.close(); held.append(s)
+for _ in range(7):                        # 7 TIME_WAIT
+    l = listeners[4]
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    c.settimeout(5); s.close(); c.recv(1); c.close()
+time.sleep(0.2)
+summary = subprocess.run([sockdoc, "sockets", "--tcp", "--summary", "--json"], capture_output=True, timeout=20)
+listing = subprocess.run([sockdoc, "sockets", "--tcp", "--json"], capture_output=True, timeout=20)
+print(json.dumps({"summary": json.loads(summary.stdout), "listing": json.loads(listing.stdout)}))
+PY"#;
+    let output = in_private_netns(script);
+    let both = json_of(&output);
+    let summary = &both["summary"];
+    let mut listed = std::collections::BTreeMap::<String, u64>::new();
+    for row in both["listing"]["sockets"].as_array().unwrap() {
+        *listed
+            .entry(row["state"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let counted: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(summary["summary"]["by_state"]["tcp"].clone()).unwrap();
+    assert_eq!(counted, listed, "{summary:#}");
+    assert_eq!(counted["ESTABLISHED"], 80);
+    assert_eq!(counted["CLOSE_WAIT"], 5);
+    assert_eq!(counted["TIME_WAIT"], 7);
+    assert_eq!(summary["count"], both["listing"]["count"]);
+    assert!(
+        summary["notes"]
+            .to_string()
+            .contains("ESTABLISHED is counted"),
+        "the summary says how it counted: {summary:#}"
+    );
+}

@@ -130,6 +130,49 @@ pub fn read_sockstat(root: &Root) -> Result<Sockstat, SysError> {
     })
 }
 
+/// TCP sockets in use (`inuse` of the `TCP:` line of /proc/net/sockstat and the `TCP6:` line
+/// of /proc/net/sockstat6) for the families asked: the full sockets in the kernel's hash
+/// tables — listeners and every connection in a state with a socket of its own — counted by
+/// `sock_prot_inuse_add()` as they are hashed and unhashed (net/ipv4/inet_hashtables.c). A
+/// TIME_WAIT socket replaces its connection's full socket and is not counted; neither is a
+/// SYN_RECV request. The counters are exact at the moment they are read.
+pub fn tcp_sockets_in_use(root: &Root, ipv4: bool, ipv6: bool) -> Result<u64, SysError> {
+    let mut total = 0;
+    for (wanted, file, prefix) in [
+        (ipv4, "proc/net/sockstat", "TCP:"),
+        (ipv6, "proc/net/sockstat6", "TCP6:"),
+    ] {
+        if !wanted {
+            continue;
+        }
+        let path = root.join(file);
+        let text = root
+            .read_text(file, VALUE_LIMIT)
+            .map_err(|error| SysError::Read {
+                path: path.clone(),
+                error,
+            })?;
+        total += in_use(&text, prefix).ok_or_else(|| SysError::Parse {
+            what: path.display().to_string(),
+            detail: format!("no \"{prefix} inuse N\" line"),
+        })?;
+    }
+    Ok(total)
+}
+
+/// `inuse` of the line starting with `prefix`: `TCP6: inuse 3` → 3.
+fn in_use(text: &str, prefix: &str) -> Option<u64> {
+    let line = text.lines().find_map(|line| line.strip_prefix(prefix))?;
+    let mut words = line.split_whitespace();
+    while let Some(name) = words.next() {
+        let value = words.next()?;
+        if name == "inuse" {
+            return value.parse().ok();
+        }
+    }
+    None
+}
+
 pub fn parse_sockstat(text: &str) -> Result<Sockstat, String> {
     let line = text
         .lines()

@@ -3,7 +3,7 @@
 //! queues that are filling, and CLOSE_WAIT sockets piling up in a process (a descriptor
 //! leak). Fed one socket at a time by `sockets::run`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -101,6 +101,9 @@ pub struct AcceptQueue {
     pub full: Option<bool>,
     pub pid: Option<u32>,
     pub process: Option<String>,
+    /// The listener's inode, whose owner `finish` looks up.
+    #[serde(skip)]
+    inode: u64,
 }
 
 /// One process's sockets in CLOSE_WAIT: the peer closed, the program did not.
@@ -143,8 +146,9 @@ pub(super) struct SummaryBuilder {
     /// `tcp_tw_reuse_delay`, where this kernel has it.
     tw_reuse_delay_ms: Option<u64>,
     accept_queues: Vec<AcceptQueue>,
-    /// CLOSE_WAIT sockets per owner pid (None: owner unknown).
-    close_wait: HashMap<Option<u32>, CloseWaitTally>,
+    /// Every TCP CLOSE_WAIT socket: its inode and how long its peer has been silent (from
+    /// tcp_info), grouped by owner once the owners are known.
+    close_wait: Vec<(u64, Option<u32>)>,
 }
 
 /// CLOSE_WAIT sockets of one owner, as they stream past.
@@ -184,11 +188,21 @@ impl SummaryBuilder {
                 .value()
                 .and_then(|v| v.parse().ok()),
             accept_queues: Vec::new(),
-            close_wait: HashMap::new(),
+            close_wait: Vec::new(),
         }
     }
 
-    pub(super) fn add(&mut self, record: &SocketRecord, owner: Option<&Owner>) {
+    /// Counts `sockets` more of `proto` in `state`, counted without being listed.
+    pub(super) fn add_count(&mut self, proto: Proto, state: TcpState, sockets: u64) {
+        *self
+            .by_state
+            .entry(proto_name(proto))
+            .or_default()
+            .entry(state.name())
+            .or_default() += sockets;
+    }
+
+    pub(super) fn add(&mut self, record: &SocketRecord) {
         *self
             .by_state
             .entry(proto_name(record.proto))
@@ -210,26 +224,68 @@ impl SummaryBuilder {
                 capacity: None,
                 fill_percent: None,
                 full: None,
-                pid: owner.map(|o| o.pid),
-                process: owner.map(|o| o.process.to_string()),
+                pid: None,
+                process: None,
+                inode: record.inode,
             });
         }
         if record.proto == Proto::Tcp && record.state == TcpState::CloseWait {
-            let tally = self.close_wait.entry(owner.map(|o| o.pid)).or_default();
+            let silent = record.info.and_then(|i| i.last_ack_recv_ms);
+            self.close_wait.push((record.inode, silent));
+        }
+    }
+
+    /// The owners of the sockets the summary names (listeners with a queue, CLOSE_WAIT
+    /// sockets): a walk through /proc/PID/fd that stops once it has found them all, so a host
+    /// with neither pays nothing.
+    fn owners(&self, root: &Root) -> HashMap<u64, Owner> {
+        let inodes: HashSet<u64> = self
+            .accept_queues
+            .iter()
+            .map(|q| q.inode)
+            .chain(self.close_wait.iter().map(|&(inode, _)| inode))
+            .filter(|&inode| inode != 0)
+            .collect();
+        procfs::socket_owners_for(root, &inodes)
+    }
+
+    /// The CLOSE_WAIT sockets per owner pid (None: owner unknown).
+    fn close_wait_tallies(
+        &self,
+        owners: &HashMap<u64, Owner>,
+    ) -> HashMap<Option<u32>, CloseWaitTally> {
+        let mut tallies: HashMap<Option<u32>, CloseWaitTally> = HashMap::new();
+        for &(inode, silent) in &self.close_wait {
+            let owner = owners.get(&inode);
+            let tally = tallies.entry(owner.map(|o| o.pid)).or_default();
             if tally.process.is_none() {
                 tally.process = owner.map(|o| o.process.to_string());
             }
             tally.count += 1;
-            if let Some(silent) = record.info.and_then(|i| i.last_ack_recv_ms) {
+            if let Some(silent) = silent {
                 tally.dated += 1;
                 tally.idle += u64::from(u64::from(silent) >= millis(CLOSE_WAIT_IDLE));
                 tally.longest_idle_ms = tally.longest_idle_ms.max(u64::from(silent));
             }
         }
+        tallies
     }
 
     /// The summary, and a note when the port budget could not be judged.
-    pub(super) fn finish(self, source: Source, root: &Root) -> (Summary, Option<String>) {
+    /// `find_owners`: name the processes behind listeners and CLOSE_WAIT sockets (not with
+    /// `--no-processes`).
+    pub(super) fn finish(
+        self,
+        source: Source,
+        root: &Root,
+        find_owners: bool,
+    ) -> (Summary, Option<String>) {
+        let owners = if find_owners {
+            self.owners(root)
+        } else {
+            HashMap::new()
+        };
+        let close_wait_tallies = self.close_wait_tallies(&owners);
         let (port_budget, time_wait_destinations, port_pressure, note) = match &self.ports {
             Ok((settings, tally)) => {
                 let usable = settings.budget().usable;
@@ -262,12 +318,16 @@ impl SummaryBuilder {
         let mut accept_queues = self.accept_queues;
         for q in &mut accept_queues {
             complete_accept_queue(q, source);
+            if let Some(owner) = owners.get(&q.inode) {
+                q.pid = Some(owner.pid);
+                q.process = Some(owner.process.to_string());
+            }
         }
         accept_queues.sort_by(|a, b| {
             let fill = |q: &AcceptQueue| q.fill_percent.unwrap_or(0.0);
             fill(b).total_cmp(&fill(a))
         });
-        let close_wait = close_wait_owners(self.close_wait, root);
+        let close_wait = close_wait_owners(close_wait_tallies, root);
 
         let mut findings = Vec::new();
         if let Some(p) = port_pressure
@@ -498,6 +558,7 @@ mod tests {
             full: None,
             pid: None,
             process: None,
+            inode: 0,
         }
     }
 
