@@ -412,6 +412,12 @@ impl TimeWaitTally {
     /// The `limit` busiest destinations, most first.
     pub fn top(&self, limit: usize) -> Vec<Destination> {
         let mut all: Vec<Destination> = self.destinations().collect();
+        // Only the first `limit` are kept: partition around the limit, then sort those
+        // (tens of thousands of destinations are not sorted to keep ten).
+        if limit > 0 && all.len() > limit {
+            all.select_nth_unstable_by(limit - 1, Destination::rank);
+            all.truncate(limit);
+        }
         all.sort_by(Destination::rank);
         all.truncate(limit);
         all
@@ -545,6 +551,27 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn the_top_destinations_are_those_a_full_sort_ranks_first() {
+        let mut tally = TimeWaitTally::new("1024 65535".parse().unwrap());
+        // 300 destinations with counts that repeat, so ties are broken by address.
+        for i in 0..3000_u16 {
+            let destination = i % 300;
+            let ip = [10, 0, u8::try_from(destination / 200).unwrap(), 1];
+            let remote = SocketAddr::from((ip, 80 + destination % 200));
+            let local = SocketAddr::from(([127, 0, 0, 1], 20_000 + i));
+            for _ in 0..=(destination % 7) {
+                tally.add(local, remote);
+            }
+        }
+        let mut everything: Vec<Destination> = tally.destinations().collect();
+        everything.sort_by(Destination::rank);
+        for limit in [0, 1, 10, 299, 300, 301] {
+            let expected: Vec<Destination> = everything.iter().take(limit).cloned().collect();
+            assert_eq!(tally.top(limit), expected, "top {limit}");
+        }
+    }
 
     fn addr(text: &str) -> SocketAddr {
         text.parse().unwrap()
