@@ -510,9 +510,10 @@ fn parses_nagle_arguments() {
     };
     assert_eq!(
         (d.nodelay, d.warmup, d.rounds, d.messages, d.size),
-        (NodelayMode::Both, 1, 100, 100, 8)
+        (NodelayMode::Both, 1, None, 100, 8)
     );
     assert!(!d.cork && !d.quickack && d.max_p99.is_none());
+    assert_eq!((d.rounds_for(true), d.rounds_for(false)), (20, 100));
     assert_eq!((d.port, d.addr.to_string().as_str()), (0, "127.0.0.1"));
     let Command::Nagle(a) = command_of(&[
         "nagle",
@@ -539,7 +540,7 @@ fn parses_nagle_arguments() {
     };
     assert_eq!(
         (a.nodelay, a.warmup, a.rounds, a.messages, a.size),
-        (NodelayMode::Off, 0, 5, 7, 1024)
+        (NodelayMode::Off, 0, Some(5), 7, 1024)
     );
     assert!(a.cork && a.quickack);
     assert_eq!((a.port, a.addr.to_string().as_str()), (9000, "::1"));

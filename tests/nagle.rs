@@ -496,3 +496,15 @@ fn a_larger_initial_window_sends_every_nodelay_write_alone() {
         "only autocorking may merge them now: {nodelay:#}"
     );
 }
+
+#[test]
+fn the_default_run_measures_fewer_rounds_where_every_round_stalls() {
+    let (report, output) = run_json(&["nagle"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let nagle_on = mode(&report, false, false, false);
+    assert_eq!(nagle_on["rounds"], 20);
+    assert_eq!(nagle_on["stalled_rounds"], 20, "{nagle_on:#}");
+    let nodelay = mode(&report, true, false, false);
+    assert_eq!(nodelay["rounds"], 100);
+    assert_eq!(nodelay["stalled_rounds"], 0, "{nodelay:#}");
+}

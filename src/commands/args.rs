@@ -73,6 +73,13 @@ pub enum NodelayMode {
 /// enough that Nagle's 40 ms stalls cannot turn a run into an hour.
 pub const MAX_COUNT: u32 = 10_000;
 
+/// `nagle`'s measured rounds per mode without `--rounds`.
+pub const DEFAULT_ROUNDS: u32 = 100;
+
+/// The same for a mode where every round is expected to stall (Nagle on, no cork or
+/// quick-ACK): enough for a p50 and a p90 of the stall.
+pub const DEFAULT_STALLING_ROUNDS: u32 = 20;
+
 /// The largest `--size`: a "small write" experiment stops making sense past one loopback MSS.
 pub const MAX_WRITE_SIZE: u32 = 65_536;
 
@@ -89,9 +96,11 @@ pub struct NagleArgs {
     #[arg(long, allow_negative_numbers = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_COUNT)), value_name = "N")]
     pub warmup: u32,
 
-    /// Measured request/response rounds per mode
-    #[arg(long, allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
-    pub rounds: u32,
+    /// Measured request/response rounds per mode [default: 100; 20 where Nagle's algorithm
+    /// is on, since each of those rounds stalls the same delayed-ACK wait (~40 ms) and more of
+    /// them add seconds, not information]
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
+    pub rounds: Option<u32>,
 
     /// Writes in the burst experiment
     #[arg(long, allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)), value_name = "N")]
@@ -121,6 +130,18 @@ pub struct NagleArgs {
     /// to 10m
     #[arg(long, allow_hyphen_values = true, value_parser = parse_p99_limit, value_name = "DURATION")]
     pub max_p99: Option<Duration>,
+}
+
+impl NagleArgs {
+    /// The measured rounds of a mode: `--rounds`, or its default for a mode that stalls or
+    /// not.
+    pub fn rounds_for(&self, expects_stall: bool) -> u32 {
+        self.rounds.unwrap_or(if expects_stall {
+            DEFAULT_STALLING_ROUNDS
+        } else {
+            DEFAULT_ROUNDS
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

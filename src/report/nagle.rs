@@ -84,13 +84,27 @@ fn write_request_response(
     out: &mut impl Write,
 ) -> io::Result<()> {
     writeln!(out)?;
+    // Modes that stall run fewer rounds by default: name each count once.
+    let mut rounds: Vec<u32> = report.modes.iter().map(|m| m.rounds).collect();
+    rounds.sort_unstable();
+    rounds.dedup();
+    let rounds = match rounds.as_slice() {
+        [one] => count(*one, "round"),
+        several => format!(
+            "{} rounds per mode",
+            several
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
     text::heading(
         out,
         style,
         &format!(
-            "Request/response: header and body as two send() calls, then the reply ({} after \
-             {})",
-            count(first.rounds, "round"),
+            "Request/response: header and body as two send() calls, then the reply ({rounds} \
+             after {})",
             count(first.warmup, "warm-up")
         ),
     )?;

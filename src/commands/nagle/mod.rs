@@ -280,7 +280,7 @@ fn run_mode(
         rtt_p99_us: micros(percentile(&sorted, 99)),
         rtt_max_us: micros(*sorted.last().expect("--rounds is at least 1")),
         rtt_min_us: micros(sorted[0]),
-        rounds: args.rounds,
+        rounds: args.rounds_for(mode.expects_stall()),
         warmup: args.warmup,
         warmup_fast_rounds,
         pingpong_thresh,

@@ -135,7 +135,7 @@ pub(super) fn request_response(
     timeout: Duration,
 ) -> anyhow::Result<Vec<Duration>> {
     let (mut client, mut server) = connect_pair(mode, listener, listen_addr, timeout)?;
-    let total = args.warmup + args.rounds;
+    let total = args.warmup + args.rounds_for(mode.expects_stall());
     thread::scope(|scope| {
         let serving = scope.spawn(move || serve_requests(&mut server, mode, total, timeout));
         let measured = (0..total)
