@@ -4,7 +4,7 @@
 #   scripts/bench.sh            # everything
 #   scripts/bench.sh reuse      # only the reuse-test timing
 #   scripts/bench.sh nagle      # sockdoc vs sockperf round trips, and the default nagle run
-#   scripts/bench.sh sockets    # 50,000+ TIME_WAIT sockets: sockdoc vs ss (root: private netns)
+#   scripts/bench.sh sockets    # 100k ESTABLISHED, 180k TIME_WAIT, scaling 1k-200k: sockdoc vs ss (root: private netns)
 #
 # Needs hyperfine, sockperf, jq and GNU time (installed from Debian's packages when missing, as root).
 set -euo pipefail
@@ -67,7 +67,7 @@ if [ "$what" = all ] || [ "$what" = nagle ]; then
     echo "sockdoc TCP_NODELAY + CORK, one segment each way,  RTT p50: ${one_segment} µs" \
         "($(awk -v a="$one_segment" -v b="$sockperf_p50" 'BEGIN {printf "%.2f", a / b}')× sockperf)"
     echo
-    echo "== nagle: the default run (Nagle on and off, 16 warm-up + 100 rounds each; target < 10 s) =="
+    echo "== nagle: the default run (1 warm-up, then 20 rounds with Nagle on and 100 with TCP_NODELAY; target < 10 s) =="
     hyperfine --shell=none --runs 3 "$bin nagle"
 fi
 
@@ -75,32 +75,79 @@ if [ "$what" = all ] || [ "$what" = sockets ]; then
     need hyperfine hyperfine
     need /usr/bin/time time
     need ss iproute2
+    need jq jq
     echo
     if [ "$(id -u)" -ne 0 ]; then
         echo "== sockets: SKIPPED (needs root for a private network namespace) =="
     else
-        echo "== sockets: 50,000+ TIME_WAIT sockets in a private netns, sockdoc vs ss (target ≤ 1.0× ss, memory ≤ 2× ss) =="
-        cargo build --release --quiet --example make_time_wait
-        # Everything runs inside one namespace that dies with this shell: the knobs below
-        # change only that namespace, and its TIME_WAIT sockets vanish with it.
-        unshare --net bash -euo pipefail -c '
-            bin=$1
-            ip link set lo up
-            echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range
-            echo 262144 > /proc/sys/net/ipv4/tcp_max_tw_buckets
-            target/release/examples/make_time_wait 60000
-            echo "TIME_WAIT sockets listed by ss: $(ss -tanH state time-wait | wc -l)"
-            hyperfine --shell=none --warmup 2 --runs 10 --export-json target/bench-sockets.json \
-                "ss -tan state time-wait" \
-                "$bin sockets --tcp --state time-wait --no-processes" \
-                "$bin sockets --tcp --state time-wait" \
-                "$bin sockets --tcp --state time-wait --summary" \
-                "$bin sockets --tcp --state time-wait --json"
-            for cmd in "ss -tan state time-wait" "$bin sockets --tcp --state time-wait" \
-                       "$bin sockets --tcp --state time-wait --summary"; do
-                kb=$(/usr/bin/time -f %M $cmd 2>&1 >/dev/null | tail -1)
-                echo "peak RSS ${kb} KiB: $cmd"
-            done
-        ' bench "$bin"
+        cargo build --release --quiet --example make_time_wait --example make_established
+        # Every population lives in a namespace that dies with its shell: the knobs below
+        # change only that namespace, and its sockets vanish with it.
+        population() { # KIND COUNT COMMANDS...: runs the commands with the population held
+            local kind=$1 count=$2
+            shift 2
+            unshare --net bash -euo pipefail -c '
+                kind=$1; count=$2; shift 2
+                ip link set lo up
+                echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range
+                echo 262144 > /proc/sys/net/ipv4/tcp_max_tw_buckets
+                if [ "$kind" = established ]; then
+                    coproc holder { target/release/examples/make_established "$count"; }
+                    read -r ready <&"${holder[0]}"
+                else
+                    target/release/examples/make_time_wait "$count" 2>/dev/null
+                fi
+                "$@"
+                if [ "$kind" = established ]; then
+                    exec {holder[1]}>&-
+                    wait
+                fi
+            ' population "$kind" "$count" "$@"
+        }
+        ratio() { # FILE: mean of each command over the first (ss -tan), from hyperfine's JSON
+            jq -r '.results[0].mean as $ss | .results[] |
+                "\(.command | sub("^.*/sockdoc"; "sockdoc")): \(.mean * 1000 | . * 10 | round / 10) ms ± \(.stddev * 1000 | . * 10 | round / 10), \(.mean / $ss * 100 | round / 100)× ss -tan"' "$1"
+        }
+        rss() { # COMMAND...: peak RSS in KiB
+            /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
+        }
+        export -f ratio rss
+        export bin
+
+        echo "== sockets: 100,000 ESTABLISHED in 6 processes (targets: default <= 1.5x ss -tan and <= 0.2x ss -tanp, --no-processes <= 0.75x ss -tan, --summary <= 30 ms) =="
+        population established 100000 bash -c '
+            hyperfine -N --style basic --warmup 1 --runs 10 --export-json target/bench-established.json \
+                "ss -tan" "$bin sockets --tcp" "$bin sockets --tcp --no-processes" \
+                "$bin sockets --tcp --summary" "$bin sockets --tcp --json" >/dev/null
+            ratio target/bench-established.json
+            hyperfine -N --style basic --runs 3 --export-json target/bench-established-p.json \
+                "ss -tanp" "$bin sockets --tcp" >/dev/null
+            jq -r ".results[1].mean / .results[0].mean * 100 | round / 100 | \"sockdoc sockets (owners) / ss -tanp: \\(.)×\"" target/bench-established-p.json
+            for cmd in "ss -tan" "$bin sockets --tcp" "$bin sockets --tcp --no-processes" "$bin sockets --tcp --summary"; do
+                echo "peak RSS $(rss $cmd) KiB: ${cmd/#*\/sockdoc/sockdoc}"
+            done'
+
+        echo
+        echo "== sockets: 180,000 TIME_WAIT (target: default <= 1.0x ss -tan) =="
+        population time_wait 180000 bash -c '
+            hyperfine -N --style basic --warmup 1 --runs 10 --export-json target/bench-time-wait.json \
+                "ss -tan" "$bin sockets --tcp" "$bin sockets --tcp --no-processes" \
+                "$bin sockets --tcp --summary" >/dev/null
+            ratio target/bench-time-wait.json
+            for cmd in "ss -tan" "$bin sockets --tcp" "$bin sockets --tcp --summary"; do
+                echo "peak RSS $(rss $cmd) KiB: ${cmd/#*\/sockdoc/sockdoc}"
+            done'
+
+        echo
+        echo "== sockets: scaling, N ESTABLISHED in N/18,000 processes (ms, mean of 5) =="
+        echo "sockets  ss -tan  sockdoc  sockdoc --no-processes  sockdoc --summary"
+        for n in 1000 10000 50000 200000; do
+            population established "$n" bash -c '
+                hyperfine -N --style basic --warmup 1 --runs 5 --export-json target/bench-scale.json \
+                    "ss -tan" "$bin sockets --tcp" "$bin sockets --tcp --no-processes" \
+                    "$bin sockets --tcp --summary" >/dev/null
+                jq -r --arg n "$1" "[\$n] + [.results[].mean * 1000 | . * 10 | round / 10 | tostring] | join(\"  \")" target/bench-scale.json
+            ' scale "$n"
+        done
     fi
 fi
