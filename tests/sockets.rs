@@ -848,3 +848,63 @@ PY"#;
         "the summary says how it counted: {summary:#}"
     );
 }
+
+/// The owner walk runs beside the kernel's dump and the rows listed meanwhile wait for it:
+/// the listing with owners must be the listing without them, row for row, plus an owner for
+/// every socket the population's two processes hold.
+#[test]
+fn owners_found_beside_the_dump_name_every_socket_and_change_no_row() {
+    if skip_unless_root("a quiet private namespace for the owner walk") {
+        return;
+    }
+    if common::skip_unless_installed("python3", "the population for the owner walk") {
+        return;
+    }
+    let script = r#"python3 - <<'PY'
+import socket, subprocess, os, json
+sockdoc = os.environ["SOCKDOC"]
+listener = socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen(256)
+held = []
+for _ in range(200):                      # 400 ESTABLISHED
+    c = socket.create_connection(listener.getsockname()); s, _ = listener.accept()
+    held += [c, s]
+child = os.fork()
+if child == 0:                            # the child holds them too, plus 100 of its own
+    mine = []
+    for _ in range(50):
+        c = socket.create_connection(listener.getsockname()); s, _ = listener.accept()
+        mine += [c, s]
+    os.write(1, b""); os.close(1)
+    import time; time.sleep(30); os._exit(0)
+import time; time.sleep(0.5)
+run = lambda *extra: json.loads(subprocess.run([sockdoc, "sockets", "--tcp", "--json", *extra], capture_output=True, timeout=20).stdout)
+print(json.dumps({"owners": run(), "plain": run("--no-processes"), "pids": [os.getpid(), child]}))
+os.kill(child, 9)
+PY"#;
+    let output = in_private_netns(script);
+    let both = json_of(&output);
+    let strip = |rows: &Value| -> BTreeSet<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("pid");
+                r.as_object_mut().unwrap().remove("process");
+                r.to_string()
+            })
+            .collect()
+    };
+    let with = &both["owners"]["sockets"];
+    assert_eq!(strip(with), strip(&both["plain"]["sockets"]));
+    assert_eq!(
+        with.as_array().unwrap().len(),
+        1 + 400 + 100,
+        "{:#}",
+        both["owners"]
+    );
+    let pids = both["pids"].as_array().unwrap();
+    for row in with.as_array().unwrap() {
+        assert!(pids.contains(&row["pid"]), "no owner found: {row}");
+    }
+}
