@@ -572,42 +572,23 @@ fn usage_errors_under_json_are_one_document() {
     assert!(report["error"].as_str().unwrap().contains("bogus"));
 }
 
-/// Every sysctl sockopt reads goes through `--root`: the caps the buffer rules rest on
-/// and the knob a refusal hint quotes, read from a fake root, never from this host.
 #[test]
-fn root_reaches_the_buffer_caps_and_the_refusal_hints() {
+fn a_saved_tree_is_refused_rather_than_mixed_with_live_sockets() {
+    // sockopt explains a live socket with this kernel's caps: a --root tree would pair it
+    // with another host's values, so it is a usage error naming --root (exit 2).
     let root = tempfile::tempdir().unwrap();
-    let write = |key: &str, value: &str| {
-        let path = root.path().join("proc/sys").join(key.replace('.', "/"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, value).unwrap();
-    };
-    write("net.core.rmem_max", "65536\n");
-    write(
-        "net.ipv4.tcp_available_congestion_control",
-        "sockdoc-fake\n",
-    );
-    let root_arg = root.path().to_str().unwrap();
-    let report = sockopt(&["--root", root_arg, "--set", "congestion=nosuchalgo"], 3);
-    assert_eq!(report["limits"]["rmem_max"], 65_536);
-    assert_eq!(
-        report["limits"]["wmem_max"],
-        Value::Null,
-        "absent from the root"
-    );
+    let path = root.path().join("proc/sys/net/core/rmem_max");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, "65536\n").unwrap();
+    let report = sockopt(&["--root", root.path().to_str().unwrap()], 2);
+    let error = report["error"].as_str().unwrap();
     assert!(
-        report["notes"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("net.core.wmem_max is unreadable here"),
-        "{report:#}"
+        error.starts_with("--root ") && error.contains("sockopt measures this kernel"),
+        "{error}"
     );
-    let note = row(&report, "congestion")["note"].as_str().unwrap();
-    assert!(
-        note.contains("ENOENT")
-            && note.contains("net.ipv4.tcp_available_congestion_control = sockdoc-fake"),
-        "{note}"
-    );
+    // The live root is the default and reads the live caps.
+    let live = sockopt(&["--root", "/"], 0);
+    assert!(live["limits"]["rmem_max"].as_u64().unwrap() > 0, "{live:#}");
 }
 
 // ---------------------------------------------------------------------------------------

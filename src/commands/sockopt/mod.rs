@@ -407,6 +407,27 @@ fn measure_limits(
 mod tests {
     use super::*;
 
+    /// The caps come from the root the command was given, never from this host directly.
+    #[test]
+    fn the_buffer_caps_are_read_through_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let cap = root.path().join("proc/sys/net/core/rmem_max");
+        std::fs::create_dir_all(cap.parent().unwrap()).unwrap();
+        std::fs::write(&cap, "65536\n").unwrap();
+        let kind = SocketKind {
+            udp: false,
+            ipv6: false,
+        };
+        let mut notes = Vec::new();
+        let limits = measure_limits(&Root::at(root.path()), kind, &mut notes).unwrap();
+        assert_eq!(limits.rmem_max, Some(65_536));
+        assert_eq!(limits.wmem_max, None, "absent from the root");
+        assert!(
+            notes[0].starts_with("net.core.wmem_max is unreadable here"),
+            "{notes:?}"
+        );
+    }
+
     #[test]
     fn a_kernel_without_ipv6_gets_a_hint() {
         let error = || {

@@ -442,6 +442,21 @@ mod tests {
     use super::*;
     use crate::sys::sockopt::SocketKind;
 
+    #[test]
+    fn the_knobs_a_hint_quotes_are_read_through_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let knob = root
+            .path()
+            .join("proc/sys/net/ipv4/tcp_available_congestion_control");
+        std::fs::create_dir_all(knob.parent().unwrap()).unwrap();
+        std::fs::write(&knob, "sockdoc-fake\n").unwrap();
+        let knobs = Knobs::read(&Root::at(root.path()));
+        assert_eq!(
+            knobs.get("net.ipv4.tcp_available_congestion_control"),
+            "sockdoc-fake"
+        );
+    }
+
     fn knobs() -> Knobs {
         Knobs(vec![(
             "net.ipv4.tcp_available_congestion_control",
