@@ -192,8 +192,12 @@ impl SummaryBuilder {
         }
     }
 
-    /// Counts `sockets` more of `proto` in `state`, counted without being listed.
+    /// Counts `sockets` more of `proto` in `state`, counted without being listed; a state
+    /// with none is left out, as the listing leaves it out.
     pub(super) fn add_count(&mut self, proto: Proto, state: TcpState, sockets: u64) {
+        if sockets == 0 {
+            return;
+        }
         *self
             .by_state
             .entry(proto_name(proto))
