@@ -180,7 +180,10 @@ pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Re
     // The summary names owners itself, for the few sockets it reports.
     let mut owners = Owners::new(root, !args.no_processes && !args.summary);
     let established = counted_established(args, root, states(Proto::Tcp));
-    let mut full_sockets_listed = 0_u64;
+    // For the count of ESTABLISHED: the full TCP sockets listed in the other states. sock_diag
+    // reports a uid only for full sockets (`SocketRecord::uid`); /proc also prints one for a
+    // SYN_RECV request (the listener's), which has no inode, so those are set aside.
+    let (mut full_sockets_listed, mut uid_without_inode_syn_recv) = (0_u64, 0_u64);
     let mut count = 0_u64;
     let mut source = Source::SockDiag;
     let mut notes = Vec::new();
@@ -197,7 +200,11 @@ pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Re
                 return;
             }
             count += 1;
-            full_sockets_listed += u64::from(proto == Proto::Tcp && record.uid.is_some());
+            if proto == Proto::Tcp && record.uid.is_some() {
+                full_sockets_listed += 1;
+                uid_without_inode_syn_recv +=
+                    u64::from(record.state == TcpState::SynRecv && record.inode == 0);
+            }
             owners.offer(record, &mut out);
         })
         .with_context(|| format!("listing {} sockets", proto_name(proto)))?;
@@ -228,6 +235,9 @@ pub fn run(args: &SocketsArgs, ctx: &Context, sink: &mut dyn Sink) -> anyhow::Re
     }
     if let (Some(in_use), Some(builder)) = (established, &mut out.summary) {
         // Every full TCP socket the kernel hashes, less those listed in the other states.
+        if source == Source::ProcNet {
+            full_sockets_listed -= uid_without_inode_syn_recv;
+        }
         let connections = in_use.saturating_sub(full_sockets_listed);
         builder.add_count(Proto::Tcp, TcpState::Established, connections);
         count += connections;
