@@ -7,7 +7,7 @@ use sockdoc::commands::reuse_test::{
     Api, BindOutcome, BindStep, FlagReadback, HolderState, Occupant, PortStatus, Reproduction,
     ReuseOption, ReuseReport, TimeWaitEntry, TimeWaitProbe, Trial, WaitResult,
 };
-use sockdoc::commands::scenario::{Check, ScenarioReport};
+use sockdoc::commands::scenario::{Check, Measured, MeasuredRow, ScenarioReport, uncovered_keys};
 use sockdoc::commands::sockets::{Footer, InfoRow, SocketRow};
 use sockdoc::commands::{Output, Report};
 use sockdoc::exit::Exit;
@@ -227,6 +227,7 @@ fn scenario() -> ScenarioReport {
         command: "timeouts",
         address: "127.0.0.1".into(),
         details,
+        measured: measured_sample(),
         checks: vec![Check::new(
             "a blocking recv() with SO_RCVTIMEO fails with EAGAIN after the set time",
             "EAGAIN after 201.3ms",
@@ -245,6 +246,70 @@ fn scenario() -> ScenarioReport {
         ],
         elapsed_us: 1,
     }
+}
+
+/// The sample's figures as the Measured section gets them: each key's label and its value
+/// typed by its unit (the last two stand for figures a new scenario might add).
+fn measured_sample() -> Vec<MeasuredRow> {
+    use Measured::{Bytes, Count, Hertz, KnobBytes, KnobMillis, Micros, Millis};
+    vec![
+        MeasuredRow::new("recv_timeout_ms", "SO_RCVTIMEO set", Millis(200)),
+        MeasuredRow::new(
+            "blocking_recv_waited_us",
+            "blocking recv() waited",
+            Micros(201_266),
+        ),
+        MeasuredRow::new(
+            "blocking_recv_result",
+            "blocking recv() result",
+            Measured::text("EAGAIN"),
+        ),
+        MeasuredRow::new("somaxconn", "net.core.somaxconn", Count(4096)),
+        MeasuredRow::new("wmem_max", "net.core.wmem_max", KnobBytes(4_194_304)),
+        MeasuredRow::new("hz", "kernel tick rate (HZ)", Hertz(250)),
+        MeasuredRow::new(
+            "tcp_abort_on_overflow",
+            "net.ipv4.tcp_abort_on_overflow",
+            Count(0),
+        ),
+        MeasuredRow::new(
+            "tcp_rto_max_ms",
+            "net.ipv4.tcp_rto_max_ms",
+            KnobMillis(120_000),
+        ),
+        MeasuredRow::new(
+            "syn_retry_schedule_ms",
+            "SYN resent, time since connect()",
+            Measured::list(&[1000, 3000, 7000, 15_000, 31_000, 63_000], Millis),
+        ),
+        MeasuredRow::new(
+            "listen_drops",
+            "TcpExtListenDrops rise",
+            Measured::Unavailable,
+        ),
+        MeasuredRow::new("bytes", "bytes to send", Bytes(1_048_576)),
+        MeasuredRow::new(
+            "first_send_bytes",
+            "first send() accepted",
+            Bytes(2_626_560),
+        ),
+        MeasuredRow::new(
+            "udp_sent_sizes",
+            "UDP datagrams sent",
+            Measured::list(&[8, 100, 512], Bytes),
+        ),
+        MeasuredRow::new("queue_fill_percent", "queue fill", Measured::Percent(90.0)),
+        MeasuredRow::new("some_new_figure_us", "some new figure", Micros(1500)),
+    ]
+}
+
+#[test]
+fn the_scenario_sample_has_one_row_per_key() {
+    let report = scenario();
+    assert_eq!(
+        uncovered_keys(&report.details, &report.measured),
+        Vec::<String>::new()
+    );
 }
 
 fn render_scenario(style: Style) -> String {

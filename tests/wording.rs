@@ -1,43 +1,47 @@
 //! What sockdoc says in words. Every figure a lesson scenario measures reads as a label and
 //! a unit in its human "Measured" section, never as its JSON key: each scenario runs once on
-//! loopback for its real keys, which are then rendered, so a key added later without a label
-//! fails here. And a count of one takes the singular ("1 byte", "1 port").
+//! loopback for its real keys and rows, so a key added later without its row (or a row whose
+//! unit is not the one its key names) fails here. And a count of one takes the singular
+//! ("1 byte", "1 port").
 
 mod common;
 
 use serde_json::{Map, Value};
 
 use common::run_json;
-use sockdoc::commands::scenario::ScenarioReport;
-use sockdoc::commands::{Output, Report};
+use sockdoc::cli::{Cli, Command};
+use sockdoc::commands::scenario::{Measured, ScenarioReport};
+use sockdoc::commands::{Context, Output, Report};
+use sockdoc::commands::{backlog, partial_send, peer_close, timeouts, udp};
 use sockdoc::exit::Exit;
-use sockdoc::report::scenario::{measured_rows, shown_by};
+use sockdoc::report::scenario::measured_rows;
 use sockdoc::report::{self, Format, Style};
+use sockdoc::sys::fs::Root;
+
+use clap::Parser as _;
 
 const SCENARIOS: [&str; 5] = ["backlog", "udp", "partial-send", "peer-close", "timeouts"];
 
 /// The unit suffixes of the JSON contract.
 const SUFFIXES: [&str; 4] = ["_us", "_ms", "_bytes", "_percent"];
 
-fn report(command: &'static str, details: Map<String, Value>) -> ScenarioReport {
-    ScenarioReport {
-        command,
+/// The keys every scenario document has (the report's own fields and the envelope's
+/// `command`, `sockdoc_version` and `exit_code`), taken from the struct itself so the details
+/// are what is left.
+fn shared_keys() -> Vec<String> {
+    let empty = ScenarioReport {
+        command: "udp",
         address: "127.0.0.1".into(),
-        details,
+        details: Map::new(),
+        measured: Vec::new(),
         checks: Vec::new(),
         mechanism: String::new(),
         verdict: String::new(),
         fix: String::new(),
         notes: Vec::new(),
         elapsed_us: 0,
-    }
-}
-
-/// The keys every scenario document has (the report's own fields and the envelope's
-/// `command`, `sockdoc_version` and `exit_code`), taken from the struct itself so the details
-/// are what is left.
-fn shared_keys() -> Vec<String> {
-    let Value::Object(shared) = serde_json::to_value(report("udp", Map::new())).unwrap() else {
+    };
+    let Value::Object(shared) = serde_json::to_value(empty).unwrap() else {
         unreachable!("a report serializes to an object")
     };
     let mut keys: Vec<String> = shared.keys().cloned().collect();
@@ -45,8 +49,8 @@ fn shared_keys() -> Vec<String> {
     keys
 }
 
-/// The scenario's measured figures, as its `--json` document gives them.
-fn real_details(command: &str) -> Map<String, Value> {
+/// The keys of the scenario's measured figures, as its `--json` document gives them.
+fn real_keys(command: &str) -> Vec<String> {
     let (document, output) = run_json(&[command]);
     assert!(
         matches!(output.status.code(), Some(0 | 1)),
@@ -57,55 +61,101 @@ fn real_details(command: &str) -> Map<String, Value> {
         panic!("{command}: not an object")
     };
     let shared = shared_keys();
-    let details: Map<String, Value> = document
-        .into_iter()
-        .filter(|(key, _)| !shared.contains(key))
+    let keys: Vec<String> = document
+        .keys()
+        .filter(|key| !shared.contains(key))
+        .cloned()
         .collect();
-    assert!(!details.is_empty(), "{command} measured nothing");
-    details
+    assert!(!keys.is_empty(), "{command} measured nothing");
+    keys
+}
+
+/// The scenario's typed report, run in-process with its default arguments.
+fn run_scenario(command: &str) -> ScenarioReport {
+    let cli = Cli::try_parse_from(["sockdoc", command]).unwrap();
+    let ctx = Context {
+        timeout: cli.global.timeout,
+        show_progress: false,
+        root: Root::at(&cli.global.root),
+    };
+    let result = match &cli.command {
+        Command::Backlog(args) => backlog::run(args, &ctx),
+        Command::Udp(args) => udp::run(args, &ctx),
+        Command::PartialSend(args) => partial_send::run(args, &ctx),
+        Command::PeerClose(args) => peer_close::run(args, &ctx),
+        Command::Timeouts(args) => timeouts::run(args, &ctx),
+        _ => unreachable!("{command} is no scenario"),
+    };
+    let (report, exit) = result.unwrap_or_else(|e| panic!("{command} did not run: {e:#}"));
+    assert!(matches!(exit, Exit::Clean | Exit::Finding), "{command}");
+    report
 }
 
 fn is_bare_integer(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether `value` is in the unit the key's `suffix` names (each item of a list; a figure
+/// this host could not give has no unit to show).
+fn in_unit(suffix: &str, value: &Measured) -> bool {
+    match value {
+        Measured::List(items) => items.iter().all(|item| in_unit(suffix, item)),
+        Measured::Unavailable => true,
+        Measured::Micros(_) => suffix == "_us",
+        Measured::Millis(_) | Measured::KnobMillis(_) => suffix == "_ms",
+        Measured::Bytes(_) | Measured::KnobBytes(_) => suffix == "_bytes",
+        Measured::Percent(_) => suffix == "_percent",
+        _ => false,
+    }
+}
+
 #[test]
 fn every_measured_key_of_every_scenario_has_a_label_and_a_unit() {
     let mut unlabelled = Vec::new();
     for command in SCENARIOS {
-        let mut details = real_details(command);
-        // A typed twin is shown by its text figure's row, which must be there.
-        let all_keys: Vec<String> = details.keys().cloned().collect();
-        for key in &all_keys {
-            if let Some(text) = shown_by(key) {
-                assert!(
-                    all_keys.iter().any(|k| k == text),
-                    "{command}: {key} is shown by {text}, which is missing"
-                );
-            }
-        }
-        let report_details = details.clone();
-        details.retain(|key, _| shown_by(key).is_none());
-        let keys: Vec<String> = details.keys().cloned().collect();
-        let values: Vec<Value> = details.values().cloned().collect();
-        let report = report(command, report_details);
-        let rows = measured_rows(&report);
+        let report = run_scenario(command);
+        let keys: Vec<String> = report.details.keys().cloned().collect();
         assert_eq!(
-            rows.len(),
-            keys.len(),
-            "{command}: one row per figure that is not a typed twin"
+            keys,
+            real_keys(command),
+            "{command}: the JSON document's figures are the details' keys, in order"
         );
-        for ((key, value), (label, shown)) in keys.iter().zip(&values).zip(&rows) {
-            let bare = SUFFIXES
-                .iter()
-                .find_map(|suffix| key.strip_suffix(suffix))
-                .unwrap_or(key);
+        // A typed twin is shown by its text figure's row; every other key has a row of its
+        // own, in the keys' order.
+        let twins: Vec<&str> = report.measured.iter().filter_map(|row| row.twin).collect();
+        for twin in &twins {
+            assert!(
+                keys.iter().any(|k| k == twin),
+                "{command}: a row stands for {twin}, which is no key"
+            );
+        }
+        let shown: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|key| !twins.contains(key))
+            .collect();
+        let row_keys: Vec<&str> = report.measured.iter().map(|row| row.key).collect();
+        assert_eq!(
+            row_keys, shown,
+            "{command}: one row per figure that is not a typed twin, in order"
+        );
+        let rows = measured_rows(&report);
+        assert_eq!(rows.len(), report.measured.len());
+        for (row, (label, shown)) in report.measured.iter().zip(&rows) {
+            let key = row.key;
+            let suffix = SUFFIXES.iter().find(|suffix| key.ends_with(**suffix));
+            let bare = suffix.map_or(key, |suffix| key.strip_suffix(suffix).unwrap());
             if *label == key.replace('_', " ") || *label == bare.replace('_', " ") {
                 unlabelled.push(format!("{command}: {key} shown as {label:?}"));
             }
             // A key that names its unit shows that unit, not the bare integer.
-            if value.is_u64() && bare != key && is_bare_integer(shown) {
-                unlabelled.push(format!("{command}: {key} shown without its unit: {shown}"));
+            if let Some(suffix) = suffix
+                && (!in_unit(suffix, &row.value) || is_bare_integer(shown))
+            {
+                unlabelled.push(format!(
+                    "{command}: {key} shown without its unit: {shown} ({:?})",
+                    row.value
+                ));
             }
         }
 
@@ -115,16 +165,13 @@ fn every_measured_key_of_every_scenario_has_a_label_and_a_unit() {
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         for (label, _) in &rows {
-            assert!(
-                text.contains(label.as_str()),
-                "{label:?} not shown:\n{text}"
-            );
+            assert!(text.contains(label), "{label:?} not shown:\n{text}");
         }
     }
     assert!(
         unlabelled.is_empty(),
-        "figures without a human label or unit (add them to LABELS in \
-         src/report/scenario.rs):\n{}",
+        "figures without a human label or unit (give them a row in their details struct's \
+         `Details::measured`):\n{}",
         unlabelled.join("\n")
     );
 }

@@ -5,12 +5,13 @@
 //! drops new SYNs (TcpExtListenOverflows / ListenDrops) whatever tcp_abort_on_overflow says,
 //! and those clients wait in SYN_SENT, retrying on the schedule their knobs give.
 
+mod details;
+
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde::Serialize;
 
 use super::Context;
 use super::scenario::{Check, Scenario, ScenarioReport};
@@ -25,6 +26,7 @@ use crate::sys::record::{Proto, TcpState};
 use crate::sys::socket as sock;
 use crate::sys::sysctl;
 use crate::units::count;
+use details::{BacklogDetails, Knobs};
 
 /// How often the accept queue is read while the handshakes complete (microseconds each on
 /// loopback).
@@ -149,29 +151,6 @@ pub fn run(args: &BacklogArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport,
     Ok(s.finish(&details, MECHANISM, verdict, FIX))
 }
 
-/// What backlog measured: the queue and what each client's socket saw, the counters'
-/// rise, the knobs, and the SYN retry schedule computed from them.
-#[derive(Serialize)]
-struct BacklogDetails {
-    backlog: u32,
-    somaxconn: Option<u32>,
-    effective_backlog: u32,
-    clients: u32,
-    accept_queue: u32,
-    accept_queue_limit: u32,
-    completed: u32,
-    waiting_in_syn_sent: u32,
-    clients_reset: u32,
-    other: u32,
-    listen_overflows: Option<u64>,
-    listen_drops: Option<u64>,
-    /// Each knob under its sysctl's name (net.ipv4.tcp_…).
-    #[serde(flatten)]
-    knobs: Knobs,
-    syn_retry_schedule_ms: Option<Vec<u64>>,
-    connect_gives_up_after_ms: Option<u64>,
-}
-
 /// One sentence from the measured outcome: whether the queue filled, and what the rest did.
 fn verdict(
     args: &BacklogArgs,
@@ -210,45 +189,6 @@ fn verdict(
             },
             overflows.map_or_else(String::new, |n| format!(" (ListenOverflows +{n})"))
         )
-    }
-}
-
-/// The knobs that decide what a client of a full accept queue goes through; `None` where
-/// this kernel has no such knob or it is unreadable. Fields are named as the sysctls.
-#[derive(Serialize)]
-#[allow(clippy::struct_field_names)] // the sysctls' own names
-struct Knobs {
-    tcp_abort_on_overflow: Option<u32>,
-    tcp_synack_retries: Option<u32>,
-    tcp_syncookies: Option<u32>,
-    tcp_syn_retries: Option<u32>,
-    /// Absent before Linux 6.5 (commit ccce324dabfe).
-    tcp_syn_linear_timeouts: Option<u32>,
-    /// Absent on kernels whose RTO ceiling is the constant TCP_RTO_MAX.
-    tcp_rto_max_ms: Option<u64>,
-}
-
-impl Knobs {
-    fn read(sysctl: &impl Fn(&str) -> Option<u64>) -> Self {
-        let small = |key: &str| sysctl(key).and_then(|n| u32::try_from(n).ok());
-        Self {
-            tcp_abort_on_overflow: small("net.ipv4.tcp_abort_on_overflow"),
-            tcp_synack_retries: small("net.ipv4.tcp_synack_retries"),
-            tcp_syncookies: small("net.ipv4.tcp_syncookies"),
-            tcp_syn_retries: small("net.ipv4.tcp_syn_retries"),
-            tcp_syn_linear_timeouts: small("net.ipv4.tcp_syn_linear_timeouts"),
-            tcp_rto_max_ms: sysctl("net.ipv4.tcp_rto_max_ms"),
-        }
-    }
-
-    /// The clients' schedule on this kernel: no linear knob means none are linear, no
-    /// tcp_rto_max_ms means the constant ceiling.
-    fn syn_schedule(&self) -> Option<SynSchedule> {
-        Some(syn_schedule(
-            self.tcp_syn_retries?,
-            self.tcp_syn_linear_timeouts.unwrap_or(0),
-            self.tcp_rto_max_ms.unwrap_or(TCP_RTO_MAX_MS),
-        ))
     }
 }
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Context;
-use super::scenario::{Check, Checksum, Scenario, ScenarioReport};
+use super::scenario::{
+    Check, Checksum, Details, Measured, MeasuredRow as Row, Scenario, ScenarioReport,
+};
 use crate::commands::args::PartialSendArgs;
 use crate::exit::Exit;
 use crate::sys::socket::{self as sock, ReuseFlags};
@@ -45,6 +47,97 @@ struct PartialSendDetails {
     received_bytes: usize,
     checksum_sent: Checksum,
     checksum_received: Checksum,
+}
+
+impl Details for PartialSendDetails {
+    fn measured(&self) -> Vec<Row> {
+        let Self {
+            bytes,
+            sndbuf_requested,
+            sndbuf_applied,
+            wmem_max,
+            receiver_rcvbuf_requested,
+            first_send_bytes,
+            accepted_before_eagain,
+            send_calls_before_eagain,
+            send_all_calls,
+            send_all_partial_sends,
+            send_all_eagains,
+            received_bytes,
+            checksum_sent,
+            checksum_received,
+        } = self;
+        let size = |n: &usize| Measured::bytes(*n);
+        let calls = |n: &u32| Measured::Count(u64::from(*n));
+        vec![
+            Row::new("bytes", "bytes to send", size(bytes)),
+            Row::new(
+                "sndbuf_requested",
+                "SO_SNDBUF requested",
+                Measured::Bytes(*sndbuf_requested),
+            ),
+            Row::new(
+                "sndbuf_applied",
+                "SO_SNDBUF read back",
+                size(sndbuf_applied),
+            ),
+            Row::new(
+                "wmem_max",
+                "net.core.wmem_max",
+                Measured::or_unavailable(*wmem_max, Measured::KnobBytes),
+            ),
+            Row::new(
+                "receiver_rcvbuf_requested",
+                "receiver's SO_RCVBUF requested",
+                size(receiver_rcvbuf_requested),
+            ),
+            Row::new(
+                "first_send_bytes",
+                "first send() accepted",
+                size(first_send_bytes),
+            ),
+            Row::new(
+                "accepted_before_eagain",
+                "accepted before EAGAIN",
+                size(accepted_before_eagain),
+            ),
+            Row::new(
+                "send_calls_before_eagain",
+                "send() calls before EAGAIN",
+                calls(send_calls_before_eagain),
+            ),
+            Row::new(
+                "send_all_calls",
+                "send-all loop: send() calls",
+                calls(send_all_calls),
+            ),
+            Row::new(
+                "send_all_partial_sends",
+                "send-all loop: short sends",
+                calls(send_all_partial_sends),
+            ),
+            Row::new(
+                "send_all_eagains",
+                "send-all loop: EAGAINs",
+                calls(send_all_eagains),
+            ),
+            Row::new(
+                "received_bytes",
+                "the receiver read in all",
+                size(received_bytes),
+            ),
+            Row::new(
+                "checksum_sent",
+                "FNV-1a checksum of the bytes sent",
+                Measured::text(checksum_sent),
+            ),
+            Row::new(
+                "checksum_received",
+                "FNV-1a checksum of the bytes received",
+                Measured::text(checksum_received),
+            ),
+        ]
+    }
 }
 
 pub fn run(args: &PartialSendArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {

@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Context;
-use super::scenario::{CallEnd, CallResult, Check, Scenario, ScenarioReport};
+use super::scenario::{
+    CallEnd, CallResult, Check, Details, Measured, MeasuredRow as Row, Scenario, ScenarioReport,
+};
 use crate::commands::args::ScenarioArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
@@ -60,6 +62,48 @@ impl PeerCloseDetails {
             write_after_close_eof_read,
             writes_after_close,
         }
+    }
+}
+
+/// The text of each call is its row; the typed `…_results` are that row's twins.
+impl Details for PeerCloseDetails {
+    fn measured(&self) -> Vec<Row> {
+        let Self {
+            orderly_close_reads,
+            abortive_close_read,
+            write_after_close_eof_read,
+            writes_after_close,
+            orderly_close_read_results: _,
+            abortive_close_read_result: _,
+            write_after_close_eof_read_result: _,
+            writes_after_close_results: _,
+        } = self;
+        vec![
+            Row::new(
+                "orderly_close_reads",
+                "recv() after a FIN",
+                Measured::texts(orderly_close_reads),
+            )
+            .with_twin("orderly_close_read_results"),
+            Row::new(
+                "abortive_close_read",
+                "recv() after an RST",
+                Measured::text(abortive_close_read),
+            )
+            .with_twin("abortive_close_read_result"),
+            Row::new(
+                "write_after_close_eof_read",
+                "recv() before writing",
+                Measured::text(write_after_close_eof_read),
+            )
+            .with_twin("write_after_close_eof_read_result"),
+            Row::new(
+                "writes_after_close",
+                "write() after the peer closed",
+                Measured::texts(writes_after_close),
+            )
+            .with_twin("writes_after_close_results"),
+        ]
     }
 }
 

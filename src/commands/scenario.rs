@@ -25,12 +25,110 @@ pub struct ScenarioReport {
     /// struct's field names.
     #[serde(flatten)]
     pub details: Map<String, Value>,
+    /// The same figures as the "Measured" section shows them, from the same struct
+    /// (`Details::measured`): a label and a value typed by its unit. JSON has `details`.
+    #[serde(skip)]
+    pub measured: Vec<MeasuredRow>,
     pub checks: Vec<Check>,
     pub mechanism: String,
     pub verdict: String,
     pub fix: String,
     pub notes: Vec<String>,
     pub elapsed_us: u64,
+}
+
+/// A scenario's typed details struct: its fields are the report's JSON keys (serde), and
+/// `measured` gives the human row of each. Each implementation destructures `Self` without
+/// `..`, so a field added later does not compile until it has a row (or is named as shown by
+/// another row's `twin`): a figure cannot lose its label or unit silently.
+pub trait Details: Serialize {
+    /// One row per field, in the order the fields serialize.
+    fn measured(&self) -> Vec<MeasuredRow>;
+}
+
+/// One line of the "Measured" section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredRow {
+    /// The JSON key of the figure this row shows (tests hold the rows against the keys).
+    pub key: &'static str,
+    /// The key of the figure's typed form, shown in words by this row (peer-close's
+    /// `…_results` beside its text `…_reads`), if it has one.
+    pub twin: Option<&'static str>,
+    pub label: &'static str,
+    pub value: Measured,
+}
+
+impl MeasuredRow {
+    pub fn new(key: &'static str, label: &'static str, value: Measured) -> Self {
+        Self {
+            key,
+            twin: None,
+            label,
+            value,
+        }
+    }
+
+    /// This row also stands for `twin`, the typed form of its figure.
+    #[must_use]
+    pub fn with_twin(self, twin: &'static str) -> Self {
+        Self {
+            twin: Some(twin),
+            ..self
+        }
+    }
+}
+
+/// A measured figure, typed by how it reads: the renderer shows each kind one way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    /// A duration in microseconds (a `_us` key).
+    Micros(u64),
+    /// A duration in milliseconds (a `_ms` key).
+    Millis(u64),
+    /// A size in bytes.
+    Bytes(u64),
+    /// A plain number: a count, a level, a sysctl's raw value.
+    Count(u64),
+    /// A sysctl in milliseconds: its raw value as `sysctl` prints it, the duration beside it.
+    KnobMillis(u64),
+    /// A sysctl in bytes: its raw value, the size beside it.
+    KnobBytes(u64),
+    /// A frequency, per second.
+    Hertz(u64),
+    Percent(f64),
+    /// A result or a name, shown as its text (the same text JSON has).
+    Text(String),
+    /// Several figures of one kind, in order.
+    List(Vec<Measured>),
+    /// A figure this host could not give (null in JSON).
+    Unavailable,
+}
+
+impl Measured {
+    /// `value` in the kind `kind` gives, or `Unavailable` when there is none.
+    pub fn or_unavailable<T>(value: Option<T>, kind: impl FnOnce(T) -> Self) -> Self {
+        value.map_or(Self::Unavailable, kind)
+    }
+
+    /// Each item in the kind `kind` gives.
+    pub fn list<T: Copy>(items: &[T], kind: impl Fn(T) -> Self) -> Self {
+        Self::List(items.iter().map(|&item| kind(item)).collect())
+    }
+
+    /// Each item as its text.
+    pub fn texts(items: &[impl fmt::Display]) -> Self {
+        Self::List(items.iter().map(Self::text).collect())
+    }
+
+    /// A figure as its text.
+    pub fn text(value: impl fmt::Display) -> Self {
+        Self::Text(value.to_string())
+    }
+
+    /// A size counted in `usize`, as bytes.
+    pub fn bytes(n: usize) -> Self {
+        Self::Bytes(n as u64)
+    }
 }
 
 /// One measurement held against the documented behaviour.
@@ -100,10 +198,11 @@ impl Scenario {
 
     /// The finished report and its exit code: 1 when any check disagreed with Linux's
     /// documented behaviour. `details` is the scenario's own typed struct of measured
-    /// figures (snake_case fields, the unit in the name); its fields become the report's keys.
+    /// figures (snake_case fields, the unit in the name); its fields become the report's keys
+    /// and its `measured` rows the human section.
     pub fn finish(
         self,
-        details: &impl Serialize,
+        details: &impl Details,
         mechanism: &str,
         verdict: String,
         fix: &str,
@@ -123,10 +222,19 @@ impl Scenario {
                 failed.join("; ")
             )
         };
+        let measured = details.measured();
+        let details = details_map(details);
+        debug_assert_eq!(
+            uncovered_keys(&details, &measured),
+            Vec::<String>::new(),
+            "{}: every detail has exactly one row, in order",
+            self.command
+        );
         let report = ScenarioReport {
             command: self.command,
             address: self.address.to_string(),
-            details: details_map(details),
+            details,
+            measured,
             checks: self.checks,
             mechanism: mechanism.to_string(),
             verdict,
@@ -150,6 +258,28 @@ fn details_map(details: &impl Serialize) -> Map<String, Value> {
         Value::Object(map) => map,
         other => panic!("scenario details serialize to a struct's fields, not {other}"),
     }
+}
+
+/// How `rows` fail to show `details`: a key with no row, a row or twin with no key, or rows
+/// out of the keys' order. Empty when every key has exactly one row (or is a row's twin).
+pub fn uncovered_keys(details: &Map<String, Value>, rows: &[MeasuredRow]) -> Vec<String> {
+    let twins: Vec<&str> = rows.iter().filter_map(|row| row.twin).collect();
+    let shown: Vec<&str> = details
+        .keys()
+        .map(String::as_str)
+        .filter(|key| !twins.contains(key))
+        .collect();
+    let rows_keys: Vec<&str> = rows.iter().map(|row| row.key).collect();
+    let mut problems = Vec::new();
+    if shown != rows_keys {
+        problems.push(format!("keys {shown:?} but rows {rows_keys:?}"));
+    }
+    for twin in twins {
+        if !details.contains_key(twin) {
+            problems.push(format!("twin {twin} is no key"));
+        }
+    }
+    problems
 }
 
 /// How one recv() or write() of a lesson ended. It serializes as the text the reports have
@@ -311,11 +441,55 @@ mod tests {
             report.details["datagram_bytes"], 3,
             "the struct's fields are the keys"
         );
+        assert_eq!(
+            report.measured,
+            [MeasuredRow::new(
+                "datagram_bytes",
+                "datagram sent",
+                Measured::Bytes(3)
+            )],
+            "and its rows the Measured section"
+        );
     }
 
     #[derive(Serialize)]
     struct Details {
         datagram_bytes: u32,
+    }
+
+    impl super::Details for Details {
+        fn measured(&self) -> Vec<MeasuredRow> {
+            let Self { datagram_bytes } = self;
+            vec![MeasuredRow::new(
+                "datagram_bytes",
+                "datagram sent",
+                Measured::Bytes(u64::from(*datagram_bytes)),
+            )]
+        }
+    }
+
+    #[test]
+    fn rows_must_show_every_key_once_in_order() {
+        let details = details_map(&serde_json::json!({"a_us": 1, "b": 2, "b_result": {}}));
+        let row = |key| MeasuredRow::new(key, "label", Measured::Count(0));
+        assert!(
+            uncovered_keys(&details, &[row("a_us"), row("b").with_twin("b_result")]).is_empty()
+        );
+        assert_eq!(
+            uncovered_keys(&details, &[row("a_us"), row("b")]).len(),
+            1,
+            "a key without a row"
+        );
+        assert_eq!(
+            uncovered_keys(&details, &[row("b").with_twin("b_result"), row("a_us")]).len(),
+            1,
+            "order"
+        );
+        assert_eq!(
+            uncovered_keys(&details, &[row("a_us"), row("b").with_twin("c")]).len(),
+            2,
+            "no such twin"
+        );
     }
 
     #[test]

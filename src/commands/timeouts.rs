@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Context;
-use super::scenario::{CallEnd, Check, Scenario, ScenarioReport};
+use super::scenario::Measured::{self, Micros, Millis};
+use super::scenario::{CallEnd, Check, Details, MeasuredRow as Row, Scenario, ScenarioReport};
 use crate::commands::args::TimeoutsArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
@@ -163,6 +164,128 @@ struct BlockingRecvDetails {
     recv_expected_max_us: u64,
     blocking_recv_waited_us: u64,
     blocking_recv_result: CallEnd,
+}
+
+/// The blocking recv()'s rows, then the rest in the order they ran.
+impl Details for TimeoutsDetails {
+    fn measured(&self) -> Vec<Row> {
+        let Self {
+            blocking,
+            nonblocking_recv_waited_us,
+            nonblocking_recv_result,
+            connect_timeout_ms,
+            connect_expected_min_us,
+            connect_expected_max_us,
+            connect_waited_us,
+            connect_result,
+            connect_target,
+        } = self;
+        let mut rows = blocking.measured();
+        rows.extend([
+            Row::new(
+                "nonblocking_recv_waited_us",
+                "non-blocking recv() waited",
+                Micros(*nonblocking_recv_waited_us),
+            ),
+            Row::new(
+                "nonblocking_recv_result",
+                "non-blocking recv() result",
+                Measured::text(nonblocking_recv_result),
+            ),
+            Row::new(
+                "connect_timeout_ms",
+                "connect() timeout",
+                Millis(*connect_timeout_ms),
+            ),
+            Row::new(
+                "connect_expected_min_us",
+                "connect() expected to wait at least",
+                Micros(*connect_expected_min_us),
+            ),
+            Row::new(
+                "connect_expected_max_us",
+                "connect() expected to wait at most",
+                Micros(*connect_expected_max_us),
+            ),
+            Row::new(
+                "connect_waited_us",
+                "connect() waited",
+                Micros(*connect_waited_us),
+            ),
+            Row::new(
+                "connect_result",
+                "connect() result",
+                Measured::text(connect_result),
+            ),
+            Row::new(
+                "connect_target",
+                "connect() target",
+                Measured::text(connect_target),
+            ),
+        ]);
+        rows
+    }
+}
+
+impl Details for BlockingRecvDetails {
+    fn measured(&self) -> Vec<Row> {
+        let Self {
+            hz,
+            jiffy_us,
+            recv_timeout_ms,
+            recv_timeout_in_kernel_us,
+            recv_timer_wheel_level,
+            recv_timer_granularity_us,
+            recv_expected_min_us,
+            recv_expected_max_us,
+            blocking_recv_waited_us,
+            blocking_recv_result,
+        } = self;
+        vec![
+            Row::new("hz", "kernel tick rate (HZ)", Measured::Hertz(*hz)),
+            Row::new("jiffy_us", "one jiffy (1/HZ)", Micros(*jiffy_us)),
+            Row::new(
+                "recv_timeout_ms",
+                "SO_RCVTIMEO set",
+                Millis(*recv_timeout_ms),
+            ),
+            Row::new(
+                "recv_timeout_in_kernel_us",
+                "SO_RCVTIMEO read back (whole jiffies)",
+                Micros(*recv_timeout_in_kernel_us),
+            ),
+            Row::new(
+                "recv_timer_wheel_level",
+                "recv() timer: timer wheel level",
+                Measured::Count(u64::from(*recv_timer_wheel_level)),
+            ),
+            Row::new(
+                "recv_timer_granularity_us",
+                "recv() timer: that level's granularity",
+                Micros(*recv_timer_granularity_us),
+            ),
+            Row::new(
+                "recv_expected_min_us",
+                "blocking recv() expected to wait at least",
+                Micros(*recv_expected_min_us),
+            ),
+            Row::new(
+                "recv_expected_max_us",
+                "blocking recv() expected to wait at most",
+                Micros(*recv_expected_max_us),
+            ),
+            Row::new(
+                "blocking_recv_waited_us",
+                "blocking recv() waited",
+                Micros(*blocking_recv_waited_us),
+            ),
+            Row::new(
+                "blocking_recv_result",
+                "blocking recv() result",
+                Measured::text(blocking_recv_result),
+            ),
+        ]
+    }
 }
 
 /// How the connect() to the full listener ended.
@@ -392,6 +515,31 @@ fn timed_read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blocking_recv_reads_as_labels_and_units() {
+        let details = BlockingRecvDetails {
+            hz: 250,
+            jiffy_us: 4000,
+            recv_timeout_ms: 200,
+            recv_timeout_in_kernel_us: 200_000,
+            recv_timer_wheel_level: 0,
+            recv_timer_granularity_us: 4000,
+            recv_expected_min_us: 200_000,
+            recv_expected_max_us: 254_000,
+            blocking_recv_waited_us: 201_266,
+            blocking_recv_result: CallEnd::WouldBlock,
+        };
+        let rows = details.measured();
+        let waited = rows
+            .iter()
+            .find(|row| row.key == "blocking_recv_waited_us")
+            .unwrap();
+        assert_eq!(waited.label, "blocking recv() waited");
+        assert_eq!(waited.value, Micros(201_266));
+        assert_eq!(rows[0].value, Measured::Hertz(250));
+        assert_eq!(rows[9].value, Measured::text("EAGAIN"));
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

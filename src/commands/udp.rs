@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Context;
-use super::scenario::{Check, Scenario, ScenarioReport};
+use super::scenario::{Check, Details, Measured, MeasuredRow as Row, Scenario, ScenarioReport};
 use crate::commands::args::UdpArgs;
 use crate::exit::Exit;
 use crate::sys::SysError;
@@ -36,6 +36,53 @@ struct UdpDetails {
     reported_length: usize,
     bytes_received: usize,
     bytes_lost: usize,
+}
+
+impl Details for UdpDetails {
+    fn measured(&self) -> Vec<Row> {
+        let Self {
+            udp_sent_sizes,
+            udp_received_sizes,
+            tcp_read_sizes,
+            datagram_bytes,
+            buffer_bytes,
+            reported_length,
+            bytes_received,
+            bytes_lost,
+        } = self;
+        let sizes = |sizes: &[usize]| Measured::list(sizes, Measured::bytes);
+        let bytes = |n: &usize| Measured::bytes(*n);
+        vec![
+            Row::new(
+                "udp_sent_sizes",
+                "UDP datagrams sent",
+                sizes(udp_sent_sizes),
+            ),
+            Row::new(
+                "udp_received_sizes",
+                "UDP datagrams received",
+                sizes(udp_received_sizes),
+            ),
+            Row::new(
+                "tcp_read_sizes",
+                "TCP reads of the same writes",
+                sizes(tcp_read_sizes),
+            ),
+            Row::new("datagram_bytes", "datagram sent", bytes(datagram_bytes)),
+            Row::new("buffer_bytes", "read buffer", bytes(buffer_bytes)),
+            Row::new(
+                "reported_length",
+                "length MSG_TRUNC reported",
+                bytes(reported_length),
+            ),
+            Row::new(
+                "bytes_received",
+                "copied into the buffer",
+                bytes(bytes_received),
+            ),
+            Row::new("bytes_lost", "lost", bytes(bytes_lost)),
+        ]
+    }
 }
 
 pub fn run(args: &UdpArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, Exit)> {
