@@ -55,6 +55,12 @@ pub struct GlobalArgs {
     /// only, since every other command measures the live kernel
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: std::path::PathBuf,
+
+    /// Run in another network namespace: a name `ip netns list` shows, or a path such as
+    /// /proc/PID/ns/net (a container's). Sockets, /proc/net and /proc/sys/net are then that
+    /// namespace's; needs root
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Subcommand, strum::IntoStaticStr)]

@@ -55,7 +55,14 @@ pub fn run(cli: &Cli) -> Exit {
     let context = context(cli, style.interactive);
     let mut buffer = BufWriter::with_capacity(OUTPUT_BUFFER, output_file(&stdout));
     let mut writer = report::Writer::new(cli.command.name(), format, style, &mut buffer);
-    let result = dispatch(&cli.command, &context, &mut writer);
+    // First, from the main thread: every thread started later starts in the namespace.
+    let result = cli
+        .global
+        .netns
+        .as_deref()
+        .map_or(Ok(()), sys::netns::enter)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| dispatch(&cli.command, &context, &mut writer));
     let exit = match result {
         Ok(exit) => exit,
         // A closed pipe (`sockdoc … | head`) is the reader's choice, not a failure.

@@ -79,6 +79,10 @@ pub enum SysError {
 
     #[error("parsing {what}: {detail}")]
     Parse { what: String, detail: String },
+
+    /// `--netns` could not be entered.
+    #[error("--netns {target}: {detail}")]
+    Netns { target: String, detail: String },
 }
 
 impl SysError {
@@ -96,7 +100,10 @@ impl SysError {
             | Self::Diag { error }
             | Self::Read { error, .. } => error.raw_os_error().map(Errno::from_raw),
             Self::Diagnosed { error, .. } => error.errno(),
-            Self::Timeout { .. } | Self::PeerClosed { .. } | Self::Parse { .. } => None,
+            Self::Timeout { .. }
+            | Self::PeerClosed { .. }
+            | Self::Parse { .. }
+            | Self::Netns { .. } => None,
         }
     }
 

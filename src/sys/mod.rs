@@ -7,6 +7,7 @@ pub mod diag;
 pub mod diagnose;
 pub mod error;
 pub mod fs;
+pub mod netns;
 pub mod ports;
 pub mod procfs;
 pub mod record;
