@@ -8,7 +8,7 @@ use sockdoc::commands::reuse_test::{
     ReuseOption, ReuseReport, TimeWaitEntry, TimeWaitProbe, Trial, WaitResult,
 };
 use sockdoc::commands::scenario::{Check, Measured, MeasuredRow, ScenarioReport, uncovered_keys};
-use sockdoc::commands::sockets::{Footer, InfoRow, SocketRow};
+use sockdoc::commands::sockets::{Footer, HolderRow, InfoRow, SocketRow};
 use sockdoc::commands::{Output, Report};
 use sockdoc::exit::Exit;
 use sockdoc::report::{self, Format, Style};
@@ -391,6 +391,10 @@ fn socket_rows(width: u16) -> String {
             inode: 1,
             pid: Some(4_194_303),
             process: Some("a-long-process-name"),
+            other_holders: vec![HolderRow {
+                pid: 4_194_304,
+                process: "a-long-process-name",
+            }],
             info: None,
         },
         SocketRow {
@@ -406,6 +410,7 @@ fn socket_rows(width: u16) -> String {
             inode: 0,
             pid: None,
             process: None,
+            other_holders: Vec::new(),
             info: None,
         },
         SocketRow {
@@ -421,6 +426,7 @@ fn socket_rows(width: u16) -> String {
             inode: 2,
             pid: Some(77),
             process: Some("nginx"),
+            other_holders: Vec::new(),
             info: Some(InfoRow {
                 rtt_us: Some(1234),
                 rttvar_us: Some(600),

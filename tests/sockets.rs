@@ -898,8 +898,9 @@ PY"#;
             .iter()
             .map(|r| {
                 let mut r = r.clone();
-                r.as_object_mut().unwrap().remove("pid");
-                r.as_object_mut().unwrap().remove("process");
+                for owner_field in ["pid", "process", "other_holders"] {
+                    r.as_object_mut().unwrap().remove(owner_field);
+                }
                 r.to_string()
             })
             .collect()
@@ -916,4 +917,65 @@ PY"#;
     for row in with.as_array().unwrap() {
         assert!(pids.contains(&row["pid"]), "no owner found: {row}");
     }
+    // The 400 the child inherited are the parent's with the child beside it; its own 100 are
+    // the child's alone.
+    let shared = with
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["other_holders"][0]["pid"] == pids[1])
+        .count();
+    assert_eq!(
+        shared,
+        1 + 400,
+        "the listener and the 400 inherited sockets"
+    );
+}
+
+/// A listener shared across fork (nginx's master and workers) names every holder, as `ss -p`
+/// does: the lowest pid as the owner, the others beside it.
+#[test]
+fn a_socket_shared_across_fork_names_every_holder() {
+    if common::skip_unless_installed("python3", "a listener shared by two processes") {
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import os, socket, sys\n\
+             s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(5)\n\
+             pid = os.fork()\n\
+             if pid == 0:\n    sys.stdin.read(); os._exit(0)\n\
+             print(s.getsockname()[1], pid, flush=True)\n\
+             sys.stdin.read(); os.waitpid(pid, 0)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let mut words = line.split_whitespace();
+    let port: u16 = words.next().unwrap().parse().unwrap();
+    let forked: u32 = words.next().unwrap().parse().unwrap();
+    let rows = sockets_at(loopback(port));
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let listener = rows
+        .iter()
+        .find(|r| r["state"] == "LISTEN")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(
+        listener["pid"],
+        child.id(),
+        "the lowest pid owns it: {listener:#}"
+    );
+    let others = listener["other_holders"].as_array().unwrap();
+    assert_eq!(others.len(), 1, "{listener:#}");
+    assert_eq!(others[0]["pid"], forked);
+    assert_eq!(others[0]["process"], "python3");
 }

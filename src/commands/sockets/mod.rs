@@ -42,8 +42,19 @@ pub struct SocketRow<'a> {
     pub inode: u64,
     pub pid: Option<u32>,
     pub process: Option<&'a str>,
+    /// The other processes holding the same socket (fork, fd passing), in pid order; left
+    /// out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_holders: Vec<HolderRow<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<InfoRow>,
+}
+
+/// Another process holding a listed socket.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HolderRow<'a> {
+    pub pid: u32,
+    pub process: &'a str,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -415,6 +426,15 @@ fn row<'a>(record: &SocketRecord, owner: Option<&'a Owner>) -> SocketRow<'a> {
         inode: record.inode,
         pid: owner.map(|o| o.pid),
         process: owner.map(|o| &*o.process),
+        other_holders: owner.map_or_else(Vec::new, |o| {
+            o.others
+                .iter()
+                .map(|h| HolderRow {
+                    pid: h.pid,
+                    process: &h.process,
+                })
+                .collect()
+        }),
         // A listener's or a closed socket's tcp_info holds no connection to speak of.
         info: record
             .info

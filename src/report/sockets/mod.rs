@@ -301,6 +301,11 @@ impl Sink for TableSink<'_> {
             text.cell(column, &cell);
         }
         match (row.process, row.pid) {
+            // Other holders (fork, fd passing) as a count: `nginx/812 +2`; --json names them.
+            (Some(process), Some(pid)) if !row.other_holders.is_empty() => text.process(
+                process,
+                Some(&format!("{pid} +{}", row.other_holders.len())),
+            ),
             (Some(process), Some(pid)) => text.process(process, Some(&pid.to_string())),
             _ => text.push("-"),
         }

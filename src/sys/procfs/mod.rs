@@ -19,7 +19,9 @@ use nix::unistd::{SysconfVar, sysconf};
 use super::error::SysError;
 mod owners;
 
-pub use owners::{Owner, OwnerScan, scan_socket_owners_for, socket_owners, socket_owners_for};
+pub use owners::{
+    Holder, Owner, OwnerScan, scan_socket_owners_for, socket_owners, socket_owners_for,
+};
 
 use super::fs::{COUNTERS_LIMIT, Root, VALUE_LIMIT};
 use super::record::{Proto, SocketRecord, TcpState, Timer};
@@ -529,15 +531,24 @@ mod tests {
         let owner = |pid, process: &str| Owner {
             pid,
             process: process.into(),
+            others: Vec::new(),
+        };
+        let shared = || Owner {
+            others: vec![Holder {
+                pid: 12,
+                process: "child".into(),
+            }],
+            ..owner(7, "parent")
         };
         assert_eq!(
             owners,
-            HashMap::from([(777, owner(7, "parent")), (778, owner(12, "child"))])
+            HashMap::from([(777, shared()), (778, owner(12, "child"))])
         );
         let wanted = HashSet::from([777, 999]);
         assert_eq!(
             socket_owners_for(&Root::at(root.path()), &wanted),
-            HashMap::from([(777, owner(7, "parent"))])
+            // 999 is never found, so the walk visits every process and sees both holders.
+            HashMap::from([(777, shared())])
         );
         assert!(socket_owners(&Root::at(root.path().join("nowhere"))).is_empty());
     }

@@ -4,6 +4,7 @@
 //! kernel resolves one name instead of the whole /proc/PID/fd/N path) and spreads the
 //! processes over the CPUs when it must visit all of them.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::os::fd::AsFd;
@@ -19,12 +20,25 @@ use nix::sys::stat::Mode;
 
 use crate::sys::fs::{Root, read_regular};
 
-/// The process holding a socket open.
+/// The process holding a socket open: the one with the lowest pid, and the others that hold
+/// the same socket (a descriptor inherited across fork or passed over a Unix socket: nginx's
+/// master and its workers share their listeners, and `ss -p` names them all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub pid: u32,
     /// `/proc/PID/comm`: the executable name, at most 15 bytes. Shared by every socket of
     /// the process (a host may hold 100,000 sockets in a handful of processes).
+    pub process: Arc<str>,
+    /// The other holders, in pid order. Complete when the walk visited every process
+    /// (`socket_owners`); a walk for some inodes stops once each has a holder, so it may
+    /// miss later ones.
+    pub others: Vec<Holder>,
+}
+
+/// Another process holding the same socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
     pub process: Arc<str>,
 }
 
@@ -33,7 +47,7 @@ pub struct Owner {
 ///
 /// Never fails: processes we may not inspect (other users' without root) and processes that
 /// exit mid-scan are skipped, so their sockets are simply unowned. A socket shared across
-/// fork belongs to the lowest pid.
+/// fork is the lowest pid's, with the others in `Owner::others`.
 pub fn socket_owners(root: &Root) -> HashMap<u64, Owner> {
     scan_owners::<RandomState>(root, None).owners
 }
@@ -100,7 +114,9 @@ fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) ->
     for process in processes {
         scan.unreadable += u64::from(process.refused);
         let mut inodes = process.inodes;
-        inodes.retain(|inode| !scan.owners.contains_key(inode));
+        // A descriptor dup()ed within one process is one holder.
+        inodes.sort_unstable();
+        inodes.dedup();
         if inodes.is_empty() {
             continue;
         }
@@ -111,13 +127,19 @@ fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) ->
         };
         let name: Arc<str> = String::from_utf8_lossy(&comm).trim_end_matches('\n').into();
         for inode in inodes {
-            scan.owners.insert(
-                inode,
-                Owner {
+            match scan.owners.entry(inode) {
+                Entry::Occupied(mut first) => first.get_mut().others.push(Holder {
                     pid: process.pid,
                     process: Arc::clone(&name),
-                },
-            );
+                }),
+                Entry::Vacant(slot) => {
+                    slot.insert(Owner {
+                        pid: process.pid,
+                        process: Arc::clone(&name),
+                        others: Vec::new(),
+                    });
+                }
+            }
         }
     }
     scan
