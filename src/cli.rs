@@ -151,7 +151,8 @@ pub enum Command {
             sockdoc sockets -t --state time-wait     # TIME_WAIT with the time left\n  \
             sockdoc sockets --listening              # listeners and their processes\n  \
             sockdoc sockets --port 8080 --info       # one port, with rtt, cwnd, retransmits\n  \
-            sockdoc sockets --summary                # states, TIME_WAIT, queues, CLOSE_WAIT"
+            sockdoc sockets --summary                # states, TIME_WAIT, queues, CLOSE_WAIT\n  \
+            sudo sockdoc --netns /proc/PID/ns/net sockets  # a container's sockets"
     )]
     Sockets(SocketsArgs),
 
