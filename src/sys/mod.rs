@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod error;
 pub mod fs;
 pub mod netns;
+pub mod pidfd;
 pub mod ports;
 pub mod procfs;
 pub mod record;
