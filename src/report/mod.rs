@@ -178,12 +178,10 @@ impl Output for Writer<'_> {
     }
 
     fn stream(&mut self) -> &mut dyn Sink {
-        if let State::Idle(_) = self.state {
-            let State::Idle(out) = std::mem::replace(&mut self.state, State::Done) else {
-                unreachable!()
-            };
-            self.state = State::Streaming(sockets::sink(self.format, self.style, out));
-        }
+        self.state = match std::mem::replace(&mut self.state, State::Done) {
+            State::Idle(out) => State::Streaming(sockets::sink(self.format, self.style, out)),
+            other => other,
+        };
         match &mut self.state {
             State::Streaming(sink) => &mut **sink,
             _ => unreachable!("a command streams only before it hands over a report"),

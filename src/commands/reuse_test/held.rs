@@ -9,7 +9,6 @@ use super::survey::{PortSurvey, search_owner, survey_port, uid_text};
 use crate::commands::args::ReuseTestArgs;
 use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
-use crate::units::micros;
 
 /// and the socket turns out to be gone by then, it is not said to hold the port: the port
 /// changed hands between the survey and the search, and a fresh survey says how it is now.
@@ -133,29 +132,14 @@ pub(super) fn held_report(
         )
     };
     ReuseReport {
-        address: args.addr.to_string(),
-        port: args.port,
-        requested_port: Some(args.port),
-        listing_source: survey.source,
-        listing_note: survey.note.clone(),
-        occupants: survey.occupants,
-        port_status: survey.status,
-        time_wait_probe: None,
-        reproduction: None,
-        time_wait: Vec::new(),
-        trials: Vec::new(),
-        std_listener_defaults: None,
-        wait: None,
-        port_changed_during_run: false,
-        port_change: None,
         owner_search,
-        verdict,
-        fix,
-        notes: vec![
-            "sockdoc did not touch the port: no experiment ran while a live socket holds it."
-                .into(),
-        ],
-        elapsed_us: micros(started.elapsed()),
+        ..ReuseReport::stopped(
+            args,
+            survey,
+            (verdict, fix),
+            "sockdoc did not touch the port: no experiment ran while a live socket holds it.",
+            started,
+        )
     }
 }
 

@@ -23,7 +23,6 @@ use crate::commands::args::ReuseTestArgs;
 use crate::sys::fs::Root;
 use crate::sys::record::TcpState;
 use crate::sys::socket::{self as sock, ReuseFlags};
-use crate::units::micros;
 
 /// after a fresh survey, before the first survey is trusted to explain it. A socket that
 /// holds the port only for a moment (another program's bind() probe, another sockdoc run's
@@ -220,30 +219,22 @@ pub(super) fn changed_hands_report(
 ) -> ReuseReport {
     let verdict = changed_hands_verdict(args.port, &change);
     ReuseReport {
-        address: args.addr.to_string(),
-        port: args.port,
-        requested_port: Some(args.port),
-        listing_source: survey.source,
-        listing_note: survey.note.clone(),
-        occupants: survey.occupants,
-        port_status: survey.status,
         time_wait_probe: partial.probe,
         reproduction: partial.reproduction,
-        time_wait: Vec::new(),
-        trials: Vec::new(),
-        std_listener_defaults: None,
-        wait: None,
         port_changed_during_run: true,
         port_change: Some(change),
-        owner_search: None,
-        verdict,
-        fix: "Run sockdoc again when nothing else binds the port, or without PORT to reproduce \
-              on an ephemeral port of its own."
-            .to_string(),
-        notes: vec![
-            "sockdoc stopped when the port changed hands: the bind-rule matrix did not run.".into(),
-        ],
-        elapsed_us: micros(started.elapsed()),
+        ..ReuseReport::stopped(
+            args,
+            survey,
+            (
+                verdict,
+                "Run sockdoc again when nothing else binds the port, or without PORT to \
+                 reproduce on an ephemeral port of its own."
+                    .to_string(),
+            ),
+            "sockdoc stopped when the port changed hands: the bind-rule matrix did not run.",
+            started,
+        )
     }
 }
 

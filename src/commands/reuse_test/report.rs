@@ -2,12 +2,16 @@
 //! serialized values are the JSON contract (`--json`); see the README for its use with jq.
 
 use std::fmt;
+use std::time::Instant;
 
 use nix::errno::Errno;
 use serde::{Serialize, Serializer};
 
+use super::survey::PortSurvey;
+use crate::commands::args::ReuseTestArgs;
 use crate::sys::diag::Source;
 use crate::sys::record::TcpState;
+use crate::units::micros;
 
 #[derive(Debug, Serialize)]
 pub struct ReuseReport {
@@ -99,6 +103,41 @@ impl Step {
                 "the reproduction's bind() with SO_REUSEADDR over its own TIME_WAIT socket"
             }
             Self::OwnerSearch => "the search for the owner of the socket holding the port",
+        }
+    }
+}
+
+impl ReuseReport {
+    /// The report of a run that stopped after surveying PORT (a live holder, or the port
+    /// changing hands): no reproduction, no trials, one note saying why.
+    pub(super) fn stopped(
+        args: &ReuseTestArgs,
+        survey: PortSurvey,
+        (verdict, fix): (String, String),
+        note: &str,
+        started: Instant,
+    ) -> Self {
+        Self {
+            address: args.addr.to_string(),
+            port: args.port,
+            requested_port: Some(args.port),
+            listing_source: survey.source,
+            listing_note: survey.note,
+            occupants: survey.occupants,
+            port_status: survey.status,
+            time_wait_probe: None,
+            reproduction: None,
+            time_wait: Vec::new(),
+            trials: Vec::new(),
+            std_listener_defaults: None,
+            wait: None,
+            port_changed_during_run: false,
+            port_change: None,
+            owner_search: None,
+            verdict,
+            fix,
+            notes: vec![note.to_owned()],
+            elapsed_us: micros(started.elapsed()),
         }
     }
 }

@@ -142,24 +142,18 @@ impl Owners {
                 self.waiting.push(record);
             }
             Walk::Running(_) => self.waiting.push(record),
-            Walk::Done(owners) => {
-                let owner = (record.inode != 0)
-                    .then(|| owners.get(&record.inode))
-                    .flatten();
-                rows.add(&record, owner);
-            }
+            // No socket has inode 0, so a TIME_WAIT or request socket finds no owner.
+            Walk::Done(owners) => rows.add(&record, owners.get(&record.inode)),
         }
     }
 
     /// Waits for a running walk and hands on the sockets that waited for it.
     fn settle(&mut self, rows: &mut Rows<'_>) {
-        if let Walk::Running(_) = self.state {
-            let Walk::Running(walk) = std::mem::replace(&mut self.state, Walk::NotStarted) else {
-                unreachable!()
-            };
+        self.state = match std::mem::replace(&mut self.state, Walk::Off) {
             // A walk that panicked found no owners; the rows still go out.
-            self.state = Walk::Done(walk.join().unwrap_or_default());
-        }
+            Walk::Running(walk) => Walk::Done(walk.join().unwrap_or_default()),
+            other => other,
+        };
         for record in std::mem::take(&mut self.waiting) {
             self.offer(record, rows);
         }
