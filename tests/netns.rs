@@ -111,14 +111,7 @@ fn a_namespace_that_cannot_be_entered_is_exit_3_saying_why() {
     if skip_unless_root("entering a namespace as nobody") {
         return;
     }
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+    let output = common::sockdoc_as_nobody()
         .args(["--netns", "/proc/1/ns/net", "sockets", "--json"])
         .output()
         .unwrap();

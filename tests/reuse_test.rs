@@ -322,16 +322,8 @@ fn time_wait_from_a_reuseport_only_listener_names_reuseport_as_the_way_in() {
         return;
     }
     // A TIME_WAIT socket's uid is not checked (inet_bind_conflict): nobody binds it too.
-    let output = assert_cmd::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+    let output = common::sockdoc_as_nobody()
         .args(["reuse-test", &port.to_string(), "--json"])
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let report = json_of(&output);
@@ -374,16 +366,7 @@ fn a_privileged_port_without_permission_is_explained() {
     let mut cmd = sockdoc();
     if common::is_root() {
         // Drop to nobody for this one run, so the kernel refuses the privileged bind.
-        let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
-        cmd = assert_cmd::Command::new("setpriv");
-        cmd.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(exe)
-        .env("NO_COLOR", "1");
+        cmd = common::sockdoc_as_nobody();
     }
     let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
         .map_or(1024, |s| s.trim().parse().unwrap_or(1024));

@@ -357,11 +357,8 @@ fn every_scenario_runs_unprivileged() {
         // Already unprivileged: the other tests cover it.
         return;
     }
-    let exe = assert_cmd::cargo::cargo_bin!("sockdoc");
     for command in ["backlog", "udp", "partial-send", "peer-close", "timeouts"] {
-        let output = std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(exe)
+        let output = common::sockdoc_as_nobody()
             .args([command, "--json"])
             .output()
             .expect("setpriv runs");

@@ -132,10 +132,12 @@ pub fn read_sockstat(root: &Root) -> Result<Sockstat, SysError> {
 
 /// TCP sockets in use (`inuse` of the `TCP:` line of /proc/net/sockstat and the `TCP6:` line
 /// of /proc/net/sockstat6) for the families asked: the full sockets in the kernel's hash
-/// tables — listeners and every connection in a state with a socket of its own — counted by
-/// `sock_prot_inuse_add()` as they are hashed and unhashed (net/ipv4/inet_hashtables.c). A
-/// TIME_WAIT socket replaces its connection's full socket and is not counted; neither is a
-/// SYN_RECV request. The counters are exact at the moment they are read.
+/// tables, counted by `sock_prot_inuse_add()` as they are hashed and unhashed — a connection
+/// by `inet_ehash_nolisten()` (net/ipv4/inet_hashtables.c). The socket a TIME_WAIT socket
+/// replaces is uncounted then (`inet_twsk_hashdance_schedule()`,
+/// net/ipv4/inet_timewait_sock.c), and a SYN_RECV request, hashed by `inet_ehash_insert()`
+/// alone, is never counted. The counters are exact at the moment they are read; a root test
+/// checks the count against the listing (tests/sockets.rs).
 pub fn tcp_sockets_in_use(root: &Root, ipv4: bool, ipv6: bool) -> Result<u64, SysError> {
     let mut total = 0;
     for (wanted, file, prefix) in [

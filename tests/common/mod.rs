@@ -45,6 +45,22 @@ pub fn skip_unless_root(what: &str) -> bool {
     }
 }
 
+/// sockdoc run as nobody (uid and gid 65534, no groups, no inheritable capabilities) through
+/// setpriv: for the paths an unprivileged user meets. Needs root to switch users.
+pub fn sockdoc_as_nobody() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new("setpriv");
+    command
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+        .env("NO_COLOR", "1");
+    command
+}
+
 /// Prints a SKIP line where the person running `cargo test` sees it: the harness captures
 /// `println!`/`eprintln!` of a passing test, but not writes to the stderr handle itself.
 pub fn skip(line: std::fmt::Arguments<'_>) {
