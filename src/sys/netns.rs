@@ -29,9 +29,9 @@ const NEEDS_ROOT: &str = "entering another network namespace needs root (CAP_SYS
      it, and access to the process's /proc/PID/ns); run sockdoc with sudo";
 
 /// Moves this thread into the network namespace `target` names. Errors say what to do:
-/// no such file, not a network namespace, or not permitted (setns needs CAP_SYS_ADMIN over the
-/// namespace's user namespace, in practice root: `kernel/nsproxy.c`, `validate_ns()` /
-/// `netns_install()` check `ns_capable(..., CAP_SYS_ADMIN)`).
+/// no such file, not a network namespace, or not permitted — setns needs CAP_SYS_ADMIN over
+/// both the namespace's user namespace and the caller's (`netns_install()`,
+/// net/core/net_namespace.c), in practice root.
 pub fn enter(target: &str) -> Result<(), SysError> {
     let path = path_of(target);
     let file = File::open(&path).map_err(|error| SysError::Netns {
