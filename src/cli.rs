@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::args::{
-    BacklogArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, SocketsArgs, SockoptArgs,
+    BacklogArgs, InspectArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, SocketsArgs, SockoptArgs,
     SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
 };
 use crate::report::ColorWhen;
@@ -155,6 +155,35 @@ pub enum Command {
             sudo sockdoc --netns /proc/PID/ns/net sockets  # a container's sockets"
     )]
     Sockets(SocketsArgs),
+
+    /// Examine a running program's, container's or host's sockets: findings with evidence and fix
+    #[command(
+        long_about = "Examines live sockets — of one process (--pid, --process), one port (--port) or \
+            the whole host or network namespace — and judges them with the rules sockdoc's lessons \
+            prove: a listener that cannot restart (no SO_REUSEADDR), an accept queue too small or \
+            overflowing, CLOSE_WAIT leaks, small writes with Nagle on, SO_LINGER 0, idle connections \
+            without keepalive, senders stuck on a zero window, receive queues nobody reads, \
+            retransmissions, ephemeral-port pressure and ports pinned by bind().\n\n\
+            What it reads: sock_diag (state, queues, timers, tcp_info, memory; no privilege needed), \
+            /proc/PID/fd (who holds each socket; other users' processes need root), and — with ptrace \
+            access to the process (root, CAP_SYS_PTRACE, or your own process where \
+            kernel.yama.ptrace_scope allows) — each socket's options, through a pidfd_getfd(2) \
+            duplicate that is only read and closed at once. Options it cannot read are `unknown` with \
+            the reason, and the rules that need them say \"not judged\".\n\n\
+            --for samples twice (default 1 s apart) to turn counters into rates. A process in another \
+            network namespace (a container's) is examined from inside it: sockdoc enters it first \
+            (root needed).\n\n\
+            Exit codes: 0 no finding at --fail-on (default warn) or above; 1 such a finding; 2 bad \
+            usage; 3 the target does not exist or cannot be seen.",
+        after_long_help = "Examples:\n  \
+            sockdoc inspect                       # the whole host (or namespace)\n  \
+            sockdoc inspect --port 8080           # whoever is on port 8080\n  \
+            sudo sockdoc inspect --pid 1234       # one process, options included\n  \
+            sudo sockdoc inspect --process nginx  # every nginx process\n  \
+            sockdoc inspect --for 10s --fail-on advise   # CI: longer sample, stricter\n  \
+            sockdoc inspect --json | jq '.findings[] | {id, severity, evidence}'"
+    )]
+    Inspect(InspectArgs),
 
     /// Open a socket, set options, and read back what the kernel really applied
     #[command(

@@ -96,6 +96,7 @@ fn context(cli: &Cli, interactive: bool) -> Context {
         timeout: cli.global.timeout,
         show_progress: interactive && !cli.global.json,
         root: Root::at(&cli.global.root),
+        netns: cli.global.netns.clone(),
     }
 }
 
@@ -103,7 +104,7 @@ fn context(cli: &Cli, interactive: bool) -> Context {
 /// earned.
 fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
     use commands::{
-        backlog, boxed, nagle, partial_send, peer_close, reuse_test, sockets, sockopt,
+        backlog, boxed, inspect, nagle, partial_send, peer_close, reuse_test, sockets, sockopt,
         sysctl_advice, timeouts, udp,
     };
     let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
@@ -119,6 +120,7 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         Command::PartialSend(args) => boxed(partial_send::run(args, ctx)?, Report::Scenario),
         Command::PeerClose(args) => boxed(peer_close::run(args, ctx)?, Report::Scenario),
         Command::Timeouts(args) => boxed(timeouts::run(args, ctx)?, Report::Scenario),
+        Command::Inspect(args) => boxed(inspect::run(args, ctx)?, Report::Inspect),
     };
     out.report(&report, exit)?;
     Ok(exit)

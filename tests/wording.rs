@@ -77,6 +77,7 @@ fn run_scenario(command: &str) -> ScenarioReport {
         timeout: cli.global.timeout,
         show_progress: false,
         root: Root::at(&cli.global.root),
+        netns: None,
     };
     let result = match &cli.command {
         Command::Backlog(args) => backlog::run(args, &ctx),

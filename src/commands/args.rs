@@ -415,3 +415,64 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 fn parse_p99_limit(text: &str) -> Result<Duration, String> {
     parse_duration_in(text, P99_LIMIT)
 }
+
+/// `inspect --fail-on`: the least severe finding that makes the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any finding, info included
+    Info,
+    /// `advise` or `warn`
+    Advise,
+    /// `warn` only (the default)
+    Warn,
+    /// Never: exit 0 whatever is found (3 still means sockdoc could not look)
+    Never,
+}
+
+/// The longest `--for`: a sampling window longer than this is a monitoring job, not an
+/// examination (and almost certainly a typo, `1h` for `1s`).
+pub const MAX_SAMPLE_WINDOW: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Sockets on this local port and the processes behind them
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Sockets of this process; repeatable
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Vec<u32>,
+
+    /// Sockets of every process with this name (/proc/PID/comm, or the program in its
+    /// command line); repeatable
+    #[arg(long, value_name = "NAME")]
+    pub process: Vec<String>,
+
+    /// Sample twice, this long apart, to turn counters into rates (retransmits, accept-queue
+    /// overflows, bytes) and see what changes; 0 takes one snapshot
+    #[arg(long = "for", default_value = "1s", value_parser = parse_sample_window, value_name = "DURATION")]
+    pub sample_for: Duration,
+
+    /// Exit 1 when a finding is at this level or above
+    #[arg(long, value_enum, default_value_t = FailOn::Warn, value_name = "LEVEL")]
+    pub fail_on: FailOn,
+
+    /// Also list every socket examined (JSON always has them)
+    #[arg(long)]
+    pub sockets: bool,
+}
+
+fn parse_sample_window(text: &str) -> Result<Duration, String> {
+    let zero = text.trim() == "0" || humantime::parse_duration(text).is_ok_and(|d| d.is_zero());
+    if zero {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration_in(
+        text,
+        DurationRange {
+            min: MIN_TIMEOUT,
+            max: MAX_SAMPLE_WINDOW,
+            why_min: "the two samples are taken whole milliseconds apart; 0 takes one snapshot",
+        },
+    )
+}

@@ -3,11 +3,13 @@
 
 pub mod args;
 pub mod backlog;
+pub mod inspect;
 pub mod nagle;
 pub mod partial_send;
 pub mod peer_close;
 pub mod reuse_test;
 pub mod scenario;
+pub mod severity;
 pub mod sockets;
 pub mod sockopt;
 pub mod sysctl_advice;
@@ -32,6 +34,9 @@ pub struct Context {
     pub show_progress: bool,
     /// Where /proc and /etc are read (`--root`): every file read goes through it.
     pub root: Root,
+    /// `--netns`, when given: the namespace sockdoc already entered (a command must not
+    /// move to another one on its own).
+    pub netns: Option<String>,
 }
 
 /// Where a command's results go. `report` implements it (tables, JSON); commands only
@@ -52,6 +57,7 @@ pub enum Report {
     SysctlAdvice(Box<sysctl_advice::SysctlReport>),
     Sockopt(Box<sockopt::SockoptReport>),
     Scenario(Box<scenario::ScenarioReport>),
+    Inspect(Box<inspect::InspectReport>),
 }
 
 /// A command's report, boxed into its `Report` variant.

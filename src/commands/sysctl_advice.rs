@@ -77,25 +77,7 @@ pub struct SysctlReport {
     pub format: AdviceFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, strum::IntoStaticStr)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Level {
-    /// A sound value; nothing to do.
-    Ok,
-    /// Worth knowing; no change needed for this role.
-    Info,
-    /// A change is suggested.
-    Advise,
-    /// Harmful or broken: act on it.
-    Warn,
-}
-
-impl Level {
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-}
+pub use super::severity::Level;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {

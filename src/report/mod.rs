@@ -1,6 +1,7 @@
 //! Rendering only: reports arrive as plain data and leave as a table or one JSON document.
 //! Nothing here touches a socket.
 
+pub mod inspect;
 pub mod json;
 pub mod nagle;
 pub mod reuse_test;
@@ -173,6 +174,7 @@ impl Output for Writer<'_> {
                 Report::SysctlAdvice(r) => sysctl_advice::render(r, self.style, out),
                 Report::Sockopt(r) => sockopt::render(r, self.style, out),
                 Report::Scenario(r) => scenario::render(r, self.style, out),
+                Report::Inspect(r) => inspect::render(r, self.style, out),
             },
         }
     }

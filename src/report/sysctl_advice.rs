@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use comfy_table::{Cell, Color};
+use comfy_table::Cell;
 
 use super::Style;
-use super::table::{new_table, paint};
+use super::table::{level_cell, level_colour, level_mark, new_table, paint};
 use super::text;
 use crate::commands::args::AdviceFormat;
 use crate::commands::sysctl_advice::era::Bound;
@@ -239,16 +239,6 @@ fn suggested_text(f: &Finding) -> &str {
     }
 }
 
-/// `[advise]`, coloured by level.
-fn level_mark(style: Style, level: Level) -> String {
-    paint(
-        style,
-        anstyle::Style::new()
-            .fg_color(Some(level_colour(level).into()))
-            .bold(),
-        &format!("[{}]", level.name()),
-    )
-}
 
 /// Writes `text` word-wrapped to `width` columns, every line starting with `indent`.
 fn wrap_into(out: &mut impl Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
@@ -310,28 +300,7 @@ fn summary_line(report: &SysctlReport, style: Style) -> String {
     )
 }
 
-fn level_cell(style: Style, level: Level) -> Cell {
-    let cell = Cell::new(level.name());
-    if style.color {
-        cell.fg(match level {
-            Level::Ok => Color::Green,
-            Level::Info => Color::Blue,
-            Level::Advise => Color::Yellow,
-            Level::Warn => Color::Red,
-        })
-    } else {
-        cell
-    }
-}
 
-fn level_colour(level: Level) -> anstyle::AnsiColor {
-    match level {
-        Level::Ok => anstyle::AnsiColor::Green,
-        Level::Info => anstyle::AnsiColor::Blue,
-        Level::Advise => anstyle::AnsiColor::Yellow,
-        Level::Warn => anstyle::AnsiColor::Red,
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // --format conf

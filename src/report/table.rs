@@ -4,6 +4,7 @@
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
 use super::Style;
+use crate::commands::severity::Level;
 
 /// A table with sockdoc's look, honouring colour and width. The width is always set
 /// explicitly: comfy-table would otherwise ask the terminal itself and ignore COLUMNS, and
@@ -56,4 +57,38 @@ pub(crate) fn mark_cell(style: Style, ok: bool) -> Cell {
     } else {
         cell
     }
+}
+
+pub(crate) fn level_cell(style: Style, level: Level) -> Cell {
+    let cell = Cell::new(level.name());
+    if style.color {
+        cell.fg(match level {
+            Level::Ok => Color::Green,
+            Level::Info => Color::Blue,
+            Level::Advise => Color::Yellow,
+            Level::Warn => Color::Red,
+        })
+    } else {
+        cell
+    }
+}
+
+pub(crate) fn level_colour(level: Level) -> anstyle::AnsiColor {
+    match level {
+        Level::Ok => anstyle::AnsiColor::Green,
+        Level::Info => anstyle::AnsiColor::Blue,
+        Level::Advise => anstyle::AnsiColor::Yellow,
+        Level::Warn => anstyle::AnsiColor::Red,
+    }
+}
+
+/// `[advise]`, coloured by level.
+pub(crate) fn level_mark(style: Style, level: Level) -> String {
+    paint(
+        style,
+        anstyle::Style::new()
+            .fg_color(Some(level_colour(level).into()))
+            .bold(),
+        &format!("[{}]", level.name()),
+    )
 }

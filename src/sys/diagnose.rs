@@ -658,6 +658,9 @@ mod tests {
             inode: 0,
             info: None,
             v6only: None,
+            shutdown: None,
+            memory: None,
+            flags: None,
         }
     }
 

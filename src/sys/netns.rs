@@ -60,6 +60,40 @@ pub fn enter(target: &str) -> Result<(), SysError> {
     })
 }
 
+/// A network namespace's identity: the inode of its nsfs file (what `net:[INODE]` shows),
+/// with the device, as namespaces(7) says two namespaces are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetnsId {
+    pub dev: u64,
+    pub inode: u64,
+}
+
+impl std::fmt::Display for NetnsId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "net:[{}]", self.inode)
+    }
+}
+
+/// The network namespace of process `pid` (`/proc/PID/ns/net`). Reading another user's
+/// needs ptrace read access to it (`proc_ns_get_link` / `ptrace_may_access`, fs/proc/namespaces.c).
+pub fn of_process(pid: u32) -> io::Result<NetnsId> {
+    id_of(&format!("/proc/{pid}/ns/net"))
+}
+
+/// The network namespace this thread is in.
+pub fn current() -> io::Result<NetnsId> {
+    id_of("/proc/thread-self/ns/net")
+}
+
+fn id_of(path: &str) -> io::Result<NetnsId> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    Ok(NetnsId {
+        dev: meta.dev(),
+        inode: meta.ino(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

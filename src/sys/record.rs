@@ -146,6 +146,59 @@ pub struct SocketRecord {
     /// IPV6_V6ONLY of an IPv6 socket (INET_DIAG_SKV6ONLY): whether a `[::]` socket stays off
     /// IPv4. `None` for IPv4 sockets and where the source does not say (/proc).
     pub v6only: Option<bool>,
+    /// The shutdown(2) bits of a full socket (INET_DIAG_SHUTDOWN: `sk_shutdown`), `None`
+    /// where the source does not say (/proc, TIME_WAIT and request sockets).
+    pub shutdown: Option<Shutdown>,
+    /// The socket's memory accounting (INET_DIAG_SKMEMINFO), when the listing asked for it
+    /// (`Query::with_memory`).
+    pub memory: Option<MemInfo>,
+    /// Flags sock_diag reports for every full socket since Linux 5.10 (INET_DIAG_SOCKOPT).
+    pub flags: Option<DiagFlags>,
+}
+
+/// `sk_shutdown`: which directions are shut (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2,
+/// include/net/sock.h): by shutdown(2) here, or — for receive — by the peer's FIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Shutdown {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Shutdown {
+    pub fn from_kernel(bits: u8) -> Self {
+        Self {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+        }
+    }
+}
+
+/// `INET_DIAG_SKMEMINFO`: the `SK_MEMINFO_*` array (include/uapi/linux/sock_diag.h), filled
+/// by `sock_diag_put_meminfo()` (net/core/sock_diag.c). Bytes, except `drops` (packets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct MemInfo {
+    /// Bytes held by received data not yet read (`sk_rmem_alloc`).
+    pub rmem_alloc: u32,
+    /// The effective receive buffer (`sk_rcvbuf`: SO_RCVBUF doubled, or autotuned).
+    pub rcvbuf: u32,
+    /// Bytes of sent data not yet freed by the device (`sk_wmem_alloc`).
+    pub wmem_alloc: u32,
+    /// The effective send buffer (`sk_sndbuf`).
+    pub sndbuf: u32,
+    /// Bytes queued for sending, unacknowledged included (`sk_wmem_queued`).
+    pub wmem_queued: u32,
+    /// Packets dropped on receive (`sk_drops`): a full UDP receive buffer counts here.
+    /// `None` on kernels whose array stops before it (before 4.x).
+    pub drops: Option<u32>,
+}
+
+/// The socket flags of INET_DIAG_SOCKOPT (`struct inet_diag_sockopt`,
+/// include/uapi/linux/inet_diag.h; added in Linux 5.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct DiagFlags {
+    pub freebind: bool,
+    pub transparent: bool,
+    pub bind_address_no_port: bool,
 }
 
 #[cfg(test)]

@@ -35,6 +35,26 @@ pub struct TcpInfo {
     /// net/ipv4/tcp.c, reports now − `rcv_tstamp`, which `tcp_ack()` in net/ipv4/tcp_input.c
     /// stamps on every ACK it accepts).
     pub last_ack_recv_ms: Option<u32>,
+    /// Milliseconds since data last arrived (`tcpi_last_data_recv`: now − `icsk_ack.lrcvtime`).
+    pub last_data_recv_ms: Option<u32>,
+    /// Milliseconds since data was last sent (`tcpi_last_data_sent`: now − `lsndtime`).
+    pub last_data_sent_ms: Option<u32>,
+    /// Retransmission timeout in microseconds (`tcpi_rto`).
+    pub rto_us: Option<u32>,
+    /// Unanswered zero-window or keepalive probes (`tcpi_probes`: `icsk_probes_out`).
+    pub probes: Option<u8>,
+    /// Exponential backoff of the retransmission timer (`tcpi_backoff`).
+    pub backoff: Option<u8>,
+    /// Segments sent and not yet acknowledged (`tcpi_unacked`).
+    pub unacked: Option<u32>,
+    /// Bytes the peer acknowledged (`tcpi_bytes_acked`, Linux 4.1+).
+    pub bytes_acked: Option<u64>,
+    /// Bytes received in order (`tcpi_bytes_received`, Linux 4.1+).
+    pub bytes_received: Option<u64>,
+    /// Segments received that carried data (`tcpi_data_segs_in`, Linux 4.6+).
+    pub data_segs_in: Option<u32>,
+    /// The peer's advertised receive window in bytes (`tcpi_snd_wnd`, Linux 5.19+).
+    pub snd_wnd: Option<u32>,
 }
 
 impl TcpInfo {
@@ -60,6 +80,16 @@ impl TcpInfo {
             total_retrans: field!(tcpi_total_retrans, u32),
             delivery_rate: field!(tcpi_delivery_rate, u64),
             last_ack_recv_ms: field!(tcpi_last_ack_recv, u32),
+            last_data_recv_ms: field!(tcpi_last_data_recv, u32),
+            last_data_sent_ms: field!(tcpi_last_data_sent, u32),
+            rto_us: field!(tcpi_rto, u32),
+            probes: field!(tcpi_probes, u8),
+            backoff: field!(tcpi_backoff, u8),
+            unacked: field!(tcpi_unacked, u32),
+            bytes_acked: field!(tcpi_bytes_acked, u64),
+            bytes_received: field!(tcpi_bytes_received, u64),
+            data_segs_in: field!(tcpi_data_segs_in, u32),
+            snd_wnd: field!(tcpi_snd_wnd, u32),
         }
     }
 }

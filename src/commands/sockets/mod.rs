@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use serde::Serialize;
 
-mod summary;
+pub(crate) mod summary;
 
 use summary::SummaryBuilder;
 pub use summary::{AcceptQueue, CloseWaitOwner, Destination, Summary};

@@ -19,7 +19,7 @@ use crate::sys::sysctl;
 use crate::units::{count, human, millis};
 
 /// An accept queue this full drops or delays new connections at the next burst.
-const ACCEPT_QUEUE_WARN: f64 = 0.8;
+pub(crate) const ACCEPT_QUEUE_WARN: f64 = 0.8;
 
 /// How long a CLOSE_WAIT socket must have heard nothing from its peer to count as left
 /// behind. The peer's FIN moved it to CLOSE_WAIT and is the last thing the peer sends unless
@@ -27,19 +27,19 @@ const ACCEPT_QUEUE_WARN: f64 = 0.8;
 /// (`tcpi_last_ack_recv`) is a lower bound on the time since the FIN. A program that closes
 /// on end of stream leaves CLOSE_WAIT within one turn of its loop; a second is far past that,
 /// and it keeps out sockets whose program is still answering a half-closed request.
-const CLOSE_WAIT_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_WAIT_IDLE: Duration = Duration::from_secs(1);
 
 /// Idle CLOSE_WAIT sockets one process may hold before sockdoc calls it a leak: 10. CLOSE_WAIT
 /// has no timer (`tcp_fin()`, net/ipv4/tcp_input.c, only changes the state), so a snapshot
 /// cannot date a socket beyond `CLOSE_WAIT_IDLE`; one or two can be a slow request or a pooled
 /// connection the server closed, ten idle at once in one process is a pattern. Without
 /// tcp_info (/proc/net), every CLOSE_WAIT socket counts.
-const CLOSE_WAIT_LEAK: u64 = 10;
+pub(crate) const CLOSE_WAIT_LEAK: u64 = 10;
 
 /// The share of its open-files limit (soft RLIMIT_NOFILE) at which a process with any idle
 /// CLOSE_WAIT socket is flagged whatever their number: 80 %, where the next burst of
 /// connections can take the rest and accept() fails with EMFILE.
-const FD_LIMIT_WARN_PERCENT: u64 = 80;
+pub(crate) const FD_LIMIT_WARN_PERCENT: u64 = 80;
 
 /// How many processes the CLOSE_WAIT table lists.
 const TOP_CLOSE_WAIT: usize = 10;
@@ -462,7 +462,7 @@ fn close_wait_owners(
 
 /// The leak rule: `CLOSE_WAIT_LEAK` idle sockets (every socket when none could be dated), or
 /// any idle one in a process at `FD_LIMIT_WARN_PERCENT` of its open-files limit.
-fn is_leak(count: u64, idle: Option<u64>, open_fds: Option<u64>, fd_limit: Option<u64>) -> bool {
+pub(crate) fn is_leak(count: u64, idle: Option<u64>, open_fds: Option<u64>, fd_limit: Option<u64>) -> bool {
     let left_behind = idle.unwrap_or(count);
     let near_limit = open_fds
         .zip(fd_limit)

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 
 use super::ParseStatus;
 use crate::sys::error::SysError;
-use crate::sys::record::{Proto, SocketRecord, TcpState, Timer};
+use crate::sys::record::{DiagFlags, MemInfo, Proto, Shutdown, SocketRecord, TcpState, Timer};
 use crate::sys::tcp_info::TcpInfo;
 
 /// `INET_DIAG_INFO` (`include/uapi/linux/inet_diag.h`): the attribute carrying tcp_info.
@@ -20,10 +20,16 @@ pub(super) const INET_DIAG_INFO: u16 = 2;
 /// `inet_diag_msg_attrs_fill()` adds for every full socket (TCP and UDP) and never added for
 /// TIME_WAIT or request sockets.
 pub(super) const INET_DIAG_SHUTDOWN: u16 = 8;
+/// `INET_DIAG_SKMEMINFO`: the socket's memory accounting, sent when requested.
+pub(super) const INET_DIAG_SKMEMINFO: u16 = 7;
 /// `INET_DIAG_SKV6ONLY`: the IPV6_V6ONLY flag, sent with every AF_INET6 socket.
 pub(super) const INET_DIAG_SKV6ONLY: u16 = 11;
+/// `INET_DIAG_SOCKOPT`: `struct inet_diag_sockopt`, sent with every full socket since 5.10.
+pub(super) const INET_DIAG_SOCKOPT: u16 = 22;
 /// The request's `idiag_ext` bit asking for `INET_DIAG_INFO`: bit (type - 1).
 pub(super) const INET_DIAG_INFO_EXT: u8 = 1 << (INET_DIAG_INFO - 1);
+/// The request's `idiag_ext` bit asking for `INET_DIAG_SKMEMINFO`.
+pub(super) const INET_DIAG_SKMEMINFO_EXT: u8 = 1 << (INET_DIAG_SKMEMINFO - 1);
 
 /// Parses one datagram of netlink messages (netlink(7)) from `NETLINK_SOCK_DIAG`, passing each
 /// `inet_diag_msg` to `visit` as a socket of `proto` (the message does not carry it).
@@ -185,6 +191,9 @@ pub(super) fn parse_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<Socket
         inode: u64::from(u32_at(68)),
         info: attributes.info,
         v6only: attributes.v6only,
+        shutdown: attributes.shutdown,
+        memory: attributes.memory,
+        flags: attributes.flags,
     })
 }
 
@@ -197,6 +206,9 @@ pub(super) struct Attributes {
     v6only: Option<bool>,
     /// INET_DIAG_SHUTDOWN was present: a full socket, whose idiag_uid is its owner.
     full_socket: bool,
+    shutdown: Option<Shutdown>,
+    memory: Option<MemInfo>,
+    flags: Option<DiagFlags>,
 }
 
 impl Attributes {
@@ -212,7 +224,12 @@ impl Attributes {
             match kind {
                 INET_DIAG_INFO => found.info = Some(TcpInfo::parse(payload)),
                 INET_DIAG_SKV6ONLY => found.v6only = payload.first().map(|&b| b != 0),
-                INET_DIAG_SHUTDOWN => found.full_socket = true,
+                INET_DIAG_SHUTDOWN => {
+                    found.full_socket = true;
+                    found.shutdown = payload.first().map(|&bits| Shutdown::from_kernel(bits));
+                }
+                INET_DIAG_SKMEMINFO => found.memory = parse_meminfo(payload),
+                INET_DIAG_SOCKOPT => found.flags = parse_sockopt(payload),
                 _ => {}
             }
             let Some(rest) = attrs.get(nlmsg_align(len)..) else {
@@ -222,6 +239,42 @@ impl Attributes {
         }
         found
     }
+}
+
+/// The `SK_MEMINFO_*` u32 array in its kernel order: RMEM_ALLOC, RCVBUF, WMEM_ALLOC, SNDBUF,
+/// FWD_ALLOC, WMEM_QUEUED, OPTMEM, BACKLOG, DROPS (include/uapi/linux/sock_diag.h).
+fn parse_meminfo(payload: &[u8]) -> Option<MemInfo> {
+    let at = |i: usize| {
+        payload
+            .get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    Some(MemInfo {
+        rmem_alloc: at(0)?,
+        rcvbuf: at(1)?,
+        wmem_alloc: at(2)?,
+        sndbuf: at(3)?,
+        wmem_queued: at(5)?,
+        drops: at(8),
+    })
+}
+
+/// `struct inet_diag_sockopt`: two bytes of one-bit fields, the first named field in the
+/// lowest bit on little-endian (x86-64, arm64) and in the highest on big-endian, as C
+/// bitfields are laid out there. Byte 0: recverr, is_icsk, freebind, hdrincl, mc_loop,
+/// transparent, mc_all, nodefrag; byte 1: bind_address_no_port, recverr_rfc4884,
+/// defer_connect.
+fn parse_sockopt(payload: &[u8]) -> Option<DiagFlags> {
+    let [first, second] = *payload.first_chunk::<2>()?;
+    let bit = |byte: u8, index: u8| {
+        let shift = if cfg!(target_endian = "little") { index } else { 7 - index };
+        byte >> shift & 1 != 0
+    };
+    Some(DiagFlags {
+        freebind: bit(first, 2),
+        transparent: bit(first, 5),
+        bind_address_no_port: bit(second, 0),
+    })
 }
 
 pub(super) fn ip_bytes(addr: SocketAddr) -> [u8; 16] {

@@ -18,7 +18,7 @@ mod codec;
 mod netlink;
 
 pub use codec::parse_messages;
-use codec::{INET_DIAG_INFO_EXT, INET_DIAG_NOCOOKIE, SockId, ip_bytes, request};
+use codec::{INET_DIAG_INFO_EXT, INET_DIAG_NOCOOKIE, INET_DIAG_SKMEMINFO_EXT, SockId, ip_bytes, request};
 use netlink::DiagSocket;
 
 use super::error::{SysError, os_text};
@@ -50,6 +50,8 @@ pub struct Query {
     pub force_proc: bool,
     /// Ask sock_diag for each TCP socket's tcp_info (INET_DIAG_INFO); /proc has none.
     pub with_info: bool,
+    /// Ask sock_diag for each socket's memory accounting (INET_DIAG_SKMEMINFO); /proc has none.
+    pub with_memory: bool,
 }
 
 impl Query {
@@ -84,6 +86,7 @@ impl Query {
             local_port: None,
             force_proc: false,
             with_info: false,
+            with_memory: false,
         }
     }
 
@@ -320,7 +323,10 @@ fn dump(query: &Query, mut visit: impl FnMut(SocketRecord)) -> Result<(), SysErr
         }
         let mut request = request(family as u8, query.proto, query.states, flags, &id);
         if query.with_info && query.proto == Proto::Tcp {
-            request[18] = INET_DIAG_INFO_EXT;
+            request[18] |= INET_DIAG_INFO_EXT;
+        }
+        if query.with_memory {
+            request[18] |= INET_DIAG_SKMEMINFO_EXT;
         }
         socket.send(&request)?;
         while parse_messages(socket.receive()?, query.proto, |record| {
@@ -673,6 +679,9 @@ mod tests {
             inode: 0,
             info: None,
             v6only: None,
+            shutdown: None,
+            memory: None,
+            flags: None,
         }
     }
 
@@ -787,6 +796,9 @@ mod tests {
                         inode: u64::from(inode),
                         info: None,
                         v6only: None,
+                        shutdown: None,
+                        memory: None,
+                        flags: None,
                     }
                 },
             )

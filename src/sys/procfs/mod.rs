@@ -20,7 +20,8 @@ use super::error::SysError;
 mod owners;
 
 pub use owners::{
-    Holder, Owner, OwnerScan, scan_socket_owners_for, socket_owners, socket_owners_for,
+    FdSocket, Holder, Owner, OwnerScan, ProcessSockets, pids_named, process_sockets,
+    scan_socket_owners_for, socket_owners, socket_owners_for,
 };
 
 use super::fs::{COUNTERS_LIMIT, Root, VALUE_LIMIT};
@@ -260,6 +261,9 @@ fn parse_line(
         inode,
         info: None,
         v6only: None,
+        shutdown: None,
+        memory: None,
+        flags: None,
     }))
 }
 

@@ -90,21 +90,103 @@ const MAX_THREADS: usize = 8;
 /// What one process's descriptors showed.
 struct Process {
     pid: u32,
-    /// The socket inodes among its descriptors (those wanted, when only some are).
-    inodes: Vec<u64>,
+    /// The sockets among its descriptors (those wanted, when only some are).
+    sockets: Vec<FdSocket>,
     /// Its fd directory or one of its links was refused (EACCES).
     refused: bool,
 }
 
-fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
+/// A descriptor of a process that is a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdSocket {
+    pub fd: i32,
+    pub inode: u64,
+}
+
+/// One process's sockets, as its `/proc/PID/fd` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSockets {
+    pub pid: u32,
+    pub process: Arc<str>,
+    /// In descriptor order; a socket dup()ed within the process appears once per descriptor.
+    pub sockets: Vec<FdSocket>,
+    /// Why the descriptors could not be listed (another user's process without ptrace read
+    /// access: `proc_fd_access_allowed()`, fs/proc); `sockets` is then empty.
+    pub refused: bool,
+}
+
+/// The sockets of every process (`pids` = `None`) or of the given ones, in pid order, on
+/// up to `MAX_THREADS` threads. A process that exits during the walk is left out.
+pub fn process_sockets(root: &Root, pids: Option<&[u32]>) -> Vec<ProcessSockets> {
     let proc = root.join("proc");
-    let mut pids: Vec<u32> = std::fs::read_dir(&proc)
+    let all;
+    let pids = match pids {
+        Some(pids) => pids,
+        None => {
+            all = list_pids(&proc);
+            &all
+        }
+    };
+    walk_all(&proc, pids)
+        .into_iter()
+        .filter_map(|mut process| {
+            let name = comm(&proc, process.pid)?;
+            process.sockets.sort_unstable_by_key(|s| s.fd);
+            Some(ProcessSockets {
+                pid: process.pid,
+                process: name,
+                sockets: process.sockets,
+                refused: process.refused,
+            })
+        })
+        .collect()
+}
+
+/// The pids of the processes whose name (`/proc/PID/comm`, at most 15 bytes) is `name`, or
+/// whose command line starts with a program named `name` (`/proc/PID/cmdline`, for names
+/// longer than comm holds), in pid order.
+pub fn pids_named(root: &Root, name: &str) -> Vec<u32> {
+    let proc = root.join("proc");
+    list_pids(&proc)
+        .into_iter()
+        .filter(|&pid| {
+            comm(&proc, pid).is_some_and(|comm| &*comm == name)
+                || read_regular(&proc.join(pid.to_string()).join("cmdline"), CMDLINE_LIMIT)
+                    .ok()
+                    .and_then(|line| {
+                        let argv0 = line.split(|&b| b == 0).next()?.to_vec();
+                        let argv0 = String::from_utf8(argv0).ok()?;
+                        Some(Path::new(&argv0).file_name()? == name)
+                    })
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Enough of `/proc/PID/cmdline` to hold a program path.
+const CMDLINE_LIMIT: u64 = 4096;
+
+/// The numeric entries of `/proc`, ascending.
+fn list_pids(proc: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir(proc)
         .into_iter()
         .flatten()
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();
-    // Ascending, so the first holder found is the lowest pid and an early stop keeps it.
     pids.sort_unstable();
+    pids
+}
+
+/// `/proc/PID/comm` without its newline; `None` once the process has exited.
+fn comm(proc: &Path, pid: u32) -> Option<Arc<str>> {
+    let comm = read_regular(&proc.join(pid.to_string()).join("comm"), COMM_LIMIT).ok()?;
+    Some(String::from_utf8_lossy(&comm).trim_end_matches('\n').into())
+}
+
+fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) -> OwnerScan {
+    let proc = root.join("proc");
+    // Ascending, so the first holder found is the lowest pid and an early stop keeps it.
+    let pids = list_pids(&proc);
     let processes = match wanted {
         // A few inodes: in pid order, stopping once all are found (usually early).
         Some(wanted) => walk_until_found(&proc, &pids, wanted),
@@ -113,7 +195,7 @@ fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) ->
     let mut scan = OwnerScan::default();
     for process in processes {
         scan.unreadable += u64::from(process.refused);
-        let mut inodes = process.inodes;
+        let mut inodes: Vec<u64> = process.sockets.iter().map(|s| s.inode).collect();
         // A descriptor dup()ed within one process is one holder.
         inodes.sort_unstable();
         inodes.dedup();
@@ -121,11 +203,9 @@ fn scan_owners<S: BuildHasher>(root: &Root, wanted: Option<&HashSet<u64, S>>) ->
             continue;
         }
         // A process that exited since its fds were listed has no comm left; skip it.
-        let comm = proc.join(process.pid.to_string()).join("comm");
-        let Ok(comm) = read_regular(&comm, COMM_LIMIT) else {
+        let Some(name) = comm(&proc, process.pid) else {
             continue;
         };
-        let name: Arc<str> = String::from_utf8_lossy(&comm).trim_end_matches('\n').into();
         for inode in inodes {
             match scan.owners.entry(inode) {
                 Entry::Occupied(mut first) => first.get_mut().others.push(Holder {
@@ -154,8 +234,8 @@ fn walk_until_found<S: BuildHasher>(
     let mut processes = Vec::new();
     for &pid in pids {
         let mut process = read_process(proc, pid);
-        process.inodes.retain(|inode| wanted.contains(inode));
-        found.extend(process.inodes.iter().copied());
+        process.sockets.retain(|s| wanted.contains(&s.inode));
+        found.extend(process.sockets.iter().map(|s| s.inode));
         processes.push(process);
         if found.len() == wanted.len() {
             break;
@@ -198,7 +278,7 @@ fn read_process(proc: &Path, pid: u32) -> Process {
     let fd_dir: PathBuf = proc.join(pid.to_string()).join("fd");
     let mut process = Process {
         pid,
-        inodes: Vec::new(),
+        sockets: Vec::new(),
         refused: false,
     };
     let mut dir = match Dir::open(
@@ -225,7 +305,12 @@ fn read_process(proc: &Path, pid: u32) -> Process {
             continue;
         }
         match readlinkat(&dir_fd, name) {
-            Ok(target) => process.inodes.extend(socket_inode(target.as_bytes())),
+            Ok(target) => {
+                let fd = name.to_str().ok().and_then(|n| n.parse().ok());
+                if let (Some(fd), Some(inode)) = (fd, socket_inode(target.as_bytes())) {
+                    process.sockets.push(FdSocket { fd, inode });
+                }
+            }
             Err(errno) => process.refused |= denied(errno),
         }
     }

@@ -1,0 +1,548 @@
+//! `sockdoc inspect`: the examination of a running program, container or host. Reads the
+//! live sockets (sock_diag: state, queues, timers, tcp_info, memory), who holds them
+//! (/proc/PID/fd), their options where ptrace access allows (pidfd_getfd, read only), samples
+//! twice to see what changes, and judges them with the rules the lessons prove
+//! (`rules`). Each finding names its evidence, the mechanism, the fix and the lesson that
+//! reproduces it.
+
+mod gather;
+mod rules;
+mod view;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+
+use super::Context;
+use super::args::{FailOn, InspectArgs};
+use super::severity::Level;
+use crate::exit::{Exit, UsageError};
+use crate::sys::diag::Source;
+use crate::sys::netns::{self, NetnsId};
+use crate::sys::procfs::{self, ProcessSockets};
+use crate::sys::record::{DiagFlags, MemInfo, Proto, Shutdown, TcpState};
+use crate::units::micros;
+
+pub use view::{During, SocketView, TcpView};
+
+/// What was examined.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// `host` (every socket of the namespace), `port`, or `process`.
+    pub kind: &'static str,
+    pub port: Option<u16>,
+    /// The processes asked for, by `--pid` and `--process`.
+    pub pids: Vec<u32>,
+    pub process_names: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InspectReport {
+    pub target: Target,
+    /// The network namespace examined, `net:[INODE]`.
+    pub netns: Option<String>,
+    /// The namespace file sockdoc entered to see the target's sockets (its own namespace
+    /// differed), or null.
+    pub netns_entered: Option<String>,
+    /// How far apart the two samples were; 0 for one snapshot (`--for 0`).
+    pub sampled_for_ms: u64,
+    pub source: Source,
+    pub fallback_reason: Option<String>,
+    /// net.core.somaxconn of the examined namespace.
+    pub somaxconn: Option<u64>,
+    pub processes: Vec<ProcessView>,
+    pub listeners: Vec<ListenerView>,
+    pub sockets: Vec<SocketView>,
+    pub findings: Vec<Finding>,
+    /// Rules that needed what could not be read (the options, without ptrace access).
+    pub not_judged: Vec<NotJudged>,
+    /// Namespace-wide protocol counters' change during the window (null with `--for 0`).
+    pub counters: Counters,
+    pub summary: Summary,
+    /// `--fail-on`.
+    pub fail_on: &'static str,
+    pub notes: Vec<String>,
+    pub elapsed_us: u64,
+    /// `--sockets`: the table lists every socket examined.
+    #[serde(skip)]
+    pub list_sockets: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub sockets: u64,
+    pub processes: u64,
+    /// TIME_WAIT sockets seen (they have no owner and are not listed one by one).
+    pub time_wait: u64,
+    pub info: u64,
+    pub advise: u64,
+    pub warn: u64,
+    pub not_judged: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    /// TcpExt.ListenOverflows: SYNs or handshakes dropped on a full accept queue.
+    pub listen_overflows: Option<u64>,
+    pub listen_drops: Option<u64>,
+    /// Tcp.RetransSegs and Tcp.OutSegs: segments retransmitted and sent.
+    pub retrans_segs: Option<u64>,
+    pub out_segs: Option<u64>,
+    /// Udp.RcvbufErrors: datagrams dropped on a full receive buffer.
+    pub udp_rcvbuf_errors: Option<u64>,
+}
+
+/// One process holding examined sockets.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessView {
+    pub pid: u32,
+    pub process: Arc<str>,
+    /// Its network namespace, `net:[INODE]`; null when /proc/PID/ns/net is unreadable.
+    pub netns: Option<String>,
+    /// Open descriptors, and its soft RLIMIT_NOFILE (/proc/PID/limits).
+    pub fds: Option<u64>,
+    pub fd_limit: Option<u64>,
+    pub sockets: u64,
+    pub by_state: BTreeMap<&'static str, u64>,
+    /// Sockets whose options were read through pidfd_getfd.
+    pub options_read: u64,
+    /// Why options could not be read (the privilege or ptrace policy), or null.
+    pub options_unknown_reason: Option<String>,
+    /// /proc/PID/fd could not be listed: its sockets cannot be told apart from others'.
+    pub descriptors_unreadable: bool,
+}
+
+/// A listening socket, as a per-listener summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerView {
+    pub pid: Option<u32>,
+    pub process: Option<Arc<str>>,
+    pub local: SocketAddr,
+    /// listen()'s backlog as the kernel keeps it (sk_max_ack_backlog), and the connections
+    /// waiting for accept() now.
+    pub backlog: Option<u32>,
+    pub queued: u32,
+    pub reuseaddr: Option<bool>,
+    pub reuseport: Option<bool>,
+}
+
+/// A finding's stable id: CI and fleet tooling key on these; never rename one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum FindingId {
+    ListenerNoReuseaddr,
+    AcceptQueueSmall,
+    AcceptQueueOverflow,
+    CloseWaitLeak,
+    NagleSmallWrites,
+    LingerZero,
+    IdleNoKeepalive,
+    NoUserTimeout,
+    StuckSender,
+    SlowReader,
+    Retransmits,
+    PortBudget,
+    BindPinsPort,
+    FdsNearLimit,
+}
+
+impl FindingId {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub id: FindingId,
+    pub severity: Level,
+    pub pid: Option<u32>,
+    pub process: Option<Arc<str>>,
+    /// The listener or socket concerned, when one is.
+    pub local: Option<String>,
+    /// How many sockets the finding covers.
+    pub sockets: u64,
+    pub evidence: String,
+    pub mechanism: String,
+    pub fix: String,
+    /// The sockdoc command that reproduces the mechanism on this kernel.
+    pub reproduce: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotJudged {
+    pub id: FindingId,
+    pub pid: Option<u32>,
+    pub process: Option<Arc<str>>,
+    pub sockets: u64,
+    pub reason: String,
+}
+
+/// The socket options `inspect` reads from a duplicate; null where unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Options {
+    pub reuseaddr: Option<bool>,
+    pub reuseport: Option<bool>,
+    pub nodelay: Option<bool>,
+    pub cork: Option<bool>,
+    /// SO_LINGER: on or off, and its time (0 = close sends RST).
+    pub linger_on: Option<bool>,
+    pub linger_s: Option<u64>,
+    pub keepalive: Option<bool>,
+    pub keepalive_idle_s: Option<u64>,
+    pub keepalive_interval_s: Option<u64>,
+    pub keepalive_count: Option<u32>,
+    /// TCP_USER_TIMEOUT; 0 = the retransmission give-up follows tcp_retries2.
+    pub user_timeout_ms: Option<u64>,
+    pub rcvbuf_bytes: Option<u64>,
+    pub sndbuf_bytes: Option<u64>,
+    /// O_NONBLOCK of the open file (shared by every descriptor of it).
+    pub nonblocking: Option<bool>,
+    /// IP_BIND_ADDRESS_NO_PORT, from sock_diag (INET_DIAG_SOCKOPT, 5.10+): no privilege needed.
+    pub bind_address_no_port: Option<bool>,
+}
+
+pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, Exit)> {
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let pids = target_pids(args, ctx)?;
+    let target = Target {
+        kind: match (args.port, pids.is_empty()) {
+            (_, false) => "process",
+            (Some(_), true) => "port",
+            (None, true) => "host",
+        },
+        port: args.port,
+        pids: pids.clone(),
+        process_names: args.process.clone(),
+    };
+    let netns_entered = if ctx.netns.is_some() {
+        None
+    } else {
+        enter_target_netns(&pids, &mut notes)?
+    };
+    let here = netns::current().ok();
+
+    let knobs = gather::knobs(&ctx.root);
+    let first = gather::snapshot(&ctx.root, args.port).context("reading the sockets")?;
+    let (before, second) = if args.sample_for.is_zero() {
+        (None, None)
+    } else {
+        std::thread::sleep(args.sample_for);
+        let second = gather::snapshot(&ctx.root, args.port).context("reading the sockets")?;
+        (Some(gather::befores(&first)), Some(second))
+    };
+    let last = second.as_ref().unwrap_or(&first);
+    let window = second.as_ref().map(|s| gather::window(&first, s));
+
+    // Who holds what: only the targets' descriptors, or every process's.
+    let walked = procfs::process_sockets(&ctx.root, (!pids.is_empty()).then_some(&pids[..]));
+    for pid in &pids {
+        if !walked.iter().any(|p| p.pid == *pid) {
+            bail!("process {pid} exited before its descriptors could be read");
+        }
+    }
+    let holders = gather::holders(&walked);
+    let wanted: Option<HashSet<u64>> = (!pids.is_empty()).then(|| {
+        walked
+            .iter()
+            .flat_map(|p| p.sockets.iter().map(|s| s.inode))
+            .collect()
+    });
+
+    let mut reader = gather::OptionReader::default();
+    let mut sockets = Vec::new();
+    let mut time_wait = 0;
+    let mut tally = rules::PortTally::new(&knobs);
+    for record in &last.records {
+        if record.state == TcpState::TimeWait {
+            time_wait += 1;
+            tally.add(record);
+            if args.port.is_none() {
+                continue;
+            }
+        }
+        if let Some(wanted) = &wanted
+            && !wanted.contains(&record.inode)
+        {
+            continue;
+        }
+        // Request sockets (SYN_RECV) are the listener's; they show in its queue.
+        if matches!(record.state, TcpState::SynRecv | TcpState::NewSynRecv) {
+            continue;
+        }
+        let holds = holders.get(&record.inode).filter(|_| record.inode != 0);
+        let mut view = SocketView::new(record, holds.map(Vec::as_slice).unwrap_or_default());
+        if let Some(hold) = holds.and_then(|h| h.first()) {
+            match reader.read(hold.pid, hold.fd, record) {
+                Ok(mut options) => {
+                    options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
+                    view.options = options;
+                }
+                Err(reason) => view.options_unknown_reason = Some(reason),
+            }
+        } else {
+            view.options_unknown_reason = Some(unowned_reason(record, &walked));
+        }
+        if view.options.bind_address_no_port.is_none() {
+            view.options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
+        }
+        if let Some(before) = before.as_ref().and_then(|b| b.get(&record.inode)) {
+            view.during = Some(During::between(before, record));
+        }
+        sockets.push(view);
+    }
+    let processes = process_views(&walked, &sockets, &pids, &ctx.root);
+    let listeners = listener_views(&sockets);
+    let counters = match &second {
+        Some(second) => counters(&first, second),
+        None => Counters::default(),
+    };
+    if second.is_none() {
+        notes.push(
+            "One snapshot (--for 0): retransmission rates, accept-queue overflows and queues \
+             that do not drain need two samples and were not judged."
+                .to_owned(),
+        );
+    }
+    let exam = rules::Exam {
+        sockets: &sockets,
+        processes: &processes,
+        knobs: &knobs,
+        counters: &counters,
+        window,
+        tally: &tally,
+        host: target.kind == "host",
+    };
+    let (mut findings, not_judged) = rules::judge(&exam);
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+    let count = |level: Level| findings.iter().filter(|f| f.severity == level).count() as u64;
+    let summary = Summary {
+        sockets: sockets.len() as u64,
+        processes: processes.len() as u64,
+        time_wait,
+        info: count(Level::Info),
+        advise: count(Level::Advise),
+        warn: count(Level::Warn),
+        not_judged: not_judged.len() as u64,
+    };
+    let exit = exit_for(&findings, args.fail_on);
+    let report = InspectReport {
+        target,
+        netns: here.map(|id| id.to_string()),
+        netns_entered,
+        sampled_for_ms: window.map_or(0, |w| crate::units::millis(w)),
+        source: last.listing.source,
+        fallback_reason: last.listing.fallback_reason.clone(),
+        somaxconn: knobs.somaxconn,
+        processes,
+        listeners,
+        sockets,
+        findings,
+        not_judged,
+        counters,
+        summary,
+        fail_on: fail_on_name(args.fail_on),
+        notes,
+        elapsed_us: micros(started.elapsed()),
+        list_sockets: args.sockets,
+    };
+    Ok((report, exit))
+}
+
+/// The pids `--pid` and `--process` name; an error (exit 3) for one that does not exist.
+fn target_pids(args: &InspectArgs, ctx: &Context) -> anyhow::Result<Vec<u32>> {
+    let mut pids = Vec::new();
+    for &pid in &args.pid {
+        if !ctx.root.join("proc").join(pid.to_string()).exists() {
+            bail!("--pid {pid}: no such process (nothing at /proc/{pid})");
+        }
+        pids.push(pid);
+    }
+    for name in &args.process {
+        if name.is_empty() {
+            return Err(UsageError("--process needs a process name".to_owned()).into());
+        }
+        let found = procfs::pids_named(&ctx.root, name);
+        if found.is_empty() {
+            bail!(
+                "--process {name}: no process has that name (/proc/PID/comm or the program in \
+                 /proc/PID/cmdline); `pgrep -l {name}` lists near matches"
+            );
+        }
+        pids.extend(found);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
+
+/// Enters the targets' network namespace when it is not sockdoc's: a container's process
+/// seen from the host. Targets in two different namespaces cannot be examined in one run.
+fn enter_target_netns(pids: &[u32], notes: &mut Vec<String>) -> anyhow::Result<Option<String>> {
+    let Ok(here) = netns::current() else {
+        return Ok(None);
+    };
+    let mut theirs: BTreeMap<u32, NetnsId> = BTreeMap::new();
+    for &pid in pids {
+        match netns::of_process(pid) {
+            Ok(id) => {
+                theirs.insert(pid, id);
+            }
+            Err(error) => notes.push(format!(
+                "The network namespace of process {pid} could not be read (/proc/{pid}/ns/net: \
+                 {error}); it is assumed to be sockdoc's own. If its sockets are missing, run \
+                 as root or pass --netns /proc/{pid}/ns/net."
+            )),
+        }
+    }
+    let others: HashMap<NetnsId, u32> = theirs
+        .iter()
+        .filter(|(_, id)| **id != here)
+        .map(|(pid, id)| (*id, *pid))
+        .collect();
+    match others.len() {
+        0 => Ok(None),
+        1 if others.len() == theirs.len() => {
+            let (id, pid) = others.into_iter().next().expect("one namespace");
+            let path = format!("/proc/{pid}/ns/net");
+            netns::enter(&path)?;
+            Ok(Some(format!("{path} ({id})")))
+        }
+        _ => {
+            let spread: Vec<String> = theirs
+                .iter()
+                .map(|(pid, id)| format!("pid {pid} in {id}"))
+                .collect();
+            bail!(
+                "the processes live in different network namespaces ({}; sockdoc is in \
+                 {here}): inspect them one at a time",
+                spread.join(", ")
+            )
+        }
+    }
+}
+
+/// Why a socket has no known holder, so its options are unknown.
+fn unowned_reason(
+    record: &crate::sys::record::SocketRecord,
+    walked: &[ProcessSockets],
+) -> String {
+    if record.inode == 0 {
+        return "no process holds it: the kernel keeps it (TIME_WAIT)".to_owned();
+    }
+    let refused = walked.iter().filter(|p| p.refused).count();
+    if refused > 0 {
+        format!(
+            "its holder was not found: /proc/PID/fd of {refused} process{} could not be read \
+             (another user's; reading them needs root or CAP_SYS_PTRACE)",
+            if refused == 1 { "" } else { "es" }
+        )
+    } else {
+        "no process holds it (closed, or held by a process that exited)".to_owned()
+    }
+}
+
+fn process_views(
+    walked: &[ProcessSockets],
+    sockets: &[SocketView],
+    targets: &[u32],
+    root: &crate::sys::fs::Root,
+) -> Vec<ProcessView> {
+    let mut views: Vec<ProcessView> = walked
+        .iter()
+        .filter(|p| targets.contains(&p.pid) || sockets.iter().any(|s| s.pid == Some(p.pid)))
+        .map(|p| {
+            let mine = sockets.iter().filter(|s| s.pid == Some(p.pid));
+            let mut by_state = BTreeMap::new();
+            let mut count = 0;
+            let mut read = 0;
+            let mut unknown = None;
+            for socket in mine {
+                count += 1;
+                *by_state.entry(socket.state.name()).or_insert(0) += 1;
+                match &socket.options_unknown_reason {
+                    None => read += 1,
+                    Some(reason) => {
+                        unknown.get_or_insert_with(|| reason.clone());
+                    }
+                }
+            }
+            ProcessView {
+                pid: p.pid,
+                process: Arc::clone(&p.process),
+                netns: netns::of_process(p.pid).ok().map(|id| id.to_string()),
+                fds: procfs::open_fds(root, p.pid),
+                fd_limit: procfs::open_files_limit(root, p.pid),
+                sockets: count,
+                by_state,
+                options_read: read,
+                options_unknown_reason: unknown,
+                descriptors_unreadable: p.refused,
+            }
+        })
+        .collect();
+    views.sort_by_key(|v| v.pid);
+    views
+}
+
+fn listener_views(sockets: &[SocketView]) -> Vec<ListenerView> {
+    sockets
+        .iter()
+        .filter(|s| s.proto == Proto::Tcp && s.state == TcpState::Listen)
+        .map(|s| ListenerView {
+            pid: s.pid,
+            process: s.process.clone(),
+            local: s.local,
+            backlog: s.backlog,
+            queued: s.recv_q,
+            reuseaddr: s.options.reuseaddr,
+            reuseport: s.options.reuseport,
+        })
+        .collect()
+}
+
+fn counters(first: &gather::Snapshot, second: &gather::Snapshot) -> Counters {
+    let delta = |key| gather::counter_delta(first, second, key);
+    Counters {
+        listen_overflows: delta("TcpExt.ListenOverflows"),
+        listen_drops: delta("TcpExt.ListenDrops"),
+        retrans_segs: delta("Tcp.RetransSegs"),
+        out_segs: delta("Tcp.OutSegs"),
+        udp_rcvbuf_errors: delta("Udp.RcvbufErrors"),
+    }
+}
+
+fn exit_for(findings: &[Finding], fail_on: FailOn) -> Exit {
+    let threshold = match fail_on {
+        FailOn::Info => Level::Info,
+        FailOn::Advise => Level::Advise,
+        FailOn::Warn => Level::Warn,
+        FailOn::Never => return Exit::Clean,
+    };
+    if findings.iter().any(|f| f.severity >= threshold) {
+        Exit::Finding
+    } else {
+        Exit::Clean
+    }
+}
+
+fn fail_on_name(fail_on: FailOn) -> &'static str {
+    match fail_on {
+        FailOn::Info => "info",
+        FailOn::Advise => "advise",
+        FailOn::Warn => "warn",
+        FailOn::Never => "never",
+    }
+}
+
+/// Unused imports guard: the record types the views expose.
+#[allow(dead_code)]
+type Exposed = (DiagFlags, MemInfo, Shutdown, Duration);
