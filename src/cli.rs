@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::args::{
-    BacklogArgs, InspectArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, SocketsArgs, SockoptArgs,
-    SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
+    BacklogArgs, InspectArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, SocketsArgs,
+    SockoptArgs, SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
 };
 use crate::report::ColorWhen;
 

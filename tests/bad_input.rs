@@ -98,6 +98,12 @@ const CASES: &[(&[&str], &str)] = &[
     // peer-close
     (&["peer-close", "--addr", "10.0.0.1"], "--addr"),
     (&["peer-close", "--addr", "::2"], "--addr"),
+    // inspect
+    (&["inspect", "--for", "1h1s"], "--for"),
+    (&["inspect", "--pid", "0"], "--pid"),
+    (&["inspect", "--port", "0"], "--port"),
+    (&["inspect", "--fail-on", "sometimes"], "--fail-on"),
+    (&["inspect", "--process", ""], "--process"),
     // timeouts
     (&["timeouts", "--recv-timeout", "999us"], "--recv-timeout"),
     (&["timeouts", "--recv-timeout", "1h"], "--recv-timeout"),

@@ -27,6 +27,7 @@ const COMMANDS: &[&[&str]] = &[
     &["partial-send"],
     &["peer-close"],
     &["timeouts"],
+    &["inspect", "--for", "0", "--sockets"],
 ];
 
 /// A generous bound for one quick command; a hang fails the test instead of stalling it.

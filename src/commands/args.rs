@@ -450,7 +450,7 @@ pub struct InspectArgs {
 
     /// Sample twice, this long apart, to turn counters into rates (retransmits, accept-queue
     /// overflows, bytes) and see what changes; 0 takes one snapshot
-    #[arg(long = "for", default_value = "1s", value_parser = parse_sample_window, value_name = "DURATION")]
+    #[arg(long = "for", allow_hyphen_values = true, default_value = "1s", value_parser = parse_sample_window, value_name = "DURATION")]
     pub sample_for: Duration,
 
     /// Exit 1 when a finding is at this level or above

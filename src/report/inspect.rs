@@ -15,18 +15,50 @@ use crate::units::{count, human, human_size};
 pub fn render(report: &InspectReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let width = usize::from(style.width);
     let title = paint(style, anstyle::Style::new().bold(), "sockdoc inspect");
-    text::wrap_to(out, width, "", "  ", &format!("{title} {}", target_text(report)))?;
+    text::wrap_to(
+        out,
+        width,
+        "",
+        "  ",
+        &format!("{title} {}", target_text(report)),
+    )?;
     text::wrap_to(out, width, "", "  ", &scope_line(report))?;
     if let Some(why) = &report.fallback_reason {
         text::wrap_to(out, width, "", "  ", why)?;
     }
 
+    processes(report, style, out)?;
+    listeners(report, style, out)?;
+    if report.list_sockets && !report.sockets.is_empty() {
+        writeln!(out)?;
+        text::heading(out, style, "Sockets")?;
+        sockets_table(report, style, out)?;
+    }
+
+    findings(report, style, out)?;
+    not_judged(report, style, out)?;
+    for note in &report.notes {
+        writeln!(out)?;
+        text::wrap_to(out, width, "Note: ", "  ", note)?;
+    }
+    Ok(())
+}
+
+fn processes(report: &InspectReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    let width = usize::from(style.width);
     if !report.processes.is_empty() {
         writeln!(out)?;
         text::heading(out, style, "Processes")?;
         let mut table = new_table(
             style,
-            &["pid", "process", "sockets", "states", "fds / limit", "options"],
+            &[
+                "pid",
+                "process",
+                "sockets",
+                "states",
+                "fds / limit",
+                "options",
+            ],
         );
         for p in &report.processes {
             let states: Vec<String> = p
@@ -40,6 +72,7 @@ pub fn render(report: &InspectReport, style: Style, out: &mut impl Write) -> io:
                 _ => "?".to_owned(),
             };
             let options = match (&p.options_unknown_reason, p.options_read) {
+                _ if p.sockets == 0 => "-".to_owned(),
                 (None, _) => "read".to_owned(),
                 (Some(_), 0) => "unknown (below)".to_owned(),
                 (Some(_), n) => format!("{n} read, some unknown"),
@@ -64,12 +97,23 @@ pub fn render(report: &InspectReport, style: Style, out: &mut impl Write) -> io:
         }
     }
 
+    Ok(())
+}
+
+fn listeners(report: &InspectReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     if !report.listeners.is_empty() {
         writeln!(out)?;
         text::heading(out, style, "Listeners")?;
         let mut table = new_table(
             style,
-            &["local", "process", "backlog", "queued", "SO_REUSEADDR", "SO_REUSEPORT"],
+            &[
+                "local",
+                "process",
+                "backlog",
+                "queued",
+                "SO_REUSEADDR",
+                "SO_REUSEPORT",
+            ],
         );
         for l in &report.listeners {
             let who = match (&l.process, l.pid) {
@@ -88,12 +132,11 @@ pub fn render(report: &InspectReport, style: Style, out: &mut impl Write) -> io:
         writeln!(out, "{table}")?;
     }
 
-    if report.list_sockets && !report.sockets.is_empty() {
-        writeln!(out)?;
-        text::heading(out, style, "Sockets")?;
-        sockets_table(report, style, out)?;
-    }
+    Ok(())
+}
 
+fn findings(report: &InspectReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    let width = usize::from(style.width);
     writeln!(out)?;
     let s = &report.summary;
     text::heading(
@@ -135,6 +178,11 @@ pub fn render(report: &InspectReport, style: Style, out: &mut impl Write) -> io:
         }
     }
 
+    Ok(())
+}
+
+fn not_judged(report: &InspectReport, style: Style, out: &mut impl Write) -> io::Result<()> {
+    let width = usize::from(style.width);
     if !report.not_judged.is_empty() {
         writeln!(out)?;
         text::heading(out, style, "Not judged")?;
@@ -152,10 +200,6 @@ pub fn render(report: &InspectReport, style: Style, out: &mut impl Write) -> io:
             text::wrap_to(out, width, "  ", "    ", &line)?;
         }
     }
-    for note in &report.notes {
-        writeln!(out)?;
-        text::wrap_to(out, width, "Note: ", "  ", note)?;
-    }
     Ok(())
 }
 
@@ -166,7 +210,11 @@ fn target_text(report: &InspectReport) -> String {
         let pids: Vec<String> = t.pids.iter().map(u32::to_string).collect();
         parts.push(format!(
             "{} {}",
-            if t.pids.len() == 1 { "process" } else { "processes" },
+            if t.pids.len() == 1 {
+                "process"
+            } else {
+                "processes"
+            },
             pids.join(", ")
         ));
     }
@@ -215,7 +263,9 @@ fn flag(value: Option<bool>) -> &'static str {
 fn sockets_table(report: &InspectReport, style: Style, out: &mut impl Write) -> io::Result<()> {
     let mut table = new_table(
         style,
-        &["pid/fd", "state", "local", "remote", "recv-q", "send-q", "options"],
+        &[
+            "pid/fd", "state", "local", "remote", "recv-q", "send-q", "options",
+        ],
     );
     for s in &report.sockets {
         // A listener's queues are connections waiting for accept() and its backlog.

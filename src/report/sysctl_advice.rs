@@ -239,7 +239,6 @@ fn suggested_text(f: &Finding) -> &str {
     }
 }
 
-
 /// Writes `text` word-wrapped to `width` columns, every line starting with `indent`.
 fn wrap_into(out: &mut impl Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
     super::text::wrap_to(out, width, indent, indent, text)
@@ -299,8 +298,6 @@ fn summary_line(report: &SysctlReport, style: Style) -> String {
         &text,
     )
 }
-
-
 
 // ---------------------------------------------------------------------------------------
 // --format conf

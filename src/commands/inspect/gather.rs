@@ -196,8 +196,7 @@ impl Options {
             }
             Opt::UserTimeout => {
                 if let Value::Duration(timeout) = value {
-                    self.user_timeout_ms =
-                        Some(timeout.map_or(0, |d| crate::units::millis(d)));
+                    self.user_timeout_ms = Some(timeout.map_or(0, crate::units::millis));
                 }
             }
             Opt::RcvBuf => {
@@ -240,7 +239,12 @@ pub(super) fn knobs(root: &Root) -> Knobs {
 
 /// A counter's change between two snapshots; `None` when either lacks it.
 pub(super) fn counter_delta(before: &Snapshot, after: &Snapshot, key: &str) -> Option<u64> {
-    Some(after.counters.get(key)?.saturating_sub(*before.counters.get(key)?))
+    Some(
+        after
+            .counters
+            .get(key)?
+            .saturating_sub(*before.counters.get(key)?),
+    )
 }
 
 /// How long apart the snapshots really were.

@@ -242,63 +242,12 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
     let last = second.as_ref().unwrap_or(&first);
     let window = second.as_ref().map(|s| gather::window(&first, s));
 
-    // Who holds what: only the targets' descriptors, or every process's.
-    let walked = procfs::process_sockets(&ctx.root, (!pids.is_empty()).then_some(&pids[..]));
-    for pid in &pids {
-        if !walked.iter().any(|p| p.pid == *pid) {
-            bail!("process {pid} exited before its descriptors could be read");
-        }
-    }
-    let holders = gather::holders(&walked);
-    let wanted: Option<HashSet<u64>> = (!pids.is_empty()).then(|| {
-        walked
-            .iter()
-            .flat_map(|p| p.sockets.iter().map(|s| s.inode))
-            .collect()
-    });
-
-    let mut reader = gather::OptionReader::default();
-    let mut sockets = Vec::new();
-    let mut time_wait = 0;
-    let mut tally = rules::PortTally::new(&knobs);
-    for record in &last.records {
-        if record.state == TcpState::TimeWait {
-            time_wait += 1;
-            tally.add(record);
-            if args.port.is_none() {
-                continue;
-            }
-        }
-        if let Some(wanted) = &wanted
-            && !wanted.contains(&record.inode)
-        {
-            continue;
-        }
-        // Request sockets (SYN_RECV) are the listener's; they show in its queue.
-        if matches!(record.state, TcpState::SynRecv | TcpState::NewSynRecv) {
-            continue;
-        }
-        let holds = holders.get(&record.inode).filter(|_| record.inode != 0);
-        let mut view = SocketView::new(record, holds.map(Vec::as_slice).unwrap_or_default());
-        if let Some(hold) = holds.and_then(|h| h.first()) {
-            match reader.read(hold.pid, hold.fd, record) {
-                Ok(mut options) => {
-                    options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
-                    view.options = options;
-                }
-                Err(reason) => view.options_unknown_reason = Some(reason),
-            }
-        } else {
-            view.options_unknown_reason = Some(unowned_reason(record, &walked));
-        }
-        if view.options.bind_address_no_port.is_none() {
-            view.options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
-        }
-        if let Some(before) = before.as_ref().and_then(|b| b.get(&record.inode)) {
-            view.during = Some(During::between(before, record));
-        }
-        sockets.push(view);
-    }
+    let walked = walk(ctx, &pids)?;
+    let Examined {
+        sockets,
+        time_wait,
+        tally,
+    } = examine(args, last, before.as_ref(), &walked, &knobs);
     let processes = process_views(&walked, &sockets, &pids, &ctx.root);
     let listeners = listener_views(&sockets);
     let counters = match &second {
@@ -338,7 +287,7 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
         target,
         netns: here.map(|id| id.to_string()),
         netns_entered,
-        sampled_for_ms: window.map_or(0, |w| crate::units::millis(w)),
+        sampled_for_ms: window.map_or(0, crate::units::millis),
         source: last.listing.source,
         fallback_reason: last.listing.fallback_reason.clone(),
         somaxconn: knobs.somaxconn,
@@ -355,6 +304,97 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
         list_sockets: args.sockets,
     };
     Ok((report, exit))
+}
+
+/// Who holds what: only the targets' descriptors, or every process's. A target whose
+/// descriptors cannot be read cannot be examined (exit 3, naming the way out).
+fn walk(ctx: &Context, pids: &[u32]) -> anyhow::Result<Vec<ProcessSockets>> {
+    let walked = procfs::process_sockets(&ctx.root, (!pids.is_empty()).then_some(pids));
+    for pid in pids {
+        match walked.iter().find(|p| p.pid == *pid) {
+            None => bail!("process {pid} exited before its descriptors could be read"),
+            Some(p) if p.refused => bail!(
+                "the descriptors of process {pid} ({}) cannot be read: /proc/{pid}/fd needs \
+                 ptrace read access to it (another user's process: run as root or with \
+                 CAP_SYS_PTRACE). Without it, `sockdoc inspect --port PORT` still judges its \
+                 sockets from sock_diag, which needs no privilege.",
+                p.process
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(walked)
+}
+
+/// The examined sockets, with holders, options and changes; TIME_WAIT counted.
+struct Examined {
+    sockets: Vec<SocketView>,
+    time_wait: u64,
+    tally: rules::PortTally,
+}
+
+fn examine(
+    args: &InspectArgs,
+    last: &gather::Snapshot,
+    before: Option<&HashMap<u64, gather::Before>>,
+    walked: &[ProcessSockets],
+    knobs: &gather::Knobs,
+) -> Examined {
+    let holders = gather::holders(walked);
+    let wanted: Option<HashSet<u64>> =
+        (!args.pid.is_empty() || !args.process.is_empty()).then(|| {
+            walked
+                .iter()
+                .flat_map(|p| p.sockets.iter().map(|s| s.inode))
+                .collect()
+        });
+    let mut reader = gather::OptionReader::default();
+    let mut sockets = Vec::new();
+    let mut time_wait = 0;
+    let mut tally = rules::PortTally::new(knobs);
+    for record in &last.records {
+        if record.state == TcpState::TimeWait {
+            time_wait += 1;
+            tally.add(record);
+            if args.port.is_none() {
+                continue;
+            }
+        }
+        if let Some(wanted) = &wanted
+            && !wanted.contains(&record.inode)
+        {
+            continue;
+        }
+        // Request sockets (SYN_RECV) are the listener's; they show in its queue.
+        if matches!(record.state, TcpState::SynRecv | TcpState::NewSynRecv) {
+            continue;
+        }
+        let holds = holders.get(&record.inode).filter(|_| record.inode != 0);
+        let mut view = SocketView::new(record, holds.map(Vec::as_slice).unwrap_or_default());
+        if let Some(hold) = holds.and_then(|h| h.first()) {
+            match reader.read(hold.pid, hold.fd, record) {
+                Ok(mut options) => {
+                    options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
+                    view.options = options;
+                }
+                Err(reason) => view.options_unknown_reason = Some(reason),
+            }
+        } else {
+            view.options_unknown_reason = Some(unowned_reason(record, walked));
+        }
+        if view.options.bind_address_no_port.is_none() {
+            view.options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
+        }
+        if let Some(before) = before.and_then(|b| b.get(&record.inode)) {
+            view.during = Some(During::between(before, record));
+        }
+        sockets.push(view);
+    }
+    Examined {
+        sockets,
+        time_wait,
+        tally,
+    }
 }
 
 /// The pids `--pid` and `--process` name; an error (exit 3) for one that does not exist.
@@ -431,10 +471,7 @@ fn enter_target_netns(pids: &[u32], notes: &mut Vec<String>) -> anyhow::Result<O
 }
 
 /// Why a socket has no known holder, so its options are unknown.
-fn unowned_reason(
-    record: &crate::sys::record::SocketRecord,
-    walked: &[ProcessSockets],
-) -> String {
+fn unowned_reason(record: &crate::sys::record::SocketRecord, walked: &[ProcessSockets]) -> String {
     if record.inode == 0 {
         return "no process holds it: the kernel keeps it (TIME_WAIT)".to_owned();
     }

@@ -462,7 +462,12 @@ fn close_wait_owners(
 
 /// The leak rule: `CLOSE_WAIT_LEAK` idle sockets (every socket when none could be dated), or
 /// any idle one in a process at `FD_LIMIT_WARN_PERCENT` of its open-files limit.
-pub(crate) fn is_leak(count: u64, idle: Option<u64>, open_fds: Option<u64>, fd_limit: Option<u64>) -> bool {
+pub(crate) fn is_leak(
+    count: u64,
+    idle: Option<u64>,
+    open_fds: Option<u64>,
+    fd_limit: Option<u64>,
+) -> bool {
     let left_behind = idle.unwrap_or(count);
     let near_limit = open_fds
         .zip(fd_limit)

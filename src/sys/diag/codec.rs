@@ -267,7 +267,11 @@ fn parse_meminfo(payload: &[u8]) -> Option<MemInfo> {
 fn parse_sockopt(payload: &[u8]) -> Option<DiagFlags> {
     let [first, second] = *payload.first_chunk::<2>()?;
     let bit = |byte: u8, index: u8| {
-        let shift = if cfg!(target_endian = "little") { index } else { 7 - index };
+        let shift = if cfg!(target_endian = "little") {
+            index
+        } else {
+            7 - index
+        };
         byte >> shift & 1 != 0
     };
     Some(DiagFlags {

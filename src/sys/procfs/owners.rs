@@ -120,12 +120,11 @@ pub struct ProcessSockets {
 pub fn process_sockets(root: &Root, pids: Option<&[u32]>) -> Vec<ProcessSockets> {
     let proc = root.join("proc");
     let all;
-    let pids = match pids {
-        Some(pids) => pids,
-        None => {
-            all = list_pids(&proc);
-            &all
-        }
+    let pids = if let Some(pids) = pids {
+        pids
+    } else {
+        all = list_pids(&proc);
+        &all
     };
     walk_all(&proc, pids)
         .into_iter()

@@ -1,0 +1,124 @@
+//! A patient for `sockdoc inspect`'s tests: a process whose sockets carry one known
+//! configuration. It sets them up, prints `ready PORT` (the port of its listener) on stdout,
+//! and holds them until stdin closes (or 120 s pass, so a lost parent leaves nothing behind).
+//!
+//! cargo run --example patient -- MODE
+//!
+//! Modes: clean-listener (SO_REUSEADDR, backlog = somaxconn: nothing to find),
+//! raw-listener (no SO_REUSEADDR), std-listener (std's TcpListener: SO_REUSEADDR, backlog 128),
+//! backlog-128, close-wait (ten accepted connections the peer closed, never closed here),
+//! nagle-client (small writes both ways with Nagle on), linger-zero (a connection with
+//! SO_LINGER 0), stuck (a server that never reads and a client that filled its window).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+
+/// How long the patient waits for its parent at most.
+const LIFETIME: Duration = Duration::from_secs(120);
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let listener = match mode.as_str() {
+        "raw-listener" => listener(false, somaxconn()),
+        "std-listener" => {
+            let std = TcpListener::bind("127.0.0.1:0").unwrap();
+            Socket::from(std)
+        }
+        "backlog-128" => listener(true, 128),
+        _ => listener(true, somaxconn()),
+    };
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    match mode.as_str() {
+        "clean-listener" | "raw-listener" | "std-listener" | "backlog-128" => {}
+        "close-wait" => {
+            for _ in 0..10 {
+                let client = TcpStream::connect(addr).unwrap();
+                let (server, _) = listener.accept().unwrap();
+                drop(client); // the peer closes; `server` is never closed
+                keep.push(Box::new(server));
+            }
+        }
+        "nagle-client" => {
+            let mut client = TcpStream::connect(addr).unwrap();
+            let mut server = TcpStream::from(listener.accept().unwrap().0);
+            server.set_nodelay(true).unwrap();
+            // One small write, one small answer, 40 times: small segments both ways, and no
+            // stall (nothing is unacknowledged when the next piece is written).
+            let mut buf = [0; 8];
+            for _ in 0..40 {
+                client.write_all(b"request!").unwrap();
+                server.read_exact(&mut buf).unwrap();
+                server.write_all(b"answer!!").unwrap();
+                client.read_exact(&mut buf).unwrap();
+            }
+            keep.push(Box::new(client));
+            keep.push(Box::new(server));
+        }
+        "linger-zero" => {
+            let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            client.set_linger(Some(Duration::ZERO)).unwrap();
+            client.connect(&addr.into()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            keep.push(Box::new(client));
+            keep.push(Box::new(server));
+        }
+        "stuck" => {
+            let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            client.connect(&addr.into()).unwrap();
+            client.set_nonblocking(true).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            // Write until the kernel takes no more: the server never reads, so its window
+            // closes and the rest waits in the client's send queue.
+            let chunk = vec![0_u8; 65536];
+            let mut client = TcpStream::from(client);
+            let mut stalled = 0;
+            while stalled < 50 {
+                // A full send buffer refuses the write (EAGAIN): count those in a row.
+                if client.write(&chunk).is_ok_and(|n| n > 0) {
+                    stalled = 0;
+                } else {
+                    stalled += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            keep.push(Box::new(client));
+            keep.push(Box::new(server));
+        }
+        other => panic!("unknown mode {other:?}"),
+    }
+    println!("ready {}", addr.port());
+    std::io::stdout().flush().unwrap();
+    wait_for_parent();
+    drop(keep);
+    drop(listener);
+}
+
+fn listener(reuseaddr: bool, backlog: i32) -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(reuseaddr).unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(backlog).unwrap();
+    socket
+}
+
+fn somaxconn() -> i32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
+/// Returns when stdin reaches its end (the parent closed it or died), or after `LIFETIME`.
+fn wait_for_parent() {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read(&mut [0; 1]);
+        let _ = done.send(());
+    });
+    let _ = wait.recv_timeout(LIFETIME);
+}
