@@ -8,7 +8,10 @@
 //! raw-listener (no SO_REUSEADDR), std-listener (std's TcpListener: SO_REUSEADDR, backlog 128),
 //! backlog-128, close-wait (ten accepted connections the peer closed, never closed here),
 //! nagle-client (small writes both ways with Nagle on), linger-zero (a connection with
-//! SO_LINGER 0), stuck (a server that never reads and a client that filled its window).
+//! SO_LINGER 0), stuck (a server that never reads and a client that filled its window),
+//! full-queue (backlog 2, nobody accepts, six clients), bound-idle (a socket bound and never
+//! used), udp-flood (a UDP receiver that never reads, flooded), chatty (a client streaming
+//! 1000-byte writes to a server that reads them).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,11 +32,66 @@ fn main() {
             Socket::from(std)
         }
         "backlog-128" => listener(true, 128),
+        "full-queue" => listener(true, 2),
         _ => listener(true, somaxconn()),
     };
     let addr = listener.local_addr().unwrap().as_socket().unwrap();
     match mode.as_str() {
         "clean-listener" | "raw-listener" | "std-listener" | "backlog-128" => {}
+        "full-queue" => {
+            // Nobody accepts: the queue takes backlog + 1, later clients wait in SYN_SENT.
+            for _ in 0..6 {
+                let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                client.set_nonblocking(true).unwrap();
+                let _ = client.connect(&addr.into()); // EINPROGRESS
+                keep.push(Box::new(client));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        "bound-idle" => {
+            // bind() without listen() or connect(): the port is taken, and nothing uses it.
+            let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            bound.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+            keep.push(Box::new(bound));
+        }
+        "chatty" => {
+            // A client that sends 1000 bytes every 2 ms to a server that reads them all: a
+            // busy connection, for loss to show on.
+            let mut client = TcpStream::connect(addr).unwrap();
+            let mut server = TcpStream::from(listener.accept().unwrap().0);
+            std::thread::spawn(move || {
+                let mut sink = [0_u8; 65536];
+                while server.read(&mut sink).is_ok_and(|n| n > 0) {}
+            });
+            let writer = client.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut writer = writer;
+                let piece = [1_u8; 1000];
+                while writer.write_all(&piece).is_ok() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            });
+            client.flush().unwrap();
+            keep.push(Box::new(client));
+        }
+        "udp-flood" => {
+            // A receiver that never reads, with a small buffer, and a sender that keeps
+            // sending: the datagrams that do not fit are dropped, all the time.
+            let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let receiver = Socket::from(receiver);
+            receiver.set_recv_buffer_size(4096).unwrap();
+            let target = receiver.local_addr().unwrap();
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            std::thread::spawn(move || {
+                let datagram = [0_u8; 1000];
+                let target = target.as_socket().unwrap();
+                loop {
+                    let _ = sender.send_to(&datagram, target);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            });
+            keep.push(Box::new(receiver));
+        }
         "close-wait" => {
             for _ in 0..10 {
                 let client = TcpStream::connect(addr).unwrap();

@@ -104,7 +104,7 @@ fn inspect_pid(patient: &Patient, window: &str) -> (Value, Option<i32>) {
 #[test]
 fn each_patient_shows_exactly_its_planted_findings() {
     // (mode, expected ids, exit code with the default --fail-on warn)
-    let cases: [(&str, &[&str], i32); 7] = [
+    let cases: [(&str, &[&str], i32); 10] = [
         ("clean-listener", &[], 0),
         ("raw-listener", &["listener-no-reuseaddr"], 1),
         ("std-listener", &["accept-queue-small"], 0),
@@ -112,6 +112,13 @@ fn each_patient_shows_exactly_its_planted_findings() {
         ("nagle-client", &["nagle-small-writes"], 0),
         ("linger-zero", &["linger-zero"], 0),
         ("stuck", &["stuck-sender", "slow-reader"], 1),
+        (
+            "full-queue",
+            &["accept-queue-small", "accept-queue-overflow"],
+            1,
+        ),
+        ("bound-idle", &["bind-pins-port"], 0),
+        ("udp-flood", &["slow-reader"], 1),
     ];
     for (mode, expected, exit) in cases {
         let patient = Patient::start(mode);
@@ -324,4 +331,49 @@ fn a_process_in_another_namespace_is_examined_inside_it() {
         report["processes"][0]["netns"],
         theirs.to_string_lossy().as_ref()
     );
+}
+
+#[test]
+fn loss_during_the_window_is_a_retransmits_finding() {
+    if skip_unless_root("a private namespace whose nftables drop one packet in ten")
+        || common::skip_unless_installed("nft", "dropping packets inside the namespace")
+    {
+        return;
+    }
+    // Inside the patient's own namespace, one TCP packet in ten is dropped on input (a drop
+    // on output fails the send with EPERM, and the segment was never sent); sockdoc enters
+    // the namespace and sees the busy connection retransmit.
+    let patient = Patient::wrapped(
+        &[
+            "unshare",
+            "--net",
+            "sh",
+            "-ec",
+            "ip link set lo up\n\
+             nft add table inet lossy\n\
+             nft add chain inet lossy in '{ type filter hook input priority 0; }'\n\
+             nft add rule inet lossy in meta l4proto tcp numgen random mod 10 == 0 drop\n\
+             exec \"$0\" \"$@\"",
+        ],
+        "chatty",
+    );
+    let (report, output) = run_json(&["inspect", "--pid", &patient.pid(), "--for", "1s"]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert!(ids(&report).contains("retransmits"), "{report:#}");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "retransmits")
+        .unwrap();
+    assert_eq!(finding["severity"], "warn");
+    // The namespace's own counter agrees that segments were retransmitted.
+    assert!(report["counters"]["retrans_segs"].as_u64().unwrap() > 0, "{report:#}");
+    let client = report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["during"]["retransmits"].as_u64().unwrap_or(0) > 0)
+        .unwrap_or_else(|| panic!("a socket retransmitted: {report:#}"));
+    assert_eq!(client["state"], "ESTABLISHED");
 }

@@ -224,8 +224,9 @@ fn keepalive(exam: &Exam, v: &mut Verdicts) {
         );
         f.mechanism = "NAT gateways and load balancers forget a flow that is idle longer than \
                        their timeout (AWS NLB and NAT gateway 350 s, Azure 4 min) without telling \
-                       either end; the next write is then retransmitted into the void until \
-                       tcp_retries2 gives up (≥ 924.6 s, ip-sysctl.rst). Keepalive probes sent \
+                       either end; the next segment is then dropped (or answered with a reset), \
+                       and a write is retransmitted until tcp_retries2 gives up (≥ 924.6 s, \
+                       ip-sysctl.rst). Keepalive probes sent \
                        before the timeout keep the flow alive, or detect it is gone."
             .into();
         f.fix = "Enable SO_KEEPALIVE with TCP_KEEPIDLE below the shortest middlebox timeout on \
@@ -275,7 +276,10 @@ fn user_timeout(exam: &Exam, v: &mut Verdicts) {
 pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
     let sampled = exam.window.is_some();
     for g in grouped(exam, v, FindingId::StuckSender, false, |s| {
-        if s.proto != Proto::Tcp || s.send_q == 0 {
+        // Only a synchronized connection has a window to wait on (a SYN_SENT socket's send
+        // queue is its SYN, and it has no window yet).
+        let can_send = matches!(s.state, TcpState::Established | TcpState::CloseWait);
+        if s.proto != Proto::Tcp || !can_send || s.send_q == 0 {
             return None;
         }
         let zero_window = s.timer == Some(Timer::ZeroWindowProbe)
@@ -402,10 +406,11 @@ pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
             human(window),
             g.detail
         );
-        f.mechanism = "A retransmitted segment was lost (or its ACK was): the sender waits for \
-                       three duplicate ACKs or the retransmission timeout, and CUBIC/Reno halve \
-                       the congestion window on each loss, so throughput falls and latency grows \
-                       by at least one round trip per loss."
+        f.mechanism = "Each retransmitted segment was lost (or its ACK was). The sender notices \
+                       late — from duplicate or selective ACKs, or only when the retransmission \
+                       timeout fires (tcp_retransmit_timer(), net/ipv4/tcp_timer.c) — and its \
+                       congestion control cuts the window (CUBIC to 70 %, Reno to half), so \
+                       throughput falls and each loss adds at least a round trip of latency."
             .into();
         f.fix = "Find the lossy hop (interface errors, a full queue, a policer, Wi-Fi); `ss -ti` \
                  and `nstat -az TcpRetransSegs` confirm the rate."
@@ -470,4 +475,131 @@ pub(super) fn port_budget(exam: &Exam, v: &mut Verdicts) {
         .into();
     f.reproduce = Some("sockdoc sockets --summary".to_owned());
     v.findings.push(f);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::{Exam, PortTally, judge};
+    use crate::commands::inspect::gather::{Hold, Knobs};
+    use crate::commands::inspect::{Counters, FindingId, Options, SocketView};
+    use crate::sys::record::{Proto, SocketRecord, TcpState, Timer};
+    use crate::sys::tcp_info::TcpInfo;
+
+    /// An established connection idle for `idle` both ways, held by pid 7, with `options`.
+    /// The rules are judged on records as sock_diag gives them; only the clock cannot be
+    /// planted in a test (a connection idle for minutes), so these build the record.
+    fn connection(idle: Duration, options: Options) -> SocketView {
+        let idle_ms = u32::try_from(idle.as_millis()).unwrap();
+        let record = SocketRecord {
+            proto: Proto::Tcp,
+            state: TcpState::Established,
+            local: "10.0.0.1:40000".parse().unwrap(),
+            remote: "10.0.0.2:443".parse().unwrap(),
+            recv_q: 0,
+            send_q: 0,
+            timer: None,
+            expires: None,
+            retransmits: 0,
+            uid: Some(1000),
+            inode: 42,
+            info: Some(TcpInfo {
+                last_data_recv_ms: Some(idle_ms),
+                last_data_sent_ms: Some(idle_ms),
+                ..TcpInfo::default()
+            }),
+            v6only: None,
+            shutdown: None,
+            memory: None,
+            flags: None,
+        };
+        let hold = Hold {
+            pid: 7,
+            process: Arc::from("client"),
+            fd: 9,
+        };
+        let mut view = SocketView::new(&record, &[hold]);
+        view.options = options;
+        view
+    }
+
+    fn ids(sockets: &[SocketView]) -> Vec<FindingId> {
+        let knobs = Knobs {
+            keepalive_time_s: Some(7200),
+            ..Knobs::default()
+        };
+        let exam = Exam {
+            sockets,
+            processes: &[],
+            knobs: &knobs,
+            counters: &Counters::default(),
+            window: None,
+            tally: &PortTally::new(&knobs),
+            host: false,
+        };
+        judge(&exam).0.into_iter().map(|f| f.id).collect()
+    }
+
+    fn keepalive(on: bool, idle_s: Option<u64>) -> Options {
+        Options {
+            keepalive: Some(on),
+            keepalive_idle_s: idle_s,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn an_idle_connection_needs_a_keepalive_before_the_middlebox_forgets_it() {
+        let ten_minutes = Duration::from_secs(600);
+        let flagged = [FindingId::IdleNoKeepalive];
+        assert_eq!(ids(&[connection(ten_minutes, keepalive(false, None))]), flagged);
+        // On, but with the kernel's 2-hour default (tcp_keepalive_time 7200).
+        assert_eq!(ids(&[connection(ten_minutes, keepalive(true, None))]), flagged);
+        assert_eq!(ids(&[connection(ten_minutes, keepalive(true, Some(60)))]), []);
+        // Busy connections are not judged idle.
+        let busy = Duration::from_secs(5);
+        assert_eq!(ids(&[connection(busy, keepalive(false, None))]), []);
+    }
+
+    #[test]
+    fn unknown_options_are_not_judged_rather_than_guessed() {
+        let mut view = connection(Duration::from_secs(600), Options::default());
+        view.options_unknown_reason = Some("needs ptrace".into());
+        let knobs = Knobs::default();
+        let sockets = [view];
+        let exam = Exam {
+            sockets: &sockets,
+            processes: &[],
+            knobs: &knobs,
+            counters: &Counters::default(),
+            window: None,
+            tally: &PortTally::new(&knobs),
+            host: false,
+        };
+        let (findings, not_judged) = judge(&exam);
+        assert!(findings.is_empty());
+        // Both rules that would have looked at this connection say why they could not.
+        let ids: Vec<FindingId> = not_judged.iter().map(|n| n.id).collect();
+        assert_eq!(ids, [FindingId::LingerZero, FindingId::IdleNoKeepalive]);
+        assert!(not_judged.iter().all(|n| n.reason == "needs ptrace"));
+    }
+
+    #[test]
+    fn retransmitting_without_a_user_timeout_is_flagged() {
+        let mut view = connection(
+            Duration::from_secs(1),
+            Options {
+                user_timeout_ms: Some(0),
+                ..Options::default()
+            },
+        );
+        view.send_q = 4096;
+        view.timer = Some(Timer::Retransmit);
+        view.tcp.as_mut().unwrap().backoff = Some(3);
+        assert_eq!(ids(&[view.clone()]), [FindingId::NoUserTimeout]);
+        view.options.user_timeout_ms = Some(30_000);
+        assert_eq!(ids(&[view]), []);
+    }
 }

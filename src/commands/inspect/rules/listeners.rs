@@ -57,8 +57,9 @@ pub(super) fn judge(exam: &Exam, v: &mut Verdicts) {
 const OVERFLOW_MECHANISM: &str = "A listener's accept queue holds its backlog + 1 \
      connections (sk_acceptq_is_full(), include/net/sock.h: sk_ack_backlog > \
      sk_max_ack_backlog). When it is full, tcp_conn_request() (net/ipv4/tcp_input.c) drops \
-     new SYNs and counts TcpExt.ListenOverflows; their clients wait in SYN_SENT and retry \
-     after 1 s, 2 s, 4 s… (tcp_syn_retries): a connect() that takes seconds.";
+     new SYNs and counts TcpExt.ListenOverflows; their clients wait in SYN_SENT and resend \
+     the SYN after a second or more (tcp_syn_retries, tcp_syn_linear_timeouts; `sockdoc \
+     backlog` prints this kernel's schedule): a connect() that takes seconds.";
 
 const OVERFLOW_FIX: &str = "Call accept() promptly (a dedicated accept loop never blocked by \
      request work, or more acceptors), and raise the listen() backlog and net.core.somaxconn \

@@ -36,7 +36,8 @@ const SMALL_SEGMENT_SHARE: f64 = 0.5;
 
 /// Retransmitted segments, as a share of the data segments sent during the window, at which
 /// a connection is losing packets: on a healthy path (loopback, a LAN) the share is 0, and
-/// above 1 % TCP's throughput drops visibly (each loss halves the window of Reno/CUBIC).
+/// above 1 % throughput drops visibly: each loss cuts the congestion window (CUBIC to
+/// 717/1024, `beta` in net/ipv4/tcp_cubic.c; Reno to half).
 const RETRANS_WARN_SHARE: f64 = 0.01;
 
 /// Retransmissions during the window below which one connection's share is noise.
@@ -113,7 +114,22 @@ pub(super) fn judge(exam: &Exam) -> (Vec<Finding>, Vec<NotJudged>) {
     if exam.host {
         connections::port_budget(exam, &mut v);
     }
-    (v.findings, v.not_judged)
+    (v.findings, merged(v.not_judged))
+}
+
+/// One "not judged" line per rule, holder and reason, however many sockets it covers.
+fn merged(entries: Vec<NotJudged>) -> Vec<NotJudged> {
+    let mut merged: Vec<NotJudged> = Vec::new();
+    for entry in entries {
+        match merged
+            .iter_mut()
+            .find(|m| m.id == entry.id && m.pid == entry.pid && m.reason == entry.reason)
+        {
+            Some(same) => same.sockets += entry.sockets,
+            None => merged.push(entry),
+        }
+    }
+    merged
 }
 
 fn finding(id: FindingId, severity: Level, about: Option<&SocketView>) -> Finding {
