@@ -4,6 +4,7 @@
 //! Everything stays until stdin closes (or a signal ends the processes).
 //!
 //!     cargo run --release --example make_established -- 100000   # 50,000 connections
+//!     cargo run --release --example make_established -- 10000 --per-worker 50   # 100 processes
 //!
 //! Run it inside a private network namespace with a wide `ip_local_port_range` (bench.sh
 //! does); it sends nothing beyond 127.0.0.1. It prints `ready` once every connection is
@@ -25,10 +26,19 @@ fn main() -> std::io::Result<()> {
     if args.get(2).map(String::as_str) == Some("--worker") {
         return worker(sockets / 2);
     }
+    let per_worker = match args.get(2).map(String::as_str) {
+        Some("--per-worker") => args
+            .get(3)
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(PER_WORKER)
+            .min(PER_WORKER),
+        _ => PER_WORKER,
+    };
     let mut connections = sockets / 2;
     let mut workers = Vec::new();
     while connections > 0 {
-        let share = connections.min(PER_WORKER);
+        let share = connections.min(per_worker);
         connections -= share;
         let mut child = Command::new(std::env::current_exe()?)
             .args([(share * 2).to_string(), "--worker".into()])

@@ -5,6 +5,7 @@
 #   scripts/bench.sh reuse      # only the reuse-test timing
 #   scripts/bench.sh nagle      # sockdoc vs sockperf round trips, and the default nagle run
 #   scripts/bench.sh sockets    # 100k ESTABLISHED, 180k TIME_WAIT, scaling 1k-200k: sockdoc vs ss (root: private netns)
+#   scripts/bench.sh inspect    # inspect vs ss -tanpie, 10k ESTABLISHED in 100 processes (root: private netns)
 #
 # Needs hyperfine, sockperf, jq and GNU time (installed from Debian's packages when missing, as root).
 set -euo pipefail
@@ -148,6 +149,43 @@ if [ "$what" = all ] || [ "$what" = sockets ]; then
                     "$bin sockets --tcp --summary" >/dev/null
                 jq -r --arg n "$1" "[\$n] + [.results[].mean * 1000 | . * 10 | round / 10 | tostring] | join(\"  \")" target/bench-scale.json
             ' scale "$n"
+        done
+    fi
+fi
+
+if [ "$what" = all ] || [ "$what" = inspect ]; then
+    need hyperfine hyperfine
+    need /usr/bin/time time
+    need ss iproute2
+    need jq jq
+    echo
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "== inspect: SKIPPED (needs root for a private network namespace) =="
+    else
+        cargo build --release --quiet --example make_established
+        export bin
+        echo "== inspect: N ESTABLISHED in N/100 processes, options read through pidfd_getfd (target: <= 1.5x ss -tanpie at 10k) =="
+        echo "sockets  processes  ss -tanpie ms  sockdoc inspect --for 0 ms  ratio  --json ms  peak RSS KiB (ss, inspect)"
+        for n in 1000 10000 20000; do
+            unshare --net bash -euo pipefail -c '
+                n=$1
+                ip link set lo up
+                echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range
+                coproc holder { target/release/examples/make_established "$n" --per-worker 50; }
+                read -r ready <&"${holder[0]}"
+                hyperfine -N --style basic --warmup 2 --runs 10 --export-json target/bench-inspect.json \
+                    "ss -tanpie" "$bin inspect --for 0" "$bin inspect --for 0 --json" >/dev/null
+                ss_rss=$(/usr/bin/time -f %M ss -tanpie 2>&1 >/dev/null | tail -1)
+                in_rss=$(/usr/bin/time -f %M "$bin" inspect --for 0 2>&1 >/dev/null | tail -1)
+                jq -r --arg n "$n" --arg p "$((n / 100))" --arg rss "$ss_rss, $in_rss" \
+                    "[\$n, \$p, (.results[0].mean * 1000 | . * 10 | round / 10 | tostring),
+                      (.results[1].mean * 1000 | . * 10 | round / 10 | tostring),
+                      ((.results[1].mean / .results[0].mean * 100 | round / 100 | tostring) + \"x\"),
+                      (.results[2].mean * 1000 | . * 10 | round / 10 | tostring), \$rss] | join(\"  \")" \
+                    target/bench-inspect.json
+                exec {holder[1]}>&-
+                wait
+            ' inspect "$n"
         done
     fi
 fi

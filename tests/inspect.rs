@@ -342,14 +342,16 @@ fn loss_during_the_window_is_a_retransmits_finding() {
     }
     // Inside the patient's own namespace, one TCP packet in ten is dropped on input (a drop
     // on output fails the send with EPERM, and the segment was never sent); sockdoc enters
-    // the namespace and sees the busy connection retransmit.
+    // the namespace and sees the busy connection retransmit. An MTU of 1500 splits each
+    // write into a dozen segments, so losses are repaired by fast retransmit (counted at
+    // once) rather than by a 200 ms timeout that may fall outside the window.
     let patient = Patient::wrapped(
         &[
             "unshare",
             "--net",
             "sh",
             "-ec",
-            "ip link set lo up\n\
+            "ip link set lo up mtu 1500\n\
              nft add table inet lossy\n\
              nft add chain inet lossy in '{ type filter hook input priority 0; }'\n\
              nft add rule inet lossy in meta l4proto tcp numgen random mod 10 == 0 drop\n\
@@ -368,7 +370,10 @@ fn loss_during_the_window_is_a_retransmits_finding() {
         .unwrap();
     assert_eq!(finding["severity"], "warn");
     // The namespace's own counter agrees that segments were retransmitted.
-    assert!(report["counters"]["retrans_segs"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(
+        report["counters"]["retrans_segs"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
     let client = report["sockets"]
         .as_array()
         .unwrap()

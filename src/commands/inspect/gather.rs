@@ -17,17 +17,20 @@ use crate::sys::{SysError, sysctl};
 
 use super::Options;
 
-/// One reading of the namespace: every TCP and UDP socket (on one port when the target is a
-/// port) and the protocol counters.
+/// One reading of the namespace: its protocol counters, and how the sockets (every TCP and
+/// UDP socket, on one port when the target is a port) were listed; the sockets themselves go
+/// to the visitor as they are parsed.
 pub(super) struct Snapshot {
-    pub records: Vec<SocketRecord>,
     pub counters: BTreeMap<String, u64>,
     pub listing: Listing,
     pub taken: Instant,
 }
 
-pub(super) fn snapshot(root: &Root, port: Option<u16>) -> Result<Snapshot, SysError> {
-    let mut records = Vec::new();
+pub(super) fn snapshot(
+    root: &Root,
+    port: Option<u16>,
+    mut visit: impl FnMut(SocketRecord),
+) -> Result<Snapshot, SysError> {
     let mut listing = None;
     for proto in [Proto::Tcp, Proto::Udp] {
         let query = Query {
@@ -36,12 +39,11 @@ pub(super) fn snapshot(root: &Root, port: Option<u16>) -> Result<Snapshot, SysEr
             with_memory: true,
             ..Query::all(proto)
         };
-        let found = diag::for_each(&query, |record| records.push(record))?;
+        let found = diag::for_each(&query, &mut visit)?;
         listing.get_or_insert(found);
     }
     let counters = procfs::read_netstat(root)?;
     Ok(Snapshot {
-        records,
         counters,
         listing: listing.expect("two listings were taken"),
         taken: Instant::now(),
@@ -61,27 +63,20 @@ pub(super) struct Before {
     pub state: TcpState,
 }
 
-/// Keyed by inode: only full sockets have one, and they are the ones compared.
-pub(super) fn befores(snapshot: &Snapshot) -> HashMap<u64, Before> {
-    snapshot
-        .records
-        .iter()
-        .filter(|r| r.inode != 0)
-        .map(|r| {
-            let info = r.info.unwrap_or_default();
-            let before = Before {
-                total_retrans: info.total_retrans,
-                data_segs_out: info.data_segs_out,
-                bytes_acked: info.bytes_acked,
-                bytes_received: info.bytes_received,
-                drops: r.memory.and_then(|m| m.drops),
-                recv_q: r.recv_q,
-                send_q: r.send_q,
-                state: r.state,
-            };
-            (r.inode, before)
-        })
-        .collect()
+impl Before {
+    pub fn of(r: &SocketRecord) -> Self {
+        let info = r.info.unwrap_or_default();
+        Self {
+            total_retrans: info.total_retrans,
+            data_segs_out: info.data_segs_out,
+            bytes_acked: info.bytes_acked,
+            bytes_received: info.bytes_received,
+            drops: r.memory.and_then(|m| m.drops),
+            recv_q: r.recv_q,
+            send_q: r.send_q,
+            state: r.state,
+        }
+    }
 }
 
 /// A descriptor holding a socket: which process, which number.
@@ -118,7 +113,7 @@ pub(super) fn holders(processes: &[ProcessSockets]) -> HashMap<u64, Vec<Hold>> {
 /// that refused so its other sockets are not asked again.
 #[derive(Default)]
 pub(super) struct OptionReader {
-    opened: HashMap<u32, Result<pidfd::Process, Unreadable>>,
+    opened: HashMap<u32, Result<pidfd::Process, Arc<str>>>,
     /// Duplicates taken and closed: each is dropped before the next is made.
     pub duplicated: u64,
 }
@@ -128,22 +123,22 @@ const TCP_OPTIONS: [Opt; 13] = pidfd::READABLE_TCP;
 
 impl OptionReader {
     /// The options of descriptor `fd` of `pid`, or why they cannot be read.
-    pub fn read(&mut self, pid: u32, fd: i32, record: &SocketRecord) -> Result<Options, String> {
+    pub fn read(&mut self, pid: u32, fd: i32, record: &SocketRecord) -> Result<Options, Arc<str>> {
         let process = self
             .opened
             .entry(pid)
-            .or_insert_with(|| pidfd::Process::open(pid));
+            .or_insert_with(|| pidfd::Process::open(pid).map_err(|why| Arc::from(why.to_string())));
         let process = match process {
             Ok(process) => process,
-            Err(why) => return Err(why.to_string()),
+            Err(why) => return Err(Arc::clone(why)),
         };
         let duplicate = match process.socket(fd) {
             Ok(duplicate) => duplicate,
             Err(why) => {
-                let text = why.to_string();
+                let text: Arc<str> = why.to_string().into();
                 // Every other socket of this process would be refused the same way.
                 if matches!(why, Unreadable::Denied(_) | Unreadable::Gone) {
-                    self.opened.insert(pid, Err(why));
+                    self.opened.insert(pid, Err(Arc::clone(&text)));
                 }
                 return Err(text);
             }

@@ -12,7 +12,7 @@ mod view;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
@@ -24,7 +24,7 @@ use crate::exit::{Exit, UsageError};
 use crate::sys::diag::Source;
 use crate::sys::netns::{self, NetnsId};
 use crate::sys::procfs::{self, ProcessSockets};
-use crate::sys::record::{DiagFlags, MemInfo, Proto, Shutdown, TcpState};
+use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::units::micros;
 
 pub use view::{During, SocketView, TcpView};
@@ -231,30 +231,40 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
     let here = netns::current().ok();
 
     let knobs = gather::knobs(&ctx.root);
-    let first = gather::snapshot(&ctx.root, args.port).context("reading the sockets")?;
-    let (before, second) = if args.sample_for.is_zero() {
-        (None, None)
+    // The first sample keeps only what the second is compared with, by inode.
+    let mut before = HashMap::new();
+    let first = if args.sample_for.is_zero() {
+        None
     } else {
+        let first = gather::snapshot(&ctx.root, args.port, |record| {
+            if record.inode != 0 {
+                before.insert(record.inode, gather::Before::of(&record));
+            }
+        })
+        .context("reading the sockets")?;
         std::thread::sleep(args.sample_for);
-        let second = gather::snapshot(&ctx.root, args.port).context("reading the sockets")?;
-        (Some(gather::befores(&first)), Some(second))
+        Some(first)
     };
-    let last = second.as_ref().unwrap_or(&first);
-    let window = second.as_ref().map(|s| gather::window(&first, s));
-
+    // Who holds what, then the last sample streamed through the examination: one socket at
+    // a time, however many there are.
     let walked = walk(ctx, &pids)?;
-    let Examined {
+    let mut examiner = Examiner::new(args, &walked, &knobs, &before);
+    let last = gather::snapshot(&ctx.root, args.port, |record| examiner.visit(&record))
+        .context("reading the sockets")?;
+    let window = first.as_ref().map(|first| gather::window(first, &last));
+    let Examiner {
         sockets,
         time_wait,
         tally,
-    } = examine(args, last, before.as_ref(), &walked, &knobs);
+        ..
+    } = examiner;
     let processes = process_views(&walked, &sockets, &pids, &ctx.root);
     let listeners = listener_views(&sockets);
-    let counters = match &second {
-        Some(second) => counters(&first, second),
+    let counters = match &first {
+        Some(first) => counters(first, &last),
         None => Counters::default(),
     };
-    if second.is_none() {
+    if first.is_none() {
         notes.push(
             "One snapshot (--for 0): retransmission rates, accept-queue overflows and queues \
              that do not drain need two samples and were not judged."
@@ -326,74 +336,90 @@ fn walk(ctx: &Context, pids: &[u32]) -> anyhow::Result<Vec<ProcessSockets>> {
     Ok(walked)
 }
 
-/// The examined sockets, with holders, options and changes; TIME_WAIT counted.
-struct Examined {
+/// Examines the sockets of the last sample one at a time: whether the target holds it, who
+/// does, its options (read and the duplicate closed at once), its change since the first
+/// sample; TIME_WAIT only counted.
+struct Examiner<'a> {
+    port: Option<u16>,
+    wanted: Option<HashSet<u64>>,
+    holders: HashMap<u64, Vec<gather::Hold>>,
+    before: &'a HashMap<u64, gather::Before>,
+    walked: &'a [ProcessSockets],
+    reader: gather::OptionReader,
+    /// Why a socket without a known holder has no options: the same for all of them.
+    unowned: Option<Arc<str>>,
     sockets: Vec<SocketView>,
     time_wait: u64,
     tally: rules::PortTally,
 }
 
-fn examine(
-    args: &InspectArgs,
-    last: &gather::Snapshot,
-    before: Option<&HashMap<u64, gather::Before>>,
-    walked: &[ProcessSockets],
-    knobs: &gather::Knobs,
-) -> Examined {
-    let holders = gather::holders(walked);
-    let wanted: Option<HashSet<u64>> =
-        (!args.pid.is_empty() || !args.process.is_empty()).then(|| {
-            walked
-                .iter()
-                .flat_map(|p| p.sockets.iter().map(|s| s.inode))
-                .collect()
-        });
-    let mut reader = gather::OptionReader::default();
-    let mut sockets = Vec::new();
-    let mut time_wait = 0;
-    let mut tally = rules::PortTally::new(knobs);
-    for record in &last.records {
+impl<'a> Examiner<'a> {
+    fn new(
+        args: &InspectArgs,
+        walked: &'a [ProcessSockets],
+        knobs: &gather::Knobs,
+        before: &'a HashMap<u64, gather::Before>,
+    ) -> Self {
+        let targeted = !args.pid.is_empty() || !args.process.is_empty();
+        Self {
+            port: args.port,
+            wanted: targeted.then(|| {
+                walked
+                    .iter()
+                    .flat_map(|p| p.sockets.iter().map(|s| s.inode))
+                    .collect()
+            }),
+            holders: gather::holders(walked),
+            before,
+            walked,
+            reader: gather::OptionReader::default(),
+            unowned: None,
+            sockets: Vec::new(),
+            time_wait: 0,
+            tally: rules::PortTally::new(knobs),
+        }
+    }
+
+    fn visit(&mut self, record: &SocketRecord) {
         if record.state == TcpState::TimeWait {
-            time_wait += 1;
-            tally.add(record);
-            if args.port.is_none() {
-                continue;
+            self.time_wait += 1;
+            self.tally.add(record);
+            if self.port.is_none() {
+                return;
             }
         }
-        if let Some(wanted) = &wanted
+        if let Some(wanted) = &self.wanted
             && !wanted.contains(&record.inode)
         {
-            continue;
+            return;
         }
         // Request sockets (SYN_RECV) are the listener's; they show in its queue.
         if matches!(record.state, TcpState::SynRecv | TcpState::NewSynRecv) {
-            continue;
+            return;
         }
-        let holds = holders.get(&record.inode).filter(|_| record.inode != 0);
+        let holds = self
+            .holders
+            .get(&record.inode)
+            .filter(|_| record.inode != 0);
         let mut view = SocketView::new(record, holds.map(Vec::as_slice).unwrap_or_default());
         if let Some(hold) = holds.and_then(|h| h.first()) {
-            match reader.read(hold.pid, hold.fd, record) {
-                Ok(mut options) => {
-                    options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
-                    view.options = options;
-                }
+            match self.reader.read(hold.pid, hold.fd, record) {
+                Ok(options) => view.options = options,
                 Err(reason) => view.options_unknown_reason = Some(reason),
             }
         } else {
-            view.options_unknown_reason = Some(unowned_reason(record, walked));
+            let walked = self.walked;
+            let reason = self
+                .unowned
+                .get_or_insert_with(|| unowned_reason(record, walked).into());
+            view.options_unknown_reason = Some(Arc::clone(reason));
         }
-        if view.options.bind_address_no_port.is_none() {
-            view.options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
-        }
-        if let Some(before) = before.and_then(|b| b.get(&record.inode)) {
+        // From sock_diag: known whether or not the duplicate could be read.
+        view.options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
+        if let Some(before) = self.before.get(&record.inode) {
             view.during = Some(During::between(before, record));
         }
-        sockets.push(view);
-    }
-    Examined {
-        sockets,
-        time_wait,
-        tally,
+        self.sockets.push(view);
     }
 }
 
@@ -508,7 +534,7 @@ fn process_views(
                 match &socket.options_unknown_reason {
                     None => read += 1,
                     Some(reason) => {
-                        unknown.get_or_insert_with(|| reason.clone());
+                        unknown.get_or_insert_with(|| reason.to_string());
                     }
                 }
             }
@@ -579,7 +605,3 @@ fn fail_on_name(fail_on: FailOn) -> &'static str {
         FailOn::Never => "never",
     }
 }
-
-/// Unused imports guard: the record types the views expose.
-#[allow(dead_code)]
-type Exposed = (DiagFlags, MemInfo, Shutdown, Duration);

@@ -39,7 +39,7 @@ pub struct SocketView {
     pub v6only: Option<bool>,
     pub options: Options,
     /// Why `options` are null: the privilege or ptrace policy that refused, or no holder.
-    pub options_unknown_reason: Option<String>,
+    pub options_unknown_reason: Option<Arc<str>>,
     /// What changed between the two samples; null with one snapshot or for a new socket.
     pub during: Option<During>,
 }

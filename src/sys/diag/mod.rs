@@ -411,6 +411,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn full_sockets_carry_their_flags_shutdown_and_memory() {
+        use nix::sys::socket::{setsockopt, sockopt::IpFreebind};
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        setsockopt(&socket, IpFreebind, &true).unwrap();
+        socket
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        socket.listen(3).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let query = Query {
+            with_memory: true,
+            ..on_port(port, TcpState::Listen)
+        };
+        let (records, _) = list(&query).unwrap();
+        let record = &records[0];
+        // INET_DIAG_SOCKOPT (5.10+): the flag set above, and only it.
+        let flags = record.flags.expect("this kernel sends INET_DIAG_SOCKOPT");
+        assert!(flags.freebind && !flags.transparent && !flags.bind_address_no_port);
+        assert_eq!(
+            record.shutdown,
+            Some(crate::sys::record::Shutdown::default())
+        );
+        let memory = record.memory.expect("SKMEMINFO was asked for");
+        assert!(memory.rcvbuf > 0 && memory.sndbuf > 0, "{memory:?}");
+        // The backlog travels in idiag_wqueue.
+        assert_eq!(record.send_q, 3);
+    }
+
     fn time_wait_record(query: &Query, remote: SocketAddr) -> Option<(SocketRecord, Listing)> {
         let (records, listing) = list(query).unwrap();
         let record = records.into_iter().find(|r| r.remote == remote)?;

@@ -554,10 +554,19 @@ mod tests {
     fn an_idle_connection_needs_a_keepalive_before_the_middlebox_forgets_it() {
         let ten_minutes = Duration::from_secs(600);
         let flagged = [FindingId::IdleNoKeepalive];
-        assert_eq!(ids(&[connection(ten_minutes, keepalive(false, None))]), flagged);
+        assert_eq!(
+            ids(&[connection(ten_minutes, keepalive(false, None))]),
+            flagged
+        );
         // On, but with the kernel's 2-hour default (tcp_keepalive_time 7200).
-        assert_eq!(ids(&[connection(ten_minutes, keepalive(true, None))]), flagged);
-        assert_eq!(ids(&[connection(ten_minutes, keepalive(true, Some(60)))]), []);
+        assert_eq!(
+            ids(&[connection(ten_minutes, keepalive(true, None))]),
+            flagged
+        );
+        assert_eq!(
+            ids(&[connection(ten_minutes, keepalive(true, Some(60)))]),
+            []
+        );
         // Busy connections are not judged idle.
         let busy = Duration::from_secs(5);
         assert_eq!(ids(&[connection(busy, keepalive(false, None))]), []);

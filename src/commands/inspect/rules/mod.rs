@@ -189,7 +189,11 @@ fn grouped<'a>(
             pid: s.pid,
             process: s.process.clone(),
             sockets,
-            reason: s.options_unknown_reason.clone().unwrap_or_default(),
+            reason: s
+                .options_unknown_reason
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
         });
     }
     groups.into_values().collect()
@@ -215,8 +219,9 @@ fn not_judged(v: &mut Verdicts, id: FindingId, s: &SocketView) {
         sockets: 1,
         reason: s
             .options_unknown_reason
-            .clone()
-            .unwrap_or_else(|| "the options could not be read".to_owned()),
+            .as_deref()
+            .unwrap_or("the options could not be read")
+            .to_owned(),
     });
 }
 
