@@ -484,6 +484,7 @@ fn every_json_document_carries_its_exit_code() {
         &["peer-close"],
         &["sockets", "--listening"],
         &["reuse-test"],
+        &["inspect", "--for", "0"],
     ];
     for args in runs {
         let (report, output) = common::run_json(args);
@@ -597,6 +598,47 @@ fn parses_sockets_arguments() {
     assert_eq!(a.state, [StateFilter::TimeWait, StateFilter::Established]);
     assert_eq!(a.port, Some(8080));
     assert!(a.tcp && !a.udp && a.info && a.no_processes && a.summary);
+}
+
+#[test]
+fn parses_inspect_arguments() {
+    use sockdoc::commands::args::FailOn;
+    let Command::Inspect(d) = command_of(&["inspect"]) else {
+        panic!("inspect")
+    };
+    assert!(d.port.is_none() && d.pid.is_empty() && d.process.is_empty() && !d.sockets);
+    assert_eq!(d.sample_for, Duration::from_secs(1));
+    assert_eq!(d.fail_on, FailOn::Warn);
+    let Command::Inspect(a) = command_of(&[
+        "inspect",
+        "--pid",
+        "12",
+        "--pid",
+        "34",
+        "--process",
+        "nginx",
+        "--port",
+        "8080",
+        "--for",
+        "250ms",
+        "--fail-on",
+        "advise",
+        "--sockets",
+    ]) else {
+        panic!("inspect")
+    };
+    assert_eq!(a.pid, [12, 34]);
+    assert_eq!(a.process, ["nginx"]);
+    assert_eq!(a.port, Some(8080));
+    assert_eq!(a.sample_for, Duration::from_millis(250));
+    assert_eq!(a.fail_on, FailOn::Advise);
+    assert!(a.sockets);
+    for zero in ["0", "0s", "0ms"] {
+        let Command::Inspect(z) = command_of(&["inspect", "--for", zero]) else {
+            panic!("inspect")
+        };
+        assert_eq!(z.sample_for, Duration::ZERO, "--for {zero}");
+    }
 }
 
 #[test]

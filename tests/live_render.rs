@@ -79,6 +79,28 @@ fn sockets_listing_table() {
 }
 
 #[test]
+fn inspect_port_table() {
+    // std's listener: SO_REUSEADDR on, backlog 128 (below somaxconn): one advise finding.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (text, code) = redacted_run(&["inspect", "--port", &port, "--for", "0"]);
+    assert_eq!(code, Some(0), "{text}");
+    // The owner is this test binary: its name (15 bytes of comm) carries part of cargo's hash.
+    let owner = regex::Regex::new(r"live_render[^\s(,]*").unwrap();
+    // Prose wraps before the figures are redacted, so where it wraps varies with the pid and
+    // the port: join each paragraph's continuation lines.
+    let continued = regex::Regex::new(r"\n (?:(?:Why|Fix|Reproduce):)?").unwrap();
+    let text = continued.replace_all(&text, |c: &regex::Captures| {
+        if c[0].len() > 2 {
+            c[0].to_owned()
+        } else {
+            " ".to_owned()
+        }
+    });
+    insta::assert_snapshot!(owner.replace_all(&text, "live_render"));
+}
+
+#[test]
 fn sockets_summary_table() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();

@@ -10,7 +10,6 @@ mod rules;
 mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,10 +23,11 @@ use crate::exit::{Exit, UsageError};
 use crate::sys::diag::Source;
 use crate::sys::netns::{self, NetnsId};
 use crate::sys::procfs::{self, ProcessSockets};
-use crate::sys::record::{Proto, SocketRecord, TcpState};
+use crate::sys::record::{SocketRecord, TcpState};
 use crate::units::micros;
 
-pub use view::{During, SocketView, TcpView};
+pub use view::{During, ListenerView, ProcessView, SocketView, TcpView};
+use view::{listener_views, process_views};
 
 /// What was examined.
 #[derive(Debug, Clone, Serialize)]
@@ -94,40 +94,6 @@ pub struct Counters {
     pub out_segs: Option<u64>,
     /// Udp.RcvbufErrors: datagrams dropped on a full receive buffer.
     pub udp_rcvbuf_errors: Option<u64>,
-}
-
-/// One process holding examined sockets.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProcessView {
-    pub pid: u32,
-    pub process: Arc<str>,
-    /// Its network namespace, `net:[INODE]`; null when /proc/PID/ns/net is unreadable.
-    pub netns: Option<String>,
-    /// Open descriptors, and its soft RLIMIT_NOFILE (/proc/PID/limits).
-    pub fds: Option<u64>,
-    pub fd_limit: Option<u64>,
-    pub sockets: u64,
-    pub by_state: BTreeMap<&'static str, u64>,
-    /// Sockets whose options were read through pidfd_getfd.
-    pub options_read: u64,
-    /// Why options could not be read (the privilege or ptrace policy), or null.
-    pub options_unknown_reason: Option<String>,
-    /// /proc/PID/fd could not be listed: its sockets cannot be told apart from others'.
-    pub descriptors_unreadable: bool,
-}
-
-/// A listening socket, as a per-listener summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListenerView {
-    pub pid: Option<u32>,
-    pub process: Option<Arc<str>>,
-    pub local: SocketAddr,
-    /// listen()'s backlog as the kernel keeps it (sk_max_ack_backlog), and the connections
-    /// waiting for accept() now.
-    pub backlog: Option<u32>,
-    pub queued: u32,
-    pub reuseaddr: Option<bool>,
-    pub reuseport: Option<bool>,
 }
 
 /// A finding's stable id: CI and fleet tooling key on these; never rename one.
@@ -511,65 +477,6 @@ fn unowned_reason(record: &crate::sys::record::SocketRecord, walked: &[ProcessSo
     } else {
         "no process holds it (closed, or held by a process that exited)".to_owned()
     }
-}
-
-fn process_views(
-    walked: &[ProcessSockets],
-    sockets: &[SocketView],
-    targets: &[u32],
-    root: &crate::sys::fs::Root,
-) -> Vec<ProcessView> {
-    let mut views: Vec<ProcessView> = walked
-        .iter()
-        .filter(|p| targets.contains(&p.pid) || sockets.iter().any(|s| s.pid == Some(p.pid)))
-        .map(|p| {
-            let mine = sockets.iter().filter(|s| s.pid == Some(p.pid));
-            let mut by_state = BTreeMap::new();
-            let mut count = 0;
-            let mut read = 0;
-            let mut unknown = None;
-            for socket in mine {
-                count += 1;
-                *by_state.entry(socket.state.name()).or_insert(0) += 1;
-                match &socket.options_unknown_reason {
-                    None => read += 1,
-                    Some(reason) => {
-                        unknown.get_or_insert_with(|| reason.to_string());
-                    }
-                }
-            }
-            ProcessView {
-                pid: p.pid,
-                process: Arc::clone(&p.process),
-                netns: netns::of_process(p.pid).ok().map(|id| id.to_string()),
-                fds: procfs::open_fds(root, p.pid),
-                fd_limit: procfs::open_files_limit(root, p.pid),
-                sockets: count,
-                by_state,
-                options_read: read,
-                options_unknown_reason: unknown,
-                descriptors_unreadable: p.refused,
-            }
-        })
-        .collect();
-    views.sort_by_key(|v| v.pid);
-    views
-}
-
-fn listener_views(sockets: &[SocketView]) -> Vec<ListenerView> {
-    sockets
-        .iter()
-        .filter(|s| s.proto == Proto::Tcp && s.state == TcpState::Listen)
-        .map(|s| ListenerView {
-            pid: s.pid,
-            process: s.process.clone(),
-            local: s.local,
-            backlog: s.backlog,
-            queued: s.recv_q,
-            reuseaddr: s.options.reuseaddr,
-            reuseport: s.options.reuseport,
-        })
-        .collect()
 }
 
 fn counters(first: &gather::Snapshot, second: &gather::Snapshot) -> Counters {

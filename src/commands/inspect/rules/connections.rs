@@ -60,7 +60,7 @@ pub(super) fn close_wait(exam: &Exam, v: &mut Verdicts) {
         f.evidence = format!(
             "{} holds {} in CLOSE_WAIT, {idle} of them with nothing from the peer for at least \
              {} (the longest for {}).{fd_text}",
-            example.map_or("An unknown process".to_owned(), SocketView::holder_text),
+            example.map_or("An unknown process".to_owned(), SocketView::process_text),
             count(total, "TCP socket"),
             human(CLOSE_WAIT_IDLE),
             human(Duration::from_millis(longest)),
@@ -139,7 +139,7 @@ fn nagle(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::NagleSmallWrites, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} with TCP_NODELAY off that carry traffic both ways in small segments ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "connection"),
             g.detail
         );
@@ -167,7 +167,7 @@ fn linger(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::LingerZero, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} with SO_LINGER {{on, 0 s}} ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "socket"),
             g.detail
         );
@@ -216,7 +216,7 @@ fn keepalive(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::IdleNoKeepalive, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} idle for over {} whose keepalive would not probe within {} ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "connection"),
             human(IDLE_NOTICE),
             human(MIDDLEBOX_IDLE),
@@ -253,7 +253,7 @@ fn user_timeout(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::NoUserTimeout, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} retransmitting unacknowledged data without TCP_USER_TIMEOUT ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "connection"),
             g.detail
         );
@@ -302,7 +302,7 @@ pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::StuckSender, Level::Warn, &g);
         f.evidence = format!(
             "{} has {} whose peer advertises a zero receive window{} ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "connection"),
             if sampled {
                 " and acknowledged nothing during the window"
@@ -328,7 +328,7 @@ pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::SlowReader, Level::Warn, &g);
         f.evidence = format!(
             "{} has {} whose receive queue is not being read ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "socket"),
             g.detail
         );
@@ -401,7 +401,7 @@ pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::Retransmits, Level::Warn, &g);
         f.evidence = format!(
             "{} has {} retransmitting during the {} window ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "connection"),
             human(window),
             g.detail
@@ -430,7 +430,7 @@ pub(super) fn bound_ports(exam: &Exam, v: &mut Verdicts) {
         let mut f = group_finding(FindingId::BindPinsPort, Level::Advise, &g);
         f.evidence = format!(
             "{} holds {} bound to a port but neither listening nor connected ({}).",
-            g.example.holder_text(),
+            g.example.process_text(),
             count(g.sockets, "TCP socket"),
             g.detail
         );
