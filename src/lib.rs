@@ -97,6 +97,7 @@ fn context(cli: &Cli, interactive: bool) -> Context {
         show_progress: interactive && !cli.global.json,
         root: Root::at(&cli.global.root),
         netns: cli.global.netns.clone(),
+        every_row: cli.global.json,
     }
 }
 

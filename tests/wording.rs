@@ -78,6 +78,7 @@ fn run_scenario(command: &str) -> ScenarioReport {
         show_progress: false,
         root: Root::at(&cli.global.root),
         netns: None,
+        every_row: false,
     };
     let result = match &cli.command {
         Command::Backlog(args) => backlog::run(args, &ctx),

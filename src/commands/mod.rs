@@ -37,6 +37,9 @@ pub struct Context {
     /// `--netns`, when given: the namespace sockdoc already entered (a command must not
     /// move to another one on its own).
     pub netns: Option<String>,
+    /// The output shows every row (`--json`): a command that would otherwise keep only the
+    /// rows its table needs keeps them all.
+    pub every_row: bool,
 }
 
 /// Where a command's results go. `report` implements it (tables, JSON); commands only

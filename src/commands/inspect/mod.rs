@@ -179,16 +179,7 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
     let started = Instant::now();
     let mut notes = Vec::new();
     let pids = target_pids(args, ctx)?;
-    let target = Target {
-        kind: match (args.port, pids.is_empty()) {
-            (_, false) => "process",
-            (Some(_), true) => "port",
-            (None, true) => "host",
-        },
-        port: args.port,
-        pids: pids.clone(),
-        process_names: args.process.clone(),
-    };
+    let target = target_of(args, &pids);
     let netns_entered = if ctx.netns.is_some() {
         None
     } else {
@@ -214,17 +205,21 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
     // Who holds what, then the last sample streamed through the examination: one socket at
     // a time, however many there are.
     let walked = walk(ctx, &pids)?;
-    let mut examiner = Examiner::new(args, &walked, &knobs, &before);
+    let mut examiner = Examiner::new(args, ctx, &walked, &knobs, &before);
     let last = gather::snapshot(&ctx.root, args.port, |record| examiner.visit(&record))
         .context("reading the sockets")?;
     let window = first.as_ref().map(|first| gather::window(first, &last));
     let Examiner {
         sockets,
+        examined,
+        per_process,
+        not_judged,
         time_wait,
         tally,
         ..
     } = examiner;
-    let processes = process_views(&walked, &sockets, &pids, &ctx.root);
+    let not_judged = not_judged.into_entries();
+    let processes = process_views(&walked, &per_process, &pids, &ctx.root);
     let listeners = listener_views(&sockets);
     let counters = match &first {
         Some(first) => counters(first, &last),
@@ -245,18 +240,16 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
         window,
         tally: &tally,
         host: target.kind == "host",
+        not_judged: &not_judged,
     };
     let (mut findings, not_judged) = rules::judge(&exam);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
-    let count = |level: Level| findings.iter().filter(|f| f.severity == level).count() as u64;
     let summary = Summary {
-        sockets: sockets.len() as u64,
+        sockets: examined,
         processes: processes.len() as u64,
         time_wait,
-        info: count(Level::Info),
-        advise: count(Level::Advise),
-        warn: count(Level::Warn),
         not_judged: not_judged.len() as u64,
+        ..Summary::counted(&findings)
     };
     let exit = exit_for(&findings, args.fail_on);
     let report = InspectReport {
@@ -314,7 +307,14 @@ struct Examiner<'a> {
     reader: gather::OptionReader,
     /// Why a socket without a known holder has no options: the same for all of them.
     unowned: Option<Arc<str>>,
+    /// Keep every socket (JSON, `--sockets`), or only those a rule can use.
+    keep_all: bool,
+    knobs: &'a gather::Knobs,
+    sampled: bool,
     sockets: Vec<SocketView>,
+    examined: u64,
+    per_process: HashMap<u32, view::ProcessTally>,
+    not_judged: rules::NotJudgedTally,
     time_wait: u64,
     tally: rules::PortTally,
 }
@@ -322,8 +322,9 @@ struct Examiner<'a> {
 impl<'a> Examiner<'a> {
     fn new(
         args: &InspectArgs,
+        ctx: &Context,
         walked: &'a [ProcessSockets],
-        knobs: &gather::Knobs,
+        knobs: &'a gather::Knobs,
         before: &'a HashMap<u64, gather::Before>,
     ) -> Self {
         let targeted = !args.pid.is_empty() || !args.process.is_empty();
@@ -340,7 +341,13 @@ impl<'a> Examiner<'a> {
             walked,
             reader: gather::OptionReader::default(),
             unowned: None,
+            keep_all: ctx.every_row || args.sockets,
+            knobs,
+            sampled: !args.sample_for.is_zero(),
             sockets: Vec::new(),
+            examined: 0,
+            per_process: HashMap::new(),
+            not_judged: rules::NotJudgedTally::default(),
             time_wait: 0,
             tally: rules::PortTally::new(knobs),
         }
@@ -385,7 +392,40 @@ impl<'a> Examiner<'a> {
         if let Some(before) = self.before.get(&record.inode) {
             view.during = Some(During::between(before, record));
         }
-        self.sockets.push(view);
+        self.examined += 1;
+        if let Some(pid) = view.pid {
+            self.per_process.entry(pid).or_default().add(&view);
+        }
+        self.not_judged.add(&view);
+        if self.keep_all || rules::relevant(&view, self.knobs, self.sampled) {
+            self.sockets.push(view);
+        }
+    }
+}
+
+fn target_of(args: &InspectArgs, pids: &[u32]) -> Target {
+    Target {
+        kind: match (args.port, pids.is_empty()) {
+            (_, false) => "process",
+            (Some(_), true) => "port",
+            (None, true) => "host",
+        },
+        port: args.port,
+        pids: pids.to_vec(),
+        process_names: args.process.clone(),
+    }
+}
+
+impl Summary {
+    /// The findings counted by severity; the other figures left at 0.
+    fn counted(findings: &[Finding]) -> Self {
+        let count = |level: Level| findings.iter().filter(|f| f.severity == level).count() as u64;
+        Self {
+            info: count(Level::Info),
+            advise: count(Level::Advise),
+            warn: count(Level::Warn),
+            ..Self::default()
+        }
     }
 }
 

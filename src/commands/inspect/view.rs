@@ -1,7 +1,7 @@
 //! One examined socket as the report carries it: the kernel's record, who holds it, its
 //! options, and what changed during the sampling window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -224,47 +224,55 @@ pub struct ListenerView {
     pub reuseport: Option<bool>,
 }
 
+/// What one process's examined sockets add up to, counted as they are examined.
+#[derive(Debug, Default)]
+pub(super) struct ProcessTally {
+    sockets: u64,
+    by_state: BTreeMap<&'static str, u64>,
+    read: u64,
+    unknown: Option<Arc<str>>,
+}
+
+impl ProcessTally {
+    pub fn add(&mut self, s: &SocketView) {
+        self.sockets += 1;
+        *self.by_state.entry(s.state.name()).or_insert(0) += 1;
+        match &s.options_unknown_reason {
+            None => self.read += 1,
+            Some(reason) => {
+                self.unknown.get_or_insert_with(|| Arc::clone(reason));
+            }
+        }
+    }
+}
+
+/// The processes holding examined sockets, and every target even without one.
 pub(super) fn process_views(
     walked: &[ProcessSockets],
-    sockets: &[SocketView],
+    tallies: &HashMap<u32, ProcessTally>,
     targets: &[u32],
     root: &crate::sys::fs::Root,
 ) -> Vec<ProcessView> {
-    let mut views: Vec<ProcessView> = walked
+    let empty = ProcessTally::default();
+    walked
         .iter()
-        .filter(|p| targets.contains(&p.pid) || sockets.iter().any(|s| s.pid == Some(p.pid)))
+        .filter(|p| targets.contains(&p.pid) || tallies.contains_key(&p.pid))
         .map(|p| {
-            let mine = sockets.iter().filter(|s| s.pid == Some(p.pid));
-            let mut by_state = BTreeMap::new();
-            let mut count = 0;
-            let mut read = 0;
-            let mut unknown = None;
-            for socket in mine {
-                count += 1;
-                *by_state.entry(socket.state.name()).or_insert(0) += 1;
-                match &socket.options_unknown_reason {
-                    None => read += 1,
-                    Some(reason) => {
-                        unknown.get_or_insert_with(|| reason.to_string());
-                    }
-                }
-            }
+            let tally = tallies.get(&p.pid).unwrap_or(&empty);
             ProcessView {
                 pid: p.pid,
                 process: Arc::clone(&p.process),
                 netns: netns::of_process(p.pid).ok().map(|id| id.to_string()),
                 fds: procfs::open_fds(root, p.pid),
                 fd_limit: procfs::open_files_limit(root, p.pid),
-                sockets: count,
-                by_state,
-                options_read: read,
-                options_unknown_reason: unknown,
+                sockets: tally.sockets,
+                by_state: tally.by_state.clone(),
+                options_read: tally.read,
+                options_unknown_reason: tally.unknown.as_deref().map(str::to_owned),
                 descriptors_unreadable: p.refused,
             }
         })
-        .collect();
-    views.sort_by_key(|v| v.pid);
-    views
+        .collect()
 }
 
 pub(super) fn listener_views(sockets: &[SocketView]) -> Vec<ListenerView> {

@@ -126,16 +126,7 @@ fn established(s: &SocketView) -> bool {
 }
 
 fn nagle(exam: &Exam, v: &mut Verdicts) {
-    for g in grouped(exam, v, FindingId::NagleSmallWrites, true, |s| {
-        if !established(s) || s.options.nodelay != Some(false) || s.options.cork == Some(true) {
-            return None;
-        }
-        let (average, mss) = small_writes(s)?;
-        Some(format!(
-            "e.g. {} → {}: {average} bytes per data segment on average against an MSS of {mss}",
-            s.local, s.remote
-        ))
-    }) {
+    for g in grouped(exam, true, nagle_detail) {
         let mut f = group_finding(FindingId::NagleSmallWrites, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} with TCP_NODELAY off that carry traffic both ways in small segments ({}).",
@@ -158,12 +149,7 @@ fn nagle(exam: &Exam, v: &mut Verdicts) {
 }
 
 fn linger(exam: &Exam, v: &mut Verdicts) {
-    for g in grouped(exam, v, FindingId::LingerZero, true, |s| {
-        (s.proto == Proto::Tcp
-            && s.options.linger_on == Some(true)
-            && s.options.linger_s == Some(0))
-        .then(|| format!("e.g. {} ({})", s.local, s.state))
-    }) {
+    for g in grouped(exam, true, linger_detail) {
         let mut f = group_finding(FindingId::LingerZero, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} with SO_LINGER {{on, 0 s}} ({}).",
@@ -187,32 +173,7 @@ fn linger(exam: &Exam, v: &mut Verdicts) {
 
 fn keepalive(exam: &Exam, v: &mut Verdicts) {
     let default_idle = exam.knobs.keepalive_time_s;
-    for g in grouped(exam, v, FindingId::IdleNoKeepalive, true, |s| {
-        if !established(s) {
-            return None;
-        }
-        let idle = idle_for(s)?;
-        let probe_after = match s.options.keepalive {
-            Some(false) => None,
-            Some(true) => Some(s.options.keepalive_idle_s.or(default_idle)?),
-            None => return None,
-        };
-        let late = probe_after.is_none_or(|after| after > MIDDLEBOX_IDLE.as_secs());
-        late.then(|| match probe_after {
-            None => format!(
-                "e.g. {} → {} idle for {}, keepalive off",
-                s.local,
-                s.remote,
-                human(idle)
-            ),
-            Some(after) => format!(
-                "e.g. {} → {} idle for {}, first keepalive probe after {after} s",
-                s.local,
-                s.remote,
-                human(idle)
-            ),
-        })
-    }) {
+    for g in grouped(exam, true, |s| keepalive_detail(s, default_idle)) {
         let mut f = group_finding(FindingId::IdleNoKeepalive, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} idle for over {} whose keepalive would not probe within {} ({}).",
@@ -239,17 +200,7 @@ fn keepalive(exam: &Exam, v: &mut Verdicts) {
 }
 
 fn user_timeout(exam: &Exam, v: &mut Verdicts) {
-    for g in grouped(exam, v, FindingId::NoUserTimeout, true, |s| {
-        (established(s) && backing_off(s) && s.options.user_timeout_ms == Some(0)).then(|| {
-            format!(
-                "e.g. {} → {}: {} unacknowledged, retransmission backoff {}",
-                s.local,
-                s.remote,
-                human_size(u64::from(s.send_q)),
-                s.tcp.and_then(|t| t.backoff).unwrap_or(0)
-            )
-        })
-    }) {
+    for g in grouped(exam, true, user_timeout_detail) {
         let mut f = group_finding(FindingId::NoUserTimeout, Level::Advise, &g);
         f.evidence = format!(
             "{} has {} retransmitting unacknowledged data without TCP_USER_TIMEOUT ({}).",
@@ -275,30 +226,7 @@ fn user_timeout(exam: &Exam, v: &mut Verdicts) {
 
 pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
     let sampled = exam.window.is_some();
-    for g in grouped(exam, v, FindingId::StuckSender, false, |s| {
-        // Only a synchronized connection has a window to wait on (a SYN_SENT socket's send
-        // queue is its SYN, and it has no window yet).
-        let can_send = matches!(s.state, TcpState::Established | TcpState::CloseWait);
-        if s.proto != Proto::Tcp || !can_send || s.send_q == 0 {
-            return None;
-        }
-        let zero_window = s.timer == Some(Timer::ZeroWindowProbe)
-            || s.tcp.and_then(|t| t.snd_wnd_bytes) == Some(0);
-        // During the window: nothing acknowledged while data waited.
-        let stalled = s
-            .during
-            .is_some_and(|d| d.send_q_before > 0 && d.bytes_acked == Some(0));
-        (zero_window && (!sampled || stalled)).then(|| {
-            format!(
-                "e.g. {} → {}: {} waiting to be sent, the peer's window 0, {} zero-window \
-                 probes unanswered by data",
-                s.local,
-                s.remote,
-                human_size(u64::from(s.send_q)),
-                s.tcp.and_then(|t| t.probes).unwrap_or(0)
-            )
-        })
-    }) {
+    for g in grouped(exam, false, |s| stuck_detail(s, sampled)) {
         let mut f = group_finding(FindingId::StuckSender, Level::Warn, &g);
         f.evidence = format!(
             "{} has {} whose peer advertises a zero receive window{} ({}).",
@@ -322,9 +250,7 @@ pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
         f.reproduce = Some("sockdoc partial-send".to_owned());
         v.findings.push(f);
     }
-    for g in grouped(exam, v, FindingId::SlowReader, false, |s| {
-        slow_reader(s, sampled)
-    }) {
+    for g in grouped(exam, false, |s| slow_reader(s, sampled)) {
         let mut f = group_finding(FindingId::SlowReader, Level::Warn, &g);
         f.evidence = format!(
             "{} has {} whose receive queue is not being read ({}).",
@@ -343,7 +269,7 @@ pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
     }
 }
 
-fn slow_reader(s: &SocketView, sampled: bool) -> Option<String> {
+pub(super) fn slow_reader(s: &SocketView, sampled: bool) -> Option<String> {
     if s.state == TcpState::Listen {
         return None;
     }
@@ -382,22 +308,7 @@ fn slow_reader(s: &SocketView, sampled: bool) -> Option<String> {
 
 pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
     let Some(window) = exam.window else { return };
-    for g in grouped(exam, v, FindingId::Retransmits, false, |s| {
-        let d = s.during?;
-        let (retrans, segs) = (d.retransmits?, d.data_segs_out?);
-        if retrans < RETRANS_MIN || segs == 0 {
-            return None;
-        }
-        let share = f64::from(retrans) / f64::from(segs);
-        (share >= RETRANS_WARN_SHARE).then(|| {
-            format!(
-                "e.g. {} → {}: {retrans} of {segs} data segments retransmitted ({:.1}%)",
-                s.local,
-                s.remote,
-                share * 100.0
-            )
-        })
-    }) {
+    for g in grouped(exam, false, retransmits_detail) {
         let mut f = group_finding(FindingId::Retransmits, Level::Warn, &g);
         f.evidence = format!(
             "{} has {} retransmitting during the {} window ({}).",
@@ -420,13 +331,7 @@ pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
 }
 
 pub(super) fn bound_ports(exam: &Exam, v: &mut Verdicts) {
-    for g in grouped(exam, v, FindingId::BindPinsPort, false, |s| {
-        (s.proto == Proto::Tcp
-            && s.state == TcpState::Close
-            && s.local.port() != 0
-            && s.pid.is_some())
-        .then(|| format!("e.g. {}", s.local))
-    }) {
+    for g in grouped(exam, false, bound_detail) {
         let mut f = group_finding(FindingId::BindPinsPort, Level::Advise, &g);
         f.evidence = format!(
             "{} holds {} bound to a port but neither listening nor connected ({}).",
@@ -477,12 +382,116 @@ pub(super) fn port_budget(exam: &Exam, v: &mut Verdicts) {
     v.findings.push(f);
 }
 
+// The per-socket verdicts: `Some(detail)` when the socket shows the problem.
+
+pub(super) fn nagle_detail(s: &SocketView) -> Option<String> {
+    if !established(s) || s.options.nodelay != Some(false) || s.options.cork == Some(true) {
+        return None;
+    }
+    let (average, mss) = small_writes(s)?;
+    Some(format!(
+        "e.g. {} → {}: {average} bytes per data segment on average against an MSS of {mss}",
+        s.local, s.remote
+    ))
+}
+
+pub(super) fn linger_detail(s: &SocketView) -> Option<String> {
+    (s.proto == Proto::Tcp && s.options.linger_on == Some(true) && s.options.linger_s == Some(0))
+        .then(|| format!("e.g. {} ({})", s.local, s.state))
+}
+
+pub(super) fn keepalive_detail(s: &SocketView, default_idle: Option<u64>) -> Option<String> {
+    if !established(s) {
+        return None;
+    }
+    let idle = idle_for(s)?;
+    let probe_after = match s.options.keepalive {
+        Some(false) => None,
+        Some(true) => Some(s.options.keepalive_idle_s.or(default_idle)?),
+        None => return None,
+    };
+    let late = probe_after.is_none_or(|after| after > MIDDLEBOX_IDLE.as_secs());
+    late.then(|| match probe_after {
+        None => format!(
+            "e.g. {} → {} idle for {}, keepalive off",
+            s.local,
+            s.remote,
+            human(idle)
+        ),
+        Some(after) => format!(
+            "e.g. {} → {} idle for {}, first keepalive probe after {after} s",
+            s.local,
+            s.remote,
+            human(idle)
+        ),
+    })
+}
+
+pub(super) fn user_timeout_detail(s: &SocketView) -> Option<String> {
+    (established(s) && backing_off(s) && s.options.user_timeout_ms == Some(0)).then(|| {
+        format!(
+            "e.g. {} → {}: {} unacknowledged, retransmission backoff {}",
+            s.local,
+            s.remote,
+            human_size(u64::from(s.send_q)),
+            s.tcp.and_then(|t| t.backoff).unwrap_or(0)
+        )
+    })
+}
+
+pub(super) fn stuck_detail(s: &SocketView, sampled: bool) -> Option<String> {
+    // Only a synchronized connection has a window to wait on (a SYN_SENT socket's send
+    // queue is its SYN, and it has no window yet).
+    let can_send = matches!(s.state, TcpState::Established | TcpState::CloseWait);
+    if s.proto != Proto::Tcp || !can_send || s.send_q == 0 {
+        return None;
+    }
+    let zero_window =
+        s.timer == Some(Timer::ZeroWindowProbe) || s.tcp.and_then(|t| t.snd_wnd_bytes) == Some(0);
+    // During the window: nothing acknowledged while data waited.
+    let stalled = s
+        .during
+        .is_some_and(|d| d.send_q_before > 0 && d.bytes_acked == Some(0));
+    (zero_window && (!sampled || stalled)).then(|| {
+        format!(
+            "e.g. {} → {}: {} waiting to be sent, the peer's window 0, {} zero-window \
+                 probes unanswered by data",
+            s.local,
+            s.remote,
+            human_size(u64::from(s.send_q)),
+            s.tcp.and_then(|t| t.probes).unwrap_or(0)
+        )
+    })
+}
+
+pub(super) fn retransmits_detail(s: &SocketView) -> Option<String> {
+    let d = s.during?;
+    let (retrans, segs) = (d.retransmits?, d.data_segs_out?);
+    if retrans < RETRANS_MIN || segs == 0 {
+        return None;
+    }
+    let share = f64::from(retrans) / f64::from(segs);
+    (share >= RETRANS_WARN_SHARE).then(|| {
+        format!(
+            "e.g. {} → {}: {retrans} of {segs} data segments retransmitted ({:.1}%)",
+            s.local,
+            s.remote,
+            share * 100.0
+        )
+    })
+}
+
+pub(super) fn bound_detail(s: &SocketView) -> Option<String> {
+    (s.proto == Proto::Tcp && s.state == TcpState::Close && s.local.port() != 0 && s.pid.is_some())
+        .then(|| format!("e.g. {}", s.local))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use super::super::{Exam, PortTally, judge};
+    use super::super::{Exam, NotJudgedTally, PortTally, judge};
     use crate::commands::inspect::gather::{Hold, Knobs};
     use crate::commands::inspect::{Counters, FindingId, Options, SocketView};
     use crate::sys::record::{Proto, SocketRecord, TcpState, Timer};
@@ -538,6 +547,7 @@ mod tests {
             window: None,
             tally: &PortTally::new(&knobs),
             host: false,
+            not_judged: &[],
         };
         judge(&exam).0.into_iter().map(|f| f.id).collect()
     }
@@ -577,6 +587,9 @@ mod tests {
         let mut view = connection(Duration::from_secs(600), Options::default());
         view.options_unknown_reason = Some("needs ptrace".into());
         let knobs = Knobs::default();
+        let mut tally = NotJudgedTally::default();
+        tally.add(&view);
+        let not_judged = tally.into_entries();
         let sockets = [view];
         let exam = Exam {
             sockets: &sockets,
@@ -586,6 +599,7 @@ mod tests {
             window: None,
             tally: &PortTally::new(&knobs),
             host: false,
+            not_judged: &not_judged,
         };
         let (findings, not_judged) = judge(&exam);
         assert!(findings.is_empty());

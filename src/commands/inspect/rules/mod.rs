@@ -94,6 +94,8 @@ pub(super) struct Exam<'a> {
     pub tally: &'a PortTally,
     /// The whole namespace was examined (namespace-wide findings apply).
     pub host: bool,
+    /// Option rules that could not judge sockets (counted as they were examined).
+    pub not_judged: &'a [NotJudged],
 }
 
 #[derive(Default)]
@@ -114,7 +116,9 @@ pub(super) fn judge(exam: &Exam) -> (Vec<Finding>, Vec<NotJudged>) {
     if exam.host {
         connections::port_budget(exam, &mut v);
     }
-    (v.findings, merged(v.not_judged))
+    let mut not_judged = v.not_judged;
+    not_judged.extend(exam.not_judged.iter().cloned());
+    (v.findings, merged(not_judged))
 }
 
 /// One "not judged" line per rule, holder and reason, however many sockets it covers.
@@ -160,18 +164,13 @@ struct Group<'a> {
 
 fn grouped<'a>(
     exam: &'a Exam,
-    v: &mut Verdicts,
-    id: FindingId,
     needs_options: bool,
     mut judge: impl FnMut(&'a SocketView) -> Option<String>,
 ) -> Vec<Group<'a>> {
     let mut groups: BTreeMap<Option<u32>, Group> = BTreeMap::new();
-    let mut unknown: BTreeMap<Option<u32>, (u64, &SocketView)> = BTreeMap::new();
     for s in exam.sockets {
+        // Counted as "not judged" when it was examined (`NotJudgedTally`).
         if needs_options && s.options_unknown_reason.is_some() {
-            if judge_without_options(id, s) {
-                unknown.entry(s.pid).or_insert((0, s)).0 += 1;
-            }
             continue;
         }
         if let Some(detail) = judge(s) {
@@ -183,20 +182,68 @@ fn grouped<'a>(
             group.sockets += 1;
         }
     }
-    for (_, (sockets, s)) in unknown {
-        v.not_judged.push(NotJudged {
-            id,
-            pid: s.pid,
-            process: s.process.clone(),
-            sockets,
-            reason: s
-                .options_unknown_reason
-                .as_deref()
-                .unwrap_or_default()
-                .to_owned(),
-        });
-    }
     groups.into_values().collect()
+}
+
+/// The rules that need a socket's options, counted per holder for sockets whose options
+/// could not be read, as each socket is examined (most such sockets are not kept).
+#[derive(Default)]
+pub(super) struct NotJudgedTally {
+    entries: Vec<NotJudged>,
+}
+
+impl NotJudgedTally {
+    pub fn add(&mut self, s: &SocketView) {
+        let Some(reason) = &s.options_unknown_reason else {
+            return;
+        };
+        for id in [
+            FindingId::NagleSmallWrites,
+            FindingId::LingerZero,
+            FindingId::IdleNoKeepalive,
+            FindingId::NoUserTimeout,
+        ] {
+            if !judge_without_options(id, s) {
+                continue;
+            }
+            match self
+                .entries
+                .iter_mut()
+                .find(|e| e.id == id && e.pid == s.pid && *e.reason == **reason)
+            {
+                Some(entry) => entry.sockets += 1,
+                None => self.entries.push(NotJudged {
+                    id,
+                    pid: s.pid,
+                    process: s.process.clone(),
+                    sockets: 1,
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+    }
+
+    pub fn into_entries(self) -> Vec<NotJudged> {
+        self.entries
+    }
+}
+
+/// Whether any rule could use this socket. The examination keeps only these (unless the
+/// output lists every socket), so its memory does not grow with the sockets nothing is wrong
+/// with.
+pub(super) fn relevant(s: &SocketView, knobs: &Knobs, sampled: bool) -> bool {
+    use connections as c;
+    let tcp = s.proto == Proto::Tcp;
+    (tcp && matches!(s.state, TcpState::Listen | TcpState::CloseWait))
+        || c::bound_detail(s).is_some()
+        || c::stuck_detail(s, sampled).is_some()
+        || c::slow_reader(s, sampled).is_some()
+        || c::retransmits_detail(s).is_some()
+        || (s.options_unknown_reason.is_none()
+            && (c::nagle_detail(s).is_some()
+                || c::linger_detail(s).is_some()
+                || c::keepalive_detail(s, knobs.keepalive_time_s).is_some()
+                || c::user_timeout_detail(s).is_some()))
 }
 
 /// Whether a socket whose options are unknown is one the rule would have looked at.
