@@ -7,10 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::args::{
-    BacklogArgs, InspectArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, SocketsArgs,
-    SockoptArgs, SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
+    BacklogArgs, CheckArgs, InspectArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs,
+    SocketsArgs, SockoptArgs, SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
 };
-use crate::report::ColorWhen;
+use crate::report::{ColorWhen, Format};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,9 +38,25 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Print exactly one JSON document on stdout instead of tables
+    /// Print exactly one JSON document on stdout instead of tables (--format json)
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Output format: table, json, junit, github, prometheus (check, inspect, sysctl-advice),
+    /// conf (sysctl-advice)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        hide_possible_values = true
+    )]
+    pub format: Option<Format>,
+
+    /// Write the output to FILE instead of stdout, atomically (a temporary file in the same
+    /// directory, renamed over FILE once complete: a reader never sees a partial file)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 
     /// When to colour the output: auto (a terminal, and NO_COLOR unset), always, never
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
@@ -184,6 +200,30 @@ pub enum Command {
             sockdoc inspect --json | jq '.findings[] | {id, severity, evidence}'"
     )]
     Inspect(InspectArgs),
+
+    /// One run for CI and fleets: kernel self-test, sysctl and live-socket checks, with severities
+    #[command(
+        long_about = "Runs, in one process, every check sockdoc has: the kernel self-test (the bind-rule \
+            matrix and the lessons' experiments, each measurement against what Linux documents, and a \
+            short Nagle stall measurement), sysctl-advice's findings for --role, and inspect's findings \
+            for the host or the targets (--port, --pid, --process; --netns for a container) — plus a \
+            project's own expectations from ./sockdoc.toml or --config FILE (thresholds, required \
+            listener options, sysctl values). Each check has a stable id (kernel.bind.…, sysctl.…, \
+            inspect.…, config.…), a severity (info, advise, warn) and the fix.\n\n\
+            --format junit | github | prometheus writes what CI systems and node_exporter's textfile \
+            collector read; --output FILE writes it atomically.\n\n\
+            Exit codes: 0 no check failed at --fail-on (default warn) or above; 1 one did; 2 bad usage \
+            or a bad config (file, line and key named); 3 could not run.",
+        after_long_help = "Examples:\n  \
+            sockdoc check                                   # everything, for this host\n  \
+            sockdoc check --format junit --output sockdoc.xml   # CI: a JUnit report\n  \
+            sockdoc check --format github                   # CI: GitHub Actions annotations\n  \
+            sockdoc check --format prometheus --output /var/lib/prometheus/node-exporter/sockdoc.prom\n  \
+            sockdoc check --only sysctl --fail-on advise    # just the sysctls, stricter\n  \
+            sockdoc check --skip kernel.nagle --port 8080   # no Nagle timing; inspect port 8080\n  \
+            sockdoc check --print-config > sockdoc.toml     # a template of the project's expectations"
+    )]
+    Check(CheckArgs),
 
     /// Open a socket, set options, and read back what the kernel really applied
     #[command(

@@ -37,31 +37,48 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Runs the command, prints its report (or the error, once) and returns the exit code.
 pub fn run(cli: &Cli) -> Exit {
     let stdout = io::stdout();
+    let to_file = cli.global.output.is_some();
+    // A file gets the pipe's layout: no colour, COLUMNS or 100 columns.
+    let terminal = stdout.is_terminal() && !to_file;
     let width = report::output_width(
         std::env::var("COLUMNS").ok().as_deref(),
-        report::terminal_columns(&stdout),
+        if to_file {
+            None
+        } else {
+            report::terminal_columns(&stdout)
+        },
     );
-    let style = Style::decide(
-        cli.global.color,
-        stdout.is_terminal(),
-        no_color_env(),
-        width,
-    );
-    let format = if cli.global.json {
+    let style = Style::decide(cli.global.color, terminal, no_color_env(), width);
+    let chosen = output_format(cli);
+    let format = chosen.as_ref().copied().unwrap_or(if cli.global.json {
         Format::Json
     } else {
         Format::Table
-    };
+    });
     let context = context(cli, style.interactive);
-    let mut buffer = BufWriter::with_capacity(OUTPUT_BUFFER, output_file(&stdout));
+    let mut destination = match Destination::open(cli.global.output.as_deref(), &stdout) {
+        Ok(destination) => destination,
+        Err(error) => {
+            let exit = exit::for_error(&error);
+            eprintln!(
+                "{}",
+                report::error_text(&format!("sockdoc: error: {error:#}"))
+            );
+            return exit;
+        }
+    };
+    let mut buffer = BufWriter::with_capacity(OUTPUT_BUFFER, destination.writer());
     let mut writer = report::Writer::new(cli.command.name(), format, style, &mut buffer);
     // First, from the main thread: every thread started later starts in the namespace.
-    let result = cli
-        .global
-        .netns
-        .as_deref()
-        .map_or(Ok(()), sys::netns::enter)
-        .map_err(anyhow::Error::from)
+    let result = chosen
+        .map(|_| ())
+        .and_then(|()| {
+            cli.global
+                .netns
+                .as_deref()
+                .map_or(Ok(()), sys::netns::enter)
+                .map_err(anyhow::Error::from)
+        })
         .and_then(|()| dispatch(&cli.command, &context, &mut writer));
     let exit = match result {
         Ok(exit) => exit,
@@ -79,13 +96,133 @@ pub fn run(cli: &Cli) -> Exit {
         }
     };
     drop(writer);
-    match buffer.flush() {
+    let flushed = buffer.flush();
+    drop(buffer);
+    let exit = match flushed {
         // The command still earned its exit code when the reader closed the pipe.
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
             eprintln!("sockdoc: error: writing the output: {error}");
             exit.max(Exit::CannotRun)
         }
         _ => exit,
+    };
+    // A report (findings or not) replaces the file; a run that failed leaves it as it was.
+    match destination.finish(exit <= Exit::Finding) {
+        Ok(()) => exit,
+        Err(error) => {
+            eprintln!("sockdoc: error: writing the output: {error:#}");
+            exit.max(Exit::CannotRun)
+        }
+    }
+}
+
+/// `--format`, or `--json`; a format the command does not have is a usage error naming the
+/// ones it has.
+fn output_format(cli: &Cli) -> anyhow::Result<Format> {
+    let format = match (cli.global.format, cli.global.json) {
+        (Some(format), true) if format != Format::Json => {
+            return Err(exit::UsageError(format!(
+                "--json and --format {} disagree: --json means --format json; give one",
+                format.name()
+            ))
+            .into());
+        }
+        (Some(format), _) => format,
+        (None, true) => Format::Json,
+        (None, false) => Format::Table,
+    };
+    let has = formats(&cli.command);
+    if has.contains(&format) {
+        Ok(format)
+    } else {
+        let names: Vec<&str> = has.iter().map(|f| f.name()).collect();
+        Err(exit::UsageError(format!(
+            "--format {}: sockdoc {} writes {}",
+            format.name(),
+            cli.command.name(),
+            names.join(", ")
+        ))
+        .into())
+    }
+}
+
+/// The formats each command writes: every one has a table and JSON; the reports made of
+/// checks also go to JUnit, GitHub annotations and Prometheus; sysctl-advice also writes a
+/// sysctl.d snippet.
+fn formats(command: &Command) -> &'static [Format] {
+    use Format::{Conf, Github, Json, Junit, Prometheus, Table};
+    match command {
+        Command::Check(_) | Command::Inspect(_) => &[Table, Json, Junit, Github, Prometheus],
+        Command::SysctlAdvice(_) => &[Table, Json, Conf, Junit, Github, Prometheus],
+        _ => &[Table, Json],
+    }
+}
+
+/// Where the output goes: stdout, or (`--output FILE`) a temporary file in FILE's directory
+/// that replaces FILE by rename(2) once complete, so a reader (node_exporter's textfile
+/// collector) never sees a partial file.
+enum Destination {
+    Stdout(Option<Box<dyn Write>>),
+    File {
+        temp: tempfile::NamedTempFile,
+        path: std::path::PathBuf,
+    },
+}
+
+impl Destination {
+    fn open(path: Option<&std::path::Path>, stdout: &io::Stdout) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::Stdout(Some(output_file(stdout))));
+        };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".sockdoc-")
+            // Readable by a collector running as another user, as a plain file would be.
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(dir)
+            .map_err(|error| {
+                let text = format!(
+                    "--output {}: cannot create a file in {}: {}",
+                    path.display(),
+                    dir.display(),
+                    sys::error::os_text(&error)
+                );
+                if error.kind() == io::ErrorKind::NotFound {
+                    anyhow::Error::from(exit::UsageError(text))
+                } else {
+                    anyhow::anyhow!(text)
+                }
+            })?;
+        Ok(Self::File {
+            temp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn writer(&mut self) -> Box<dyn Write> {
+        match self {
+            Self::Stdout(out) => out.take().unwrap_or_else(|| Box::new(io::stdout())),
+            Self::File { temp, .. } => match temp.as_file().try_clone() {
+                Ok(file) => Box::new(file),
+                Err(_) => Box::new(io::sink()),
+            },
+        }
+    }
+
+    /// Puts the file in place when `keep`; otherwise the temporary file is removed.
+    fn finish(self, keep: bool) -> anyhow::Result<()> {
+        match self {
+            Self::File { temp, path } if keep => {
+                temp.as_file().sync_all()?;
+                temp.persist(&path)
+                    .map_err(|e| anyhow::anyhow!("--output {}: {}", path.display(), e.error))?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -105,8 +242,8 @@ fn context(cli: &Cli, interactive: bool) -> Context {
 /// earned.
 fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
     use commands::{
-        backlog, boxed, inspect, nagle, partial_send, peer_close, reuse_test, sockets, sockopt,
-        sysctl_advice, timeouts, udp,
+        backlog, boxed, check, inspect, nagle, partial_send, peer_close, reuse_test, sockets,
+        sockopt, sysctl_advice, timeouts, udp,
     };
     let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
     commands::check_root(command.name(), &ctx.root, reads_saved_tree)?;
@@ -122,6 +259,7 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         Command::PeerClose(args) => boxed(peer_close::run(args, ctx)?, Report::Scenario),
         Command::Timeouts(args) => boxed(timeouts::run(args, ctx)?, Report::Scenario),
         Command::Inspect(args) => boxed(inspect::run(args, ctx)?, Report::Inspect),
+        Command::Check(args) => boxed(check::run(args, ctx)?, Report::Check),
     };
     out.report(&report, exit)?;
     Ok(exit)

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use predicates::prelude::*;
 use sockdoc::cli::{Cli, Command};
-use sockdoc::commands::args::{AdviceFormat, NodelayMode, Role, StateFilter};
-use sockdoc::report::ColorWhen;
+use sockdoc::commands::args::{NodelayMode, Role, StateFilter};
+use sockdoc::report::{ColorWhen, Format};
 
 use common::sockdoc;
 
@@ -553,23 +553,45 @@ fn parses_sysctl_advice_arguments() {
     let Command::SysctlAdvice(d) = command_of(&["sysctl-advice"]) else {
         panic!("sysctl-advice")
     };
-    assert_eq!(
-        (d.role, d.format, d.check),
-        (Role::Both, AdviceFormat::Table, false)
-    );
-    let Command::SysctlAdvice(a) = command_of(&[
+    assert_eq!((d.role, d.check), (Role::Both, false));
+    // --format is global now; `sysctl-advice --format conf` reads as before.
+    let cli = Cli::try_parse_from([
+        "sockdoc",
         "sysctl-advice",
         "--role",
         "server",
         "--format",
         "conf",
         "--check",
-    ]) else {
+    ])
+    .unwrap();
+    let Command::SysctlAdvice(a) = &cli.command else {
         panic!("sysctl-advice")
     };
+    assert_eq!((a.role, a.check), (Role::Server, true));
+    assert_eq!(cli.global.format, Some(Format::Conf));
+}
+
+#[test]
+fn a_format_the_command_does_not_write_is_a_usage_error_naming_its_formats() {
+    let output = sockdoc()
+        .args(["nagle", "--format", "junit"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--format junit") && stderr.contains("table, json"),
+        "{stderr}"
+    );
+    let output = sockdoc()
+        .args(["sysctl-advice", "--json", "--format", "conf"])
+        .output()
+        .unwrap();
     assert_eq!(
-        (a.role, a.format, a.check),
-        (Role::Server, AdviceFormat::Conf, true)
+        output.status.code(),
+        Some(2),
+        "--json and --format conf disagree"
     );
 }
 

@@ -154,23 +154,11 @@ pub enum Role {
     Both,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AdviceFormat {
-    /// A table of findings, then the config lint
-    Table,
-    /// A ready-to-drop /etc/sysctl.d/ snippet, one comment per line
-    Conf,
-}
-
 #[derive(Debug, Args)]
 pub struct SysctlAdviceArgs {
     /// What this host mostly does; suggested values differ
     #[arg(long, value_enum, default_value_t = Role::Both, value_name = "ROLE")]
     pub role: Role,
-
-    /// Output format when --json is not given
-    #[arg(long, value_enum, default_value_t = AdviceFormat::Table, value_name = "FORMAT")]
-    pub format: AdviceFormat,
 
     /// Exit 1 when any finding is at `advise` or `warn` (a CI smoke check)
     #[arg(long)]
@@ -475,4 +463,50 @@ fn parse_sample_window(text: &str) -> Result<Duration, String> {
             why_min: "the two samples are taken whole milliseconds apart; 0 takes one snapshot",
         },
     )
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Exit 1 when a check fails at this level or above [default: warn, or fail_on in the
+    /// config]
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+
+    /// Leave out a check: a group (kernel, sysctl, inspect, config), an id, or an id prefix
+    /// ending at a dot (kernel.bind); repeatable
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
+
+    /// Run only these (same names as --skip); repeatable
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+
+    /// The project's expectations [default: ./sockdoc.toml when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Print a commented sockdoc.toml template and exit
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// What this host mostly does, for the sysctl checks
+    #[arg(long, value_enum, default_value_t = Role::Both, value_name = "ROLE")]
+    pub role: Role,
+
+    /// Inspect only the sockets on this local port (default: the whole host)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Inspect only this process's sockets; repeatable
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Vec<u32>,
+
+    /// Inspect only the processes with this name; repeatable
+    #[arg(long, value_name = "NAME")]
+    pub process: Vec<String>,
+
+    /// Sample the inspected sockets twice, this long apart (rates need it); 0 takes one
+    /// snapshot, which keeps the whole check under a second
+    #[arg(long = "for", allow_hyphen_values = true, default_value = "0", value_parser = parse_sample_window, value_name = "DURATION")]
+    pub sample_for: Duration,
 }

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod backlog;
+pub mod check;
 pub mod inspect;
 pub mod nagle;
 pub mod partial_send;
@@ -61,6 +62,7 @@ pub enum Report {
     Sockopt(Box<sockopt::SockoptReport>),
     Scenario(Box<scenario::ScenarioReport>),
     Inspect(Box<inspect::InspectReport>),
+    Check(Box<check::CheckReport>),
 }
 
 /// A command's report, boxed into its `Report` variant.

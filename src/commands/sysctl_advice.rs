@@ -34,7 +34,7 @@ use self::era::KernelEra;
 use self::judge::Judge;
 use self::live::Live;
 use super::Context;
-use crate::commands::args::{AdviceFormat, Role, SysctlAdviceArgs};
+use crate::commands::args::{Role, SysctlAdviceArgs};
 use crate::exit::Exit;
 use crate::sys::diag::Source;
 use crate::sys::fs::Root;
@@ -72,9 +72,6 @@ pub struct SysctlReport {
     pub check: bool,
     pub notes: Vec<String>,
     pub elapsed_us: u64,
-    /// `--format`: how the non-JSON renderer prints this report.
-    #[serde(skip)]
-    pub format: AdviceFormat,
 }
 
 pub use super::severity::Level;
@@ -368,7 +365,6 @@ pub fn run(args: &SysctlAdviceArgs, ctx: &Context) -> anyhow::Result<(SysctlRepo
         check: args.check,
         notes,
         elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        format: args.format,
     };
     Ok((report, exit))
 }

@@ -1,6 +1,8 @@
 //! Rendering only: reports arrive as plain data and leave as a table or one JSON document.
 //! Nothing here touches a socket.
 
+pub mod check;
+pub mod checks;
 pub mod inspect;
 pub mod json;
 pub mod nagle;
@@ -29,10 +31,29 @@ pub enum ColorWhen {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `--format`: how a report leaves sockdoc. Every command has `table` and `json`; the others
+/// belong to the commands whose reports are checks (`lib.rs` says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Format {
+    /// Tables and prose for a person (the default)
     Table,
+    /// Exactly one JSON document (the same as --json)
     Json,
+    /// JUnit XML: one <testsuite> per group, one <testcase> per check (GitLab, Jenkins)
+    Junit,
+    /// GitHub Actions workflow annotations, and a Markdown summary into $GITHUB_STEP_SUMMARY
+    Github,
+    /// Prometheus text format for node_exporter's textfile collector
+    Prometheus,
+    /// A ready-to-drop /etc/sysctl.d/ snippet (sysctl-advice)
+    Conf,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// How output looks, decided once from the terminal, `--color`, NO_COLOR and COLUMNS.
@@ -175,7 +196,25 @@ impl Output for Writer<'_> {
                 Report::Sockopt(r) => sockopt::render(r, self.style, out),
                 Report::Scenario(r) => scenario::render(r, self.style, out),
                 Report::Inspect(r) => inspect::render(r, self.style, out),
+                Report::Check(r) => check::render(r, self.style, out),
             },
+            Format::Conf => match report {
+                Report::SysctlAdvice(r) => sysctl_advice::conf(r, out),
+                _ => Err(unsupported(self.command, self.format)),
+            },
+            Format::Junit | Format::Github | Format::Prometheus => {
+                let Some(set) = checks::of(report) else {
+                    return Err(unsupported(self.command, self.format));
+                };
+                match self.format {
+                    Format::Junit => checks::junit(&set, self.command, out),
+                    Format::Prometheus => checks::prometheus(&set, out),
+                    _ => {
+                        checks::github(&set, out)?;
+                        append_step_summary(&checks::github_summary(&set, self.command))
+                    }
+                }
+            }
         }
     }
 
@@ -189,6 +228,25 @@ impl Output for Writer<'_> {
             _ => unreachable!("a command streams only before it hands over a report"),
         }
     }
+}
+
+/// A format a command does not have: `lib.rs` refuses it before the command runs, so this
+/// is only a guard.
+fn unsupported(command: &str, format: Format) -> io::Error {
+    io::Error::other(format!("{command} has no --format {}", format.name()))
+}
+
+/// GitHub Actions shows the Markdown appended to the file `$GITHUB_STEP_SUMMARY` names on the
+/// run's summary page; outside Actions it is unset and nothing is written.
+fn append_step_summary(markdown: &str) -> io::Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    writeln!(file, "{markdown}")
 }
 
 #[cfg(test)]

@@ -9,17 +9,13 @@ use comfy_table::Cell;
 use super::Style;
 use super::table::{level_cell, level_colour, level_mark, new_table, paint};
 use super::text;
-use crate::commands::args::AdviceFormat;
 use crate::commands::sysctl_advice::era::Bound;
 use crate::commands::sysctl_advice::{
     ConfAdvice, ConfigProblem, Finding, Level, SNIPPET_NAME, SysctlReport,
 };
 
 pub fn render(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Result<()> {
-    match report.format {
-        AdviceFormat::Table => table(report, style, out),
-        AdviceFormat::Conf => conf(report, out),
-    }
+    table(report, style, out)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -311,7 +307,7 @@ fn has_change(f: &Finding) -> bool {
 
 /// A sysctl.d snippet: only the keys with a suggested change, each under a comment that
 /// says why; config lines to fix are listed as comments, never as settings.
-fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
+pub fn conf(report: &SysctlReport, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "# /etc/sysctl.d/{SNIPPET_NAME}: written by sockdoc {} sysctl-advice --role {}",

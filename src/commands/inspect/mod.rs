@@ -54,6 +54,9 @@ pub struct InspectReport {
     pub fallback_reason: Option<String>,
     /// net.core.somaxconn of the examined namespace.
     pub somaxconn: Option<u64>,
+    /// The destinations whose TIME_WAIT sockets hold the most ephemeral ports (whole-host
+    /// inspections; at most 10).
+    pub port_budget: Vec<PortUse>,
     pub processes: Vec<ProcessView>,
     pub listeners: Vec<ListenerView>,
     pub sockets: Vec<SocketView>,
@@ -96,6 +99,16 @@ pub struct Counters {
     pub udp_rcvbuf_errors: Option<u64>,
 }
 
+/// TIME_WAIT toward one destination, against the ephemeral-port budget.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortUse {
+    pub destination: String,
+    pub source_ip: String,
+    pub time_wait: u64,
+    /// time_wait ÷ the usable ephemeral ports.
+    pub used_ratio: f64,
+}
+
 /// A finding's stable id: CI and fleet tooling key on these; never rename one.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::IntoStaticStr,
@@ -122,6 +135,28 @@ pub enum FindingId {
 impl FindingId {
     pub fn name(self) -> &'static str {
         self.into()
+    }
+
+    /// What the rule asks, as a check's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ListenerNoReuseaddr => {
+                "a listener can be restarted (SO_REUSEADDR or SO_REUSEPORT)"
+            }
+            Self::AcceptQueueSmall => "a listener's backlog is not below net.core.somaxconn",
+            Self::AcceptQueueOverflow => "accept queues are not full or overflowing",
+            Self::CloseWaitLeak => "no process leaks CLOSE_WAIT sockets",
+            Self::FdsNearLimit => "no process is near its open-files limit",
+            Self::NagleSmallWrites => "small writes both ways are not delayed by Nagle",
+            Self::LingerZero => "close() does not reset connections (SO_LINGER 0)",
+            Self::IdleNoKeepalive => "idle connections probe before middleboxes forget them",
+            Self::NoUserTimeout => "retransmitting connections give up in bounded time",
+            Self::StuckSender => "no sender is stuck on a zero window",
+            Self::SlowReader => "receive queues are being read",
+            Self::Retransmits => "connections are not losing packets",
+            Self::PortBudget => "TIME_WAIT leaves ephemeral ports for new connections",
+            Self::BindPinsPort => "no port is pinned by a bound, unused socket",
+        }
     }
 }
 
@@ -252,6 +287,11 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
         ..Summary::counted(&findings)
     };
     let exit = exit_for(&findings, args.fail_on);
+    let port_budget = if target.kind == "host" {
+        tally.top(10)
+    } else {
+        Vec::new()
+    };
     let report = InspectReport {
         target,
         netns: here.map(|id| id.to_string()),
@@ -260,6 +300,7 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
         source: last.listing.source,
         fallback_reason: last.listing.fallback_reason.clone(),
         somaxconn: knobs.somaxconn,
+        port_budget,
         processes,
         listeners,
         sockets,

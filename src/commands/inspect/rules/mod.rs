@@ -78,6 +78,25 @@ impl PortTally {
         }
     }
 
+    /// The `limit` destinations whose TIME_WAIT holds the most ephemeral ports, with the
+    /// share of the budget each holds.
+    pub fn top(&self, limit: usize) -> Vec<super::PortUse> {
+        let (Some(settings), Some(tally)) = (&self.settings, &self.tally) else {
+            return Vec::new();
+        };
+        let usable = f64::from(settings.budget().usable.max(1));
+        tally
+            .top(limit)
+            .into_iter()
+            .map(|d| super::PortUse {
+                destination: d.destination.to_string(),
+                source_ip: d.source_ip.to_string(),
+                time_wait: d.time_wait,
+                used_ratio: d.time_wait as f64 / usable,
+            })
+            .collect()
+    }
+
     fn time_wait_on(&self, port: u16) -> u64 {
         self.by_local_port.get(&port).copied().unwrap_or(0)
     }
