@@ -98,6 +98,16 @@ const CASES: &[(&[&str], &str)] = &[
     // peer-close
     (&["peer-close", "--addr", "10.0.0.1"], "--addr"),
     (&["peer-close", "--addr", "::2"], "--addr"),
+    // check
+    (&["check", "--fail-on", "sometimes"], "--fail-on"),
+    (&["check", "--for", "2h"], "--for"),
+    (&["check", "--port", "0"], "--port"),
+    (&["check", "--only", "kernal"], "--skip/--only"),
+    (
+        &["check", "--config", "/nonexistent/sockdoc.toml"],
+        "--config",
+    ),
+    (&["check", "--format", "conf"], "--format conf"),
     // inspect
     (&["inspect", "--for", "1h1s"], "--for"),
     (&["inspect", "--pid", "0"], "--pid"),

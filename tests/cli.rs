@@ -485,6 +485,7 @@ fn every_json_document_carries_its_exit_code() {
         &["sockets", "--listening"],
         &["reuse-test"],
         &["inspect", "--for", "0"],
+        &["check", "--only", "sysctl"],
     ];
     for args in runs {
         let (report, output) = common::run_json(args);
@@ -661,6 +662,43 @@ fn parses_inspect_arguments() {
         };
         assert_eq!(z.sample_for, Duration::ZERO, "--for {zero}");
     }
+}
+
+#[test]
+fn parses_check_arguments() {
+    use sockdoc::commands::args::FailOn;
+    let Command::Check(d) = command_of(&["check"]) else {
+        panic!("check")
+    };
+    assert!(d.fail_on.is_none() && d.skip.is_empty() && d.only.is_empty());
+    assert!(d.config.is_none() && !d.print_config && d.port.is_none());
+    assert_eq!(d.sample_for, Duration::ZERO);
+    assert_eq!(d.role, Role::Both);
+    let Command::Check(a) = command_of(&[
+        "check",
+        "--fail-on",
+        "advise",
+        "--skip",
+        "kernel.nagle,inspect",
+        "--only",
+        "sysctl",
+        "--config",
+        "x.toml",
+        "--role",
+        "client",
+        "--pid",
+        "7",
+        "--for",
+        "1s",
+    ]) else {
+        panic!("check")
+    };
+    assert_eq!(a.fail_on, Some(FailOn::Advise));
+    assert_eq!(a.skip, ["kernel.nagle", "inspect"]);
+    assert_eq!(a.only, ["sysctl"]);
+    assert_eq!(a.config.as_deref(), Some(std::path::Path::new("x.toml")));
+    assert_eq!((a.role, a.pid.as_slice()), (Role::Client, &[7][..]));
+    assert_eq!(a.sample_for, Duration::from_secs(1));
 }
 
 #[test]

@@ -122,3 +122,52 @@ fn a_namespace_that_cannot_be_entered_is_exit_3_saying_why() {
         "{report:#}"
     );
 }
+
+#[test]
+fn check_judges_the_namespace_it_enters() {
+    if skip() {
+        return;
+    }
+    let planted = Planted::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sockdoc.toml");
+    std::fs::write(&config, "[sysctl]\n\"net.core.somaxconn\" = \">= 4096\"\n").unwrap();
+    let (report, output) = run_json(&[
+        "--netns",
+        &planted.path(),
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--only",
+        "config,sysctl.net.core.somaxconn,inspect",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {report:#}"))
+            .clone()
+    };
+    // The namespace's own somaxconn (77), not the host's.
+    let expectation = check("config.sysctl.net.core.somaxconn");
+    assert_eq!(expectation["status"], "fail");
+    assert_eq!(expectation["evidence"], "net.core.somaxconn = 77");
+    assert!(
+        check("sysctl.net.core.somaxconn")["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("77")
+    );
+    // And its sockets: the planted listener (backlog 5, below its somaxconn of 77).
+    let small = check("inspect.accept-queue-small");
+    assert!(
+        small["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with("127.0.0.1:4242"),
+        "{small:#}"
+    );
+}

@@ -28,6 +28,7 @@ const COMMANDS: &[&[&str]] = &[
     &["peer-close"],
     &["timeouts"],
     &["inspect", "--for", "0", "--sockets"],
+    &["check", "--only", "kernel.bind,sysctl"],
 ];
 
 /// A generous bound for one quick command; a hang fails the test instead of stalling it.

@@ -473,12 +473,12 @@ pub struct CheckArgs {
     pub fail_on: Option<FailOn>,
 
     /// Leave out a check: a group (kernel, sysctl, inspect, config), an id, or an id prefix
-    /// ending at a dot (kernel.bind); repeatable
-    #[arg(long, value_name = "ID")]
+    /// ending at a dot (kernel.bind); repeat or separate with commas
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub skip: Vec<String>,
 
-    /// Run only these (same names as --skip); repeatable
-    #[arg(long, value_name = "ID")]
+    /// Run only these (same names as --skip); repeat or separate with commas
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub only: Vec<String>,
 
     /// The project's expectations [default: ./sockdoc.toml when it exists]
