@@ -6,6 +6,7 @@
 #   scripts/bench.sh nagle      # sockdoc vs sockperf round trips, and the default nagle run
 #   scripts/bench.sh sockets    # 100k ESTABLISHED, 180k TIME_WAIT, scaling 1k-200k: sockdoc vs ss (root: private netns)
 #   scripts/bench.sh inspect    # inspect vs ss -tanpie, 10k ESTABLISHED in 100 processes (root: private netns)
+#   scripts/bench.sh check      # the whole check with defaults (target: < 1 s wall)
 #
 # Needs hyperfine, sockperf, jq and GNU time (installed from Debian's packages when missing, as root).
 set -euo pipefail
@@ -188,4 +189,14 @@ if [ "$what" = all ] || [ "$what" = inspect ]; then
             ' inspect "$n"
         done
     fi
+fi
+
+if [ "$what" = all ] || [ "$what" = check ]; then
+    need hyperfine hyperfine
+    echo
+    echo "== check: kernel self-test + sysctl + inspect of this host, defaults (target: < 1 s) =="
+    # Exit 1 (findings on this host) is an answer, not a failure: -i.
+    hyperfine -N -i --style basic --warmup 1 --runs 10 --export-json target/bench-check.json \
+        "$bin check" "$bin check --only kernel" "$bin check --only sysctl,inspect" >/dev/null
+    jq -r '.results[] | "\(.command | sub("^.*/sockdoc"; "sockdoc")): \(.mean * 1000 | . * 10 | round / 10) ms ± \(.stddev * 1000 | . * 10 | round / 10), max \(.max * 1000 | round) ms"' target/bench-check.json
 fi
