@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs the public tools the root-only tests drive inside their private network
 # namespaces (nft rules that drop packets on lo, tc qdiscs, strace fault injection, ss,
-# procps sysctl, setpriv). Tests whose tool is missing print a SKIP line instead of failing,
-# so this is what makes them run. It changes nothing when every tool is present, and only
-# installs packages: it never touches the host's network settings.
+# procps sysctl, setpriv), and the validators the output-format and contrib tests run
+# (promtool, the node exporter's textfile collector, PyYAML, junitparser). Tests whose tool is
+# missing print a SKIP line instead of failing, so this is what makes them run. It changes
+# nothing when every tool is present, and only installs: it never touches the host's network
+# settings and starts no service. systemd-analyze (the contrib unit-file test) stays optional:
+# it comes with systemd, which this script does not install.
 set -euo pipefail
 
 # command → Debian package
@@ -18,20 +21,64 @@ declare -A needed=(
     [strace]=strace
     [python3]=python3
 )
+# Python module → Debian package. Checked with /usr/bin/python3, the interpreter Debian's
+# python3-* packages install for (a python3 earlier on PATH, from pyenv or a virtualenv, does
+# not see them; the tests use /usr/bin/python3 too).
+declare -A python_modules=(
+    [yaml]=python3-yaml
+    [junitparser]=python3-junitparser
+)
+# command → Debian package and the path of that command inside it. These packages are
+# servers: installing them adds a system user, and where systemd or sysvinit runs services,
+# enables and starts Prometheus on :9090 and the node exporter on :9100. The tests need only the
+# binaries (promtool check metrics; the exporter's textfile collector on a private port), so
+# those alone are unpacked from the verified .deb into /usr/local/bin, with no maintainer script.
+declare -A binary_only=(
+    [promtool]=prometheus:usr/bin/promtool
+    [prometheus-node-exporter]=prometheus-node-exporter:usr/bin/prometheus-node-exporter
+)
+
 missing=()
 for cmd in "${!needed[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+for module in "${!python_modules[@]}"; do
+    /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${python_modules[$module]}")
+done
+unpack=()
+for cmd in "${!binary_only[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || unpack+=("$cmd")
+done
+if [ ${#missing[@]} -eq 0 ] && [ ${#unpack[@]} -eq 0 ]; then
     exit 0
 fi
-packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+packages=""
+if [ ${#missing[@]} -gt 0 ]; then
+    packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+fi
+wanted=$(echo "$packages ${unpack[*]}" | xargs)
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-test-tools: missing $packages (needs root and apt-get); the tests that use them will SKIP" >&2
+    echo "install-test-tools: missing $wanted (needs root and apt-get); the tests that use them will SKIP" >&2
     exit 0
 fi
-echo "install-test-tools: installing $packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# shellcheck disable=SC2086 # one word per package
-apt-get install -y -qq --no-install-recommends $packages >/dev/null
+if [ -n "$packages" ]; then
+    echo "install-test-tools: installing ${packages% }"
+    # shellcheck disable=SC2086 # one word per package
+    apt-get install -y -qq --no-install-recommends $packages >/dev/null
+fi
+if [ ${#unpack[@]} -gt 0 ]; then
+    echo "install-test-tools: unpacking ${unpack[*]} into /usr/local/bin"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    # apt downloads as the unprivileged _apt user where it exists.
+    chown _apt "$work" 2>/dev/null || true
+    for cmd in "${unpack[@]}"; do
+        package=${binary_only[$cmd]%%:*}
+        path=${binary_only[$cmd]#*:}
+        (cd "$work" && apt-get download -qq "$package")
+        dpkg-deb --fsys-tarfile "$work/${package}"_*.deb | tar -xO "./$path" >"$work/$cmd"
+        install -m 0755 "$work/$cmd" "/usr/local/bin/$cmd"
+    done
+fi

@@ -109,3 +109,36 @@ pub fn json_of(output: &Output) -> Value {
         )
     })
 }
+
+/// The Python that Debian's python3-* packages install modules for: /usr/bin/python3 when it
+/// exists (a python3 earlier on PATH, from pyenv or a virtualenv, does not see them), else
+/// whatever `python3` is. scripts/install-test-tools.sh checks modules with the same one.
+pub fn system_python3() -> &'static str {
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// Whether `system_python3()` can `import module` (e.g. "yaml" from python3-yaml,
+/// "junitparser" from python3-junitparser).
+pub fn python_module_available(module: &str) -> bool {
+    std::process::Command::new(system_python3())
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Prints a SKIP line and returns true when `module` does not import in `system_python3()`.
+pub fn skip_unless_python_module(module: &str, what: &str) -> bool {
+    let available = python_module_available(module);
+    if !available {
+        skip(format_args!(
+            "SKIP (python module {module} is not installed): {what}"
+        ));
+    }
+    !available
+}
