@@ -182,7 +182,7 @@ pub enum Command {
             retransmissions, ephemeral-port pressure and ports pinned by bind().\n\n\
             What it reads: sock_diag (state, queues, timers, tcp_info, memory; no privilege needed), \
             /proc/PID/fd (who holds each socket; other users' processes need root), and — with ptrace \
-            access to the process (root, CAP_SYS_PTRACE, or your own process where \
+            access to the process (root, CAP_SYS_PTRACE with CAP_DAC_READ_SEARCH, or your own process where \
             kernel.yama.ptrace_scope allows) — each socket's options, through a pidfd_getfd(2) \
             duplicate that is only read and closed at once. Options it cannot read are `unknown` with \
             the reason, and the rules that need them say \"not judged\".\n\n\

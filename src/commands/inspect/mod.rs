@@ -324,10 +324,11 @@ fn walk(ctx: &Context, pids: &[u32]) -> anyhow::Result<Vec<ProcessSockets>> {
         match walked.iter().find(|p| p.pid == *pid) {
             None => bail!("process {pid} exited before its descriptors could be read"),
             Some(p) if p.refused => bail!(
-                "the descriptors of process {pid} ({}) cannot be read: /proc/{pid}/fd needs \
-                 ptrace read access to it (another user's process: run as root or with \
-                 CAP_SYS_PTRACE). Without it, `sockdoc inspect --port PORT` still judges its \
-                 sockets from sock_diag, which needs no privilege.",
+                "the descriptors of process {pid} ({}) cannot be read: another user's \
+                 /proc/{pid}/fd needs root (or both CAP_DAC_READ_SEARCH, for the directory's \
+                 0500 mode, and CAP_SYS_PTRACE, for the ptrace read check on its links). \
+                 Without it, `sockdoc inspect --port PORT` still judges its sockets from \
+                 sock_diag, which needs no privilege.",
                 p.process
             ),
             Some(_) => {}
@@ -552,7 +553,8 @@ fn unowned_reason(record: &crate::sys::record::SocketRecord, walked: &[ProcessSo
     if refused > 0 {
         format!(
             "its holder was not found: /proc/PID/fd of {refused} process{} could not be read \
-             (another user's; reading them needs root or CAP_SYS_PTRACE)",
+             (another user's; reading them needs root, or CAP_DAC_READ_SEARCH with \
+             CAP_SYS_PTRACE)",
             if refused == 1 { "" } else { "es" }
         )
     } else {
