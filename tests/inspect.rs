@@ -383,3 +383,73 @@ fn loss_during_the_window_is_a_retransmits_finding() {
         .unwrap_or_else(|| panic!("a socket retransmitted: {report:#}"));
     assert_eq!(client["state"], "ESTABLISHED");
 }
+
+#[test]
+fn check_holds_a_listener_to_the_projects_expectations() {
+    // The project expects SO_REUSEADDR and a backlog of at least 1024 on its port.
+    let expect = |port: u16| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sockdoc.toml");
+        std::fs::write(
+            &path,
+            format!("[[listener]]\nport = {port}\nreuseaddr = true\nmin_backlog = 1024\n"),
+        )
+        .unwrap();
+        let config = path.to_string_lossy().into_owned();
+        let (report, output) = run_json(&[
+            "check",
+            "--config",
+            &config,
+            "--only",
+            "config",
+            "--port",
+            &port.to_string(),
+        ]);
+        drop(dir);
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == format!("config.listener.{port}"))
+            .unwrap_or_else(|| panic!("{report:#}"))
+            .clone();
+        (check, output.status.code())
+    };
+    let raw = Patient::start("raw-listener");
+    let (check, code) = expect(raw.port);
+    assert_eq!(
+        (check["status"].as_str(), code),
+        (Some("fail"), Some(1)),
+        "{check:#}"
+    );
+    assert!(
+        check["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("SO_REUSEADDR is off"),
+        "{check:#}"
+    );
+    let small = Patient::start("backlog-128");
+    let (check, _) = expect(small.port);
+    assert!(
+        check["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("backlog is 128"),
+        "{check:#}"
+    );
+    let clean = Patient::start("clean-listener");
+    let (check, code) = expect(clean.port);
+    assert_eq!(
+        (check["status"].as_str(), code),
+        (Some("pass"), Some(0)),
+        "{check:#}"
+    );
+    drop(clean);
+    // Nothing listening is a failure too: a port this test had and let go.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_port = gone.local_addr().unwrap().port();
+    drop(gone);
+    let (check, _) = expect(gone_port);
+    assert_eq!(check["status"], "fail");
+}
