@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the public tools the root-only tests drive inside their private network
 # namespaces (nft rules that drop packets on lo, tc qdiscs, strace fault injection, ss,
-# procps sysctl, setpriv). Tests whose tool is missing print a SKIP line instead of failing,
-# so this is what makes them run. It changes nothing when every tool is present, and only
+# procps sysctl, setpriv), and the shells and formatters that check the generated
+# completion scripts and man pages (zsh, fish, groff, man). Tests whose tool is missing
+# print a SKIP line instead of failing, so this is what makes them run. It changes nothing when every tool is present, and only
 # installs packages: it never touches the host's network settings.
 set -euo pipefail
 
@@ -17,6 +18,10 @@ declare -A needed=(
     [unshare]=util-linux
     [strace]=strace
     [python3]=python3
+    [zsh]=zsh
+    [fish]=fish
+    [groff]=groff-base
+    [man]=man-db
 )
 missing=()
 for cmd in "${!needed[@]}"; do

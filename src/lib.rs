@@ -109,8 +109,20 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         sysctl_advice, timeouts, udp,
     };
     let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
-    commands::check_root(command.name(), &ctx.root, reads_saved_tree)?;
+    // completions and man read no file: --root means nothing to them, as --timeout does not.
+    if !matches!(command, Command::Completions(_) | Command::Man(_)) {
+        commands::check_root(command.name(), &ctx.root, reads_saved_tree)?;
+    }
     let (report, exit) = match command {
+        // The clap definition comes from here: commands do not import `cli`.
+        Command::Completions(args) => boxed(
+            commands::generate::completions(args, Cli::command())?,
+            Report::Generated,
+        ),
+        Command::Man(args) => boxed(
+            commands::generate::man(args, Cli::command())?,
+            Report::Generated,
+        ),
         Command::Sockets(args) => return sockets::run(args, ctx, out.stream()),
         Command::ReuseTest(args) => boxed(reuse_test::run(args, ctx)?, Report::ReuseTest),
         Command::Nagle(args) => boxed(nagle::run(args, ctx)?, Report::Nagle),

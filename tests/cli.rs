@@ -713,3 +713,39 @@ fn parses_the_lesson_arguments() {
     };
     assert_eq!((t.recv_timeout, t.connect_timeout), (ms(1000), ms(50)));
 }
+
+#[test]
+fn parses_completions_and_man_arguments() {
+    use clap_complete::Shell;
+    for (name, shell) in [
+        ("bash", Shell::Bash),
+        ("zsh", Shell::Zsh),
+        ("fish", Shell::Fish),
+        ("elvish", Shell::Elvish),
+        ("powershell", Shell::PowerShell),
+    ] {
+        let Command::Completions(c) = command_of(&["completions", name]) else {
+            panic!("completions {name}")
+        };
+        assert_eq!(c.shell, shell);
+    }
+    let Command::Man(m) = command_of(&["man"]) else {
+        panic!("man")
+    };
+    assert_eq!(m.command, None);
+    // Every command has a page, `man` and `completions` too; `help` has none.
+    let cli = Cli::command();
+    let names: Vec<&str> = cli
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(names.contains(&"man") && names.contains(&"completions"));
+    for name in names {
+        let Command::Man(m) = command_of(&["man", name]) else {
+            panic!("man {name}")
+        };
+        assert_eq!(m.command.as_deref(), Some(name));
+    }
+    assert!(Cli::try_parse_from(["sockdoc", "man", "help"]).is_err());
+}
