@@ -34,6 +34,39 @@ fn output_file(stdout: &io::Stdout) -> Box<dyn Write> {
 /// sockdoc's version, in every JSON document.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The git revision sockdoc was built from (`55c4333`, `55c4333-dirty` with uncommitted
+/// changes to its sources), or `unknown` when it was not built from a checkout (build.rs).
+pub const GIT_REVISION: &str = env!("SOCKDOC_GIT_REVISION");
+
+/// The running kernel's release (`uname -r`), if /proc says it.
+pub fn kernel_release() -> Option<String> {
+    sys::sysctl::read_knob(&Root::live(), "kernel.osrelease")
+        .value()
+        .map(str::to_owned)
+}
+
+/// `--version`'s long form, after "sockdoc ": the version, the git revision and the running
+/// kernel, which a bug report needs. `-V` stays `sockdoc 0.1.0`.
+pub fn long_version(kernel: Option<&str>) -> String {
+    format!(
+        "{VERSION}\ngit revision: {GIT_REVISION}\nrunning kernel: {}",
+        kernel.unwrap_or("unknown")
+    )
+}
+
+/// The command line as the binary parses it: the clap definition with `--version`'s long
+/// form, which names the running kernel and so can only be built at run time.
+pub fn command() -> clap::Command {
+    Cli::command().long_version(long_version(kernel_release().as_deref()))
+}
+
+/// Parses the process's arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut matches = command().try_get_matches()?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command()))
+}
+
 /// Runs the command, prints its report (or the error, once) and returns the exit code.
 pub fn run(cli: &Cli) -> Exit {
     let stdout = io::stdout();
@@ -165,7 +198,10 @@ pub fn usage_error(error: &clap::Error) -> Exit {
             "command": "version",
             "sockdoc_version": VERSION,
             "exit_code": Exit::Clean.code(),
+            // What clap prints: one line for -V, the long form for --version.
             "version": text.trim(),
+            "git_revision": (GIT_REVISION != "unknown").then_some(GIT_REVISION),
+            "kernel": kernel_release(),
         }),
         _ => {
             let _ = error.print();
