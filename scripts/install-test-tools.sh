@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the public tools the root-only tests drive inside their private network
 # namespaces (nft rules that drop packets on lo, tc qdiscs, strace fault injection, ss,
-# procps sysctl, setpriv), and the validators the output-format and contrib tests run
-# (promtool, the node exporter's textfile collector, PyYAML, junitparser). Tests whose tool is
-# missing print a SKIP line instead of failing, so this is what makes them run. It changes
-# nothing when every tool is present, and only installs: it never touches the host's network
-# settings and starts no service. systemd-analyze (the contrib unit-file test) stays optional:
-# it comes with systemd, which this script does not install.
+# procps sysctl, setpriv), the validators the output-format and contrib tests run (promtool,
+# the node exporter's textfile collector, PyYAML, junitparser), and the shells and formatters
+# that check the generated completion scripts and man pages (zsh, fish, groff, man). Tests
+# whose tool is missing print a SKIP line instead of failing, so this is what makes them run.
+# It changes nothing when every tool is present, and only installs: it never touches the
+# host's network settings and starts no service. systemd-analyze (the contrib unit-file test)
+# stays optional: it comes with systemd, which this script does not install.
 set -euo pipefail
 
 # command → Debian package
@@ -20,6 +21,10 @@ declare -A needed=(
     [unshare]=util-linux
     [strace]=strace
     [python3]=python3
+    [zsh]=zsh
+    [fish]=fish
+    [groff]=groff-base
+    [man]=man-db
 )
 # Python module → Debian package. Checked with /usr/bin/python3, the interpreter Debian's
 # python3-* packages install for (a python3 earlier on PATH, from pyenv or a virtualenv, does

@@ -79,7 +79,7 @@ pub struct GlobalArgs {
     pub netns: Option<String>,
 }
 
-#[derive(Debug, Subcommand, strum::IntoStaticStr)]
+#[derive(Debug, Subcommand, strum::IntoStaticStr, strum::VariantNames)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Command {
     /// Who holds a port, why bind() fails with "Address already in use", and the fix
@@ -276,6 +276,36 @@ pub enum Command {
         sockdoc timeouts\n  \
         sockdoc timeouts --recv-timeout 50ms --connect-timeout 100ms")]
     Timeouts(TimeoutsArgs),
+
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(
+        long_about = "Print the shell completion script for SHELL on stdout, generated from \
+            sockdoc's own command line, so it completes exactly the commands, flags and values \
+            this binary accepts. Install it where your shell looks (README, Install).",
+        after_long_help = "Examples:\n  \
+        sockdoc completions bash > ~/.local/share/bash-completion/completions/sockdoc\n  \
+        sockdoc completions zsh > ~/.zfunc/_sockdoc      # a directory in $fpath\n  \
+        sockdoc completions fish > ~/.config/fish/completions/sockdoc.fish"
+    )]
+    Completions(crate::commands::args::CompletionsArgs),
+
+    /// Print the man page (roff): sockdoc.1, or sockdoc-COMMAND.1 for one command
+    #[command(
+        long_about = "Print a man page (roff) on stdout, generated from sockdoc's own command \
+            line. Without COMMAND it is the top page, sockdoc.1: the global flags and the list \
+            of commands, each pointing to its own page; with COMMAND it is that command's page, \
+            sockdoc-COMMAND.1, with all of its flags.",
+        after_long_help = "Examples:\n  \
+        sockdoc man | man -l -                    # read the top page\n  \
+        sockdoc man nagle | man -l -              # one command's page\n  \
+        sockdoc man > /usr/local/share/man/man1/sockdoc.1",
+        mut_arg("command", |arg| arg.value_parser(
+            clap::builder::PossibleValuesParser::new(
+                <Command as strum::VariantNames>::VARIANTS.iter().copied(),
+            )
+        ))
+    )]
+    Man(crate::commands::args::ManArgs),
 }
 
 impl Command {
@@ -294,8 +324,13 @@ mod tests {
     #[test]
     fn every_command_name_is_the_one_clap_parses() {
         for sub in Cli::command().get_subcommands() {
-            let cli = Cli::try_parse_from(["sockdoc", sub.get_name()])
-                .unwrap_or_else(|e| panic!("{}: {e}", sub.get_name()));
+            let mut argv = vec!["sockdoc".to_owned(), sub.get_name().to_owned()];
+            // A required positional (completions' SHELL) gets its first possible value.
+            for arg in sub.get_positionals().filter(|arg| arg.is_required_set()) {
+                argv.push(arg.get_possible_values()[0].get_name().to_owned());
+            }
+            let cli =
+                Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{}: {e}", sub.get_name()));
             assert_eq!(cli.command.name(), sub.get_name());
         }
     }

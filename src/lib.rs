@@ -34,6 +34,39 @@ fn output_file(stdout: &io::Stdout) -> Box<dyn Write> {
 /// sockdoc's version, in every JSON document.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The git revision sockdoc was built from (`55c4333`, `55c4333-dirty` with uncommitted
+/// changes to its sources), or `unknown` when it was not built from a checkout (build.rs).
+pub const GIT_REVISION: &str = env!("SOCKDOC_GIT_REVISION");
+
+/// The running kernel's release (`uname -r`), if /proc says it.
+pub fn kernel_release() -> Option<String> {
+    sys::sysctl::read_knob(&Root::live(), "kernel.osrelease")
+        .value()
+        .map(str::to_owned)
+}
+
+/// `--version`'s long form, after "sockdoc ": the version, the git revision and the running
+/// kernel, which a bug report needs. `-V` stays `sockdoc 0.1.0`.
+pub fn long_version(kernel: Option<&str>) -> String {
+    format!(
+        "{VERSION}\ngit revision: {GIT_REVISION}\nrunning kernel: {}",
+        kernel.unwrap_or("unknown")
+    )
+}
+
+/// The command line as the binary parses it: the clap definition with `--version`'s long
+/// form, which names the running kernel and so can only be built at run time.
+pub fn command() -> clap::Command {
+    Cli::command().long_version(long_version(kernel_release().as_deref()))
+}
+
+/// Parses the process's arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut matches = command().try_get_matches()?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command()))
+}
+
 /// Runs the command, prints its report (or the error, once) and returns the exit code.
 pub fn run(cli: &Cli) -> Exit {
     let stdout = io::stdout();
@@ -246,8 +279,20 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         sockopt, sysctl_advice, timeouts, udp,
     };
     let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
-    commands::check_root(command.name(), &ctx.root, reads_saved_tree)?;
+    // completions and man read no file: --root means nothing to them, as --timeout does not.
+    if !matches!(command, Command::Completions(_) | Command::Man(_)) {
+        commands::check_root(command.name(), &ctx.root, reads_saved_tree)?;
+    }
     let (report, exit) = match command {
+        // The clap definition comes from here: commands do not import `cli`.
+        Command::Completions(args) => boxed(
+            commands::generate::completions(args, Cli::command())?,
+            Report::Generated,
+        ),
+        Command::Man(args) => boxed(
+            commands::generate::man(args, Cli::command())?,
+            Report::Generated,
+        ),
         Command::Sockets(args) => return sockets::run(args, ctx, out.stream()),
         Command::ReuseTest(args) => boxed(reuse_test::run(args, ctx)?, Report::ReuseTest),
         Command::Nagle(args) => boxed(nagle::run(args, ctx)?, Report::Nagle),
@@ -291,7 +336,10 @@ pub fn usage_error(error: &clap::Error) -> Exit {
             "command": "version",
             "sockdoc_version": VERSION,
             "exit_code": Exit::Clean.code(),
+            // What clap prints: one line for -V, the long form for --version.
             "version": text.trim(),
+            "git_revision": (GIT_REVISION != "unknown").then_some(GIT_REVISION),
+            "kernel": kernel_release(),
         }),
         _ => {
             let _ = error.print();

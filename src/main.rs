@@ -1,11 +1,8 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use sockdoc::cli::Cli;
-
 fn main() -> ExitCode {
-    match Cli::try_parse() {
+    // sockdoc's own parse: `--version` names the running kernel, known only now.
+    match sockdoc::parse() {
         Ok(cli) => sockdoc::run(&cli).into(),
         // clap prints usage errors itself (exit 2) and --help / --version (exit 0); under
         // --json each of them is one JSON document on stdout instead (the error also on

@@ -8,6 +8,12 @@ use common::sockdoc;
 
 /// (arguments, what stderr must name: the flag, or for a positional its value name)
 const CASES: &[(&[&str], &str)] = &[
+    // completions and man
+    (&["completions"], "<SHELL>"),
+    (&["completions", "tcsh"], "<SHELL>"),
+    (&["completions", "bash", "zsh"], "zsh"),
+    (&["man", "nagel"], "[COMMAND]"),
+    (&["man", "help"], "[COMMAND]"),
     // global flags, on any command
     (&["reuse-test", "--timeout", "999ns"], "--timeout"),
     (&["reuse-test", "--timeout", "0"], "--timeout"),

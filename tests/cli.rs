@@ -377,8 +377,13 @@ fn json_version_and_help_are_one_document_each() {
         assert_eq!(document["sockdoc_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(document["exit_code"], 0, "{args:?}");
         let text = document[*field].as_str().expect("the text is a string");
-        if *field == "version" {
+        if args.contains(&"-V") {
             assert_eq!(text, concat!("sockdoc ", env!("CARGO_PKG_VERSION")));
+        } else if *field == "version" {
+            // The long form, whole: `--version` prints more than its first line.
+            let first = concat!("sockdoc ", env!("CARGO_PKG_VERSION"), "\ngit revision: ");
+            assert!(text.starts_with(first), "{text}");
+            assert!(text.contains("\nrunning kernel: "), "{text}");
         } else {
             assert!(text.contains("Usage: sockdoc"), "{args:?}: {text}");
             assert!(!text.contains('\u{1b}'), "{args:?}: escape codes in {text}");
@@ -391,12 +396,100 @@ fn json_version_and_help_are_one_document_each() {
         .unwrap();
     let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(document["help"].as_str().unwrap().contains("SO_RCVTIMEO"));
-    // Without --json, help stays plain text.
-    let output = sockdoc().arg("--version").output().unwrap();
+    // Without --json, -V stays one plain line.
+    let output = sockdoc().arg("-V").output().unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        concat!("sockdoc ", env!("CARGO_PKG_VERSION"))
+        String::from_utf8_lossy(&output.stdout),
+        concat!("sockdoc ", env!("CARGO_PKG_VERSION"), "\n")
     );
+}
+
+/// What `git` says about this checkout: the short revision, with `-dirty` when the files
+/// the binary is built from differ from HEAD; `unknown` when this is no checkout. `None`
+/// when git does not run here.
+fn expected_git_revision() -> Option<String> {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+    };
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    let top = String::from_utf8_lossy(&top.stdout).trim().to_owned();
+    let own =
+        !top.is_empty() && std::fs::canonicalize(&top).ok() == std::fs::canonicalize(dir).ok();
+    if !own {
+        return Some("unknown".to_owned());
+    }
+    let head = git(&["rev-parse", "--short", "HEAD"])?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let sources = ["src", "build.rs", "Cargo.toml", "Cargo.lock"];
+    let mut diff = vec!["diff", "--quiet", "HEAD", "--"];
+    diff.extend(sources);
+    let dirty = git(&diff)?.status.code() == Some(1);
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+#[test]
+fn long_version_names_the_git_revision_and_the_running_kernel() {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let output = sockdoc().arg("--version").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], concat!("sockdoc ", env!("CARGO_PKG_VERSION")));
+    assert_eq!(lines[2], format!("running kernel: {kernel}"));
+    if let Ok(uname) = std::process::Command::new("uname").arg("-r").output() {
+        assert_eq!(String::from_utf8_lossy(&uname.stdout).trim(), kernel);
+    }
+    let revision = lines[1]
+        .strip_prefix("git revision: ")
+        .unwrap_or_else(|| panic!("{text}"));
+    let shape = regex::Regex::new(r"^([0-9a-f]{7,}(-dirty)?|unknown)$").unwrap();
+    assert!(shape.is_match(revision), "{revision}");
+    match expected_git_revision() {
+        Some(expected) => assert_eq!(revision, expected, "built from another state?"),
+        None => common::skip(format_args!(
+            "SKIP (git is not installed): the revision in --version is not compared"
+        )),
+    }
+    // The JSON document carries both figures as fields too.
+    let (document, _) = common::run_json(&["--version"]);
+    assert_eq!(document["kernel"], kernel.as_str());
+    let expected = (revision != "unknown").then_some(revision);
+    assert_eq!(document["git_revision"].as_str(), expected);
+    assert_eq!(document["version"], text.trim());
+}
+
+#[test]
+fn the_long_version_is_built_at_run_time_and_the_short_one_is_not() {
+    let render = |flag: &str| {
+        let error = sockdoc::command()
+            .try_get_matches_from(["sockdoc", flag])
+            .expect_err("a version flag stops parsing");
+        assert_eq!(error.kind(), clap::error::ErrorKind::DisplayVersion);
+        error.render().to_string()
+    };
+    assert_eq!(render("-V"), format!("sockdoc {}\n", sockdoc::VERSION));
+    let long = render("--version");
+    let first = format!("sockdoc {}\ngit revision: ", sockdoc::VERSION);
+    assert!(long.starts_with(&first), "{long}");
+    assert_eq!(
+        sockdoc::long_version(None),
+        format!(
+            "{}\ngit revision: {}\nrunning kernel: unknown",
+            sockdoc::VERSION,
+            sockdoc::GIT_REVISION
+        )
+    );
+    assert!(sockdoc::long_version(Some("6.1.0-test")).ends_with("\nrunning kernel: 6.1.0-test"));
 }
 
 #[test]
@@ -772,4 +865,40 @@ fn parses_the_lesson_arguments() {
         panic!("timeouts")
     };
     assert_eq!((t.recv_timeout, t.connect_timeout), (ms(1000), ms(50)));
+}
+
+#[test]
+fn parses_completions_and_man_arguments() {
+    use clap_complete::Shell;
+    for (name, shell) in [
+        ("bash", Shell::Bash),
+        ("zsh", Shell::Zsh),
+        ("fish", Shell::Fish),
+        ("elvish", Shell::Elvish),
+        ("powershell", Shell::PowerShell),
+    ] {
+        let Command::Completions(c) = command_of(&["completions", name]) else {
+            panic!("completions {name}")
+        };
+        assert_eq!(c.shell, shell);
+    }
+    let Command::Man(m) = command_of(&["man"]) else {
+        panic!("man")
+    };
+    assert_eq!(m.command, None);
+    // Every command has a page, `man` and `completions` too; `help` has none.
+    let cli = Cli::command();
+    let names: Vec<&str> = cli
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(names.contains(&"man") && names.contains(&"completions"));
+    for name in names {
+        let Command::Man(m) = command_of(&["man", name]) else {
+            panic!("man {name}")
+        };
+        assert_eq!(m.command.as_deref(), Some(name));
+    }
+    assert!(Cli::try_parse_from(["sockdoc", "man", "help"]).is_err());
 }

@@ -44,6 +44,20 @@ pub const P99_LIMIT: DurationRange = DurationRange {
 };
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// One command's page (sockdoc-COMMAND.1) instead of the top page (sockdoc.1)
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ReuseTestArgs {
     /// Port to inspect and reproduce on; 0 or omitted picks a free ephemeral port
     #[arg(value_name = "PORT", default_value_t = 0)]

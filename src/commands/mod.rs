@@ -4,6 +4,7 @@
 pub mod args;
 pub mod backlog;
 pub mod check;
+pub mod generate;
 pub mod inspect;
 pub mod nagle;
 pub mod partial_send;
@@ -56,6 +57,8 @@ pub trait Output {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Report {
+    /// `completions`, `man`: generated text, printed as it is.
+    Generated(Box<generate::GeneratedText>),
     ReuseTest(Box<reuse_test::ReuseReport>),
     Nagle(Box<nagle::NagleReport>),
     SysctlAdvice(Box<sysctl_advice::SysctlReport>),

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod checks;
+pub mod generated;
 pub mod inspect;
 pub mod json;
 pub mod nagle;
@@ -190,6 +191,7 @@ impl Output for Writer<'_> {
         match self.format {
             Format::Json => json::render(self.command, report, exit, out),
             Format::Table => match report {
+                Report::Generated(r) => generated::render(r, out),
                 Report::ReuseTest(r) => reuse_test::render(r, self.style, out),
                 Report::Nagle(r) => nagle::render(r, self.style, out),
                 Report::SysctlAdvice(r) => sysctl_advice::render(r, self.style, out),
