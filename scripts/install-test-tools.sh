@@ -67,23 +67,33 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-if [ -n "$packages" ]; then
-    echo "install-test-tools: installing ${packages% }"
-    # shellcheck disable=SC2086 # one word per package
-    apt-get install -y -qq --no-install-recommends $packages >/dev/null
-fi
-if [ ${#unpack[@]} -gt 0 ]; then
-    echo "install-test-tools: unpacking ${unpack[*]} into /usr/local/bin"
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
-    # apt downloads as the unprivileged _apt user where it exists.
-    chown _apt "$work" 2>/dev/null || true
-    for cmd in "${unpack[@]}"; do
-        package=${binary_only[$cmd]%%:*}
-        path=${binary_only[$cmd]#*:}
-        (cd "$work" && apt-get download -qq "$package")
-        dpkg-deb --fsys-tarfile "$work/${package}"_*.deb | tar -xO "./$path" >"$work/$cmd"
-        install -m 0755 "$work/$cmd" "/usr/local/bin/$cmd"
-    done
+# Everything below runs in a function whose failure (no network, a mirror down) is reported
+# and leaves the tests to SKIP what they cannot run: the test command goes on either way.
+# (`set -e` does not apply inside a function called as an `if` condition, hence the explicit
+# `|| return 1`.)
+install_missing() {
+    apt-get update -qq || return 1
+    if [ -n "$packages" ]; then
+        echo "install-test-tools: installing ${packages% }"
+        # shellcheck disable=SC2086 # one word per package
+        apt-get install -y -qq --no-install-recommends $packages >/dev/null || return 1
+    fi
+    if [ ${#unpack[@]} -gt 0 ]; then
+        echo "install-test-tools: unpacking ${unpack[*]} into /usr/local/bin"
+        work=$(mktemp -d)
+        trap 'rm -rf "$work"' EXIT
+        # apt downloads as the unprivileged _apt user where it exists.
+        chown _apt "$work" 2>/dev/null || true
+        for cmd in "${unpack[@]}"; do
+            package=${binary_only[$cmd]%%:*}
+            path=${binary_only[$cmd]#*:}
+            (cd "$work" && apt-get download -qq "$package") || return 1
+            dpkg-deb --fsys-tarfile "$work/${package}"_*.deb | tar -xO "./$path" >"$work/$cmd" ||
+                return 1
+            install -m 0755 "$work/$cmd" "/usr/local/bin/$cmd" || return 1
+        done
+    fi
+}
+if ! (install_missing); then
+    echo "install-test-tools: could not install $wanted; the tests that use them will SKIP" >&2
 fi
