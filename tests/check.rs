@@ -322,24 +322,33 @@ fn the_prometheus_textfile_passes_promtool() {
     );
 }
 
-/// A free loopback port for a server the test starts.
+/// The exporter's own loopback address: no other test listens on it, so a port freed here
+/// and then probed while the exporter starts cannot be another test's listener (connecting
+/// to one would leave a TIME_WAIT on its port).
+const EXPORTER_IP: &str = "127.73.0.1";
+
+/// A port free on `EXPORTER_IP`.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    std::net::TcpListener::bind((EXPORTER_IP, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
 }
 
-/// GET /metrics from 127.0.0.1:port, retried for up to 5 s while the server starts.
+/// GET /metrics from the exporter, retried for up to 5 s while it starts.
 fn scrape(port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut stream) = TcpStream::connect((EXPORTER_IP, port)) {
             stream
                 .set_read_timeout(Some(Duration::from_secs(5)))
                 .unwrap();
-            write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            write!(
+                stream,
+                "GET /metrics HTTP/1.0\r\nHost: {EXPORTER_IP}\r\n\r\n"
+            )
+            .unwrap();
             let mut body = String::new();
             if stream.read_to_string(&mut body).is_ok() && body.contains("\r\n\r\n") {
                 return body;
@@ -377,7 +386,7 @@ fn node_exporter_scrapes_the_textfile_without_errors() {
     assert!(matches!(output.status.code(), Some(0 | 1)));
     let port = free_port();
     let mut exporter = Command::new("prometheus-node-exporter")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--web.listen-address={EXPORTER_IP}:{port}"))
         .arg("--collector.disable-defaults")
         .arg("--collector.textfile")
         .arg(format!(
