@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::VERSION;
 use crate::commands::Report;
 use crate::commands::check::convert;
 use crate::commands::check::model::{Check, Group, Metrics, Status};
 use crate::commands::severity::Level;
+use crate::{GIT_REVISION, VERSION};
 
 /// A report's checks, the threshold they are judged at, and its live figures.
 pub struct CheckSet {
@@ -318,8 +318,9 @@ pub fn prometheus(set: &CheckSet, out: &mut impl Write) -> io::Result<()> {
     );
     let _ = writeln!(
         text,
-        "sockdoc_build_info{{version=\"{}\"}} 1",
-        label(VERSION)
+        "sockdoc_build_info{{version=\"{}\",revision=\"{}\"}} 1",
+        label(VERSION),
+        label(GIT_REVISION)
     );
     family(
         &mut text,
