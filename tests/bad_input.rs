@@ -114,6 +114,8 @@ const CASES: &[(&[&str], &str)] = &[
         "--config",
     ),
     (&["check", "--format", "conf"], "--format conf"),
+    // prove
+    (&["prove", "tcp_fin_timout"], "tcp_fin_timout"),
     // inspect
     (&["inspect", "--for", "1h1s"], "--for"),
     (&["inspect", "--pid", "0"], "--pid"),

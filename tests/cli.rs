@@ -795,6 +795,19 @@ fn parses_check_arguments() {
 }
 
 #[test]
+fn parses_prove_arguments() {
+    use sockdoc::commands::args::ProveKnob;
+    let Command::Prove(d) = command_of(&["prove"]) else {
+        panic!("prove")
+    };
+    assert!(d.knobs.is_empty(), "no knob: all of them");
+    let Command::Prove(a) = command_of(&["prove", "tcp_fin_timeout", "tcp-tw-reuse"]) else {
+        panic!("prove")
+    };
+    assert_eq!(a.knobs, [ProveKnob::TcpFinTimeout, ProveKnob::TcpTwReuse]);
+}
+
+#[test]
 fn parses_sockopt_arguments() {
     let Command::Sockopt(d) = command_of(&["sockopt"]) else {
         panic!("sockopt")

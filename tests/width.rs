@@ -29,6 +29,7 @@ const COMMANDS: &[&[&str]] = &[
     &["timeouts"],
     &["inspect", "--for", "0", "--sockets"],
     &["check", "--only", "kernel.bind,sysctl"],
+    &["prove", "somaxconn"],
 ];
 
 /// A generous bound for one quick command; a hang fails the test instead of stalling it.

@@ -524,3 +524,29 @@ pub struct CheckArgs {
     #[arg(long = "for", allow_hyphen_values = true, default_value = "0", value_parser = parse_sample_window, value_name = "DURATION")]
     pub sample_for: Duration,
 }
+
+/// A knob `prove` can settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProveKnob {
+    /// net.core.somaxconn 128 vs 4096: the accept queue limit
+    Somaxconn,
+    /// net.ipv4.tcp_max_tw_buckets 0 vs 131072: TIME_WAIT skipped, and what that costs
+    #[value(name = "tcp_max_tw_buckets", alias = "tcp-max-tw-buckets")]
+    TcpMaxTwBuckets,
+    /// net.ipv4.tcp_fin_timeout 60 vs 5: TIME_WAIT stays 60 s, FIN_WAIT2 follows
+    #[value(name = "tcp_fin_timeout", alias = "tcp-fin-timeout")]
+    TcpFinTimeout,
+    /// net.ipv4.tcp_tw_reuse 0 vs 1 with ten ephemeral ports: EADDRNOTAVAIL or reuse
+    #[value(name = "tcp_tw_reuse", alias = "tcp-tw-reuse")]
+    TcpTwReuse,
+    /// net.ipv4.ip_local_port_range 10 vs 40 ports: connections to one destination
+    #[value(name = "ip_local_port_range", alias = "ip-local-port-range")]
+    IpLocalPortRange,
+}
+
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The knobs to prove (default: all); e.g. tcp_fin_timeout tcp_tw_reuse
+    #[arg(value_enum, value_name = "KNOB")]
+    pub knobs: Vec<ProveKnob>,
+}

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod nagle;
 pub mod partial_send;
 pub mod peer_close;
+pub mod prove;
 pub mod reuse_test;
 pub mod scenario;
 pub mod severity;
@@ -66,6 +67,7 @@ pub enum Report {
     Scenario(Box<scenario::ScenarioReport>),
     Inspect(Box<inspect::InspectReport>),
     Check(Box<check::CheckReport>),
+    Prove(Box<prove::ProveReport>),
 }
 
 /// A command's report, boxed into its `Report` variant.

@@ -7,6 +7,7 @@ pub mod generated;
 pub mod inspect;
 pub mod json;
 pub mod nagle;
+pub mod prove;
 pub mod reuse_test;
 pub mod scenario;
 pub mod sockets;
@@ -199,6 +200,7 @@ impl Output for Writer<'_> {
                 Report::Scenario(r) => scenario::render(r, self.style, out),
                 Report::Inspect(r) => inspect::render(r, self.style, out),
                 Report::Check(r) => check::render(r, self.style, out),
+                Report::Prove(r) => prove::render(r, self.style, out),
             },
             Format::Conf => match report {
                 Report::SysctlAdvice(r) => sysctl_advice::conf(r, out),

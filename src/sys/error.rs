@@ -83,6 +83,9 @@ pub enum SysError {
     /// `--netns` could not be entered.
     #[error("--netns {target}: {detail}")]
     Netns { target: String, detail: String },
+    /// The throwaway namespace (`sys::sandbox`) could not be made or its experiment failed.
+    #[error("lab: {detail}")]
+    Lab { detail: String },
 }
 
 impl SysError {
@@ -103,7 +106,8 @@ impl SysError {
             Self::Timeout { .. }
             | Self::PeerClosed { .. }
             | Self::Parse { .. }
-            | Self::Netns { .. } => None,
+            | Self::Netns { .. }
+            | Self::Lab { .. } => None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod pidfd;
 pub mod ports;
 pub mod procfs;
 pub mod record;
+pub mod sandbox;
 pub mod socket;
 pub mod sockopt;
 pub mod sysctl;

@@ -1,0 +1,165 @@
+//! `sockdoc prove`: every sysctl proof, both trials in throwaway namespaces, as root and as an
+//! unprivileged user (a user namespace), and the host's own values untouched.
+
+mod common;
+
+use serde_json::Value;
+
+use common::{run_json, skip, skip_unless_root, sockdoc_as_nobody};
+
+/// The knobs the proofs set, read from the host (the test's own namespace).
+fn host_values() -> Vec<(String, Vec<u8>)> {
+    [
+        "net/core/somaxconn",
+        "net/ipv4/tcp_max_tw_buckets",
+        "net/ipv4/tcp_fin_timeout",
+        "net/ipv4/tcp_tw_reuse",
+        "net/ipv4/ip_local_port_range",
+    ]
+    .iter()
+    .map(|key| {
+        let path = format!("/proc/sys/{key}");
+        (path.clone(), std::fs::read(&path).unwrap())
+    })
+    .collect()
+}
+
+fn assert_every_proof_as_documented(report: &Value) {
+    let proofs = report["proofs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let knobs: Vec<&str> = proofs.iter().map(|p| p["knob"].as_str().unwrap()).collect();
+    assert_eq!(
+        knobs,
+        [
+            "net.core.somaxconn",
+            "net.ipv4.tcp_max_tw_buckets",
+            "net.ipv4.tcp_fin_timeout",
+            "net.ipv4.tcp_tw_reuse",
+            "net.ipv4.ip_local_port_range"
+        ]
+    );
+    for proof in proofs {
+        assert_eq!(proof["matches"], true, "{proof:#}");
+    }
+    let figures = |knob: &str, trial: &str| {
+        proofs.iter().find(|p| p["knob"] == knob).unwrap()[trial]["figures"].clone()
+    };
+    // The two outcomes differ as the kernel documents.
+    assert_eq!(figures("net.core.somaxconn", "before")["queued"], 129);
+    assert_eq!(figures("net.core.somaxconn", "after")["queued"], 160);
+    assert_eq!(
+        figures("net.ipv4.tcp_max_tw_buckets", "before")["time_wait"],
+        0
+    );
+    assert_eq!(
+        figures("net.ipv4.tcp_max_tw_buckets", "before")["time_wait_overflow"],
+        20
+    );
+    assert_eq!(
+        figures("net.ipv4.tcp_max_tw_buckets", "after")["time_wait"],
+        20
+    );
+    let fin = |trial| {
+        figures("net.ipv4.tcp_fin_timeout", trial)["fin_wait2_timer_ms"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        fin("before") > 50_000 && fin("after") <= 5_000,
+        "{report:#}"
+    );
+    for trial in ["before", "after"] {
+        let time_wait = figures("net.ipv4.tcp_fin_timeout", trial)["time_wait_timer_ms"]
+            .as_u64()
+            .unwrap();
+        assert!(time_wait > 50_000, "TIME_WAIT stays 60 s: {time_wait}");
+    }
+    assert!(figures("net.ipv4.tcp_tw_reuse", "before")["reuse_after_ms"].is_null());
+    assert!(
+        figures("net.ipv4.tcp_tw_reuse", "after")["reuse_after_ms"]
+            .as_u64()
+            .unwrap()
+            >= 900
+    );
+    assert_eq!(
+        figures("net.ipv4.ip_local_port_range", "before")["connections"],
+        10
+    );
+    assert_eq!(
+        figures("net.ipv4.ip_local_port_range", "after")["connections"],
+        40
+    );
+}
+
+#[test]
+fn every_proof_comes_out_as_documented_and_the_host_is_untouched() {
+    let before = host_values();
+    let (report, output) = run_json(&["prove"]);
+    if output.status.code() == Some(3) && !common::is_root() {
+        skip(format_args!(
+            "SKIP (unprivileged user namespaces are not allowed here): {}",
+            report["error"]
+        ));
+        return;
+    }
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let expected = if common::is_root() {
+        "network-namespace"
+    } else {
+        "user-namespace"
+    };
+    assert_eq!(report["isolation"], expected);
+    assert_every_proof_as_documented(&report);
+    assert_eq!(
+        host_values(),
+        before,
+        "the host's sysctls are byte-identical"
+    );
+}
+
+#[test]
+fn an_unprivileged_user_proves_in_a_user_namespace() {
+    if skip_unless_root("running sockdoc as nobody") {
+        return;
+    }
+    let before = host_values();
+    let output = sockdoc_as_nobody()
+        .args(["--json", "prove"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    if output.status.code() == Some(3) {
+        // Where the kernel forbids unprivileged user namespaces, the error says which setting.
+        let error = report["error"].as_str().unwrap();
+        assert!(error.contains("Run sockdoc as root"), "{error}");
+        skip(format_args!(
+            "SKIP (unprivileged user namespaces are not allowed here): {error}"
+        ));
+        return;
+    }
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["isolation"], "user-namespace");
+    assert_every_proof_as_documented(&report);
+    assert_eq!(host_values(), before);
+}
+
+#[test]
+fn one_knob_at_a_time_and_an_unknown_one_is_a_usage_error() {
+    let (report, output) = run_json(&["prove", "tcp_fin_timeout"]);
+    if output.status.code() == Some(3) {
+        skip(format_args!(
+            "SKIP (no throwaway namespace here): {}",
+            report["error"]
+        ));
+        return;
+    }
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["proofs"].as_array().unwrap().len(), 1);
+    let output = common::sockdoc()
+        .args(["prove", "tcp_fin_timout"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("tcp_fin_timout"));
+}
