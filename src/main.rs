@@ -4,7 +4,7 @@ fn main() -> ExitCode {
     // A lab child (sockdoc re-run by `prove` inside a throwaway namespace): not a command line.
     let args: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
     if args.len() == 3 && args[1] == sockdoc::sys::sandbox::CHILD_ARG {
-        return sockdoc::commands::prove::child(&args[2].to_string_lossy());
+        return sockdoc::commands::lab::child(&args[2].to_string_lossy());
     }
     // sockdoc's own parse: `--version` names the running kernel, known only now.
     match sockdoc::parse() {

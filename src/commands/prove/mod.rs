@@ -5,7 +5,6 @@
 mod experiments;
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -33,30 +32,15 @@ struct Outcome {
     figures: Figures,
 }
 
-/// The lab child (`sockdoc __lab REQUEST`): enter the namespace, set the knobs, run, print.
-pub fn child(request: &str) -> ExitCode {
-    let result = serde_json::from_str::<Request>(request)
-        .map_err(|e| format!("a malformed lab request: {e}"))
-        .and_then(|request| {
-            let isolation =
-                sandbox::enter(&request.knobs, request.parent_netns).map_err(|e| e.to_string())?;
-            let timeout = Duration::from_millis(request.timeout_ms);
-            let figures = experiments::run(&request.experiment, timeout)?;
-            Ok(Outcome { isolation, figures })
-        });
-    match result {
-        Ok(outcome) => {
-            println!(
-                "{}",
-                serde_json::to_string(&outcome).expect("figures serialize")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(why) => {
-            println!("{why}");
-            ExitCode::from(Exit::CannotRun.code())
-        }
-    }
+/// The lab child's part for `prove`: enter the namespace, set the knobs, run the experiment.
+pub fn child(request: serde_json::Value) -> Result<serde_json::Value, String> {
+    let request: Request =
+        serde_json::from_value(request).map_err(|e| format!("a malformed lab request: {e}"))?;
+    let isolation =
+        sandbox::enter(&request.knobs, request.parent_netns).map_err(|e| e.to_string())?;
+    let timeout = Duration::from_millis(request.timeout_ms);
+    let figures = experiments::run(&request.experiment, timeout)?;
+    serde_json::to_value(Outcome { isolation, figures }).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Serialize)]
