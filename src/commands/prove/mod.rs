@@ -191,7 +191,7 @@ pub fn run(args: &ProveArgs, ctx: &Context) -> anyhow::Result<(ProveReport, Exit
                 experiment: plan.experiment.clone(),
                 timeout_ms: crate::units::millis(ctx.timeout),
             };
-            let json = serde_json::to_string(&request).expect("a request serializes");
+            let json = super::lab::request("prove", &request);
             let result = sandbox::run(&json, budget)
                 .map_err(|e| e.to_string())
                 .and_then(|out| {
