@@ -36,7 +36,8 @@ fn assert_every_proof_as_documented(report: &Value) {
             "net.ipv4.tcp_max_tw_buckets",
             "net.ipv4.tcp_fin_timeout",
             "net.ipv4.tcp_tw_reuse",
-            "net.ipv4.ip_local_port_range"
+            "net.ipv4.ip_local_port_range",
+            "net.ipv4.tcp_autocorking"
         ]
     );
     for proof in proofs {

@@ -542,6 +542,9 @@ pub enum ProveKnob {
     /// net.ipv4.ip_local_port_range 10 vs 40 ports: connections to one destination
     #[value(name = "ip_local_port_range", alias = "ip-local-port-range")]
     IpLocalPortRange,
+    /// net.ipv4.tcp_autocorking 0 vs 1: small writes with TCP_NODELAY, merged or not
+    #[value(name = "tcp_autocorking", alias = "tcp-autocorking")]
+    TcpAutocorking,
 }
 
 #[derive(Debug, Args)]

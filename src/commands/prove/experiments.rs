@@ -30,6 +30,9 @@ pub enum Experiment {
     TwReuse { connections: u32 },
     /// connect() to one destination until EADDRNOTAVAIL, at most `limit` times.
     PortRange { limit: u32 },
+    /// `writes` writes of `size` bytes back to back with TCP_NODELAY: the data segments sent
+    /// and the autocorked writes.
+    Burst { writes: u32, size: u32 },
 }
 
 /// What an experiment measured.
@@ -52,6 +55,10 @@ pub struct Figures {
     pub tw_recycled: Option<u64>,
     /// Connections made to one destination before EADDRNOTAVAIL.
     pub connections: Option<u32>,
+    /// The burst: data segments the sender sent (tcpi_data_segs_out) and TcpExt.TCPAutoCorking's
+    /// rise.
+    pub data_segments: Option<u32>,
+    pub autocorked: Option<u64>,
 }
 
 /// The backlog the accept-queue experiment asks for: larger than any somaxconn it compares.
@@ -64,6 +71,7 @@ pub fn run(experiment: &Experiment, timeout: Duration) -> Result<Figures, String
         Experiment::FinTimeout => fin_timeout(timeout),
         Experiment::TwReuse { connections } => tw_reuse(*connections, timeout),
         Experiment::PortRange { limit } => port_range(*limit, timeout),
+        Experiment::Burst { writes, size } => burst(*writes, *size, timeout),
     }
 }
 
@@ -289,6 +297,52 @@ fn port_range(limit: u32, timeout: Duration) -> Result<Figures, String> {
     Ok(Figures {
         connections: Some(held.len() as u32),
         first_error,
+        ..Figures::default()
+    })
+}
+
+/// The qdisc that holds packets on `lo` for the burst: autocorking only holds a write back
+/// while an earlier packet of the socket still sits below TCP (in a qdisc or a device queue),
+/// and loopback without a qdisc frees each packet at once. A token bucket (tbf) keeps them.
+const SLOW_LOOPBACK: [&str; 12] = [
+    "qdisc", "replace", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "1600", "latency",
+    "100ms",
+];
+
+fn burst(writes: u32, size: u32, timeout: Duration) -> Result<Figures, String> {
+    use std::io::{Read, Write};
+    let tc = std::process::Command::new("tc")
+        .args(SLOW_LOOPBACK)
+        .output()
+        .map_err(|e| format!("tc (iproute2) is needed to slow loopback down: {e}"))?;
+    if !tc.status.success() {
+        return Err(format!(
+            "tc {}: {}",
+            SLOW_LOOPBACK.join(" "),
+            String::from_utf8_lossy(&tc.stderr).trim()
+        ));
+    }
+    let (listener, addr) = listener(128)?;
+    let (mut client, mut server) = connection(&listener, addr, timeout)?;
+    client.set_nodelay(true).map_err(text)?;
+    server.set_read_timeout(Some(timeout)).map_err(text)?;
+    let before_segs = crate::sys::tcp_info::tcp_info(&client)
+        .map_err(text)?
+        .data_segs_out;
+    let before = counter("TcpExt.TCPAutoCorking");
+    let piece = vec![b'x'; size as usize];
+    for _ in 0..writes {
+        client.write_all(&piece).map_err(text)?;
+    }
+    let mut received = vec![0_u8; (writes * size) as usize];
+    server.read_exact(&mut received).map_err(text)?;
+    let after_segs = crate::sys::tcp_info::tcp_info(&client)
+        .map_err(text)?
+        .data_segs_out;
+    let after = counter("TcpExt.TCPAutoCorking");
+    Ok(Figures {
+        data_segments: after_segs.zip(before_segs).map(|(a, b)| a.wrapping_sub(b)),
+        autocorked: after.zip(before).map(|(a, b)| a.saturating_sub(b)),
         ..Figures::default()
     })
 }

@@ -61,6 +61,19 @@ pub(super) fn proof(knob: ProveKnob, mut before: Trial, mut after: Trial) -> Pro
                  tcp_tw_reuse_delay); __inet_hash_connect() in net/ipv4/inet_hashtables.c",
                 Check::TwReuse,
             ),
+            ProveKnob::TcpAutocorking => (
+                "Does net.ipv4.tcp_autocorking merge small TCP_NODELAY writes?",
+                format!(
+                    "{BURST} writes of {SIZE} bytes with TCP_NODELAY over a loopback slowed by a \
+                     token-bucket qdisc (autocorking holds a write only while an earlier packet \
+                     of the socket still sits below TCP): at 0 nothing is autocorked \
+                     (TCPAutoCorking +0); at 1 writes are held and sent together, and \
+                     TCPAutoCorking rises (once per throttled spell, not per write)"
+                ),
+                "tcp_should_autocork() and tcp_push() in net/ipv4/tcp.c (LINUX_MIB_TCPAUTOCORKING \
+                 counted when TSQ_THROTTLED is newly set); ip-sysctl.rst: tcp_autocorking",
+                Check::Autocorking,
+            ),
             ProveKnob::IpLocalPortRange => (
                 "Does net.ipv4.ip_local_port_range bound the connections to one destination?",
                 format!(
@@ -104,6 +117,8 @@ const QUEUE: u32 = super::QUEUE_CLIENTS;
 const CLOSES: u32 = super::CLOSES;
 const NARROW: u32 = super::NARROW_PORTS;
 const WIDER: u32 = super::WIDER_PORTS;
+const BURST: u32 = super::BURST_WRITES;
+const SIZE: u32 = super::BURST_SIZE;
 
 #[derive(Clone, Copy)]
 enum Check {
@@ -112,6 +127,7 @@ enum Check {
     FinTimeout,
     TwReuse,
     PortRange,
+    Autocorking,
 }
 
 fn knob_name(knob: ProveKnob) -> &'static str {
@@ -121,6 +137,7 @@ fn knob_name(knob: ProveKnob) -> &'static str {
         ProveKnob::TcpFinTimeout => "net.ipv4.tcp_fin_timeout",
         ProveKnob::TcpTwReuse => "net.ipv4.tcp_tw_reuse",
         ProveKnob::IpLocalPortRange => "net.ipv4.ip_local_port_range",
+        ProveKnob::TcpAutocorking => "net.ipv4.tcp_autocorking",
     }
 }
 
@@ -161,6 +178,11 @@ fn holds(check: Check, before: &Figures, after: &Figures) -> bool {
             never && reused
         }
         Check::PortRange => before.connections == Some(NARROW) && after.connections == Some(WIDER),
+        // Merging can also come from a full congestion window, so the segments alone do not
+        // tell autocorking's share; the counter does.
+        Check::Autocorking => {
+            before.autocorked == Some(0) && after.autocorked.is_some_and(|n| n > 0)
+        }
     }
 }
 
@@ -197,6 +219,11 @@ fn describe(check: Check, figures: Option<&Figures>, error: Option<&str>) -> Str
                 f.first_error.as_deref().unwrap_or("?")
             ),
         },
+        Check::Autocorking => format!(
+            "{} data segments for {BURST} writes, TCPAutoCorking +{}",
+            n(f.data_segments.map(u64::from)),
+            n(f.autocorked)
+        ),
         Check::PortRange => format!(
             "{} connections, then {}",
             n(f.connections.map(u64::from)),

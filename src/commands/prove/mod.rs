@@ -106,6 +106,9 @@ const WIDER_PORTS: u32 = 40;
 const QUEUE_CLIENTS: u32 = 160;
 /// Connections the server closes first in the TIME_WAIT proof.
 const CLOSES: u32 = 20;
+/// The autocorking burst: small writes back to back, as in `sockdoc nagle`'s burst.
+const BURST_WRITES: u32 = 100;
+const BURST_SIZE: u32 = 8;
 
 fn plans(knobs: &[ProveKnob]) -> Vec<Plan> {
     let all = [
@@ -114,6 +117,7 @@ fn plans(knobs: &[ProveKnob]) -> Vec<Plan> {
         ProveKnob::TcpFinTimeout,
         ProveKnob::TcpTwReuse,
         ProveKnob::IpLocalPortRange,
+        ProveKnob::TcpAutocorking,
     ];
     let wanted: Vec<ProveKnob> = if knobs.is_empty() {
         all.to_vec()
@@ -157,6 +161,15 @@ fn plans(knobs: &[ProveKnob]) -> Vec<Plan> {
                 ],
                 experiment: Experiment::TwReuse {
                     connections: NARROW_PORTS,
+                },
+            },
+            ProveKnob::TcpAutocorking => Plan {
+                knob,
+                before: vec![("net.ipv4.tcp_autocorking", "0")],
+                after: vec![("net.ipv4.tcp_autocorking", "1")],
+                experiment: Experiment::Burst {
+                    writes: BURST_WRITES,
+                    size: BURST_SIZE,
                 },
             },
             ProveKnob::IpLocalPortRange => Plan {
