@@ -164,3 +164,34 @@ fn one_knob_at_a_time_and_an_unknown_one_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("tcp_fin_timout"));
 }
+
+#[test]
+fn sysctl_advice_names_the_proof_of_each_knob_that_has_one() {
+    let (report, _) = run_json(&["sysctl-advice"]);
+    let prove = |key: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == key)
+            .map(|f| f["prove"].clone())
+    };
+    assert_eq!(
+        prove("net.ipv4.tcp_fin_timeout"),
+        Some(Value::from("sockdoc prove tcp_fin_timeout"))
+    );
+    assert_eq!(
+        prove("net.core.somaxconn"),
+        Some(Value::from("sockdoc prove somaxconn"))
+    );
+    // Every named proof is a command line that parses.
+    for finding in report["findings"].as_array().unwrap() {
+        if let Some(command) = finding["prove"].as_str() {
+            let words: Vec<&str> = command.split(' ').collect();
+            assert!(
+                <sockdoc::cli::Cli as clap::Parser>::try_parse_from(&words).is_ok(),
+                "{command}"
+            );
+        }
+    }
+}

@@ -99,6 +99,9 @@ pub struct Finding {
     pub evidence: Option<String>,
     /// The folklore about this knob, and why it is wrong.
     pub myth: Option<&'static str>,
+    /// The command that measures this advice on this kernel in a throwaway namespace
+    /// (`sockdoc prove KNOB`), for the knobs that have an experiment.
+    pub prove: Option<String>,
     /// The kernel document section (or source) the advice rests on.
     pub source: &'static str,
     /// The config line that sets this key last, in `sysctl --system` order; null when no

@@ -98,6 +98,9 @@ fn table(report: &SysctlReport, style: Style, out: &mut impl Write) -> io::Resul
         if let Some(m) = f.myth {
             wrap_into(out, &format!("myth: {m}"), "    ", width)?;
         }
+        if let Some(command) = &f.prove {
+            wrap_into(out, &format!("measure it here: {command}"), "    ", width)?;
+        }
     }
 
     write_config(report, style, width, out)?;

@@ -130,7 +130,7 @@ enum Check {
     Autocorking,
 }
 
-fn knob_name(knob: ProveKnob) -> &'static str {
+pub(super) fn knob_name(knob: ProveKnob) -> &'static str {
     match knob {
         ProveKnob::Somaxconn => "net.core.somaxconn",
         ProveKnob::TcpMaxTwBuckets => "net.ipv4.tcp_max_tw_buckets",

@@ -275,3 +275,14 @@ pub fn run(args: &ProveArgs, ctx: &Context) -> anyhow::Result<(ProveReport, Exit
 }
 
 mod judge;
+
+/// `sockdoc prove KNOB` for a sysctl key with an experiment here, e.g.
+/// `net.ipv4.tcp_fin_timeout` → `sockdoc prove tcp_fin_timeout`.
+pub fn command_for(key: &str) -> Option<String> {
+    use clap::ValueEnum;
+    ProveKnob::value_variants()
+        .iter()
+        .find(|knob| judge::knob_name(**knob) == key)
+        .and_then(|knob| knob.to_possible_value())
+        .map(|value| format!("sockdoc prove {}", value.get_name()))
+}

@@ -35,6 +35,7 @@ pub fn finding(key: Key, current: Option<&str>, source: &'static str) -> Finding
         reason: String::new(),
         evidence: None,
         myth: None,
+        prove: crate::commands::prove::command_for(key.name()),
         source,
         configured: None,
         state: FindingState::Judged,
