@@ -283,6 +283,6 @@ pub fn command_for(key: &str) -> Option<String> {
     ProveKnob::value_variants()
         .iter()
         .find(|knob| judge::knob_name(**knob) == key)
-        .and_then(|knob| knob.to_possible_value())
+        .and_then(ValueEnum::to_possible_value)
         .map(|value| format!("sockdoc prove {}", value.get_name()))
 }
