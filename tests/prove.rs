@@ -195,3 +195,64 @@ fn sysctl_advice_names_the_proof_of_each_knob_that_has_one() {
         }
     }
 }
+
+#[test]
+fn where_user_namespaces_are_forbidden_an_unprivileged_run_is_exit_3_naming_the_setting() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if skip_unless_root("a parent user namespace whose user.max_user_namespaces is 0") {
+        return;
+    }
+    // A user namespace of our own (uids 0–65535 mapped as on the host once we write its
+    // maps), inside which user.max_user_namespaces is set to 0 — that namespace's own limit,
+    // not the host's — and sockdoc then runs as nobody: its unshare(CLONE_NEWUSER) is refused.
+    // The shell execs itself again once the maps are written: the exec before that ran with
+    // an unmapped uid, which left it no capabilities in the namespace; as uid 0 there, the new
+    // exec gets them (capabilities(7)).
+    let script = "read go; exec sh -c 'echo 0 > /proc/sys/user/max_user_namespaces && \
+                  exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" --json prove \
+                  somaxconn' \"$0\"";
+    let mut child = Command::new("unshare")
+        .args(["--user", "sh", "-c", script])
+        .arg(assert_cmd::cargo::cargo_bin!("sockdoc"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare runs");
+    // unshare(1) without --fork execs sh in place: the child's pid is in the new namespace
+    // once unshare(2) has run (bounded wait).
+    let pid = child.id();
+    let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::fs::read_link(format!("/proc/{pid}/ns/user"))
+        .ok()
+        .as_ref()
+        == Some(&ours)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare --user did not happen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for map in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{map}"), "0 0 65536").unwrap();
+    }
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("unshare(CLONE_NEWUSER | CLONE_NEWNET) failed"),
+        "{error}"
+    );
+    assert!(error.contains("user.max_user_namespaces = 0"), "{error}");
+    assert!(error.contains("Run sockdoc as root"), "{error}");
+}
