@@ -327,6 +327,14 @@ fn close_wait_piles_up_hits_emfile_and_the_fix_clears_it() {
     assert_eq!(report["close_wait"], 5, "{report:#}");
     assert_eq!(report["close_wait_with_timer"], 0, "{report:#}");
     assert_eq!(report["client_fin_wait2"], 5, "{report:#}");
+    assert!(
+        report["client_fin_wait2_timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t != "none"),
+        "an orphaned FIN_WAIT2 side always has a timer: {report:#}"
+    );
     let fin_timeout_ms = report["tcp_fin_timeout"].as_u64().unwrap() * 1000;
     let left = report["client_fin_wait2_timer_max_ms"].as_u64().unwrap();
     assert!(left > 0 && left <= fin_timeout_ms, "{report:#}");
@@ -339,6 +347,7 @@ fn close_wait_piles_up_hits_emfile_and_the_fix_clears_it() {
     // At the limit: EMFILE, the client still queued, accepted once the limit is back.
     assert_eq!(report["accept_queue_before"], 1, "{report:#}");
     assert_eq!(report["accept_at_limit"], "EMFILE", "{report:#}");
+    assert_eq!(report["listener_readable_after_emfile"], true, "{report:#}");
     assert_eq!(report["accept_queue_after_emfile"], 1, "{report:#}");
     // Taking a descriptor at or above the lowered limit proves the limit came back.
     assert_eq!(report["accept_after_restore"], "accepted", "{report:#}");

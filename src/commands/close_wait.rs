@@ -15,13 +15,14 @@ use anyhow::Context as _;
 use super::Context;
 use super::scenario::{CallEnd, Check, Scenario, ScenarioReport};
 use crate::commands::args::CloseWaitArgs;
+use crate::commands::sockets::summary::{CLOSE_WAIT_IDLE, CLOSE_WAIT_LEAK, FD_LIMIT_WARN_PERCENT};
 use crate::exit::Exit;
 use crate::sys::diag::{self, Query};
 use crate::sys::procfs;
 use crate::sys::record::{Proto, SocketRecord, TcpState};
 use crate::sys::socket::{self as sock, LoweredFileLimit, RecvEnd, ReuseFlags};
 use crate::sys::sysctl;
-use crate::units::count;
+use crate::units::{count, human};
 use details::{CloseWaitDetails, FixedFigures, LeakFigures, LimitFigures};
 
 /// How often sock_diag is read while waiting for the kernel to finish a step (microseconds
@@ -67,15 +68,18 @@ pub fn run(args: &CloseWaitArgs, ctx: &Context) -> anyhow::Result<(ScenarioRepor
     s.note(
         "accept() at the limit: the handshake had already completed (the listener's Recv-Q \
          counted the connection), so the client saw its connect() succeed; the failed accept() left \
-         the connection queued, and the listener stays readable, so an event loop that retries \
-         accept() on EMFILE spins until a descriptor is freed.",
+         the connection queued and poll() still reported the listener readable (measured: \
+         listener_readable_after_emfile), so a level-triggered event loop that retries accept() on \
+         EMFILE spins until a descriptor is freed.",
     );
-    s.note(
+    s.note(format!(
         "In production: `sockdoc inspect --pid PID` reports the finding close-wait-leak for a \
-         process holding 10 or more CLOSE_WAIT sockets idle for over a second (or any, once its \
-         descriptors pass 80 % of its limit); `sockdoc sockets --summary` lists the processes \
-         holding the most; `ss -tanp state close-wait` shows the same sockets.",
-    );
+         process holding {CLOSE_WAIT_LEAK} or more CLOSE_WAIT sockets idle for at least {} (or \
+         any, once its descriptors pass {FD_LIMIT_WARN_PERCENT}% of its limit); `sockdoc \
+         sockets --summary` lists the processes holding the most; `ss -tanp state close-wait` \
+         shows the same sockets.",
+        human(CLOSE_WAIT_IDLE)
+    ));
     let verdict = format!(
         "The server that kept its sockets after recv() returned 0 held {} in CLOSE_WAIT and {} \
          more; with its descriptor limit reached, accept() failed with {} while the next client \
@@ -127,6 +131,7 @@ fn leaky_server(
         close_wait: close_wait.len() as u32,
         close_wait_with_timer: close_wait.iter().filter(|r| r.timer.is_some()).count() as u32,
         client_fin_wait2: fin_wait2.len() as u32,
+        client_fin_wait2_timers: timer_kinds(&fin_wait2),
         client_fin_wait2_timer_max_ms: fin_wait2
             .iter()
             .filter_map(|r| r.expires)
@@ -148,8 +153,11 @@ fn at_the_limit(listener: &socket2::Socket, timeout: Duration) -> anyhow::Result
     let lowered_limit = sock::lowest_free_fd(listener)?;
     let guard = LoweredFileLimit::lower_to(lowered_limit)?;
     let accept_at_limit = outcome(sock::try_accept(listener));
+    // What an event loop would see next: poll() still says the listener is readable.
+    let readable_at_limit = sock::readable_now(listener);
     let open_files_limit = guard.restores();
     drop(guard);
+    let listener_readable_after_emfile = readable_at_limit?;
     let accept_queue_after_emfile = listener_queue(listen_addr)?;
     let accept_after_restore = outcome(sock::try_accept(listener));
     drop(waiting);
@@ -158,6 +166,7 @@ fn at_the_limit(listener: &socket2::Socket, timeout: Duration) -> anyhow::Result
         open_files_limit,
         lowered_limit,
         accept_at_limit,
+        listener_readable_after_emfile,
         accept_queue_after_emfile,
         accept_after_restore,
     })
@@ -282,6 +291,15 @@ fn check_fixed(s: &mut Scenario, clients: u32, fixed: &FixedFigures) {
         format!("{clients} in TIME_WAIT"),
         fixed.client_time_wait == clients,
     ));
+}
+
+/// Each timer kind on `records` once, sorted, "none" for a socket without one.
+fn timer_kinds(records: &[&SocketRecord]) -> Vec<String> {
+    let kinds: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|r| r.timer.map_or("none", crate::sys::record::Timer::name))
+        .collect();
+    kinds.into_iter().map(str::to_owned).collect()
 }
 
 /// What `outcome` says of an accept() that returned a socket.
@@ -421,14 +439,16 @@ fn fin_wait2_note(fin_timeout_s: Option<u64>) -> String {
         |s| format!("net.ipv4.tcp_fin_timeout = {s} s"),
     );
     format!(
-        "The clients closed first, so their sides are orphans waiting for the server's FIN: \
+        "The clients closed first, so their sides are orphans waiting for the server's FIN. \
          tcp_rcv_state_process() (net/ipv4/tcp_input.c, case TCP_FIN_WAIT1) gives an orphaned \
-         socket that reaches FIN_WAIT2 the timer tcp_fin_time() ({knob}); up to TCP_TIMEWAIT_LEN \
-         (60 s) it becomes a timewait socket in the FIN_WAIT2 substate (tcp_time_wait()), which \
-         sock_diag shows as FIN_WAIT2 with the timewait timer. When it fires the client side is \
-         gone, but the server's CLOSE_WAIT socket stays: nothing on the server side expires. Once \
-         the server closes, its FIN moves the client side to TIME_WAIT \
-         (tcp_timewait_state_process(), net/ipv4/tcp_minisocks.c) and its own ends in LAST_ACK, \
-         then CLOSED at the client's ACK."
+         socket that reaches FIN_WAIT2 the time tcp_fin_time() ({knob}): above TCP_TIMEWAIT_LEN \
+         (60 s) on its keepalive timer, otherwise usually as a timewait socket in the FIN_WAIT2 \
+         substate (tcp_time_wait()), which sock_diag reports as FIN_WAIT2 with the timewait \
+         timer (\"their timer\" above). When it runs out the client side is gone (ip-sysctl.rst, \
+         tcp_fin_timeout), yet the server's CLOSE_WAIT socket stays: nothing on the server side \
+         expires. Once a server closes, its FIN moves the client side to TIME_WAIT \
+         (tcp_timewait_state_process(), net/ipv4/tcp_minisocks.c) and its own socket to \
+         LAST_ACK, then CLOSED at the client's ACK (tcp_rcv_state_process(), case \
+         TCP_LAST_ACK)."
     )
 }

@@ -561,6 +561,18 @@ impl Drop for LoweredFileLimit {
     }
 }
 
+/// Whether `socket` is readable right now (poll(2) POLLIN, no wait): for a listener, that
+/// accept() has a connection to take. poll() opens no descriptor, so it works at the limit.
+pub fn readable_now(socket: &impl AsFd) -> Result<bool, SysError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::ZERO).map_err(|errno| SysError::Io {
+        step: "asking whether the socket is readable (poll)".into(),
+        error: errno.into(),
+    })?;
+    Ok(ready > 0)
+}
+
 /// One accept() whose failure is the result, not an error: the lessons measure its errno
 /// (EMFILE at the descriptor limit). The listener's SO_RCVTIMEO bounds a wait.
 pub fn try_accept(listener: &impl AsFd) -> std::io::Result<TcpStream> {

@@ -27,6 +27,8 @@ pub(super) struct LeakFigures {
     pub(super) close_wait_with_timer: u32,
     /// The clients' closed sides in FIN_WAIT2 meanwhile.
     pub(super) client_fin_wait2: u32,
+    /// The timers sock_diag reports on them, each kind once ("timewait", …; "none").
+    pub(super) client_fin_wait2_timers: Vec<String>,
     /// The longest time left on their timers.
     pub(super) client_fin_wait2_timer_max_ms: Option<u64>,
     /// net.ipv4.tcp_fin_timeout, in seconds.
@@ -48,6 +50,8 @@ pub(super) struct LimitFigures {
     pub(super) lowered_limit: u64,
     /// How that accept() ended: "accepted" or the errno's name.
     pub(super) accept_at_limit: String,
+    /// poll() POLLIN on the listener right after that accept().
+    pub(super) listener_readable_after_emfile: bool,
     pub(super) accept_queue_after_emfile: u32,
     pub(super) accept_after_restore: String,
 }
@@ -103,6 +107,7 @@ impl LeakFigures {
             close_wait,
             close_wait_with_timer,
             client_fin_wait2,
+            client_fin_wait2_timers,
             client_fin_wait2_timer_max_ms,
             tcp_fin_timeout,
             baseline_fds,
@@ -123,6 +128,11 @@ impl LeakFigures {
                 "client_fin_wait2",
                 "clients' sides in FIN_WAIT2",
                 number(*client_fin_wait2),
+            ),
+            Row::new(
+                "client_fin_wait2_timers",
+                "their timer (sock_diag)",
+                Measured::texts(client_fin_wait2_timers),
             ),
             Row::new(
                 "client_fin_wait2_timer_max_ms",
@@ -155,6 +165,7 @@ impl LimitFigures {
             open_files_limit,
             lowered_limit,
             accept_at_limit,
+            listener_readable_after_emfile,
             accept_queue_after_emfile,
             accept_after_restore,
         } = self;
@@ -178,6 +189,18 @@ impl LimitFigures {
                 "accept_at_limit",
                 "accept() at the limit",
                 Text(accept_at_limit.clone()),
+            ),
+            Row::new(
+                "listener_readable_after_emfile",
+                "listener readable after it (poll)",
+                Text(
+                    if *listener_readable_after_emfile {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .to_owned(),
+                ),
             ),
             Row::new(
                 "accept_queue_after_emfile",
