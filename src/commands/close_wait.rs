@@ -452,3 +452,25 @@ fn fin_wait2_note(fin_timeout_s: Option<u64>) -> String {
          TCP_LAST_ACK)."
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accept_reads_as_accepted_or_its_errno() {
+        let refused = outcome(Err(std::io::Error::from_raw_os_error(libc::EMFILE)));
+        assert_eq!(refused, "EMFILE");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let accepted = outcome(listener.accept().map(|(stream, _)| stream));
+        assert_eq!(accepted, ACCEPTED);
+        drop(client);
+    }
+
+    #[test]
+    fn the_fin_wait2_note_names_the_knob_or_says_it_is_unreadable() {
+        assert!(fin_wait2_note(Some(30)).contains("net.ipv4.tcp_fin_timeout = 30 s"));
+        assert!(fin_wait2_note(None).contains("unreadable here"));
+    }
+}
