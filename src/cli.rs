@@ -327,6 +327,22 @@ pub enum Command {
         ))
     )]
     Man(crate::commands::args::ManArgs),
+
+    /// A server that never closes after the peer's FIN: CLOSE_WAIT piles up, then EMFILE
+    #[command(
+        name = "close-wait",
+        long_about = "A server that never closes after the peer's FIN. Clients connect and \
+            close; the leaky server reads recv() == 0 and keeps the socket: sock_diag shows them \
+            in CLOSE_WAIT (no timer ends it) and the open descriptors grow by one each. With \
+            this process's soft RLIMIT_NOFILE lowered to its next descriptor (then restored), \
+            accept() fails with EMFILE while one more client waits in the accept queue. The fix, \
+            closing on recv() == 0, is then measured: no CLOSE_WAIT, descriptors back to where \
+            they were. In production, `sockdoc inspect --pid PID` finds the leak.",
+        after_long_help = "Examples:\n  \
+        sockdoc close-wait                       # 8 clients\n  \
+        sockdoc close-wait --clients 100 --json"
+    )]
+    CloseWait(crate::commands::args::CloseWaitArgs),
 }
 
 impl Command {

@@ -275,8 +275,8 @@ fn context(cli: &Cli, interactive: bool) -> Context {
 /// earned.
 fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
     use commands::{
-        backlog, boxed, check, inspect, nagle, partial_send, peer_close, prove, reuse_test,
-        sockets, sockopt, sysctl_advice, timeouts, udp,
+        backlog, boxed, check, close_wait, inspect, nagle, partial_send, peer_close, prove,
+        reuse_test, sockets, sockopt, sysctl_advice, timeouts, udp,
     };
     let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
     // completions and man read no file: --root means nothing to them, as --timeout does not.
@@ -306,6 +306,7 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         Command::Inspect(args) => boxed(inspect::run(args, ctx)?, Report::Inspect),
         Command::Check(args) => boxed(check::run(args, ctx)?, Report::Check),
         Command::Prove(args) => boxed(prove::run(args, ctx)?, Report::Prove),
+        Command::CloseWait(args) => boxed(close_wait::run(args, ctx)?, Report::Scenario),
     };
     out.report(&report, exit)?;
     Ok(exit)

@@ -104,6 +104,10 @@ const CASES: &[(&[&str], &str)] = &[
     // peer-close
     (&["peer-close", "--addr", "10.0.0.1"], "--addr"),
     (&["peer-close", "--addr", "::2"], "--addr"),
+    // close-wait
+    (&["close-wait", "--clients", "0"], "--clients"),
+    (&["close-wait", "--clients", "257"], "--clients"),
+    (&["close-wait", "--addr", "192.0.2.1"], "--addr"),
     // check
     (&["check", "--fail-on", "sometimes"], "--fail-on"),
     (&["check", "--for", "2h"], "--for"),

@@ -863,6 +863,23 @@ fn parses_the_lesson_arguments() {
 
     assert!(matches!(command_of(&["peer-close"]), Command::PeerClose(_)));
 
+    let Command::CloseWait(close_wait) = command_of(&["close-wait"]) else {
+        panic!("close-wait")
+    };
+    assert_eq!(
+        (close_wait.clients, close_wait.scenario.addr.to_string()),
+        (8, "127.0.0.1".into())
+    );
+    let Command::CloseWait(close_wait) =
+        command_of(&["close-wait", "--clients", "256", "--addr", "::1"])
+    else {
+        panic!("close-wait")
+    };
+    assert_eq!(
+        (close_wait.clients, close_wait.scenario.addr.to_string()),
+        (256, "::1".into())
+    );
+
     let ms = Duration::from_millis;
     let Command::Timeouts(t) = command_of(&["timeouts"]) else {
         panic!("timeouts")

@@ -52,6 +52,7 @@ live_snapshot!(backlog_table, 0, ["backlog"]);
 live_snapshot!(udp_table, 0, ["udp"]);
 live_snapshot!(partial_send_table, 0, ["partial-send"]);
 live_snapshot!(peer_close_table, 0, ["peer-close"]);
+live_snapshot!(close_wait_table, 0, ["close-wait"]);
 live_snapshot!(timeouts_table, 0, ["timeouts"]);
 live_snapshot!(nagle_table, 0, ["nagle", "--rounds", "4"]);
 live_snapshot!(reuse_test_table, 0, ["reuse-test"]);

@@ -310,11 +310,68 @@ fn the_scenarios_work_over_ipv6_too() {
         ));
         return;
     }
-    for command in ["udp", "peer-close"] {
+    for command in ["udp", "peer-close", "close-wait"] {
         let (report, output) = run_json(&[command, "--addr", "::1"]);
         assert_eq!(output.status.code(), Some(0), "{command}: {report:#}");
         assert_eq!(report["address"], "::1");
     }
+}
+
+#[test]
+fn close_wait_piles_up_hits_emfile_and_the_fix_clears_it() {
+    let (report, output) = run_json(&["close-wait", "--clients", "5"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_scenario_shape(&report, "close-wait");
+    assert_eq!(report["clients"], 5);
+    // The leaky server: every socket in CLOSE_WAIT, none with a timer, one descriptor each.
+    assert_eq!(report["close_wait"], 5, "{report:#}");
+    assert_eq!(report["close_wait_with_timer"], 0, "{report:#}");
+    assert_eq!(report["client_fin_wait2"], 5, "{report:#}");
+    assert!(
+        report["client_fin_wait2_timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t != "none"),
+        "an orphaned FIN_WAIT2 side always has a timer: {report:#}"
+    );
+    let fin_timeout_ms = report["tcp_fin_timeout"].as_u64().unwrap() * 1000;
+    let left = report["client_fin_wait2_timer_max_ms"].as_u64().unwrap();
+    assert!(left > 0 && left <= fin_timeout_ms, "{report:#}");
+    let baseline = report["baseline_fds"].as_u64().unwrap();
+    assert_eq!(
+        report["leaky_fds"].as_u64().unwrap(),
+        baseline + 5,
+        "{report:#}"
+    );
+    // At the limit: EMFILE, the client still queued, accepted once the limit is back.
+    assert_eq!(report["accept_queue_before"], 1, "{report:#}");
+    assert_eq!(report["accept_at_limit"], "EMFILE", "{report:#}");
+    assert_eq!(report["listener_readable_after_emfile"], true, "{report:#}");
+    assert_eq!(report["accept_queue_after_emfile"], 1, "{report:#}");
+    // Taking a descriptor at or above the lowered limit proves the limit came back.
+    assert_eq!(report["accept_after_restore"], "accepted", "{report:#}");
+    let limit = report["open_files_limit"].as_u64().unwrap();
+    assert!(
+        report["lowered_limit"].as_u64().unwrap() < limit,
+        "{report:#}"
+    );
+    // The fix: nothing left in CLOSE_WAIT or LAST_ACK, descriptors back where they were.
+    assert_eq!(report["fixed_close_wait"], 0, "{report:#}");
+    assert_eq!(report["fixed_last_ack"], 0, "{report:#}");
+    assert_eq!(report["fixed_client_time_wait"], 5, "{report:#}");
+    assert_eq!(
+        report["fixed_fds"], report["fixed_fds_before"],
+        "{report:#}"
+    );
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["matches"] == true),
+        "{report:#}"
+    );
 }
 
 #[test]

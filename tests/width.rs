@@ -26,6 +26,7 @@ const COMMANDS: &[&[&str]] = &[
     &["udp"],
     &["partial-send"],
     &["peer-close"],
+    &["close-wait"],
     &["timeouts"],
     &["inspect", "--for", "0", "--sockets"],
     &["check", "--only", "kernel.bind,sysctl"],

@@ -553,3 +553,17 @@ pub struct ProveArgs {
     #[arg(value_enum, value_name = "KNOB")]
     pub knobs: Vec<ProveKnob>,
 }
+
+/// The most clients `close-wait` leaks: enough to see the pile-up, far below any
+/// descriptor limit.
+pub const MAX_CLOSE_WAIT_CLIENTS: u32 = 256;
+
+#[derive(Debug, Args)]
+pub struct CloseWaitArgs {
+    /// Clients that connect and close, 1 to 256: the leaky server keeps each socket
+    #[arg(long, allow_negative_numbers = true, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CLOSE_WAIT_CLIENTS)), value_name = "N")]
+    pub clients: u32,
+
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}

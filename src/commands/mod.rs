@@ -4,6 +4,7 @@
 pub mod args;
 pub mod backlog;
 pub mod check;
+pub mod close_wait;
 pub mod generate;
 pub mod inspect;
 pub mod lab;

@@ -1,5 +1,5 @@
 //! The report shape the lesson scenarios share (backlog, udp, partial-send, peer-close,
-//! timeouts): what was measured, scenario-specific figures, checks of each measurement
+//! timeouts, close-wait): what was measured, scenario-specific figures, checks of each measurement
 //! against what Linux documents, the mechanism, the verdict and the fix.
 
 use std::fmt;

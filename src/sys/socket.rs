@@ -510,6 +510,77 @@ pub fn ensure_open_files(needed: u64) -> Result<(), u64> {
     Err(soft.max(raised.min(hard)))
 }
 
+/// The lowest descriptor number this process has free: the one the next socket(),
+/// accept() or open() takes, since `alloc_fd()` (fs/file.c) hands out the lowest free
+/// number. Found by duplicating `socket` with F_DUPFD_CLOEXEC from 0 and closing the copy.
+pub fn lowest_free_fd(socket: &impl AsFd) -> Result<u64, SysError> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let step = |errno: nix::errno::Errno| SysError::Io {
+        step: "finding the lowest free descriptor (fcntl F_DUPFD_CLOEXEC)".into(),
+        error: std::io::Error::from(errno),
+    };
+    let copy = fcntl(socket.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(0)).map_err(step)?;
+    nix::unistd::close(copy).map_err(step)?;
+    Ok(u64::try_from(copy).unwrap_or_default())
+}
+
+/// This process's soft RLIMIT_NOFILE lowered to `soft` for as long as the guard lives; the
+/// old soft limit comes back on drop. The hard limit is never touched.
+pub struct LoweredFileLimit {
+    soft: u64,
+    hard: u64,
+}
+
+impl LoweredFileLimit {
+    /// Lowers the soft limit to `soft` (never above the current one): every descriptor
+    /// number at or above it is then refused with EMFILE (`alloc_fd()`, fs/file.c, gets
+    /// `rlimit(RLIMIT_NOFILE)` as its end from `get_unused_fd_flags()`).
+    pub fn lower_to(soft: u64) -> Result<Self, SysError> {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let step = |errno: nix::errno::Errno| SysError::Io {
+            step: "lowering this process's soft RLIMIT_NOFILE".into(),
+            error: std::io::Error::from(errno),
+        };
+        let (old, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(step)?;
+        setrlimit(Resource::RLIMIT_NOFILE, soft.min(old), hard).map_err(step)?;
+        Ok(Self { soft: old, hard })
+    }
+
+    /// The soft limit the guard puts back.
+    pub fn restores(&self) -> u64 {
+        self.soft
+    }
+}
+
+impl Drop for LoweredFileLimit {
+    fn drop(&mut self) {
+        use nix::sys::resource::{Resource, setrlimit};
+        // Raising the soft limit back up to its old value, below the unchanged hard limit,
+        // is always permitted (setrlimit(2)).
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, self.soft, self.hard);
+    }
+}
+
+/// Whether `socket` is readable right now (poll(2) POLLIN, no wait): for a listener, that
+/// accept() has a connection to take. poll() opens no descriptor, so it works at the limit.
+pub fn readable_now(socket: &impl AsFd) -> Result<bool, SysError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::ZERO).map_err(|errno| SysError::Io {
+        step: "asking whether the socket is readable (poll)".into(),
+        error: errno.into(),
+    })?;
+    Ok(ready > 0)
+}
+
+/// One accept() whose failure is the result, not an error: the lessons measure its errno
+/// (EMFILE at the descriptor limit). The listener's SO_RCVTIMEO bounds a wait.
+pub fn try_accept(listener: &impl AsFd) -> std::io::Result<TcpStream> {
+    SockRef::from(listener)
+        .accept()
+        .map(|(socket, _)| TcpStream::from(socket))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

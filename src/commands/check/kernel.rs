@@ -8,11 +8,12 @@ use clap::{Args, Parser};
 use super::convert;
 use super::model::{Check, Group, Metrics};
 use crate::commands::args::{
-    BacklogArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs, TimeoutsArgs, UdpArgs,
+    BacklogArgs, CloseWaitArgs, NagleArgs, PartialSendArgs, ReuseTestArgs, ScenarioArgs,
+    TimeoutsArgs, UdpArgs,
 };
 use crate::commands::severity::Level;
 use crate::commands::{
-    Context, backlog, nagle, partial_send, peer_close, reuse_test, timeouts, udp,
+    Context, backlog, close_wait, nagle, partial_send, peer_close, reuse_test, timeouts, udp,
 };
 use crate::units::{human, millis};
 
@@ -88,6 +89,12 @@ pub fn run(
         // Short waits: the self-test checks the mechanism, not long timers.
         let words = ["--recv-timeout", "50ms", "--connect-timeout", "100ms"];
         let (report, _) = timeouts::run(&args::<TimeoutsArgs>(&words), ctx)?;
+        Ok(convert::from_scenario(&report))
+    });
+    lesson("close-wait", &mut || {
+        // Its own soft RLIMIT_NOFILE is lowered for one accept() and restored at once; the
+        // self-test runs its experiments one after another, so nothing else opens a file then.
+        let (report, _) = close_wait::run(&args::<CloseWaitArgs>(&[]), ctx)?;
         Ok(convert::from_scenario(&report))
     });
     let mut stall = None;

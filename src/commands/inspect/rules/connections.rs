@@ -76,7 +76,7 @@ pub(super) fn close_wait(exam: &Exam, v: &mut Verdicts) {
         f.fix = "Close the socket when read()/recv() returns 0 (end of stream) and on every \
                  error path; a connection pool should drop connections whose server closed them."
             .into();
-        f.reproduce = Some("sockdoc peer-close".to_owned());
+        f.reproduce = Some("sockdoc close-wait".to_owned());
         v.findings.push(f);
     }
 }
