@@ -7,6 +7,7 @@
 #   scripts/bench.sh sockets    # 100k ESTABLISHED, 180k TIME_WAIT, scaling 1k-200k: sockdoc vs ss (root: private netns)
 #   scripts/bench.sh inspect    # inspect vs ss -tanpie, 10k ESTABLISHED in 100 processes (root: private netns)
 #   scripts/bench.sh check      # the whole check with defaults (target: < 1 s wall)
+#   scripts/bench.sh prove      # every proof in throwaway namespaces (target: < 15 s)
 #
 # Needs hyperfine, sockperf, jq and GNU time (installed from Debian's packages when missing, as root).
 set -euo pipefail
@@ -199,4 +200,12 @@ if [ "$what" = all ] || [ "$what" = check ]; then
     hyperfine -N -i --style basic --warmup 1 --runs 10 --export-json target/bench-check.json \
         "$bin check" "$bin check --only kernel" "$bin check --only sysctl,inspect" >/dev/null
     jq -r '.results[] | "\(.command | sub("^.*/sockdoc"; "sockdoc")): \(.mean * 1000 | . * 10 | round / 10) ms ± \(.stddev * 1000 | . * 10 | round / 10), max \(.max * 1000 | round) ms"' target/bench-check.json
+fi
+
+if [ "$what" = all ] || [ "$what" = prove ]; then
+    need hyperfine hyperfine
+    echo
+    echo "== prove: six knobs, two throwaway namespaces each (target: < 15 s) =="
+    hyperfine -N --style basic --runs 3 --export-json target/bench-prove.json "$bin prove" >/dev/null
+    jq -r '.results[] | "\(.command | sub("^.*/sockdoc"; "sockdoc")): \(.mean * 10 | round / 10) s ± \(.stddev * 100 | round / 100), max \(.max * 10 | round / 10) s"' target/bench-prove.json
 fi
