@@ -339,7 +339,8 @@ pub enum Command {
             after that many in all, whatever the destinations, with EADDRINUSE from bind(); \
             IP_BIND_ADDRESS_NO_PORT brings back a full range per destination; IP_LOCAL_PORT_RANGE \
             (Linux 6.3+, detected) holds a socket to a sub-range; SO_REUSEADDR on the client shares \
-            no port. Each is checked against what Linux documents. The host's /proc/sys is never \
+            no port, unless net.ipv4.ip_autobind_reuse is 1 (measured in a second namespace), when \
+            bind() shares ports and connect() fails instead. Each is checked against what Linux documents. The host's /proc/sys is never \
             written.\n\n\
             As root the namespace is a plain network namespace; otherwise it is owned by a new user \
             namespace, where the kernel allows unprivileged ones (if it does not, exit 3 says which \

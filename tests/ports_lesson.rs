@@ -46,6 +46,14 @@ fn assert_lesson(report: &Value, n: u64) {
     );
     // SO_REUSEADDR on the client shares nothing (ip_autobind_reuse 0).
     ended("reuseaddr_bind", n, "bind", "EADDRINUSE");
+    // With net.ipv4.ip_autobind_reuse = 1 (a second namespace) bind() shares ports and
+    // connect() refuses the first 4-tuple already in use: between n and 2n connections.
+    let autobind = case("reuseaddr_autobind_reuse");
+    let connections = autobind["connections"].as_u64().unwrap();
+    assert!((n..=2 * n).contains(&connections), "{autobind:#}");
+    assert_eq!(autobind["failed_call"], "connect", "{autobind:#}");
+    assert_eq!(autobind["errno"], "EADDRNOTAVAIL", "{autobind:#}");
+    assert_eq!(autobind["ports_used"], n, "{autobind:#}");
     // IP_LOCAL_PORT_RANGE: the lower half, where the kernel has it (6.3+).
     match report["local_port_range"].as_object() {
         Some(_) => {
@@ -56,7 +64,7 @@ fn assert_lesson(report: &Value, n: u64) {
         None => assert_eq!(report["local_port_range_refused"], "ENOPROTOOPT"),
     }
     let checks = report["checks"].as_array().unwrap();
-    assert!(checks.len() >= 6, "{report:#}");
+    assert!(checks.len() >= 7, "{report:#}");
     for check in checks {
         assert_eq!(check["matches"], true, "{check:#}");
     }

@@ -4,7 +4,8 @@
 //! destination gets as many again; bind(ip, 0) before connect() runs out after that many in
 //! all (EADDRINUSE from bind()), because each bind pins its port for every destination; and
 //! the fixes — IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE (Linux 6.3+), and what
-//! SO_REUSEADDR on the client does and does not do — measured the same way. The host's
+//! SO_REUSEADDR on the client does and does not do (alone, and with ip_autobind_reuse = 1 in a
+//! second namespace) — measured the same way. The host's
 //! /proc/sys is never written.
 
 mod lab;
@@ -31,6 +32,14 @@ struct Request {
     knobs: Vec<(String, String)>,
     ports: u32,
     timeout_ms: u64,
+    /// The second run: net.ipv4.ip_autobind_reuse = 1, only the SO_REUSEADDR case.
+    autobind_reuse: bool,
+}
+
+/// What the second lab child prints.
+#[derive(Debug, Serialize, Deserialize)]
+struct AutobindOutcome {
+    reuseaddr_autobind_reuse: Case,
 }
 
 /// What the lab child prints.
@@ -85,6 +94,17 @@ pub fn child(request: serde_json::Value) -> Result<serde_json::Value, String> {
         bind: true,
         ..Plan::default()
     };
+    if request.autobind_reuse {
+        let reuseaddr = Plan {
+            reuseaddr: true,
+            ..bind
+        };
+        let reuseaddr_autobind_reuse = lab::exhaust(&servers, &both, reuseaddr, 2 * n, timeout)?;
+        return serde_json::to_value(AutobindOutcome {
+            reuseaddr_autobind_reuse,
+        })
+        .map_err(|e| e.to_string());
+    }
     let (sub_low, sub_high) = sub_range(n);
     let refused = lab::local_port_range_refusal(sub_low, sub_high)?;
     // The first destination's connections stay open while the second is tried.
@@ -159,6 +179,8 @@ struct PortsDetails {
     bind_before_connect: Case,
     bind_address_no_port: Case,
     reuseaddr_bind: Case,
+    /// The same in a second namespace with net.ipv4.ip_autobind_reuse = 1.
+    reuseaddr_autobind_reuse: Case,
     /// The sub-range IP_LOCAL_PORT_RANGE asked for, and what it gave (null: the kernel
     /// refused the option, `local_port_range_refused` says with what).
     local_port_range_subrange: String,
@@ -178,6 +200,7 @@ impl Details for PortsDetails {
             bind_before_connect,
             bind_address_no_port,
             reuseaddr_bind,
+            reuseaddr_autobind_reuse,
             local_port_range_subrange,
             local_port_range,
             local_port_range_refused,
@@ -227,6 +250,11 @@ impl Details for PortsDetails {
                 "reuseaddr_bind",
                 "with SO_REUSEADDR",
                 Measured::text(reuseaddr_bind),
+            ),
+            Row::new(
+                "reuseaddr_autobind_reuse",
+                "and ip_autobind_reuse = 1",
+                Measured::text(reuseaddr_autobind_reuse),
             ),
             Row::new(
                 "local_port_range_subrange",
@@ -291,17 +319,29 @@ pub fn run(args: &PortsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, E
         ],
         ports: n,
         timeout_ms: crate::units::millis(ctx.timeout),
+        autobind_reuse: false,
     };
     let mut s = Scenario::start("ports", lab::DESTINATIONS[0].ip());
     // Every case holds up to 2 × ports connections, each made within --timeout; loopback
     // makes them in microseconds, the budget only bounds a stuck child.
     let budget = ctx.timeout * 2 + Duration::from_secs(10);
-    let out = sandbox::run(&super::lab::request("ports", &request), budget)?;
-    let outcome: Outcome = serde_json::from_str(&out)
-        .map_err(|e| anyhow::anyhow!("the lab child's answer did not parse ({e}): {out}"))?;
+    let outcome: Outcome = lab_run(&request, budget)?;
+    // SO_REUSEADDR once more, in a namespace of its own where bind() may relax its conflict
+    // test (inet_csk_find_open_port()).
+    let mut knobs = request.knobs.clone();
+    knobs.push(("net.ipv4.ip_autobind_reuse".to_owned(), "1".to_owned()));
+    let autobind: AutobindOutcome = lab_run(
+        &Request {
+            knobs,
+            autobind_reuse: true,
+            ..request
+        },
+        budget,
+    )?;
     let f = outcome.figures;
     let (sub_low, sub_high) = sub_range(n);
     check_cases(&mut s, &f, n, &outcome.range, &range);
+    check_autobind_reuse(&mut s, &autobind.reuseaddr_autobind_reuse, n);
     if n % 2 == 1 {
         s.note(format!(
             "{n} is odd: the walks in __inet_hash_connect() and inet_csk_find_open_port() count \
@@ -323,13 +363,20 @@ pub fn run(args: &PortsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, E
          bind(ip, 0) before connect() made {} in all across two destinations before bind() \
          failed with {}: every bind takes a port away from every destination. \
          IP_BIND_ADDRESS_NO_PORT brought back a range per destination ({} connections); \
-         SO_REUSEADDR did not ({} in all).",
+         SO_REUSEADDR did not ({} in all), and with net.ipv4.ip_autobind_reuse = 1 as well \
+         bind() stopped failing, but connect() then failed ({}) after {} connections.",
         f.one_destination.connections,
         f.second_destination.connections,
         f.bind_before_connect.connections,
         f.bind_before_connect.errno.as_deref().unwrap_or("no error"),
         joined(&f.bind_address_no_port.per_destination),
         f.reuseaddr_bind.connections,
+        autobind
+            .reuseaddr_autobind_reuse
+            .errno
+            .as_deref()
+            .unwrap_or("no error"),
+        autobind.reuseaddr_autobind_reuse.connections,
     );
     let details = PortsDetails {
         isolation: outcome.isolation,
@@ -341,6 +388,7 @@ pub fn run(args: &PortsArgs, ctx: &Context) -> anyhow::Result<(ScenarioReport, E
         bind_before_connect: f.bind_before_connect,
         bind_address_no_port: f.bind_address_no_port,
         reuseaddr_bind: f.reuseaddr_bind,
+        reuseaddr_autobind_reuse: autobind.reuseaddr_autobind_reuse,
         local_port_range_subrange: format!("{sub_low} {sub_high}"),
         local_port_range: f.local_port_range,
         local_port_range_refused: f.local_port_range_refused,
@@ -436,6 +484,38 @@ fn check_cases(s: &mut Scenario, f: &Figures, n: u32, measured_range: &str, rang
     }
 }
 
+/// With ip_autobind_reuse = 1, inet_csk_find_open_port() retries with `relax` once every
+/// port is bound, and inet_bind_conflict() then lets two SO_REUSEADDR sockets share a port:
+/// bind() no longer fails. connect() on such a port checks only its 4-tuple
+/// (`__inet_hash_connect()` with a port calls check_established, and
+/// `__inet_check_established()` answers -EADDRNOTAVAIL for a 4-tuple in use), so it fails as
+/// soon as bind() hands out a port already connected to that destination: somewhere between
+/// the range and twice the range.
+fn check_autobind_reuse(s: &mut Scenario, case: &Case, n: u32) {
+    let least = *full(n).start();
+    s.check(Check::new(
+        "SO_REUSEADDR with ip_autobind_reuse = 1: bind() shares ports, connect() refuses a \
+         4-tuple in use",
+        case.to_string(),
+        format!(
+            "between {least} and {} connections, then connect() (not bind()) failed: \
+             EADDRNOTAVAIL",
+            2 * n
+        ),
+        ended(case, &(least..=2 * n), lab::Call::Connect, "EADDRNOTAVAIL"),
+    ));
+}
+
+/// Runs one lab child and parses its answer.
+fn lab_run<T: serde::de::DeserializeOwned>(
+    request: &Request,
+    budget: Duration,
+) -> anyhow::Result<T> {
+    let out = sandbox::run(&super::lab::request("ports", request), budget)?;
+    serde_json::from_str(&out)
+        .map_err(|e| anyhow::anyhow!("the lab child's answer did not parse ({e}): {out}"))
+}
+
 fn joined(counts: &[u32]) -> String {
     counts
         .iter()
@@ -456,7 +536,9 @@ const MECHANISM: &str = "connect() on an unbound socket picks its source port in
     (fastreuse >= 0) — so each bind pins its port for all destinations, and the walk ends \
     in -EADDRINUSE. SO_REUSEADDR on both sockets only makes that walk try the lower half of \
     the range first; without relax, inet_bind_conflict() still calls two reuse sockets on \
-    one address a conflict, and relax is tried only when net.ipv4.ip_autobind_reuse is 1. \
+    one address a conflict, and relax is tried only when net.ipv4.ip_autobind_reuse is 1 — \
+    then bind() hands out ports already in use, and connect() on a bound port only checks \
+    its 4-tuple: __inet_check_established() answers -EADDRNOTAVAIL for one in use. \
     IP_BIND_ADDRESS_NO_PORT makes __inet_bind() (net/ipv4/af_inet.c) skip get_port for \
     port 0, so connect() picks the port per 4-tuple as if unbound.";
 
