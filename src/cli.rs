@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::args::{
-    BacklogArgs, CheckArgs, InspectArgs, NagleArgs, PartialSendArgs, ProveArgs, ReuseTestArgs,
-    ScenarioArgs, SocketsArgs, SockoptArgs, SysctlAdviceArgs, TimeoutsArgs, UdpArgs, parse_timeout,
+    BacklogArgs, CheckArgs, InspectArgs, NagleArgs, PartialSendArgs, PortsArgs, ProveArgs,
+    ReuseTestArgs, ScenarioArgs, SocketsArgs, SockoptArgs, SysctlAdviceArgs, TimeoutsArgs, UdpArgs,
+    parse_timeout,
 };
 use crate::report::{ColorWhen, Format};
 
@@ -343,6 +344,31 @@ pub enum Command {
         sockdoc close-wait --clients 100 --json"
     )]
     CloseWait(crate::commands::args::CloseWaitArgs),
+
+    /// Ephemeral-port exhaustion on the client: EADDRNOTAVAIL, bind-before-connect, the fixes
+    #[command(
+        long_about = "Runs out of client ports on purpose, in a throwaway network namespace whose \
+            net.ipv4.ip_local_port_range holds only --ports ports, and measures each way of \
+            spending them, every connection held open: connect() to one destination makes as many \
+            connections as the range has ports, then fails with EADDRNOTAVAIL; a second destination \
+            gets as many again (the limit is per 4-tuple); bind(ip, 0) before connect() runs out \
+            after that many in all, whatever the destinations, with EADDRINUSE from bind(); \
+            IP_BIND_ADDRESS_NO_PORT brings back a full range per destination; IP_LOCAL_PORT_RANGE \
+            (Linux 6.3+, detected) holds a socket to a sub-range; SO_REUSEADDR on the client shares \
+            no port, unless net.ipv4.ip_autobind_reuse is 1 (measured in a second namespace), when \
+            bind() shares ports and connect() fails instead. Each is checked against what Linux documents. The host's /proc/sys is never \
+            written.\n\n\
+            As root the namespace is a plain network namespace; otherwise it is owned by a new user \
+            namespace, where the kernel allows unprivileged ones (if it does not, exit 3 says which \
+            setting forbids it). Ports held in TIME_WAIT are `sockdoc prove tcp_tw_reuse`'s lesson.\n\n\
+            Exit codes: 0 every case came out as documented; 1 one did not (a kernel mismatch); 2 \
+            bad usage; 3 the experiment could not run.",
+        after_long_help = "Examples:\n  \
+            sockdoc ports                       # ten ephemeral ports, every case\n  \
+            sockdoc ports --ports 100           # a bigger range, the same lesson\n  \
+            sockdoc ports --json | jq '.checks[] | select(.matches | not)'"
+    )]
+    Ports(PortsArgs),
 }
 
 impl Command {

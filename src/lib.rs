@@ -275,7 +275,7 @@ fn context(cli: &Cli, interactive: bool) -> Context {
 /// earned.
 fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::Result<Exit> {
     use commands::{
-        backlog, boxed, check, close_wait, inspect, nagle, partial_send, peer_close, prove,
+        backlog, boxed, check, close_wait, inspect, nagle, partial_send, peer_close, ports, prove,
         reuse_test, sockets, sockopt, sysctl_advice, timeouts, udp,
     };
     let reads_saved_tree = matches!(command, Command::SysctlAdvice(_));
@@ -307,6 +307,7 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         Command::Check(args) => boxed(check::run(args, ctx)?, Report::Check),
         Command::Prove(args) => boxed(prove::run(args, ctx)?, Report::Prove),
         Command::CloseWait(args) => boxed(close_wait::run(args, ctx)?, Report::Scenario),
+        Command::Ports(args) => boxed(ports::run(args, ctx)?, Report::Scenario),
     };
     out.report(&report, exit)?;
     Ok(exit)

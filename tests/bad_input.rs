@@ -120,6 +120,9 @@ const CASES: &[(&[&str], &str)] = &[
     (&["check", "--format", "conf"], "--format conf"),
     // prove
     (&["prove", "tcp_fin_timout"], "tcp_fin_timout"),
+    // ports
+    (&["ports", "--ports", "1"], "--ports"),
+    (&["ports", "--ports", "1001"], "--ports"),
     // inspect
     (&["inspect", "--for", "1h1s"], "--for"),
     (&["inspect", "--pid", "0"], "--pid"),

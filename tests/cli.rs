@@ -808,6 +808,18 @@ fn parses_prove_arguments() {
 }
 
 #[test]
+fn parses_ports_arguments() {
+    let Command::Ports(d) = command_of(&["ports"]) else {
+        panic!("ports")
+    };
+    assert_eq!(d.ports, 10, "ten ephemeral ports by default");
+    let Command::Ports(a) = command_of(&["ports", "--ports", "1000"]) else {
+        panic!("ports")
+    };
+    assert_eq!(a.ports, 1000);
+}
+
+#[test]
 fn parses_sockopt_arguments() {
     let Command::Sockopt(d) = command_of(&["sockopt"]) else {
         panic!("sockopt")

@@ -117,3 +117,18 @@ fn redaction_keeps_words_and_drops_figures() {
         "took N of N clients in N<t> ─ ok; SYNs --root"
     );
 }
+
+/// `ports` needs a throwaway namespace: as root a network namespace, otherwise a user
+/// namespace, which some hosts forbid (exit 3, skipped there).
+#[test]
+fn ports_table() {
+    let (text, code) = redacted_run(&["ports"]);
+    if code == Some(3) && !common::is_root() {
+        common::skip(format_args!(
+            "SKIP (unprivileged user namespaces are not allowed here): ports"
+        ));
+        return;
+    }
+    assert_eq!(code, Some(0), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -31,6 +31,7 @@ const COMMANDS: &[&[&str]] = &[
     &["inspect", "--for", "0", "--sockets"],
     &["check", "--only", "kernel.bind,sysctl"],
     &["prove", "somaxconn"],
+    &["ports"],
 ];
 
 /// A generous bound for one quick command; a hang fails the test instead of stalling it.

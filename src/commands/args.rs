@@ -567,3 +567,14 @@ pub struct CloseWaitArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
 }
+
+/// The most ports `ports --ports` puts in its range: each case holds up to twice that many
+/// connections (four descriptors each) at once, and 1000 keeps the run well under a second.
+pub const MAX_LAB_PORTS: u32 = 1000;
+
+#[derive(Debug, Args)]
+pub struct PortsArgs {
+    /// Ephemeral ports in the throwaway namespace's ip_local_port_range (40000 up), 2 to 1000
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_LAB_PORTS)), value_name = "N")]
+    pub ports: u32,
+}

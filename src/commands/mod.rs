@@ -11,6 +11,7 @@ pub mod lab;
 pub mod nagle;
 pub mod partial_send;
 pub mod peer_close;
+pub mod ports;
 pub mod prove;
 pub mod reuse_test;
 pub mod scenario;

@@ -3,6 +3,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("sockdoc reads Linux kernel state (sock_diag, /proc); it builds on Linux only");
 
+pub mod client_ports;
 pub mod diag;
 pub mod diagnose;
 pub mod error;
