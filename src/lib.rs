@@ -306,6 +306,7 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         Command::Inspect(args) => boxed(inspect::run(args, ctx)?, Report::Inspect),
         Command::Check(args) => boxed(check::run(args, ctx)?, Report::Check),
         Command::Prove(args) => boxed(prove::run(args, ctx)?, Report::Prove),
+        Command::Keepalive(args) => boxed(commands::keepalive::run(args, ctx)?, Report::Scenario),
     };
     out.report(&report, exit)?;
     Ok(exit)

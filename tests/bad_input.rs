@@ -116,6 +116,8 @@ const CASES: &[(&[&str], &str)] = &[
     (&["check", "--format", "conf"], "--format conf"),
     // prove
     (&["prove", "tcp_fin_timout"], "tcp_fin_timout"),
+    // keepalive
+    (&["keepalive", "no-keep-alive"], "no-keep-alive"),
     // inspect
     (&["inspect", "--for", "1h1s"], "--for"),
     (&["inspect", "--pid", "0"], "--pid"),

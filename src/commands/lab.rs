@@ -21,6 +21,7 @@ pub fn child(argument: &str) -> ExitCode {
             let request = value["request"].take();
             match value["lesson"].as_str() {
                 Some("prove") => super::prove::child(request),
+                Some("keepalive") => super::keepalive::child(request),
                 other => Err(format!("no lab lesson {other:?}")),
             }
         });

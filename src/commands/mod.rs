@@ -6,6 +6,7 @@ pub mod backlog;
 pub mod check;
 pub mod generate;
 pub mod inspect;
+pub mod keepalive;
 pub mod lab;
 pub mod nagle;
 pub mod partial_send;
