@@ -76,7 +76,7 @@ pub fn judge(
         user_timeout: None,
     };
     s.check(Check::equal(
-        "the middlebox forgets an idle established flow after 2 s",
+        "the middlebox's idle timeout (nf_conntrack_tcp_timeout_established) reads back as set",
         details
             .conntrack_timeout_established_s
             .map_or("unreadable".to_owned(), |v| format!("{v} s")),
