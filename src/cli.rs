@@ -369,6 +369,31 @@ pub enum Command {
             sockdoc ports --json | jq '.checks[] | select(.matches | not)'"
     )]
     Ports(PortsArgs),
+
+    /// A middlebox forgets an idle flow: silent death; keepalive and TCP_USER_TIMEOUT
+    #[command(
+        long_about = "Shows, measured, what happens to an idle TCP connection when a stateful \
+            middlebox on the path (a NAT gateway, a firewall, a load balancer) forgets the flow. \
+            In a throwaway network namespace, loopback traffic is conntracked and nftables drops \
+            `ct state invalid` on input, with nf_conntrack_tcp_timeout_established = 2 s and \
+            nf_conntrack_tcp_loose = 0. Four cases run side by side, each on a fresh connection: \
+            no keepalive (after 3 s idle the write is accepted, never delivered, and retransmitted \
+            with backoff); keepalive probing from 1 s (the probes keep the flow known, the write \
+            is delivered at once); keepalive probing from 3 s (too late: the kernel declares the \
+            connection dead, ETIMEDOUT, after idle + intvl × cnt); TCP_USER_TIMEOUT 2 s (the \
+            unacknowledged write fails after 2 s). The host's rules and /proc/sys are never \
+            touched. Takes about 6 s.\n\n\
+            Needs nft (nftables) and conntrack in the kernel. As root the namespace is a plain \
+            network namespace; otherwise it is owned by a new user namespace, where the kernel \
+            allows unprivileged ones.\n\n\
+            Exit codes: 0 every case came out as documented; 1 one did not (a kernel mismatch); \
+            2 bad usage; 3 could not run (no nft, no namespace).",
+        after_long_help = "Examples:\n  \
+            sudo sockdoc keepalive                          # all four cases, about 6 s\n  \
+            sudo sockdoc keepalive no-keepalive keepalive   # the silent death and the fix\n  \
+            sudo sockdoc keepalive user-timeout --json"
+    )]
+    Keepalive(crate::commands::args::KeepaliveArgs),
 }
 
 impl Command {

@@ -308,6 +308,7 @@ fn dispatch(command: &Command, ctx: &Context, out: &mut dyn Output) -> anyhow::R
         Command::Prove(args) => boxed(prove::run(args, ctx)?, Report::Prove),
         Command::CloseWait(args) => boxed(close_wait::run(args, ctx)?, Report::Scenario),
         Command::Ports(args) => boxed(ports::run(args, ctx)?, Report::Scenario),
+        Command::Keepalive(args) => boxed(commands::keepalive::run(args, ctx)?, Report::Scenario),
     };
     out.report(&report, exit)?;
     Ok(exit)

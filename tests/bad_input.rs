@@ -123,6 +123,8 @@ const CASES: &[(&[&str], &str)] = &[
     // ports
     (&["ports", "--ports", "1"], "--ports"),
     (&["ports", "--ports", "1001"], "--ports"),
+    // keepalive
+    (&["keepalive", "no-keep-alive"], "no-keep-alive"),
     // inspect
     (&["inspect", "--for", "1h1s"], "--for"),
     (&["inspect", "--pid", "0"], "--pid"),

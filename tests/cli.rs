@@ -944,3 +944,20 @@ fn parses_completions_and_man_arguments() {
     }
     assert!(Cli::try_parse_from(["sockdoc", "man", "help"]).is_err());
 }
+
+#[test]
+fn parses_keepalive_arguments() {
+    use sockdoc::commands::args::KeepaliveCase;
+    let Command::Keepalive(d) = command_of(&["keepalive"]) else {
+        panic!("keepalive")
+    };
+    assert!(d.cases.is_empty(), "no case: all of them");
+    let Command::Keepalive(a) = command_of(&["keepalive", "user-timeout", "keepalive-too-late"])
+    else {
+        panic!("keepalive")
+    };
+    assert_eq!(
+        a.cases,
+        [KeepaliveCase::UserTimeout, KeepaliveCase::KeepaliveTooLate]
+    );
+}

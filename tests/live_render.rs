@@ -132,3 +132,24 @@ fn ports_table() {
     assert_eq!(code, Some(0), "{text}");
     insta::assert_snapshot!(text);
 }
+
+/// keepalive's middlebox needs nft, and root for its conntrack table to be readable (the
+/// "flow forgotten" words are part of the table).
+#[test]
+fn keepalive_table() {
+    if common::skip_unless_root("the keepalive table's conntrack figures")
+        || common::skip_unless_installed("nft", "the keepalive lesson's middlebox")
+    {
+        return;
+    }
+    let (text, code) = redacted_run(&["keepalive"]);
+    assert_eq!(code, Some(0), "{text}");
+    // The prose after the table carries figures of varying width, so where it wraps varies
+    // from run to run: the snapshot ends at the table, and the prose sections are checked to
+    // be there.
+    let (table, prose) = text.split_at(text.find("Mechanism:").expect("a Mechanism section"));
+    for heading in ["Verdict:", "Fix:", "Note:"] {
+        assert!(prose.contains(heading), "{heading} missing:\n{prose}");
+    }
+    insta::assert_snapshot!(table);
+}

@@ -578,3 +578,24 @@ pub struct PortsArgs {
     #[arg(long, allow_negative_numbers = true, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_LAB_PORTS)), value_name = "N")]
     pub ports: u32,
 }
+
+/// A case `keepalive` runs, each on a fresh connection across the forgetful middlebox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeepaliveCase {
+    /// No keepalive: idle past the middlebox timeout, then write
+    NoKeepalive,
+    /// SO_KEEPALIVE with TCP_KEEPIDLE 1 s (below the middlebox timeout), intvl 1 s, cnt 3
+    Keepalive,
+    /// SO_KEEPALIVE with TCP_KEEPIDLE 3 s (past the middlebox timeout), intvl 1 s, cnt 2
+    KeepaliveTooLate,
+    /// TCP_USER_TIMEOUT 2 s without keepalive: idle, then write
+    UserTimeout,
+}
+
+#[derive(Debug, Args)]
+pub struct KeepaliveArgs {
+    /// The cases to run (default: all, in parallel, about 6 s); e.g. no-keepalive keepalive
+    #[arg(value_enum, value_name = "CASE")]
+    pub cases: Vec<KeepaliveCase>,
+}

@@ -22,6 +22,7 @@ pub fn child(argument: &str) -> ExitCode {
             match value["lesson"].as_str() {
                 Some("prove") => super::prove::child(request),
                 Some("ports") => super::ports::child(request),
+                Some("keepalive") => super::keepalive::child(request),
                 other => Err(format!("no lab lesson {other:?}")),
             }
         });

@@ -7,6 +7,7 @@ pub mod check;
 pub mod close_wait;
 pub mod generate;
 pub mod inspect;
+pub mod keepalive;
 pub mod lab;
 pub mod nagle;
 pub mod partial_send;

@@ -118,6 +118,72 @@ pub fn enter(knobs: &[(String, String)], parent_netns: u64) -> Result<Isolation,
     Ok(isolation)
 }
 
+/// In the child, after `enter`: writes more knobs, once it has checked again that it is not
+/// in the parent's namespace. For knobs that exist only once something else in the namespace
+/// has loaded their module (nf_conntrack's, after an nftables `ct` rule).
+pub fn set_knobs(knobs: &[(String, String)], parent_netns: u64) -> Result<(), SysError> {
+    ensure_own_namespace(parent_netns)?;
+    for (key, value) in knobs {
+        write_knob(key, value)?;
+    }
+    Ok(())
+}
+
+/// In the child, after `enter`: loads an nftables ruleset with `nft -f -`, which inherits
+/// the child's network namespace, once it has checked that this is not the parent's. A
+/// missing `nft` binary is said so, plainly.
+pub fn nft(ruleset: &str, parent_netns: u64) -> Result<(), SysError> {
+    use std::io::Write;
+    ensure_own_namespace(parent_netns)?;
+    let spawned = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err(lab_error(
+                "nft (nftables) is not installed: this lesson needs it inside its throwaway \
+                 namespace (Debian/Ubuntu: apt-get install nftables)"
+                    .to_owned(),
+            ));
+        }
+        Err(error) => {
+            return Err(lab_error(format!("starting nft: {}", os_text(&error))));
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(ruleset.as_bytes()).map_err(|error| {
+            lab_error(format!("writing the ruleset to nft: {}", os_text(&error)))
+        })?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|error| lab_error(format!("waiting for nft: {}", os_text(&error))))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(lab_error(format!(
+            "nft -f - refused the lab's ruleset inside the throwaway namespace ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}
+
+fn ensure_own_namespace(parent_netns: u64) -> Result<(), SysError> {
+    if netns_inode()? == parent_netns {
+        return Err(lab_error(
+            "the lab child is still in sockdoc's own network namespace: refusing to change \
+             anything"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// The inode of this thread's network namespace.
 pub fn netns_inode() -> Result<u64, SysError> {
     use std::os::unix::fs::MetadataExt;
