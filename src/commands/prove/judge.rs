@@ -224,10 +224,14 @@ fn describe(check: Check, figures: Option<&Figures>, error: Option<&str>) -> Str
             n(f.data_segments.map(u64::from)),
             n(f.autocorked)
         ),
+        // A connection that closes first holds its port in TIME_WAIT for TCP_TIMEWAIT_LEN
+        // (60 s), so the range also bounds the sustained rate to one destination.
         Check::PortRange => format!(
-            "{} connections, then {}",
+            "{} connections, then {} (closing each: at most {:.2} new connections/s to one \
+             destination, ports ÷ 60 s of TIME_WAIT)",
             n(f.connections.map(u64::from)),
-            f.first_error.as_deref().unwrap_or("no error")
+            f.first_error.as_deref().unwrap_or("no error"),
+            f64::from(f.connections.unwrap_or(0)) / 60.0
         ),
     }
 }
