@@ -722,7 +722,7 @@ fn parses_inspect_arguments() {
     let Command::Inspect(d) = command_of(&["inspect"]) else {
         panic!("inspect")
     };
-    assert!(d.port.is_none() && d.pid.is_empty() && d.process.is_empty() && !d.sockets);
+    assert!(d.targets.port.is_none() && !d.targets.names_processes() && !d.sockets);
     assert_eq!(d.sample_for, Duration::from_secs(1));
     assert_eq!(d.fail_on, FailOn::Warn);
     let Command::Inspect(a) = command_of(&[
@@ -743,9 +743,9 @@ fn parses_inspect_arguments() {
     ]) else {
         panic!("inspect")
     };
-    assert_eq!(a.pid, [12, 34]);
-    assert_eq!(a.process, ["nginx"]);
-    assert_eq!(a.port, Some(8080));
+    assert_eq!(a.targets.pid, [12, 34]);
+    assert_eq!(a.targets.process, ["nginx"]);
+    assert_eq!(a.targets.port, Some(8080));
     assert_eq!(a.sample_for, Duration::from_millis(250));
     assert_eq!(a.fail_on, FailOn::Advise);
     assert!(a.sockets);
@@ -764,7 +764,7 @@ fn parses_check_arguments() {
         panic!("check")
     };
     assert!(d.fail_on.is_none() && d.skip.is_empty() && d.only.is_empty());
-    assert!(d.config.is_none() && !d.print_config && d.port.is_none());
+    assert!(d.config.is_none() && !d.print_config && d.targets.port.is_none());
     assert_eq!(d.sample_for, Duration::ZERO);
     assert_eq!(d.role, Role::Both);
     let Command::Check(a) = command_of(&[
@@ -790,7 +790,7 @@ fn parses_check_arguments() {
     assert_eq!(a.skip, ["kernel.nagle", "inspect"]);
     assert_eq!(a.only, ["sysctl"]);
     assert_eq!(a.config.as_deref(), Some(std::path::Path::new("x.toml")));
-    assert_eq!((a.role, a.pid.as_slice()), (Role::Client, &[7][..]));
+    assert_eq!((a.role, a.targets.pid.as_slice()), (Role::Client, &[7][..]));
     assert_eq!(a.sample_for, Duration::from_secs(1));
 }
 

@@ -435,8 +435,10 @@ pub enum FailOn {
 /// examination (and almost certainly a typo, `1h` for `1s`).
 pub const MAX_SAMPLE_WINDOW: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Args)]
-pub struct InspectArgs {
+/// What `inspect` examines (and `check` inspects): nothing given means the whole host or
+/// network namespace.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Targets {
     /// Sockets on this local port and the processes behind them
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
@@ -449,6 +451,19 @@ pub struct InspectArgs {
     /// command line); repeatable
     #[arg(long, value_name = "NAME")]
     pub process: Vec<String>,
+}
+
+impl Targets {
+    /// Processes were named (`--pid`, `--process`).
+    pub fn names_processes(&self) -> bool {
+        !self.pid.is_empty() || !self.process.is_empty()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub targets: Targets,
 
     /// Sample twice, this long apart, to turn counters into rates (retransmits, accept-queue
     /// overflows, bytes) and see what changes; 0 takes one snapshot
@@ -507,17 +522,9 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Role::Both, value_name = "ROLE")]
     pub role: Role,
 
-    /// Inspect only the sockets on this local port (default: the whole host)
-    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
-
-    /// Inspect only this process's sockets; repeatable
-    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
-    pub pid: Vec<u32>,
-
-    /// Inspect only the processes with this name; repeatable
-    #[arg(long, value_name = "NAME")]
-    pub process: Vec<String>,
+    /// The sockets to inspect (default: the whole host)
+    #[command(flatten)]
+    pub targets: Targets,
 
     /// Sample the inspected sockets twice, this long apart (rates need it); 0 takes one
     /// snapshot, which keeps the whole check under a second

@@ -250,9 +250,7 @@ fn inspect_checks(
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Check>> {
     let inspect_args = InspectArgs {
-        port: args.port,
-        pid: args.pid.clone(),
-        process: args.process.clone(),
+        targets: args.targets.clone(),
         sample_for: args.sample_for,
         fail_on: FailOn::Never,
         sockets: false,
@@ -265,7 +263,7 @@ fn inspect_checks(
     let (report, _) = match inspect::run(&inspect_args, &quiet) {
         Ok(found) => found,
         // A target that does not exist is the user's to fix: say so, as inspect does.
-        Err(error) if !args.pid.is_empty() || !args.process.is_empty() => return Err(error),
+        Err(error) if args.targets.names_processes() => return Err(error),
         Err(error) => {
             return Ok(vec![
                 Check::new("inspect", Group::Inspect, "the live sockets")

@@ -5,11 +5,12 @@
 //! (`rules`). Each finding names its evidence, the mechanism, the fix and the lesson that
 //! reproduces it.
 
+mod examine;
 mod gather;
 mod rules;
 mod view;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,9 +24,9 @@ use crate::exit::{Exit, UsageError};
 use crate::sys::diag::Source;
 use crate::sys::netns::{self, NetnsId};
 use crate::sys::procfs::{self, ProcessSockets};
-use crate::sys::record::{SocketRecord, TcpState};
 use crate::units::micros;
 
+use examine::Examiner;
 pub use view::{During, ListenerView, ProcessView, SocketView, TcpView};
 use view::{listener_views, process_views};
 
@@ -223,25 +224,13 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
     let here = netns::current().ok();
 
     let knobs = gather::knobs(&ctx.root);
-    // The first sample keeps only what the second is compared with, by inode.
-    let mut before = HashMap::new();
-    let first = if args.sample_for.is_zero() {
-        None
-    } else {
-        let first = gather::snapshot(&ctx.root, args.port, |record| {
-            if record.inode != 0 {
-                before.insert(record.inode, gather::Before::of(&record));
-            }
-        })
-        .context("reading the sockets")?;
-        std::thread::sleep(args.sample_for);
-        Some(first)
-    };
+    let (before, first) = first_sample(args, ctx)?;
     // Who holds what, then the last sample streamed through the examination: one socket at
     // a time, however many there are.
     let walked = walk(ctx, &pids)?;
     let mut examiner = Examiner::new(args, ctx, &walked, &knobs, &before);
-    let last = gather::snapshot(&ctx.root, args.port, |record| examiner.visit(&record))
+    let port = args.targets.port;
+    let last = gather::snapshot(&ctx.root, port, |record| examiner.visit(&record))
         .context("reading the sockets")?;
     let window = first.as_ref().map(|first| gather::window(first, &last));
     let Examiner {
@@ -337,124 +326,36 @@ fn walk(ctx: &Context, pids: &[u32]) -> anyhow::Result<Vec<ProcessSockets>> {
     Ok(walked)
 }
 
-/// Examines the sockets of the last sample one at a time: whether the target holds it, who
-/// does, its options (read and the duplicate closed at once), its change since the first
-/// sample; TIME_WAIT only counted.
-struct Examiner<'a> {
-    port: Option<u16>,
-    wanted: Option<HashSet<u64>>,
-    holders: HashMap<u64, Vec<gather::Hold>>,
-    before: &'a HashMap<u64, gather::Before>,
-    walked: &'a [ProcessSockets],
-    reader: gather::OptionReader,
-    /// Why a socket without a known holder has no options: the same for all of them.
-    unowned: Option<Arc<str>>,
-    /// Keep every socket (JSON, `--sockets`), or only those a rule can use.
-    keep_all: bool,
-    knobs: &'a gather::Knobs,
-    sampled: bool,
-    sockets: Vec<SocketView>,
-    examined: u64,
-    per_process: HashMap<u32, view::ProcessTally>,
-    not_judged: rules::NotJudgedTally,
-    time_wait: u64,
-    tally: rules::PortTally,
-}
-
-impl<'a> Examiner<'a> {
-    fn new(
-        args: &InspectArgs,
-        ctx: &Context,
-        walked: &'a [ProcessSockets],
-        knobs: &'a gather::Knobs,
-        before: &'a HashMap<u64, gather::Before>,
-    ) -> Self {
-        let targeted = !args.pid.is_empty() || !args.process.is_empty();
-        Self {
-            port: args.port,
-            wanted: targeted.then(|| {
-                walked
-                    .iter()
-                    .flat_map(|p| p.sockets.iter().map(|s| s.inode))
-                    .collect()
-            }),
-            holders: gather::holders(walked),
-            before,
-            walked,
-            reader: gather::OptionReader::default(),
-            unowned: None,
-            keep_all: ctx.every_row || args.sockets,
-            knobs,
-            sampled: !args.sample_for.is_zero(),
-            sockets: Vec::new(),
-            examined: 0,
-            per_process: HashMap::new(),
-            not_judged: rules::NotJudgedTally::default(),
-            time_wait: 0,
-            tally: rules::PortTally::new(knobs),
-        }
+/// The first sample, when `--for` asks for two: only what the second is compared with, by
+/// inode; then the wait.
+fn first_sample(
+    args: &InspectArgs,
+    ctx: &Context,
+) -> anyhow::Result<(HashMap<u64, gather::Before>, Option<gather::Snapshot>)> {
+    let mut before = HashMap::new();
+    if args.sample_for.is_zero() {
+        return Ok((before, None));
     }
-
-    fn visit(&mut self, record: &SocketRecord) {
-        if record.state == TcpState::TimeWait {
-            self.time_wait += 1;
-            self.tally.add(record);
-            if self.port.is_none() {
-                return;
-            }
+    let first = gather::snapshot(&ctx.root, args.targets.port, |record| {
+        if record.inode != 0 {
+            before.insert(record.inode, gather::Before::of(&record));
         }
-        if let Some(wanted) = &self.wanted
-            && !wanted.contains(&record.inode)
-        {
-            return;
-        }
-        // Request sockets (SYN_RECV) are the listener's; they show in its queue.
-        if matches!(record.state, TcpState::SynRecv | TcpState::NewSynRecv) {
-            return;
-        }
-        let holds = self
-            .holders
-            .get(&record.inode)
-            .filter(|_| record.inode != 0);
-        let mut view = SocketView::new(record, holds.map(Vec::as_slice).unwrap_or_default());
-        if let Some(hold) = holds.and_then(|h| h.first()) {
-            match self.reader.read(hold.pid, hold.fd, record) {
-                Ok(options) => view.options = options,
-                Err(reason) => view.options_unknown_reason = Some(reason),
-            }
-        } else {
-            let walked = self.walked;
-            let reason = self
-                .unowned
-                .get_or_insert_with(|| unowned_reason(record, walked).into());
-            view.options_unknown_reason = Some(Arc::clone(reason));
-        }
-        // From sock_diag: known whether or not the duplicate could be read.
-        view.options.bind_address_no_port = record.flags.map(|f| f.bind_address_no_port);
-        if let Some(before) = self.before.get(&record.inode) {
-            view.during = Some(During::between(before, record));
-        }
-        self.examined += 1;
-        if let Some(pid) = view.pid {
-            self.per_process.entry(pid).or_default().add(&view);
-        }
-        self.not_judged.add(&view);
-        if self.keep_all || rules::relevant(&view, self.knobs, self.sampled) {
-            self.sockets.push(view);
-        }
-    }
+    })
+    .context("reading the sockets")?;
+    std::thread::sleep(args.sample_for);
+    Ok((before, Some(first)))
 }
 
 fn target_of(args: &InspectArgs, pids: &[u32]) -> Target {
     Target {
-        kind: match (args.port, pids.is_empty()) {
+        kind: match (args.targets.port, pids.is_empty()) {
             (_, false) => "process",
             (Some(_), true) => "port",
             (None, true) => "host",
         },
-        port: args.port,
+        port: args.targets.port,
         pids: pids.to_vec(),
-        process_names: args.process.clone(),
+        process_names: args.targets.process.clone(),
     }
 }
 
@@ -474,13 +375,13 @@ impl Summary {
 /// The pids `--pid` and `--process` name; an error (exit 3) for one that does not exist.
 fn target_pids(args: &InspectArgs, ctx: &Context) -> anyhow::Result<Vec<u32>> {
     let mut pids = Vec::new();
-    for &pid in &args.pid {
+    for &pid in &args.targets.pid {
         if !ctx.root.join("proc").join(pid.to_string()).exists() {
             bail!("--pid {pid}: no such process (nothing at /proc/{pid})");
         }
         pids.push(pid);
     }
-    for name in &args.process {
+    for name in &args.targets.process {
         if name.is_empty() {
             return Err(UsageError("--process needs a process name".to_owned()).into());
         }
@@ -541,24 +442,6 @@ fn enter_target_netns(pids: &[u32], notes: &mut Vec<String>) -> anyhow::Result<O
                 spread.join(", ")
             )
         }
-    }
-}
-
-/// Why a socket has no known holder, so its options are unknown.
-fn unowned_reason(record: &crate::sys::record::SocketRecord, walked: &[ProcessSockets]) -> String {
-    if record.inode == 0 {
-        return "no process holds it: the kernel keeps it (TIME_WAIT)".to_owned();
-    }
-    let refused = walked.iter().filter(|p| p.refused).count();
-    if refused > 0 {
-        format!(
-            "its holder was not found: /proc/PID/fd of {refused} process{} could not be read \
-             (another user's; reading them needs root, or CAP_DAC_READ_SEARCH with \
-             CAP_SYS_PTRACE)",
-            if refused == 1 { "" } else { "es" }
-        )
-    } else {
-        "no process holds it (closed, or held by a process that exited)".to_owned()
     }
 }
 
