@@ -54,7 +54,20 @@ live_snapshot!(partial_send_table, 0, ["partial-send"]);
 live_snapshot!(peer_close_table, 0, ["peer-close"]);
 live_snapshot!(close_wait_table, 0, ["close-wait"]);
 live_snapshot!(timeouts_table, 0, ["timeouts"]);
-live_snapshot!(nagle_table, 0, ["nagle", "--rounds", "4"]);
+
+/// nagle's tables are pinned; its attribution is prose whose sentences follow what was
+/// measured (whether autocorking fired, whether the window merged writes — both vary with
+/// the load of the machine), so only its sections are checked to be there.
+#[test]
+fn nagle_table() {
+    let (text, code) = redacted_run(&["nagle", "--rounds", "4"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (tables, prose) = text.split_at(text.find("Attribution").expect("an Attribution section"));
+    for section in ["Nagle on:", "TCP_NODELAY:", "Verdict:", "Fix:"] {
+        assert!(prose.contains(section), "{section} missing:\n{prose}");
+    }
+    insta::assert_snapshot!(tables);
+}
 live_snapshot!(reuse_test_table, 0, ["reuse-test"]);
 live_snapshot!(sockopt_table, 0, ["sockopt"]);
 live_snapshot!(sockopt_defaults_table, 0, ["sockopt", "--defaults"]);
