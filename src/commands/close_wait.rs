@@ -30,8 +30,9 @@ use details::{CloseWaitDetails, FixedFigures, LeakFigures, LimitFigures};
 const POLL: Duration = Duration::from_millis(2);
 
 const MECHANISM: &str = "The peer's FIN moved each server socket to CLOSE_WAIT (tcp_fin() in \
-     net/ipv4/tcp_input.c), where it stays until the program calls close(): the state has no \
-     timer, so the kernel never ends it. Each one keeps its file descriptor; once the lowest free \
+     net/ipv4/tcp_input.c), which arms no timer: without keepalive or a write, it stays there until \
+     the program calls close() (or shutdown()), and whatever ends the connection, its descriptor \
+     stays held until close(). Each one keeps its file descriptor; once the lowest free \
      descriptor number reaches RLIMIT_NOFILE, every accept() fails with EMFILE (alloc_fd() in \
      fs/file.c) while new clients complete their handshakes and wait in the accept queue.";
 

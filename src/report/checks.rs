@@ -161,7 +161,9 @@ fn detail(c: &Check) -> String {
     text
 }
 
-/// XML text and attribute escaping; control characters XML 1.0 forbids are dropped.
+/// XML text and attribute escaping: markup characters as entities, a line feed as `&#10;` (so
+/// an attribute keeps it), tab and carriage return as spaces, the other C0 control characters
+/// (which XML 1.0 forbids) dropped.
 fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {

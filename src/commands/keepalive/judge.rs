@@ -31,7 +31,7 @@ pub fn model_timeout_ms(boundary: u64) -> u64 {
 const MECHANISM: &str = "A stateful middlebox keeps one entry per flow and forgets it after an idle \
     timeout; here it is nftables in the lab namespace (`ct state invalid drop` on input) with \
     net.netfilter.nf_conntrack_tcp_timeout_established = 2 and nf_conntrack_tcp_loose = 0. Each \
-    valid packet refreshes the entry (tcp_packet() → nf_ct_refresh_acct(), \
+    valid packet refreshes the entry (nf_conntrack_tcp_packet() → nf_ct_refresh_acct(), \
     net/netfilter/nf_conntrack_proto_tcp.c). Once it is gone, the flow's next segment is no SYN, \
     and with tcp_loose = 0 tcp_new() refuses to pick the connection up, so conntrack marks the \
     segment invalid and the rule drops it. Nobody tells either end: write() still succeeds (the \
@@ -42,7 +42,8 @@ const MECHANISM: &str = "A stateful middlebox keeps one entry per flow and forge
     (tcp_keepalive_timer(), same file) sends a probe after TCP_KEEPIDLE of silence and every \
     TCP_KEEPINTVL after that; a probe that passes the middlebox before it forgets refreshes the \
     entry, so the flow stays alive; when icsk_probes_out reaches TCP_KEEPCNT unanswered, \
-    tcp_write_err() closes the socket with ETIMEDOUT — after idle + intvl × cnt. \
+    the timer sends an RST and tcp_write_err() closes the socket, reporting ETIMEDOUT (or an \
+    earlier soft error such as EHOSTUNREACH) — after idle + intvl × cnt. \
     TCP_USER_TIMEOUT bounds how long data may go unacknowledged while it is retransmitted: \
     retransmits_timed_out() compares it with the time since retrans_stamp, which \
     tcp_retransmit_skb() (net/ipv4/tcp_output.c) sets at the first retransmission, one RTO \

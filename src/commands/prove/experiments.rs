@@ -53,6 +53,8 @@ pub struct Figures {
     pub reuse_after_ms: Option<u64>,
     pub first_error: Option<String>,
     pub tw_recycled: Option<u64>,
+    /// net.ipv4.tcp_tw_reuse_delay in the namespace (null on kernels without the knob).
+    pub reuse_delay_ms: Option<u64>,
     /// Connections made to one destination before EADDRNOTAVAIL.
     pub connections: Option<u32>,
     /// The burst: data segments the sender sent (tcpi_data_segs_out) and TcpExt.TCPAutoCorking's
@@ -269,7 +271,11 @@ fn tw_reuse(connections: u32, timeout: Duration) -> Result<Figures, String> {
         }
     }
     let after = counter("TcpExt.TWRecycled");
+    let delay = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
+        .ok()
+        .and_then(|text| text.trim().parse().ok());
     Ok(Figures {
+        reuse_delay_ms: delay,
         reuse_after_ms: reuse_after,
         first_error,
         tw_recycled: after.zip(before).map(|(a, b)| a.saturating_sub(b)),

@@ -8,10 +8,18 @@ use crate::commands::args::ProveKnob;
 /// fresh TIME_WAIT socket read a moment after it was created lies just below it.
 const TIME_WAIT_MS: std::ops::RangeInclusive<u64> = 50_000..=60_000;
 
-/// When `tcp_tw_reuse` lets connect() take a TIME_WAIT's port: once the TIME_WAIT's last
-/// timestamp is older than tcp_tw_reuse_delay (1000 ms by default, per namespace) — or, on
-/// kernels before that knob, one whole second later; allow for the 20 ms retry step.
-const REUSE_AFTER_MS: std::ops::RangeInclusive<u64> = 900..=2_500;
+/// When `tcp_tw_reuse` lets connect() take a TIME_WAIT's port (tcp_twsk_unique(),
+/// net/ipv4/tcp_ipv4.c): once the TIME_WAIT socket has existed longer than
+/// tcp_tw_reuse_delay (1000 ms by default, per namespace; measured from tw_entry_stamp). Kernels
+/// without that knob reused it once the seconds clock passed the last timestamp's second (0–1
+/// s later), so there any time up to 2.5 s is as documented. The upper margin allows for the
+/// 20 ms retry step and a loaded machine.
+fn reuse_window(delay_ms: Option<u64>) -> std::ops::RangeInclusive<u64> {
+    match delay_ms {
+        Some(delay) => delay.saturating_sub(100)..=delay + 1_500,
+        None => 0..=2_500,
+    }
+}
 
 pub(super) fn proof(knob: ProveKnob, mut before: Trial, mut after: Trial) -> Proof {
     let (question, expected, source, check): (&'static str, String, &'static str, Check) =
@@ -171,9 +179,8 @@ fn holds(check: Check, before: &Figures, after: &Figures) -> bool {
                     .first_error
                     .as_deref()
                     .is_some_and(|e| e.contains("Cannot assign requested address"));
-            let reused = after
-                .reuse_after_ms
-                .is_some_and(|ms| REUSE_AFTER_MS.contains(&ms))
+            let window = reuse_window(after.reuse_delay_ms);
+            let reused = after.reuse_after_ms.is_some_and(|ms| window.contains(&ms))
                 && after.tw_recycled.is_some_and(|n| n >= 1);
             never && reused
         }

@@ -67,8 +67,9 @@ pub(super) fn close_wait(exam: &Exam, v: &mut Verdicts) {
         );
         f.mechanism = format!(
             "The peer closed (its FIN moved the socket to CLOSE_WAIT: tcp_fin(), \
-             net/ipv4/tcp_input.c, which sets no timer) and the program never called close(), \
-             the only thing that moves the socket on (tcp_close_state(), net/ipv4/tcp.c). Each \
+             net/ipv4/tcp_input.c, which arms no timer) and the program never called close() (or \
+             shutdown()). Without keepalive or a write the socket stays in CLOSE_WAIT, and even \
+             when an RST later ends it, its descriptor stays held until close(). Each \
              holds a descriptor; {CLOSE_WAIT_LEAK} idle at once (or any near {FD_LIMIT_WARN_PERCENT}% \
              of the descriptor limit) is a leak, and when the descriptors run out accept() and \
              socket() fail with EMFILE (alloc_fd(), fs/file.c)."
@@ -134,11 +135,14 @@ fn nagle(exam: &Exam, v: &mut Verdicts) {
             count(g.sockets, "connection"),
             g.detail
         );
-        f.mechanism = "With Nagle's algorithm on, a small segment waits while an earlier one is \
-                       unacknowledged (tcp_nagle_check(), net/ipv4/tcp_output.c); the peer, in \
-                       interactive (pingpong) mode, delays its ACK up to ~40 ms. A request \
-                       written in two pieces (header, then body) then stalls ~40 ms per round \
-                       trip; one write per request does not."
+        f.mechanism = "With Nagle's algorithm on, a small segment waits while an earlier small \
+                       (sub-MSS) segment is unacknowledged (Minshall's variant: tcp_nagle_check(), \
+                       tcp_minshall_check(), net/ipv4/tcp_output.c); the peer, in interactive \
+                       (pingpong) mode, delays its ACK at least ~40 ms (TCP_DELACK_MIN) and up to \
+                       200 ms (TCP_DELACK_MAX) on longer paths (tcp_send_delayed_ack(), \
+                       net/ipv4/tcp_output.c). A request written in two pieces (header, then \
+                       body) then stalls that long per round trip; one write per request does \
+                       not."
             .into();
         f.fix = "Write each message with one write()/writev(), or set TCP_NODELAY on the socket \
                  (stream.set_nodelay(true)) for request/response traffic."
@@ -210,8 +214,9 @@ fn user_timeout(exam: &Exam, v: &mut Verdicts) {
         );
         f.mechanism = "Without TCP_USER_TIMEOUT the kernel keeps retransmitting until \
                        tcp_retries2 (default 15) is used up: at least 924.6 s \
-                       (tcp_write_timeout(), net/ipv4/tcp_timer.c; ip-sysctl.rst), and the \
-                       program's writes succeed into the buffer all that time."
+                       (tcp_write_timeout(), net/ipv4/tcp_timer.c; ip-sysctl.rst); the program's \
+                       writes keep succeeding until the send buffer fills, then block (or return \
+                       EAGAIN)."
             .into();
         f.fix = "Set TCP_USER_TIMEOUT (e.g. 30 s) on connections that must fail fast, together \
                  with keepalive for idle ones."
@@ -317,8 +322,9 @@ pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
             human(window),
             g.detail
         );
-        f.mechanism = "Each retransmitted segment was lost (or its ACK was). The sender notices \
-                       late — from duplicate or selective ACKs, or only when the retransmission \
+        f.mechanism = "Most retransmitted segments were lost (or their ACKs were); some are \
+                       spurious (tail-loss probes, reordering, a premature timeout). The sender \
+                       notices a loss late — from duplicate or selective ACKs, or only when the retransmission \
                        timeout fires (tcp_retransmit_timer(), net/ipv4/tcp_timer.c) — and its \
                        congestion control cuts the window (CUBIC to 70 %, Reno to half), so \
                        throughput falls and each loss adds at least a round trip of latency."
@@ -340,7 +346,8 @@ pub(super) fn bound_ports(exam: &Exam, v: &mut Verdicts) {
             g.detail
         );
         f.mechanism = "bind() took the port for this socket alone, for every destination: \
-                       until it is closed no other socket can bind it, and connect() skips it. A \
+                       until it is closed no other socket can take it (unless both set SO_REUSEADDR or \
+                       SO_REUSEPORT), and connect() skips it. A \
                        client that binds before connect() (to choose its source address) pins \
                        one ephemeral port per connection instead of sharing ports across \
                        destinations, and runs out of ports (EADDRINUSE) far sooner."

@@ -56,10 +56,13 @@ pub(super) fn judge(exam: &Exam, v: &mut Verdicts) {
 
 const OVERFLOW_MECHANISM: &str = "A listener's accept queue holds its backlog + 1 \
      connections (sk_acceptq_is_full(), include/net/sock.h: sk_ack_backlog > \
-     sk_max_ack_backlog). When it is full, tcp_conn_request() (net/ipv4/tcp_input.c) drops \
-     new SYNs and counts TcpExt.ListenOverflows; their clients wait in SYN_SENT and resend \
-     the SYN after a second or more (tcp_syn_retries, tcp_syn_linear_timeouts; `sockdoc \
-     backlog` prints this kernel's schedule): a connect() that takes seconds.";
+     sk_max_ack_backlog). When it is full, new SYNs are dropped (tcp_conn_request(), \
+     net/ipv4/tcp_input.c) and so are handshakes' final ACKs (tcp_v4_syn_recv_sock(), \
+     net/ipv4/tcp_ipv4.c), each counted in TcpExt.ListenOverflows: clients either wait in \
+     SYN_SENT and resend the SYN after a second or more (tcp_syn_retries, \
+     tcp_syn_linear_timeouts; `sockdoc backlog` prints this kernel's schedule), or see \
+     connect() succeed and then wait for the server's retransmitted SYN-ACK before their \
+     first request is served.";
 
 const OVERFLOW_FIX: &str = "Call accept() promptly (a dedicated accept loop never blocked by \
      request work, or more acceptors), and raise the listen() backlog and net.core.somaxconn \
@@ -83,13 +86,15 @@ fn restart(exam: &Exam, s: &SocketView, v: &mut Verdicts) {
         count(exam.tally.time_wait_on(port), "TIME_WAIT socket"),
     );
     f.mechanism = format!(
-        "Every connection this server closes first — including those the kernel closes when the \
-         process exits — waits in TIME_WAIT on port {port} for 60 s (TCP_TIMEWAIT_LEN, \
-         include/net/tcp.h), and inherits the listener's SO_REUSEADDR (off). A restarted \
+        "Connections this server closes first — including those the kernel closes when the \
+         process exits — normally wait in TIME_WAIT on port {port} for 60 s (TCP_TIMEWAIT_LEN, \
+         include/net/tcp.h; not those reset because of unread data, SO_LINGER 0 or a full \
+         tcp_max_tw_buckets), and inherit the listener's SO_REUSEADDR (off). A restarted \
          server's bind() to port {port} fails with EADDRINUSE while any of them exists: a \
          TIME_WAIT socket yields its port only when it and the new socket both carry \
-         SO_REUSEADDR (inet_bind_conflict(), net/ipv4/inet_connection_sock.c) — so even a fixed \
-         new version is blocked by this one's connections."
+         SO_REUSEADDR, or both SO_REUSEPORT (inet_bind_conflict(), \
+         net/ipv4/inet_connection_sock.c) — so even a fixed new version is blocked by this \
+         one's connections."
     );
     f.fix = "Set SO_REUSEADDR on the listening socket before bind() (Rust std's \
              TcpListener::bind, Go, Python's socketserver with allow_reuse_address and nginx \
@@ -102,7 +107,7 @@ fn restart(exam: &Exam, s: &SocketView, v: &mut Verdicts) {
 /// Libraries whose default backlog is exactly `backlog`, from their source (read):
 /// rust-lang/rust library/std/src/sys/net/connection/socket/mod.rs (TcpListener::bind: 128
 /// on Linux), tokio-rs/mio src/net/tcp/listener.rs (128 since mio 1.2.0, commit a87e41ec;
-/// 1024 before 1.1), CPython Modules/socketmodule.c sock_listen (min(SOMAXCONN, 128)), CPython
+/// -1, shown as somaxconn, in 1.1.x; 1024 before 1.1), CPython Modules/socketmodule.c sock_listen (min(SOMAXCONN, 128)), CPython
 /// Lib/asyncio/base_events.py create_server (100), Node lib/net.js (511), nginx
 /// src/os/unix/ngx_linux_config.h NGX_LISTEN_BACKLOG (511), OpenJDK ServerSocket (50),
 /// CPython Lib/socketserver.py TCPServer.request_queue_size (5).
@@ -138,7 +143,7 @@ fn small_backlog(s: &SocketView, backlog: u32, somaxconn: u64) -> Finding {
          include/net/sock.h), below the {somaxconn} the host allows (the kernel keeps \
          min(backlog, somaxconn): __sys_listen_socket(), net/socket.c). A burst larger than \
          that while accept() lags is dropped (TcpExt.ListenOverflows) and those clients wait \
-         a second or more in SYN_SENT.",
+         a second or more (in SYN_SENT, or connected but unserved).",
         u64::from(backlog) + 1
     );
     f.fix = format!(

@@ -35,7 +35,8 @@ const NAGLE_MIN_SEGMENTS: u32 = 20;
 const SMALL_SEGMENT_SHARE: f64 = 0.5;
 
 /// Retransmitted segments, as a share of the data segments sent during the window, at which
-/// a connection is losing packets: on a healthy path (loopback, a LAN) the share is 0, and
+/// a connection is losing packets: on a healthy path (loopback, a LAN) it stays near 0 (a
+/// few are spurious: tail-loss probes, reordering), and
 /// above 1 % throughput drops visibly: each loss cuts the congestion window (CUBIC to
 /// 717/1024, `beta` in net/ipv4/tcp_cubic.c; Reno to half).
 const RETRANS_WARN_SHARE: f64 = 0.01;
