@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::Report;
+use crate::commands::args::FailOn;
 use crate::commands::check::convert;
 use crate::commands::check::model::{Check, Group, Metrics, Status};
 use crate::commands::severity::Level;
@@ -48,13 +49,9 @@ pub fn of(report: &Report) -> Option<CheckSet> {
     })
 }
 
+/// The threshold a report names (`fail_on`); `warn` when it names none sockdoc knows.
 fn level_named(name: &str) -> Option<Level> {
-    match name {
-        "info" => Some(Level::Info),
-        "advise" => Some(Level::Advise),
-        "never" => None,
-        _ => Some(Level::Warn),
-    }
+    FailOn::named(name).unwrap_or(FailOn::Warn).threshold()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::severity::Level;
+
 use crate::units::{DurationRange, parse_duration_in, parse_size_in};
 
 /// The shortest socket timeout accepted (`--timeout`, `--recv-timeout`, `--connect-timeout`).
@@ -418,8 +420,10 @@ fn parse_p99_limit(text: &str) -> Result<Duration, String> {
     parse_duration_in(text, P99_LIMIT)
 }
 
-/// `inspect --fail-on`: the least severe finding that makes the exit code 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `--fail-on` (inspect, check, `fail_on` in sockdoc.toml): the least severe finding that
+/// makes the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum FailOn {
     /// Any finding, info included
     Info,
@@ -429,6 +433,27 @@ pub enum FailOn {
     Warn,
     /// Never: exit 0 whatever is found (3 still means sockdoc could not look)
     Never,
+}
+
+impl FailOn {
+    /// The least severe level that fails; `None` for never.
+    pub fn threshold(self) -> Option<Level> {
+        match self {
+            Self::Info => Some(Level::Info),
+            Self::Advise => Some(Level::Advise),
+            Self::Warn => Some(Level::Warn),
+            Self::Never => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The value its name (`info`, `advise`, `warn`, `never`) stands for.
+    pub fn named(name: &str) -> Option<Self> {
+        <Self as ValueEnum>::from_str(name, false).ok()
+    }
 }
 
 /// The longest `--for`: a sampling window longer than this is a monitoring job, not an

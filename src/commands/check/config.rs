@@ -163,10 +163,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, UsageError> {
         ))
     })?;
     if let Some(fail_on) = &config.fail_on
-        && !matches!(
-            fail_on.get_ref().as_str(),
-            "info" | "advise" | "warn" | "never"
-        )
+        && crate::commands::args::FailOn::named(fail_on.get_ref()).is_none()
     {
         return Err(UsageError(format!(
             "{}: fail_on = {:?}: expected \"info\", \"advise\", \"warn\" or \"never\"",

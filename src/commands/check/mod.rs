@@ -154,23 +154,13 @@ fn template_report() -> CheckReport {
 
 /// `--fail-on`, else the config's `fail_on`, else warn; `None` for never.
 fn threshold(flag: Option<FailOn>, loaded: &config::Loaded) -> Option<Level> {
-    let name = match flag {
-        Some(FailOn::Info) => "info",
-        Some(FailOn::Advise) => "advise",
-        Some(FailOn::Warn) => "warn",
-        Some(FailOn::Never) => "never",
-        None => loaded
-            .config
-            .fail_on
-            .as_ref()
-            .map_or("warn", |s| s.get_ref().as_str()),
+    let from_config = || {
+        let name = loaded.config.fail_on.as_ref()?;
+        FailOn::named(name.get_ref())
     };
-    match name {
-        "info" => Some(Level::Info),
-        "advise" => Some(Level::Advise),
-        "never" => None,
-        _ => Some(Level::Warn),
-    }
+    flag.or_else(from_config)
+        .unwrap_or(FailOn::Warn)
+        .threshold()
 }
 
 fn summarize(checks: &[Check], fail_on: Option<Level>) -> CheckSummary {

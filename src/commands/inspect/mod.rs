@@ -297,7 +297,7 @@ pub fn run(args: &InspectArgs, ctx: &Context) -> anyhow::Result<(InspectReport, 
         not_judged,
         counters,
         summary,
-        fail_on: fail_on_name(args.fail_on),
+        fail_on: args.fail_on.name(),
         notes,
         elapsed_us: micros(started.elapsed()),
         list_sockets: args.sockets,
@@ -457,24 +457,8 @@ fn counters(first: &gather::Snapshot, second: &gather::Snapshot) -> Counters {
 }
 
 fn exit_for(findings: &[Finding], fail_on: FailOn) -> Exit {
-    let threshold = match fail_on {
-        FailOn::Info => Level::Info,
-        FailOn::Advise => Level::Advise,
-        FailOn::Warn => Level::Warn,
-        FailOn::Never => return Exit::Clean,
-    };
-    if findings.iter().any(|f| f.severity >= threshold) {
-        Exit::Finding
-    } else {
-        Exit::Clean
-    }
-}
-
-fn fail_on_name(fail_on: FailOn) -> &'static str {
-    match fail_on {
-        FailOn::Info => "info",
-        FailOn::Advise => "advise",
-        FailOn::Warn => "warn",
-        FailOn::Never => "never",
-    }
+    let failing = fail_on
+        .threshold()
+        .is_some_and(|threshold| findings.iter().any(|f| f.severity >= threshold));
+    if failing { Exit::Finding } else { Exit::Clean }
 }
