@@ -129,11 +129,10 @@ fn established(s: &SocketView) -> bool {
 fn nagle(exam: &Exam, v: &mut Verdicts) {
     for g in grouped(exam, true, nagle_detail) {
         let mut f = group_finding(FindingId::NagleSmallWrites, Level::Advise, &g);
-        f.evidence = format!(
-            "{} has {} with TCP_NODELAY off that carry traffic both ways in small segments ({}).",
-            g.example.process_text(),
-            count(g.sockets, "connection"),
-            g.detail
+        f.evidence = g.evidence(
+            "has",
+            "connection",
+            "with TCP_NODELAY off that carry traffic both ways in small segments",
         );
         f.mechanism = "With Nagle's algorithm on, a small segment waits while an earlier small \
                        (sub-MSS) segment is unacknowledged (Minshall's variant: tcp_nagle_check(), \
@@ -155,12 +154,7 @@ fn nagle(exam: &Exam, v: &mut Verdicts) {
 fn linger(exam: &Exam, v: &mut Verdicts) {
     for g in grouped(exam, true, linger_detail) {
         let mut f = group_finding(FindingId::LingerZero, Level::Advise, &g);
-        f.evidence = format!(
-            "{} has {} with SO_LINGER {{on, 0 s}} ({}).",
-            g.example.process_text(),
-            count(g.sockets, "socket"),
-            g.detail
-        );
+        f.evidence = g.evidence("has", "socket", "with SO_LINGER {on, 0 s}");
         f.mechanism = "close() of such a socket aborts the connection: __tcp_close() \
                        (net/ipv4/tcp.c) calls tcp_disconnect(), which sends a RST instead of a \
                        FIN and discards unsent data; the peer's next read or write fails with \
@@ -179,14 +173,12 @@ fn keepalive(exam: &Exam, v: &mut Verdicts) {
     let default_idle = exam.knobs.keepalive_time_s;
     for g in grouped(exam, true, |s| keepalive_detail(s, default_idle)) {
         let mut f = group_finding(FindingId::IdleNoKeepalive, Level::Advise, &g);
-        f.evidence = format!(
-            "{} has {} idle for over {} whose keepalive would not probe within {} ({}).",
-            g.example.process_text(),
-            count(g.sockets, "connection"),
+        let what = format!(
+            "idle for over {} whose keepalive would not probe within {}",
             human(IDLE_NOTICE),
-            human(MIDDLEBOX_IDLE),
-            g.detail
+            human(MIDDLEBOX_IDLE)
         );
+        f.evidence = g.evidence("has", "connection", &what);
         f.mechanism = "NAT gateways and load balancers forget a flow that is idle longer than \
                        their timeout (AWS NLB and NAT gateway 350 s, Azure 4 min) without telling \
                        either end; the next segment is then dropped (or answered with a reset), \
@@ -206,11 +198,10 @@ fn keepalive(exam: &Exam, v: &mut Verdicts) {
 fn user_timeout(exam: &Exam, v: &mut Verdicts) {
     for g in grouped(exam, true, user_timeout_detail) {
         let mut f = group_finding(FindingId::NoUserTimeout, Level::Advise, &g);
-        f.evidence = format!(
-            "{} has {} retransmitting unacknowledged data without TCP_USER_TIMEOUT ({}).",
-            g.example.process_text(),
-            count(g.sockets, "connection"),
-            g.detail
+        f.evidence = g.evidence(
+            "has",
+            "connection",
+            "retransmitting unacknowledged data without TCP_USER_TIMEOUT",
         );
         f.mechanism = "Without TCP_USER_TIMEOUT the kernel keeps retransmitting until \
                        tcp_retries2 (default 15) is used up: at least 924.6 s \
@@ -233,17 +224,12 @@ pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
     let sampled = exam.window.is_some();
     for g in grouped(exam, false, |s| stuck_detail(s, sampled)) {
         let mut f = group_finding(FindingId::StuckSender, Level::Warn, &g);
-        f.evidence = format!(
-            "{} has {} whose peer advertises a zero receive window{} ({}).",
-            g.example.process_text(),
-            count(g.sockets, "connection"),
-            if sampled {
-                " and acknowledged nothing during the window"
-            } else {
-                ""
-            },
-            g.detail
-        );
+        let what = if sampled {
+            "whose peer advertises a zero receive window and acknowledged nothing during the window"
+        } else {
+            "whose peer advertises a zero receive window"
+        };
+        f.evidence = g.evidence("has", "connection", what);
         f.mechanism = "The peer's program is not reading: its receive buffer is full, so it \
                        advertises a zero window and this side can only send zero-window probes \
                        (tcp_probe_timer(), net/ipv4/tcp_timer.c; idiag_timer 4). This program's \
@@ -257,12 +243,7 @@ pub(super) fn stuck_and_slow(exam: &Exam, v: &mut Verdicts) {
     }
     for g in grouped(exam, false, |s| slow_reader(s, sampled)) {
         let mut f = group_finding(FindingId::SlowReader, Level::Warn, &g);
-        f.evidence = format!(
-            "{} has {} whose receive queue is not being read ({}).",
-            g.example.process_text(),
-            count(g.sockets, "socket"),
-            g.detail
-        );
+        f.evidence = g.evidence("has", "socket", "whose receive queue is not being read");
         f.mechanism = "Data waits in the receive buffer until the program reads it. For TCP the \
                        advertised window shrinks as the buffer fills (tcp_select_window(), \
                        net/ipv4/tcp_output.c) until the sender stalls; for UDP each datagram \
@@ -315,13 +296,8 @@ pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
     let Some(window) = exam.window else { return };
     for g in grouped(exam, false, retransmits_detail) {
         let mut f = group_finding(FindingId::Retransmits, Level::Warn, &g);
-        f.evidence = format!(
-            "{} has {} retransmitting during the {} window ({}).",
-            g.example.process_text(),
-            count(g.sockets, "connection"),
-            human(window),
-            g.detail
-        );
+        let what = format!("retransmitting during the {} window", human(window));
+        f.evidence = g.evidence("has", "connection", &what);
         f.mechanism = "Most retransmitted segments were lost (or their ACKs were); some are \
                        spurious (tail-loss probes, reordering, a premature timeout). The sender \
                        notices a loss late — from duplicate or selective ACKs, or only when the retransmission \
@@ -339,11 +315,10 @@ pub(super) fn retransmits(exam: &Exam, v: &mut Verdicts) {
 pub(super) fn bound_ports(exam: &Exam, v: &mut Verdicts) {
     for g in grouped(exam, false, bound_detail) {
         let mut f = group_finding(FindingId::BindPinsPort, Level::Advise, &g);
-        f.evidence = format!(
-            "{} holds {} bound to a port but neither listening nor connected ({}).",
-            g.example.process_text(),
-            count(g.sockets, "TCP socket"),
-            g.detail
+        f.evidence = g.evidence(
+            "holds",
+            "TCP socket",
+            "bound to a port but neither listening nor connected",
         );
         f.mechanism = "bind() took the port for this socket alone, for every destination: \
                        until it is closed no other socket can take it (unless both set SO_REUSEADDR or \

@@ -316,6 +316,19 @@ fn backing_off(s: &SocketView) -> bool {
     s.send_q > 0 && s.timer == Some(Timer::Retransmit) && s.tcp.and_then(|t| t.backoff) > Some(0)
 }
 
+impl Group<'_> {
+    /// "nginx (pid 12) has 3 connections WHAT (e.g. …)": the evidence of a per-socket rule,
+    /// one finding per process.
+    fn evidence(&self, verb: &str, noun: &str, what: &str) -> String {
+        format!(
+            "{} {verb} {} {what} ({}).",
+            self.example.process_text(),
+            crate::units::count(self.sockets, noun),
+            self.detail
+        )
+    }
+}
+
 fn group_finding(id: FindingId, severity: Level, g: &Group) -> Finding {
     let mut f = finding(id, severity, Some(g.example));
     f.local = None;
