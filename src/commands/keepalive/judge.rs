@@ -148,6 +148,20 @@ fn or_none<T: ToString>(value: Option<&T>) -> String {
     value.map_or("none".to_owned(), ToString::to_string)
 }
 
+/// A write after the idle goes into the send buffer at once, whatever happens to it later.
+fn write_at_once_check(s: &mut Scenario, f: &CaseFigures, case: &str) {
+    s.check(Check::new(
+        format!("{case}: the write after the idle returns at once (into the send buffer)"),
+        format!(
+            "{} in {}",
+            or_none(f.write_result.as_ref()),
+            us(f.write_returned_us)
+        ),
+        format!("{} bytes accepted within {}", PAYLOAD.len(), human(AT_ONCE)),
+        accepted_at_once(f),
+    ));
+}
+
 fn accepted_at_once(f: &CaseFigures) -> bool {
     f.write_result.as_deref() == Some(&format!("{} bytes accepted", PAYLOAD.len()))
         && f.write_returned_us
@@ -161,16 +175,7 @@ fn no_keepalive(s: &mut Scenario, f: &CaseFigures) -> String {
         "no keepalive: after 3 s idle the middlebox has forgotten the flow",
         false,
     );
-    s.check(Check::new(
-        "no keepalive: the write after the idle returns at once (into the send buffer)",
-        format!(
-            "{} in {}",
-            or_none(f.write_result.as_ref()),
-            us(f.write_returned_us)
-        ),
-        format!("{} bytes accepted within {}", PAYLOAD.len(), human(AT_ONCE)),
-        accepted_at_once(f),
-    ));
+    write_at_once_check(s, f, "no keepalive");
     s.check(Check::new(
         "no keepalive: the peer never receives it",
         format!(
@@ -292,16 +297,7 @@ fn user_timeout(s: &mut Scenario, f: &CaseFigures) -> String {
         ms(f.user_timeout_ms),
         &human(USER_TIMEOUT),
     ));
-    s.check(Check::new(
-        "user timeout: the write after the idle returns at once (into the send buffer)",
-        format!(
-            "{} in {}",
-            or_none(f.write_result.as_ref()),
-            us(f.write_returned_us)
-        ),
-        format!("{} bytes accepted within {}", PAYLOAD.len(), human(AT_ONCE)),
-        accepted_at_once(f),
-    ));
+    write_at_once_check(s, f, "user timeout");
     // The clock starts at the first retransmission, one RTO after the write: the RTO before
     // any backoff is at least TCP_RTO_MIN, and on loopback about that.
     let latest = USER_TIMEOUT + Duration::from_millis(TCP_RTO_MIN_MS) + TIMER_SLACK;
