@@ -103,18 +103,9 @@ pub fn enter(knobs: &[(String, String)], parent_netns: u64) -> Result<Isolation,
         write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
         Isolation::UserNamespace
     };
-    let here = netns_inode()?;
-    if here == parent_netns {
-        return Err(lab_error(
-            "the lab child is still in sockdoc's own network namespace: refusing to write \
-             any knob"
-                .to_owned(),
-        ));
-    }
+    ensure_own_namespace(parent_netns)?;
     loopback_up()?;
-    for (key, value) in knobs {
-        write_knob(key, value)?;
-    }
+    set_knobs(knobs, parent_netns)?;
     Ok(isolation)
 }
 
