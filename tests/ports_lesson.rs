@@ -7,7 +7,7 @@ mod common;
 
 use serde_json::Value;
 
-use common::{run_json, skip, skip_unless_root, sockdoc_as_nobody};
+use common::skip_unless_root;
 
 const HOST_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
@@ -73,14 +73,9 @@ fn assert_lesson(report: &Value, n: u64) {
 #[test]
 fn the_range_runs_out_per_destination_and_bind_pins_ports_for_all() {
     let host = std::fs::read(HOST_RANGE).unwrap();
-    let (report, output) = run_json(&["ports"]);
-    if output.status.code() == Some(3) && !common::is_root() {
-        skip(format_args!(
-            "SKIP (unprivileged user namespaces are not allowed here): {}",
-            report["error"]
-        ));
+    let Some((report, output)) = common::lab_json(&["ports"]) else {
         return;
-    }
+    };
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["command"], "ports");
     let expected = if common::is_root() {
@@ -95,14 +90,9 @@ fn the_range_runs_out_per_destination_and_bind_pins_ports_for_all() {
 
 #[test]
 fn a_larger_range_scales_every_case() {
-    let (report, output) = run_json(&["ports", "--ports", "64"]);
-    if output.status.code() == Some(3) && !common::is_root() {
-        skip(format_args!(
-            "SKIP (unprivileged user namespaces are not allowed here): {}",
-            report["error"]
-        ));
+    let Some((report, output)) = common::lab_json(&["ports", "--ports", "64"]) else {
         return;
-    }
+    };
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_lesson(&report, 64);
 }
@@ -110,14 +100,9 @@ fn a_larger_range_scales_every_case() {
 #[test]
 fn an_odd_range_may_lose_one_port_to_the_even_walk() {
     // Three ports: the walks count remaining &= ~1U = 2 ports, so connect() gets 2.
-    let (report, output) = run_json(&["ports", "--ports", "3"]);
-    if output.status.code() == Some(3) && !common::is_root() {
-        skip(format_args!(
-            "SKIP (unprivileged user namespaces are not allowed here): {}",
-            report["error"]
-        ));
+    let Some((report, output)) = common::lab_json(&["ports", "--ports", "3"]) else {
         return;
-    }
+    };
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     let connections = report["one_destination"]["connections"].as_u64().unwrap();
     assert!((2..=3).contains(&connections), "{report:#}");
@@ -136,19 +121,9 @@ fn an_unprivileged_user_runs_it_in_a_user_namespace() {
         return;
     }
     let host = std::fs::read(HOST_RANGE).unwrap();
-    let output = sockdoc_as_nobody()
-        .args(["--json", "ports", "--ports", "1000"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    if output.status.code() == Some(3) {
-        let error = report["error"].as_str().unwrap();
-        assert!(error.contains("Run sockdoc as root"), "{error}");
-        skip(format_args!(
-            "SKIP (unprivileged user namespaces are not allowed here): {error}"
-        ));
+    let Some((report, output)) = common::lab_json_as_nobody(&["ports", "--ports", "1000"]) else {
         return;
-    }
+    };
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["isolation"], "user-namespace");
     // 1000 ports hold 2000 connections at once, past nobody's soft open-files limit of 1024:

@@ -5,7 +5,7 @@ mod common;
 
 use serde_json::Value;
 
-use common::{run_json, skip, skip_unless_root, sockdoc_as_nobody};
+use common::{run_json, skip, skip_unless_root};
 
 /// The knobs the proofs set, read from the host (the test's own namespace).
 fn host_values() -> Vec<(String, Vec<u8>)> {
@@ -96,14 +96,9 @@ fn assert_every_proof_as_documented(report: &Value) {
 #[test]
 fn every_proof_comes_out_as_documented_and_the_host_is_untouched() {
     let before = host_values();
-    let (report, output) = run_json(&["prove"]);
-    if output.status.code() == Some(3) && !common::is_root() {
-        skip(format_args!(
-            "SKIP (unprivileged user namespaces are not allowed here): {}",
-            report["error"]
-        ));
+    let Some((report, output)) = common::lab_json(&["prove"]) else {
         return;
-    }
+    };
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     let expected = if common::is_root() {
         "network-namespace"
@@ -125,20 +120,9 @@ fn an_unprivileged_user_proves_in_a_user_namespace() {
         return;
     }
     let before = host_values();
-    let output = sockdoc_as_nobody()
-        .args(["--json", "prove"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    if output.status.code() == Some(3) {
-        // Where the kernel forbids unprivileged user namespaces, the error says which setting.
-        let error = report["error"].as_str().unwrap();
-        assert!(error.contains("Run sockdoc as root"), "{error}");
-        skip(format_args!(
-            "SKIP (unprivileged user namespaces are not allowed here): {error}"
-        ));
+    let Some((report, output)) = common::lab_json_as_nobody(&["prove"]) else {
         return;
-    }
+    };
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["isolation"], "user-namespace");
     assert_every_proof_as_documented(&report);

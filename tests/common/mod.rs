@@ -61,6 +61,41 @@ pub fn sockdoc_as_nobody() -> assert_cmd::Command {
     command
 }
 
+/// A lab command (one that experiments in a throwaway namespace) run as the current user;
+/// `None`, after a SKIP line, where it exits 3 because unprivileged user namespaces are
+/// refused here.
+pub fn lab_json(args: &[&str]) -> Option<(Value, Output)> {
+    let (report, output) = run_json(args);
+    if output.status.code() == Some(3) && !is_root() {
+        skip(format_args!(
+            "SKIP (unprivileged user namespaces are not allowed here): {}",
+            report["error"]
+        ));
+        return None;
+    }
+    Some((report, output))
+}
+
+/// A lab command run as nobody (needs root to switch); `None`, after a SKIP line, where the
+/// kernel refuses unprivileged user namespaces — whose error must then name the way out.
+pub fn lab_json_as_nobody(args: &[&str]) -> Option<(Value, Output)> {
+    let output = sockdoc_as_nobody()
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    if output.status.code() == Some(3) {
+        let error = report["error"].as_str().unwrap();
+        assert!(error.contains("Run sockdoc as root"), "{error}");
+        skip(format_args!(
+            "SKIP (unprivileged user namespaces are not allowed here): {error}"
+        ));
+        return None;
+    }
+    Some((report, output))
+}
+
 /// Prints a SKIP line where the person running `cargo test` sees it: the harness captures
 /// `println!`/`eprintln!` of a passing test, but not writes to the stderr handle itself.
 pub fn skip(line: std::fmt::Arguments<'_>) {
